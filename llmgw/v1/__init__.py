@@ -1,0 +1,1 @@
+"""Generated from proto/llmgw/v1; do not edit."""

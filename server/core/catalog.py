@@ -1,0 +1,150 @@
+"""The model catalog: which Bedrock models the gateway serves, what they can do, what they cost.
+
+Everything lives in one data file, catalog.toml, shipped with the package: adding
+a Bedrock model is one entry there, no code change. Each entry names a base model
+id; every inference-profile prefix it lists (`us.`, `eu.`, `global.`, ...) becomes
+its own callable id with its own price, since newer Anthropic models cost more on
+regional profiles than on `global.`. A model without a price cannot be loaded,
+so nothing is ever served for free.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from importlib import resources
+from typing import Any, Literal
+
+from llmgw.server.core.money import usd_per_million_to_microdollars
+from llmgw.server.errors import ModelNotFound
+
+ModelKind = Literal["chat", "embedding"]
+EmbeddingFamily = Literal["", "titan-v2", "titan-v1", "cohere-v3"]
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a chat model accepts besides text; checked before Bedrock is called."""
+
+    system: bool
+    vision: bool
+    tools: bool
+    streaming_tools: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """Microdollars per million tokens; `tokens * rate` is picodollars, exactly."""
+
+    input: int
+    output: int
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogModel:
+    """One callable model id (a base id or a profile id) with its price and abilities."""
+
+    id: str
+    base_id: str
+    profile: str
+    display_name: str
+    owned_by: str
+    kind: ModelKind
+    capabilities: Capabilities
+    price: Price
+    embedding_family: EmbeddingFamily
+    dimensions: tuple[int, ...]
+    max_batch: int
+
+
+class Catalog:
+    """All callable model ids, looked up by the id a caller sends."""
+
+    def __init__(self, models: Mapping[str, CatalogModel], prices_read_on: date) -> None:
+        self._models = dict(sorted(models.items()))
+        self.prices_read_on = prices_read_on
+
+    def get(self, model_id: str) -> CatalogModel:
+        """The model for a caller-supplied id; ModelNotFound names the id if unknown."""
+        model = self._models.get(model_id)
+        if model is None:
+            raise ModelNotFound(f"The model '{model_id}' does not exist or is not served by this gateway.")
+        return model
+
+    def __contains__(self, model_id: object) -> bool:
+        return model_id in self._models
+
+    def __iter__(self) -> Iterator[CatalogModel]:
+        return iter(self._models.values())
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    @property
+    def prices_read_at(self) -> int:
+        """The date the prices were read, as Unix seconds (OpenAI's `created`)."""
+        return int(datetime(*self.prices_read_on.timetuple()[:3], tzinfo=UTC).timestamp())
+
+    @classmethod
+    def load(cls, text: str | None = None) -> Catalog:
+        """Parse catalog TOML (the shipped catalog.toml when `text` is None).
+
+        Raises ValueError naming the entry and field of any bad value.
+        """
+        if text is None:
+            text = resources.files(__package__).joinpath("catalog.toml").read_text(encoding="utf-8")
+        data = tomllib.loads(text)
+        models: dict[str, CatalogModel] = {}
+        for entry in data["model"]:
+            for model in _expand(entry):
+                if model.id in models:
+                    raise ValueError(f"catalog: model id {model.id!r} appears twice")
+                models[model.id] = model
+        read_on = data["prices_read_on"]
+        if not isinstance(read_on, date):
+            raise ValueError("catalog: prices_read_on must be a TOML date")
+        return cls(models, read_on)
+
+
+def _price(table: Mapping[str, Any], where: str) -> Price:
+    return Price(
+        input=usd_per_million_to_microdollars(str(table["input_usd_per_million"]), field=f"{where}.input"),
+        output=usd_per_million_to_microdollars(str(table.get("output_usd_per_million", "0")), field=f"{where}.output"),
+    )
+
+
+def _expand(entry: Mapping[str, Any]) -> Iterator[CatalogModel]:
+    """Yield the base id (when callable on demand) and one model per profile prefix."""
+    base_id: str = entry["id"]
+    kind: ModelKind = entry.get("kind", "chat")
+    if kind not in ("chat", "embedding"):
+        raise ValueError(f"catalog: {base_id}: kind must be 'chat' or 'embedding', got {kind!r}")
+    is_chat = kind == "chat"
+    capabilities = Capabilities(
+        system=bool(entry.get("system", is_chat)),
+        vision=bool(entry.get("vision", False)),
+        tools=bool(entry.get("tools", False)),
+        streaming_tools=bool(entry.get("streaming_tools", False)),
+    )
+    base_price = _price(entry, base_id)
+    profile_prices: Mapping[str, Mapping[str, Any]] = entry.get("profile_prices", {})
+    common = {
+        "base_id": base_id,
+        "display_name": entry["display_name"],
+        "owned_by": entry["owned_by"],
+        "kind": kind,
+        "capabilities": capabilities,
+        "embedding_family": entry.get("embedding_family", ""),
+        "dimensions": tuple(entry.get("dimensions", ())),
+        "max_batch": int(entry.get("max_batch", 1)),
+    }
+    if entry.get("on_demand", True):
+        yield CatalogModel(id=base_id, profile="", price=base_price, **common)
+    for prefix in entry.get("profiles", []):
+        if prefix in profile_prices:
+            price = _price(profile_prices[prefix], f"{base_id}.profile_prices.{prefix}")
+        else:
+            price = base_price
+        yield CatalogModel(id=f"{prefix}.{base_id}", profile=prefix, price=price, **common)
