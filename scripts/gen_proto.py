@@ -48,6 +48,10 @@ def generate(out_root: Path) -> None:
         f"--grpc_python_out={out_root}",
         f"--mypy_out={out_root}",
         f"--mypy_grpc_out={out_root}",
+        # The HTTP bridge reads proto comments (source info) from this set for /openapi.json.
+        f"--descriptor_set_out={out_root / OUT_PACKAGE / 'descriptors.binpb'}",
+        "--include_source_info",
+        "--include_imports",
         *sources,
     ]
     # The mypy plugins live beside this interpreter; protoc finds plugins on PATH.
