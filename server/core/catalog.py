@@ -97,54 +97,119 @@ class Catalog:
             text = resources.files(__package__).joinpath("catalog.toml").read_text(encoding="utf-8")
         data = tomllib.loads(text)
         models: dict[str, CatalogModel] = {}
-        for entry in data["model"]:
-            for model in _expand(entry):
+        for position, entry in enumerate(data.get("model", []), start=1):
+            for model in _expand(entry, position):
                 if model.id in models:
-                    raise ValueError(f"catalog: model id {model.id!r} appears twice")
+                    raise ValueError(f"catalog: {model.base_id}: model id {model.id!r} appears twice")
                 models[model.id] = model
-        read_on = data["prices_read_on"]
+        read_on = data.get("prices_read_on")
         if not isinstance(read_on, date):
             raise ValueError("catalog: prices_read_on must be a TOML date")
         return cls(models, read_on)
 
 
-def _price(table: Mapping[str, Any], where: str) -> Price:
-    return Price(
-        input=usd_per_million_to_microdollars(str(table["input_usd_per_million"]), field=f"{where}.input"),
-        output=usd_per_million_to_microdollars(str(table.get("output_usd_per_million", "0")), field=f"{where}.output"),
+_FIELDS = frozenset(
+    {
+        "id",
+        "display_name",
+        "owned_by",
+        "kind",
+        "on_demand",
+        "profiles",
+        "input_usd_per_million",
+        "output_usd_per_million",
+        "profile_prices",
+        "system",
+        "vision",
+        "tools",
+        "streaming_tools",
+        "embedding_family",
+        "dimensions",
+        "max_batch",
+    }
+)
+_FAMILIES: tuple[EmbeddingFamily, ...] = ("titan-v2", "titan-v1", "cohere-v3")
+
+
+def _amount(table: Mapping[str, Any], key: str, where: str) -> int:
+    value = table.get(key)
+    if value is None:
+        raise ValueError(f"catalog: {where}: {key} is missing; a model without a price is never served")
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"catalog: {where}: {key} must be a decimal string, got {value!r}")
+    try:
+        return usd_per_million_to_microdollars(str(value), field=f"catalog: {where}: {key}")
+    except ArithmeticError:
+        raise ValueError(f"catalog: {where}: {key} must be a decimal number of USD, got {value!r}") from None
+
+
+def _price(table: Mapping[str, Any], where: str, kind: ModelKind) -> Price:
+    price = Price(
+        input=_amount(table, "input_usd_per_million", where),
+        output=_amount(table, "output_usd_per_million", where) if kind == "chat" else 0,
     )
+    if price.input <= 0 or (kind == "chat" and price.output <= 0):
+        raise ValueError(f"catalog: {where}: prices must be above zero; nothing is served for free")
+    return price
 
 
-def _expand(entry: Mapping[str, Any]) -> Iterator[CatalogModel]:
-    """Yield the base id (when callable on demand) and one model per profile prefix."""
-    base_id: str = entry["id"]
+def _flag(entry: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"catalog: {where}: {key} must be true or false, got {value!r}")
+    return value
+
+
+def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
+    value = entry.get(key)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"catalog: {where}: {key} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
+    """Yield the base id (when callable on demand) and one model per profile prefix.
+
+    Raises ValueError naming the entry (its id, or its position when the id is bad).
+    """
+    base_id = _text(entry, "id", f"model #{position}")
+    unknown = sorted(set(entry) - _FIELDS)
+    if unknown:
+        raise ValueError(f"catalog: {base_id}: unknown field(s) {', '.join(unknown)}")
     kind: ModelKind = entry.get("kind", "chat")
     if kind not in ("chat", "embedding"):
         raise ValueError(f"catalog: {base_id}: kind must be 'chat' or 'embedding', got {kind!r}")
     is_chat = kind == "chat"
     capabilities = Capabilities(
-        system=bool(entry.get("system", is_chat)),
-        vision=bool(entry.get("vision", False)),
-        tools=bool(entry.get("tools", False)),
-        streaming_tools=bool(entry.get("streaming_tools", False)),
+        system=_flag(entry, "system", is_chat, base_id),
+        vision=_flag(entry, "vision", False, base_id),
+        tools=_flag(entry, "tools", False, base_id),
+        streaming_tools=_flag(entry, "streaming_tools", False, base_id),
     )
-    base_price = _price(entry, base_id)
+    family: EmbeddingFamily = entry.get("embedding_family", "")
+    if family not in (_FAMILIES if not is_chat else ("",)):
+        raise ValueError(f"catalog: {base_id}: embedding_family {family!r} does not fit kind {kind!r}")
+    base_price = _price(entry, base_id, kind)
+    profiles: list[str] = entry.get("profiles", [])
     profile_prices: Mapping[str, Mapping[str, Any]] = entry.get("profile_prices", {})
+    stray = sorted(set(profile_prices) - set(profiles))
+    if stray:
+        raise ValueError(f"catalog: {base_id}: profile_prices for unlisted profile(s) {', '.join(stray)}")
     common = {
         "base_id": base_id,
-        "display_name": entry["display_name"],
-        "owned_by": entry["owned_by"],
+        "display_name": _text(entry, "display_name", base_id),
+        "owned_by": _text(entry, "owned_by", base_id),
         "kind": kind,
         "capabilities": capabilities,
-        "embedding_family": entry.get("embedding_family", ""),
+        "embedding_family": family,
         "dimensions": tuple(entry.get("dimensions", ())),
         "max_batch": int(entry.get("max_batch", 1)),
     }
-    if entry.get("on_demand", True):
+    if _flag(entry, "on_demand", True, base_id):
         yield CatalogModel(id=base_id, profile="", price=base_price, **common)
-    for prefix in entry.get("profiles", []):
+    for prefix in profiles:
         if prefix in profile_prices:
-            price = _price(profile_prices[prefix], f"{base_id}.profile_prices.{prefix}")
+            price = _price(profile_prices[prefix], f"{base_id}.profile_prices.{prefix}", kind)
         else:
             price = base_price
         yield CatalogModel(id=f"{prefix}.{base_id}", profile=prefix, price=price, **common)
