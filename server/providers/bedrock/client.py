@@ -1,0 +1,205 @@
+"""The one boto3 Bedrock Runtime client of the gateway, made usable from asyncio.
+
+boto3 blocks, so every call runs on a thread of the client's own pool, sized like
+its HTTP connection pool: requests neither block the event loop nor queue behind
+one another. A streamed answer holds one thread that reads botocore's EventStream
+and hands each event to the loop; when the consumer stops early, the HTTP stream
+is closed at once so Bedrock stops generating (and charging) and the thread exits.
+Every botocore failure leaves this module as a domain error (errors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import threading
+from collections.abc import AsyncGenerator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3  # noqa: TID251  # this module is boto3's one home
+from botocore.config import Config
+from botocore.eventstream import EventStream
+from llmgw.server.errors import UpstreamError
+from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
+from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
+from llmgw.server.providers.bedrock.errors import map_bedrock_error
+
+_T = TypeVar("_T")
+
+
+@dataclass(frozen=True, slots=True)
+class BedrockClientConfig:
+    """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake."""
+
+    region: str
+    endpoint_url: str | None = None
+    max_attempts: int = 3
+    connect_timeout_s: float = 5
+    read_timeout_s: float = 120
+    max_concurrency: int = 256
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+
+
+class _End:
+    """Marks the end of a stream in the queue between the reader thread and the loop."""
+
+
+_END = _End()
+
+
+class _StreamReader:
+    """One ConverseStream read on a worker thread, closable from the loop at any moment."""
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any] | BaseException | _End]
+    ) -> None:
+        self._loop = loop
+        self._queue = queue
+        self._lock = threading.Lock()
+        self._stream: EventStream[Any] | None = None
+        self._closed = False
+
+    def run(self, open_stream: Callable[[], EventStream[Any]]) -> None:
+        """Open the stream and forward its events until it ends, fails or is closed."""
+        try:
+            stream = open_stream()
+            with self._lock:
+                if self._closed:
+                    _close_event_stream(stream)
+                    return
+                self._stream = stream
+            for event in stream:
+                if self._closed:
+                    return
+                self._put(event)
+            self._put(_END)
+        except Exception as exc:  # handed to the consumer, which raises it
+            if not self._closed:
+                self._put(exc)
+        finally:
+            with self._lock:
+                self._closed = True
+                if self._stream is not None:
+                    _close_event_stream(self._stream)
+
+    def close(self) -> None:
+        """Stop reading: close the HTTP stream so Bedrock stops generating and the thread wakes."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._stream is not None:
+                _close_event_stream(self._stream)
+
+    def _put(self, item: dict[str, Any] | BaseException | _End) -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+
+def _close_event_stream(stream: EventStream[Any]) -> None:
+    """Close a botocore EventStream, waking a thread blocked reading it.
+
+    Closing a socket does not wake a thread blocked in recv() on it; shutting it
+    down does. urllib3 2 offers that as HTTPResponse.shutdown(), on the stream
+    botocore keeps privately; without it, close() alone still ends the stream.
+    """
+    raw = getattr(stream, "_raw_stream", None)
+    shutdown = getattr(raw, "shutdown", None)
+    if callable(shutdown):
+        with contextlib.suppress(ValueError, RuntimeError, OSError):
+            shutdown()
+    with contextlib.suppress(Exception):
+        stream.close()
+
+
+class BedrockClient:
+    """Async Converse, ConverseStream and InvokeModel over one thread-safe boto3 client."""
+
+    def __init__(self, config: BedrockClientConfig) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id=config.access_key_id,
+            aws_secret_access_key=config.secret_access_key,
+            region_name=config.region,
+        )
+        self._client = session.client(
+            "bedrock-runtime",
+            endpoint_url=config.endpoint_url,
+            config=Config(
+                retries={"max_attempts": config.max_attempts, "mode": "standard"},
+                connect_timeout=config.connect_timeout_s,
+                read_timeout=config.read_timeout_s,
+                max_pool_connections=config.max_concurrency,
+            ),
+        )
+        self._executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="bedrock")
+        self._readers: set[_StreamReader] = set()
+
+    async def _run(self, model_id: str, call: Callable[[], _T]) -> _T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, call)
+        except Exception as exc:
+            raise map_bedrock_error(exc, model_id) from exc
+
+    async def converse(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One Converse call (kwargs from converse.to_converse_request); the parsed response."""
+        response = await self._run(request["modelId"], functools.partial(self._client.converse, **request))
+        return dict(response)
+
+    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
+        model_id: str = request["modelId"]
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any] | BaseException | _End] = asyncio.Queue()
+        reader = _StreamReader(loop, queue)
+
+        def open_stream() -> EventStream[Any]:
+            return self._client.converse_stream(**request)["stream"]
+
+        self._readers.add(reader)
+        try:
+            loop.run_in_executor(self._executor, reader.run, open_stream)
+        except RuntimeError as exc:  # the executor was shut down by close()
+            self._readers.discard(reader)
+            raise UpstreamError("The Bedrock client is closed.") from exc
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, _End):
+                    return
+                if isinstance(item, BaseException):
+                    raise map_bedrock_error(item, model_id) from item
+                yield item
+        finally:
+            reader.close()
+            self._readers.discard(reader)
+
+    async def invoke_model(self, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+        """One InvokeModel call with a JSON body; the JSON answer and its input-token header."""
+        payload = compact_json(body).encode("utf-8")
+
+        def call() -> tuple[bytes, str | None]:
+            response = self._client.invoke_model(
+                modelId=model_id, body=payload, contentType="application/json", accept="application/json"
+            )
+            with contextlib.closing(response["body"]) as stream:
+                raw = stream.read()
+            headers: dict[str, str] = response["ResponseMetadata"].get("HTTPHeaders", {})
+            return raw, headers.get(INPUT_TOKEN_HEADER)
+
+        raw, tokens = await self._run(model_id, call)
+        parsed = parse_json_object(raw)
+        if parsed is None:
+            raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
+        return parsed, tokens
+
+    def close(self) -> None:
+        """Stop open streams, wait for their threads, and release the HTTP connections."""
+        for reader in list(self._readers):
+            reader.close()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+        self._client.close()

@@ -1,0 +1,417 @@
+"""OpenAI chat requests <-> Bedrock Converse, as pure functions (ai-gateway's openai_awsbedrock).
+
+`check_capabilities` refuses what the model cannot do before Bedrock is paid to
+refuse it; `to_converse_request` builds the keyword arguments of boto3's
+`converse` / `converse_stream`; `from_converse_response` reads a Converse answer
+back into the gateway's proto. Every refusal is an InvalidArgument whose
+message a user can act on and whose `field` names the offending request field.
+
+This module is also the provider side's one home of JSON (tool arguments,
+tool results, InvokeModel bodies), so the encoding rules live in one place.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from google.protobuf import struct_pb2
+from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.errors import InvalidArgument, UpstreamError
+
+from llmgw.v1 import chat_pb2
+
+MAX_STOP_SEQUENCES = 4
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_DATA_URL = re.compile(r"^data:image/(png|jpeg|gif|webp);base64,(.*)$", re.DOTALL)
+_SYSTEM_ROLES = (chat_pb2.ROLE_SYSTEM, chat_pb2.ROLE_DEVELOPER)
+
+_FINISH_REASONS: Mapping[str, chat_pb2.FinishReason.ValueType] = {
+    "end_turn": chat_pb2.FINISH_REASON_STOP,
+    "stop_sequence": chat_pb2.FINISH_REASON_STOP,
+    "max_tokens": chat_pb2.FINISH_REASON_LENGTH,
+    "model_context_window_exceeded": chat_pb2.FINISH_REASON_LENGTH,
+    "tool_use": chat_pb2.FINISH_REASON_TOOL_CALLS,
+    "guardrail_intervened": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+    "content_filtered": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ConverseResult:
+    """A Converse answer in the gateway's terms: the message, why it stopped, what it used."""
+
+    message: chat_pb2.AssistantMessage
+    finish_reason: chat_pb2.FinishReason.ValueType
+    input_tokens: int
+    output_tokens: int
+
+
+def finish_reason(stop_reason: str) -> chat_pb2.FinishReason.ValueType:
+    """OpenAI's finish_reason for a Bedrock stopReason, shared by unary and streamed answers.
+
+    Reasons OpenAI has no word for (`malformed_model_output`, `malformed_tool_use`)
+    read as `stop`: the answer ended and there is nothing more to wait for.
+    """
+    return _FINISH_REASONS.get(stop_reason, chat_pb2.FINISH_REASON_STOP)
+
+
+def compact_json(value: object) -> str:
+    """JSON without spaces, as OpenAI spells tool-call arguments."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def parse_json_object(text: str | bytes) -> dict[str, Any] | None:
+    """The JSON object in `text`, or None when it is not valid JSON or not an object."""
+    try:
+        value = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
+# --- capability checks --------------------------------------------------------------------
+
+
+def check_capabilities(params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool) -> None:
+    """Refuse a request that uses a feature the model lacks, naming the model and the feature."""
+    if model.kind != "chat":
+        raise InvalidArgument(
+            f"The model '{model.id}' is an {model.kind} model and cannot be used for chat completions.",
+            field="model",
+        )
+    caps = model.capabilities
+    image_field = next(_image_fields(params), None)
+    if image_field is not None and not caps.vision:
+        raise InvalidArgument(f"The model '{model.id}' does not accept images.", field=image_field)
+    tool_field = _tool_use_field(params)
+    if tool_field is not None and not caps.tools:
+        raise InvalidArgument(f"The model '{model.id}' does not support tools.", field=tool_field)
+    if tool_field is not None and streaming and not caps.streaming_tools:
+        raise InvalidArgument(
+            f"The model '{model.id}' does not support tools in streamed responses; send the request without stream.",
+            field=tool_field,
+        )
+    if not caps.system:
+        for i, message in enumerate(params.messages):
+            if message.role in _SYSTEM_ROLES:
+                raise InvalidArgument(
+                    f"The model '{model.id}' does not support system or developer messages.",
+                    field=f"messages[{i}].role",
+                )
+
+
+def _image_fields(params: chat_pb2.ChatCompletionParams) -> Iterator[str]:
+    for i, message in enumerate(params.messages):
+        for j, part in enumerate(message.content):
+            if _is_image(part):
+                yield f"messages[{i}].content[{j}].image_url"
+
+
+def _tool_use_field(params: chat_pb2.ChatCompletionParams) -> str | None:
+    """The first field that makes Bedrock see tools, or None when the request uses none."""
+    if params.tools and params.tool_choice.mode != chat_pb2.TOOL_CHOICE_MODE_NONE:
+        return "tools"
+    for i, message in enumerate(params.messages):
+        if message.tool_calls:
+            return f"messages[{i}].tool_calls"
+        if message.role == chat_pb2.ROLE_TOOL:
+            return f"messages[{i}].role"
+    return None
+
+
+def _is_image(part: chat_pb2.ContentPart) -> bool:
+    if part.type == chat_pb2.CONTENT_PART_TYPE_UNSPECIFIED:
+        return part.HasField("image_url")
+    return part.type == chat_pb2.CONTENT_PART_TYPE_IMAGE_URL
+
+
+# --- request ------------------------------------------------------------------------------
+
+
+def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
+    """Keyword arguments for boto3's `converse` / `converse_stream` from an OpenAI request."""
+    if not params.model:
+        raise InvalidArgument("The request must name a model.", field="model")
+    if params.HasField("n") and params.n != 1:
+        raise InvalidArgument(f"Only one choice per request is supported, but n is {params.n}.", field="n")
+    system, messages = _convert_messages(params.messages)
+    request: dict[str, Any] = {"modelId": model.id, "messages": messages}
+    if system:
+        request["system"] = system
+    inference = _inference_config(params)
+    if inference:
+        request["inferenceConfig"] = inference
+    tool_config = _tool_config(params)
+    if tool_config is not None:
+        request["toolConfig"] = tool_config
+    return request
+
+
+def _convert_messages(
+    messages: Sequence[chat_pb2.ChatMessage],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split OpenAI messages into Bedrock's system blocks and alternating user/assistant turns."""
+    if not messages:
+        raise InvalidArgument("The request must contain at least one message.", field="messages")
+    system: list[dict[str, Any]] = []
+    turns: list[dict[str, Any]] = []
+    last_role = chat_pb2.ROLE_UNSPECIFIED
+    for i, message in enumerate(messages):
+        where = f"messages[{i}]"
+        if message.role == chat_pb2.ROLE_UNSPECIFIED:
+            raise InvalidArgument(
+                f"{where}.role must be one of system, developer, user, assistant or tool.", field=f"{where}.role"
+            )
+        if message.role in _SYSTEM_ROLES:
+            system.extend({"text": text} for text in _system_texts(message, where))
+            continue
+        if message.role == chat_pb2.ROLE_USER:
+            role, blocks = "user", _user_blocks(message, where)
+        elif message.role == chat_pb2.ROLE_ASSISTANT:
+            role, blocks = "assistant", _assistant_blocks(message, where)
+        else:
+            role, blocks = "user", [_tool_result_block(message, where)]
+        if turns and turns[-1]["role"] == role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": role, "content": blocks})
+        last_role = message.role
+    if not turns:
+        raise InvalidArgument("The conversation needs at least one user message.", field="messages")
+    if turns[0]["role"] != "user":
+        raise InvalidArgument(
+            "The conversation must start with a user message (after any system messages).", field="messages"
+        )
+    if last_role not in (chat_pb2.ROLE_USER, chat_pb2.ROLE_TOOL):
+        raise InvalidArgument("The conversation must end with a user or tool message.", field="messages")
+    return system, turns
+
+
+def _system_texts(message: chat_pb2.ChatMessage, where: str) -> list[str]:
+    texts: list[str] = []
+    for j, part in enumerate(message.content):
+        if _is_image(part):
+            raise InvalidArgument("System and developer messages may contain only text.", field=f"{where}.content[{j}]")
+        if part.text:
+            texts.append(part.text)
+    return texts
+
+
+def _user_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(message.content):
+        if _is_image(part):
+            blocks.append(_image_block(part.image_url.url, f"{where}.content[{j}].image_url.url"))
+        elif part.text:
+            blocks.append({"text": part.text})
+    if not blocks:
+        raise InvalidArgument(f"{where} is a user message with no content.", field=f"{where}.content")
+    return blocks
+
+
+def _image_block(url: str, field: str) -> dict[str, Any]:
+    """A Converse image block from a base64 data URL; remote URLs are never fetched."""
+    if url.startswith(("http://", "https://")):
+        raise InvalidArgument(
+            f"{field} must be a base64 data URL (data:image/png;base64,...); the gateway does not fetch remote images.",
+            field=field,
+        )
+    match = _DATA_URL.match(url)
+    if match is None:
+        raise InvalidArgument(
+            f"{field} must be a data URL of the form data:image/<png|jpeg|gif|webp>;base64,<data>.", field=field
+        )
+    try:
+        data = base64.b64decode(match.group(2), validate=True)
+    except binascii.Error:
+        data = b""
+    if not data:
+        raise InvalidArgument(f"{field} does not contain valid base64 image data.", field=field)
+    return {"image": {"format": match.group(1), "source": {"bytes": data}}}
+
+
+def _assistant_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for j, part in enumerate(message.content):
+        if _is_image(part):
+            raise InvalidArgument(
+                "Assistant messages may contain only text and tool calls.", field=f"{where}.content[{j}]"
+            )
+        if part.text:
+            blocks.append({"text": part.text})
+    for k, call in enumerate(message.tool_calls):
+        blocks.append(_tool_use_block(call, f"{where}.tool_calls[{k}]"))
+    if not blocks:
+        raise InvalidArgument(f"{where} is an assistant message with neither content nor tool calls.", field=where)
+    return blocks
+
+
+def _tool_use_block(call: chat_pb2.ToolCall, where: str) -> dict[str, Any]:
+    if not call.id:
+        raise InvalidArgument(f"{where}.id is required.", field=f"{where}.id")
+    if not call.function.name:
+        raise InvalidArgument(f"{where}.function.name is required.", field=f"{where}.function.name")
+    arguments = parse_json_object(call.function.arguments)
+    if arguments is None:
+        raise InvalidArgument(
+            f"{where}.function.arguments must be a JSON object encoded as a string.",
+            field=f"{where}.function.arguments",
+        )
+    return {"toolUse": {"toolUseId": call.id, "name": call.function.name, "input": arguments}}
+
+
+def _tool_result_block(message: chat_pb2.ChatMessage, where: str) -> dict[str, Any]:
+    if not message.tool_call_id:
+        raise InvalidArgument(f"{where} is a tool message without tool_call_id.", field=f"{where}.tool_call_id")
+    for j, part in enumerate(message.content):
+        if _is_image(part):
+            raise InvalidArgument("Tool messages may contain only text.", field=f"{where}.content[{j}]")
+    text = "".join(part.text for part in message.content)
+    parsed = parse_json_object(text)
+    content: dict[str, Any] = {"json": parsed} if parsed is not None else {"text": text}
+    return {"toolResult": {"toolUseId": message.tool_call_id, "content": [content], "status": "success"}}
+
+
+def _inference_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    limits = {
+        "max_completion_tokens": params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
+        "max_tokens": params.max_tokens if params.HasField("max_tokens") else None,
+    }
+    for name, value in limits.items():
+        if value is not None:
+            if value < 1:
+                raise InvalidArgument(f"{name} must be at least 1, but is {value}.", field=name)
+            config.setdefault("maxTokens", value)
+    if params.HasField("temperature"):
+        if not 0 <= params.temperature <= 2:
+            raise InvalidArgument(
+                f"temperature must be between 0 and 2, but is {params.temperature}.", field="temperature"
+            )
+        config["temperature"] = params.temperature
+    if params.HasField("top_p"):
+        if not 0 <= params.top_p <= 1:
+            raise InvalidArgument(f"top_p must be between 0 and 1, but is {params.top_p}.", field="top_p")
+        config["topP"] = params.top_p
+    if params.stop:
+        if len(params.stop) > MAX_STOP_SEQUENCES:
+            raise InvalidArgument(
+                f"At most {MAX_STOP_SEQUENCES} stop sequences are allowed, but {len(params.stop)} were given.",
+                field="stop",
+            )
+        if not all(params.stop):
+            raise InvalidArgument("Stop sequences must not be empty.", field="stop")
+        config["stopSequences"] = list(params.stop)
+    return config
+
+
+def _tool_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any] | None:
+    """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none)."""
+    mode = params.tool_choice.mode
+    if mode in (chat_pb2.TOOL_CHOICE_MODE_REQUIRED, chat_pb2.TOOL_CHOICE_MODE_FUNCTION) and not params.tools:
+        raise InvalidArgument("tool_choice requires a tool, but the request has no tools.", field="tool_choice")
+    if not params.tools or mode == chat_pb2.TOOL_CHOICE_MODE_NONE:
+        return None
+    specs = [_tool_spec(tool, f"tools[{i}]") for i, tool in enumerate(params.tools)]
+    names = [spec["toolSpec"]["name"] for spec in specs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise InvalidArgument(f"Tool names must be unique; '{duplicates[0]}' appears more than once.", field="tools")
+    config: dict[str, Any] = {"tools": specs}
+    if mode == chat_pb2.TOOL_CHOICE_MODE_REQUIRED:
+        config["toolChoice"] = {"any": {}}
+    elif mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION:
+        name = params.tool_choice.function.name
+        if name not in names:
+            raise InvalidArgument(
+                f"tool_choice names the function '{name}', which is not one of the request's tools.",
+                field="tool_choice.function.name",
+            )
+        config["toolChoice"] = {"tool": {"name": name}}
+    else:
+        config["toolChoice"] = {"auto": {}}
+    return config
+
+
+def _tool_spec(tool: chat_pb2.Tool, where: str) -> dict[str, Any]:
+    if tool.type not in ("", "function"):
+        raise InvalidArgument(f"{where}.type must be 'function', but is '{tool.type}'.", field=f"{where}.type")
+    function = tool.function
+    if not _TOOL_NAME.match(function.name):
+        raise InvalidArgument(
+            f"{where}.function.name must be 1 to 64 letters, digits, '_' or '-', but is '{function.name}'.",
+            field=f"{where}.function.name",
+        )
+    schema: dict[str, Any]
+    if function.HasField("parameters"):
+        schema = _struct_to_python(function.parameters)
+    else:
+        schema = {"type": "object", "properties": {}}
+    spec: dict[str, Any] = {"name": function.name, "inputSchema": {"json": schema}}
+    if function.description:
+        spec["description"] = function.description
+    return {"toolSpec": spec}
+
+
+def _struct_to_python(struct: struct_pb2.Struct) -> dict[str, Any]:
+    """A Struct as plain Python, with whole numbers as ints (JSON Schema's `maxItems: 3`, not 3.0)."""
+    return {key: _value_to_python(value) for key, value in struct.fields.items()}
+
+
+def _value_to_python(value: struct_pb2.Value) -> object:
+    kind = value.WhichOneof("kind")
+    if kind == "struct_value":
+        return _struct_to_python(value.struct_value)
+    if kind == "list_value":
+        return [_value_to_python(item) for item in value.list_value.values]
+    if kind == "number_value":
+        number = value.number_value
+        return int(number) if number.is_integer() else number
+    if kind == "string_value":
+        return value.string_value
+    if kind == "bool_value":
+        return value.bool_value
+    return None
+
+
+# --- response -----------------------------------------------------------------------------
+
+
+def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
+    """The gateway's view of a Converse answer; UpstreamError if Bedrock's shape is unreadable."""
+    try:
+        blocks: Sequence[Mapping[str, Any]] = response["output"]["message"]["content"]
+        usage: Mapping[str, Any] = response.get("usage", {})
+        texts: list[str] = []
+        calls: list[chat_pb2.ToolCall] = []
+        for block in blocks:
+            if "text" in block:
+                texts.append(block["text"])
+            elif "toolUse" in block:
+                tool_use = block["toolUse"]
+                calls.append(
+                    chat_pb2.ToolCall(
+                        id=tool_use["toolUseId"],
+                        type="function",
+                        function=chat_pb2.FunctionCall(
+                            name=tool_use["name"], arguments=compact_json(tool_use["input"])
+                        ),
+                    )
+                )
+        message = chat_pb2.AssistantMessage(role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls)
+        if texts:
+            message.content = "".join(texts)
+        return ConverseResult(
+            message=message,
+            finish_reason=finish_reason(str(response.get("stopReason", ""))),
+            input_tokens=int(usage.get("inputTokens", 0)),
+            output_tokens=int(usage.get("outputTokens", 0)),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UpstreamError("Bedrock returned a Converse response the gateway could not read.") from exc

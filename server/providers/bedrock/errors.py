@@ -1,0 +1,65 @@
+"""botocore failures -> the gateway's domain errors, in one table (as ai-gateway reads x-amzn-errortype).
+
+Bedrock's error code decides whose fault a failure is: the caller's request
+(InvalidArgument), Bedrock's capacity (UpstreamThrottled, after botocore's own
+retries), time (UpstreamTimeout) or something the operator must fix. Messages
+name the model and never carry stack traces, account ids or credentials; only a
+ValidationException's own text is passed on, since it tells the caller what to fix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from llmgw.server.errors import (
+    GatewayError,
+    InvalidArgument,
+    ModelNotFound,
+    UpstreamError,
+    UpstreamThrottled,
+    UpstreamTimeout,
+)
+
+_THROTTLED = frozenset(
+    {
+        "ThrottlingException",
+        "ServiceUnavailableException",
+        "ModelNotReadyException",
+        "ServiceQuotaExceededException",
+    }
+)
+
+
+def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
+    """The domain error to raise for an exception out of boto3 while calling `model_id`."""
+    if isinstance(exc, GatewayError):
+        return exc
+    if isinstance(exc, ClientError):  # also botocore's EventStreamError, raised for in-stream errors
+        error: Mapping[str, Any] = exc.response.get("Error", {})
+        return _from_code(str(error.get("Code", "")), str(error.get("Message", "")), model_id)
+    if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
+        return UpstreamTimeout(f"Bedrock did not answer in time for the model '{model_id}'.")
+    if isinstance(exc, BotoCoreError):
+        return UpstreamError(f"Bedrock could not be reached for the model '{model_id}'.")
+    return UpstreamError(f"The call to Bedrock for the model '{model_id}' failed unexpectedly.")
+
+
+def _from_code(code: str, message: str, model_id: str) -> GatewayError:
+    if code == "ValidationException":
+        detail = f": {message}" if message else "."
+        return InvalidArgument(f"Bedrock rejected the request for '{model_id}'{detail}")
+    if code in _THROTTLED:
+        return UpstreamThrottled(f"Bedrock is too busy to serve the model '{model_id}' right now; retry later.")
+    if code == "ModelTimeoutException":
+        return UpstreamTimeout(f"The model '{model_id}' took too long to answer on Bedrock.")
+    if code == "AccessDeniedException":
+        return UpstreamError(
+            f"The gateway's AWS account has no access to the model '{model_id}' on Bedrock; "
+            "ask the gateway's operator to enable it."
+        )
+    if code == "ResourceNotFoundException":
+        return ModelNotFound(f"Bedrock does not offer the model '{model_id}' in the gateway's region.")
+    name = code or "an unknown error"
+    return UpstreamError(f"Bedrock failed to serve the model '{model_id}' ({name}).")

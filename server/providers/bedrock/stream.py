@@ -1,0 +1,100 @@
+"""Bedrock ConverseStream events -> OpenAI chat.completion.chunk choices, one event at a time.
+
+The translator is fed the event dicts exactly as boto3 yields them and returns
+the chunk choices to send, so the chat service only frames and sends. It also
+keeps the counts the ledger needs: Bedrock's token usage when the `metadata`
+event arrives, and until then the number of deltas seen, so a stream that dies
+(or is abandoned) before its metadata is still charged for what was generated.
+
+Reasoning deltas (`reasoningContent`, Claude's extended thinking) have no place
+in OpenAI's chunk shape and are not forwarded; Bedrock still counts them in
+`outputTokens`, so they are charged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from llmgw.server.errors import UpstreamError
+from llmgw.server.providers.bedrock.converse import finish_reason
+
+from llmgw.v1 import chat_pb2
+
+
+class StreamTranslator:
+    """The state of one streamed answer: where its tool calls are and what it has used so far."""
+
+    def __init__(self) -> None:
+        self.input_tokens = 0
+        self.output_tokens: int | None = None
+        self.deltas_seen = 0
+        self.finish_reason: chat_pb2.FinishReason.ValueType = chat_pb2.FINISH_REASON_UNSPECIFIED
+        self.finished = False
+        self._role_sent = False
+        self._tool_index: dict[int, int] = {}
+
+    @property
+    def output_tokens_estimate(self) -> int:
+        """Bedrock's output count once known, else the deltas seen (about one token each)."""
+        return self.output_tokens if self.output_tokens is not None else self.deltas_seen
+
+    def feed(self, event: Mapping[str, Any]) -> list[chat_pb2.ChunkChoice]:
+        """The chunk choices to send for one ConverseStream event (often none)."""
+        if "contentBlockStart" in event:
+            return self._block_start(event["contentBlockStart"])
+        if "contentBlockDelta" in event:
+            return self._block_delta(event["contentBlockDelta"])
+        if "messageStop" in event:
+            self.finish_reason = finish_reason(str(event["messageStop"].get("stopReason", "")))
+            self.finished = True
+            return [self._choice(chat_pb2.ChoiceDelta(), finish=self.finish_reason)]
+        if "metadata" in event:
+            usage: Mapping[str, Any] = event["metadata"].get("usage", {})
+            self.input_tokens = int(usage.get("inputTokens", self.input_tokens))
+            if "outputTokens" in usage:
+                self.output_tokens = int(usage["outputTokens"])
+        return []
+
+    def _block_start(self, payload: Mapping[str, Any]) -> list[chat_pb2.ChunkChoice]:
+        tool_use = payload.get("start", {}).get("toolUse")
+        if tool_use is None:
+            return []
+        index = len(self._tool_index)
+        self._tool_index[int(payload["contentBlockIndex"])] = index
+        call = chat_pb2.ToolCallDelta(
+            index=index,
+            id=tool_use["toolUseId"],
+            type="function",
+            function=chat_pb2.FunctionCall(name=tool_use["name"], arguments=""),
+        )
+        return [self._choice(chat_pb2.ChoiceDelta(tool_calls=[call]))]
+
+    def _block_delta(self, payload: Mapping[str, Any]) -> list[chat_pb2.ChunkChoice]:
+        delta: Mapping[str, Any] = payload.get("delta", {})
+        if "text" in delta:
+            if not delta["text"]:
+                return []
+            self.deltas_seen += 1
+            return [self._choice(chat_pb2.ChoiceDelta(content=delta["text"]))]
+        if "toolUse" in delta:
+            block = int(payload["contentBlockIndex"])
+            if block not in self._tool_index:
+                raise UpstreamError("Bedrock streamed tool-call arguments for a tool call it never started.")
+            self.deltas_seen += 1
+            call = chat_pb2.ToolCallDelta(
+                index=self._tool_index[block],
+                function=chat_pb2.FunctionCall(arguments=delta["toolUse"].get("input", "")),
+            )
+            return [self._choice(chat_pb2.ChoiceDelta(tool_calls=[call]))]
+        return []
+
+    def _choice(
+        self,
+        delta: chat_pb2.ChoiceDelta,
+        finish: chat_pb2.FinishReason.ValueType = chat_pb2.FINISH_REASON_UNSPECIFIED,
+    ) -> chat_pb2.ChunkChoice:
+        if not self._role_sent:
+            delta.role = chat_pb2.ROLE_ASSISTANT
+            self._role_sent = True
+        return chat_pb2.ChunkChoice(index=0, delta=delta, finish_reason=finish)
