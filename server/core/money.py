@@ -40,7 +40,10 @@ def usd_to_picodollars(value: str | int | Decimal, *, field: str = "amount") -> 
 
 def usd_per_million_to_microdollars(value: str | Decimal, *, field: str = "price") -> int:
     """Parse a price in USD per million tokens into microdollars per million tokens."""
-    amount = Decimal(value)
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"{field} must be a USD amount, got {value!r}") from None
     scaled = amount * MICRODOLLARS_PER_USD
     if not amount.is_finite() or amount < 0 or scaled != scaled.to_integral_value():
         raise ValueError(f"{field} must be a non-negative USD amount with at most 6 decimals, got {value!r}")

@@ -1,0 +1,129 @@
+"""The gateway's one app factory: builds every part from Settings and owns their lifetimes.
+
+Nothing is built at import time: the database, the Bedrock client, the request-log
+writer and the gRPC server are created here, passed down to the services that use
+them, and closed here in reverse order.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from typing import Self
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from llmgw.server.auth import KeyAuthenticator
+from llmgw.server.core.catalog import Catalog
+from llmgw.server.core.keys import load_server_secret
+from llmgw.server.interceptors import AuthInterceptor, ErrorInterceptor
+from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.services.chat import ChatServicer
+from llmgw.server.services.embeddings import EmbeddingServicer
+from llmgw.server.services.models import ModelServicer
+from llmgw.server.services.recording import RequestRecorder
+from llmgw.server.settings import Settings
+from llmgw.server.store.db import open_database
+from llmgw.server.store.writer import RequestLogWriter
+from llmgw.v1 import (
+    chat_service_pb2,
+    chat_service_pb2_grpc,
+    embedding_service_pb2,
+    embedding_service_pb2_grpc,
+    model_service_pb2,
+    model_service_pb2_grpc,
+)
+
+logger = logging.getLogger(__name__)
+
+# Credentials boto3 signs with when talking to the fake Bedrock (it ignores them).
+FAKE_AWS_CREDENTIALS = ("AKIDLLMGWFAKEBEDROCK", "llmgw-fake-bedrock-secret")
+
+SERVICE_NAMES = (
+    chat_service_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
+    model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
+    embedding_service_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name,
+)
+
+
+def bedrock_config(settings: Settings) -> BedrockClientConfig:
+    """The Bedrock client settings; the fake gets dummy credentials, real Bedrock boto3's chain."""
+    access_key, secret_key = FAKE_AWS_CREDENTIALS if settings.benchmark_mode else (None, None)
+    return BedrockClientConfig(
+        region=settings.aws_region,
+        endpoint_url=settings.bedrock_endpoint_url,
+        max_attempts=settings.bedrock_max_attempts,
+        read_timeout_s=settings.bedrock_read_timeout_seconds,
+        max_concurrency=settings.bedrock_max_concurrency,
+        access_key_id=access_key,
+        secret_access_key=secret_key,
+    )
+
+
+class Gateway:
+    """The gRPC server with its database, writer and Bedrock client."""
+
+    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+        self.settings = settings
+        self.catalog = catalog or Catalog.load()
+        settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
+        self.database = open_database(settings.database_url, settings.data_dir)
+        self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
+        self.writer = RequestLogWriter(self.database)
+        self.bedrock = BedrockClient(bedrock_config(settings))
+        self.health = health.aio.HealthServicer()
+        authenticator = KeyAuthenticator(
+            self.server_secret, settings.is_admin, self._db_executor, settings.key_cache_seconds
+        )
+        self.server = grpc.aio.server(interceptors=[ErrorInterceptor(), AuthInterceptor(authenticator)])
+        recorder = RequestRecorder(self.writer)
+        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
+            ChatServicer(self.catalog, self.bedrock, recorder), self.server
+        )
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog), self.server)
+        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
+            EmbeddingServicer(self.catalog, self.bedrock, recorder), self.server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
+        self.port = 0
+
+    async def start(self) -> int:
+        """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
+        self.writer.start()
+        address = str(self.settings.grpc_listen)
+        if self.settings.tls_cert_file is not None and self.settings.tls_key_file is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(self.settings.tls_key_file.read_bytes(), self.settings.tls_cert_file.read_bytes())]
+            )
+            self.port = self.server.add_secure_port(address, credentials)
+        else:
+            self.port = self.server.add_insecure_port(address)
+        await self.server.start()
+        for name in ("", *SERVICE_NAMES):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        logger.info("gRPC listening on %s:%d", self.settings.grpc_listen.host, self.port)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop accepting calls, give in-flight ones `grace` seconds, then flush and close everything.
+
+        The grace covers calls already running (streams finish or are cancelled and
+        recorded as such); every queued usage row is committed before the database closes.
+        """
+        await self.health.enter_graceful_shutdown()
+        await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        await self.writer.close()
+        self.bedrock.close()
+        self._db_executor.shutdown(wait=True)
+        self.database.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop(grace=1.0)

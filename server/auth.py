@@ -1,0 +1,121 @@
+"""Who is calling: API-key authentication and the per-call principal.
+
+The auth interceptor resolves the `authorization` metadata to a Principal once per
+call and stores it in a ContextVar; handlers read it through current_principal().
+Verified keys are cached for a short, configured time so the hot path does not
+hit the database on every call; an expired key is refused the moment it expires,
+cached or not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from llmgw.server.core.keys import hash_api_key, looks_like_api_key
+from llmgw.server.errors import Unauthenticated
+from llmgw.server.store import keys_repo
+
+_MISSING_KEY = (
+    "Missing API key. Pass it as 'authorization: Bearer sk-...' metadata "
+    "(the OpenAI SDK's api_key does this over HTTP)."
+)
+_INVALID_KEY = "Invalid API key: it is unknown, was deleted, or is malformed."
+_EXPIRED_KEY = "The API key has expired. Create a new key."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one RPC."""
+
+    user: str
+    key_name: str
+    key_id: int
+    is_admin: bool
+
+
+_current: ContextVar[Principal] = ContextVar("llmgw_principal")
+
+
+def current_principal() -> Principal:
+    """The caller of the RPC being handled; only valid inside an authenticated handler."""
+    return _current.get()
+
+
+def set_principal(principal: Principal) -> object:
+    """Bind the caller for the current call; returns the token to reset it with."""
+    return _current.set(principal)
+
+
+def reset_principal(token: object) -> None:
+    """Unbind the caller bound by set_principal."""
+    _current.reset(token)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class _CachedKey:
+    principal: Principal
+    expires_at: datetime | None
+    cached_until: float
+
+
+def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
+    """The key from `authorization: Bearer <key>` metadata, or None when absent."""
+    for name, value in metadata:
+        if name == "authorization":
+            text = value.decode("latin-1") if isinstance(value, bytes) else value
+            scheme, _, token = text.strip().partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip()
+            return text.strip()
+    return None
+
+
+class KeyAuthenticator:
+    """Turns a bearer API key into a Principal, or raises Unauthenticated."""
+
+    def __init__(
+        self,
+        server_secret: bytes,
+        is_admin: Callable[[str], bool],
+        db_executor: Executor,
+        cache_seconds: float,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._server_secret = server_secret
+        self._is_admin = is_admin
+        self._executor = db_executor
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._cache: dict[str, _CachedKey] = {}
+
+    async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+        """The caller named by the call's metadata; Unauthenticated says why not."""
+        secret = bearer_token(metadata)
+        if not secret:
+            raise Unauthenticated(_MISSING_KEY)
+        if not looks_like_api_key(secret):
+            raise Unauthenticated(_INVALID_KEY)
+        key_hash = hash_api_key(secret, self._server_secret)
+        cached = self._cache.get(key_hash)
+        if cached is None or cached.cached_until < time.monotonic():
+            cached = await self._load(key_hash)
+        if cached.expires_at is not None and cached.expires_at <= self._clock():
+            raise Unauthenticated(_EXPIRED_KEY)
+        return cached.principal
+
+    async def _load(self, key_hash: str) -> _CachedKey:
+        loop = asyncio.get_running_loop()
+        row = await loop.run_in_executor(self._executor, keys_repo.find_key_by_hash, key_hash)
+        if row is None:
+            self._cache.pop(key_hash, None)
+            raise Unauthenticated(_INVALID_KEY)
+        principal = Principal(user=row.user, key_name=row.name, key_id=row.id, is_admin=self._is_admin(row.user))
+        cached = _CachedKey(principal, row.expires_at, time.monotonic() + self._cache_seconds)
+        self._cache[key_hash] = cached
+        return cached

@@ -1,0 +1,121 @@
+"""ChatService: OpenAI-shaped chat completions served by Bedrock Converse / ConverseStream."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from llmgw.server.auth import current_principal
+from llmgw.server.core.accounting import estimate_tokens, request_cost
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.core.money import format_usd
+from llmgw.server.errors import UpstreamError
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
+from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
+
+
+def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
+    return sum(len(part.text) for message in params.messages for part in message.content)
+
+
+def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
+    cost = request_cost(model, input_tokens, output_tokens)
+    return chat_pb2.Usage(
+        prompt_tokens=input_tokens,
+        completion_tokens=output_tokens,
+        total_tokens=input_tokens + output_tokens,
+        cost_usd=format_usd(cost),
+    )
+
+
+class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
+    """Checks a chat request against the catalog, calls Bedrock, records the request."""
+
+    def __init__(self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder) -> None:
+        self._catalog = catalog
+        self._bedrock = bedrock
+        self._recorder = recorder
+
+    async def CreateChatCompletion(  # noqa: N802 - gRPC method name
+        self, request: chat_service_pb2.CreateChatCompletionRequest, context: grpc.aio.ServicerContext
+    ) -> chat_service_pb2.CreateChatCompletionResponse:
+        """Answer in one response; the usage row is committed before the answer is returned."""
+        params = request.params
+        trace = RequestTrace("chatcmpl", "chat", current_principal(), params.model)
+        try:
+            model = trace.model = self._catalog.get(params.model)
+            check_capabilities(params, model, streaming=False)
+            result = from_converse_response(await self._bedrock.converse(to_converse_request(params, model)))
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        completion = chat_pb2.ChatCompletion(
+            id=trace.id,
+            object="chat.completion",
+            created=trace.created_unix,
+            model=params.model,
+            choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
+            usage=_usage(model, result.input_tokens, result.output_tokens),
+        )
+        return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
+
+    async def StreamChatCompletion(  # noqa: N802 - gRPC method name
+        self, request: chat_service_pb2.StreamChatCompletionRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[chat_service_pb2.StreamChatCompletionResponse]:
+        """Stream chunks as Bedrock produces them.
+
+        The chunk with the finish reason is held back until Bedrock's stream has
+        ended and the usage row is committed, so a client that has the last byte
+        has been charged. A client that goes away is still charged for what was
+        generated up to then.
+        """
+        params = request.params
+        trace = RequestTrace("chatcmpl", "chat_stream", current_principal(), params.model)
+        translator = StreamTranslator()
+        finish: list[chat_pb2.ChunkChoice] = []
+
+        def chunk(*choices: chat_pb2.ChunkChoice, usage: chat_pb2.Usage | None = None) -> (
+            chat_service_pb2.StreamChatCompletionResponse
+        ):
+            return chat_service_pb2.StreamChatCompletionResponse(
+                chunk=chat_pb2.ChatCompletionChunk(
+                    id=trace.id,
+                    object="chat.completion.chunk",
+                    created=trace.created_unix,
+                    model=params.model,
+                    choices=choices,
+                    usage=usage,
+                )
+            )
+
+        try:
+            model = trace.model = self._catalog.get(params.model)
+            check_capabilities(params, model, streaming=True)
+            events = self._bedrock.converse_stream(to_converse_request(params, model))
+            try:
+                async for event in events:
+                    for choice in translator.feed(event):
+                        if choice.finish_reason:
+                            finish.append(choice)
+                            continue
+                        trace.mark_first_token()
+                        yield chunk(choice)
+            finally:
+                await events.aclose()
+            if not translator.finished:
+                raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
+        except BaseException as exc:
+            input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
+            self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
+            raise
+        input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        await self._recorder.record(trace, input_tokens, output_tokens)
+        yield chunk(*finish)
+        if params.stream_options.include_usage:
+            yield chunk(usage=_usage(model, input_tokens, output_tokens))

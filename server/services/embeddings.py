@@ -1,0 +1,60 @@
+"""EmbeddingService: OpenAI-shaped embeddings served by Bedrock InvokeModel (Titan, Cohere)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+
+from llmgw.server.auth import current_principal
+from llmgw.server.core.accounting import request_cost
+from llmgw.server.core.catalog import Catalog
+from llmgw.server.core.money import format_usd
+from llmgw.server.errors import InvalidArgument
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
+
+
+class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
+    """Validates an embedding request, fans it out over InvokeModel calls, records it."""
+
+    def __init__(self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder) -> None:
+        self._catalog = catalog
+        self._bedrock = bedrock
+        self._recorder = recorder
+
+    async def CreateEmbedding(  # noqa: N802 - gRPC method name
+        self, request: embedding_service_pb2.CreateEmbeddingRequest, context: grpc.aio.ServicerContext
+    ) -> embedding_service_pb2.CreateEmbeddingResponse:
+        """Embed every input; batches run concurrently and the row is committed before the reply."""
+        trace = RequestTrace("embd", "embeddings", current_principal(), request.model)
+        try:
+            model = trace.model = self._catalog.get(request.model)
+            if model.kind != "embedding":
+                raise InvalidArgument(f"The model '{model.id}' is a chat model, not an embedding model.", "model")
+            dimensions = request.dimensions if request.HasField("dimensions") else None
+            bodies = build_invoke_bodies(model, list(request.input), dimensions)
+            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        input_tokens = sum(batch.input_tokens for batch in batches)
+        await self._recorder.record(trace, input_tokens, 0)
+        vectors = [vector for batch in batches for vector in batch.vectors]
+        cost = request_cost(model, input_tokens, 0)
+        return embedding_service_pb2.CreateEmbeddingResponse(
+            object="list",
+            data=[
+                embedding_service_pb2.Embedding(
+                    object="embedding", index=index, embedding=encode_vector(vector, request.encoding_format)
+                )
+                for index, vector in enumerate(vectors)
+            ],
+            model=request.model,
+            usage=embedding_service_pb2.EmbeddingUsage(
+                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=format_usd(cost)
+            ),
+        )

@@ -1,0 +1,53 @@
+"""ModelService: the catalog's models, in OpenAI's model-object shape."""
+
+from __future__ import annotations
+
+import grpc
+
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.core.money import format_microdollars_per_million
+from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
+
+_KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_EMBEDDING}
+
+
+def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
+    """The API view of one catalog model."""
+    caps = model.capabilities
+    return model_pb2.Model(
+        id=model.id,
+        object="model",
+        created=created,
+        owned_by=model.owned_by,
+        display_name=model.display_name,
+        kind=_KINDS[model.kind],
+        capabilities=model_pb2.ModelCapabilities(
+            system=caps.system, vision=caps.vision, tools=caps.tools, streaming_tools=caps.streaming_tools
+        ),
+        input_usd_per_million_tokens=format_microdollars_per_million(model.price.input),
+        output_usd_per_million_tokens=format_microdollars_per_million(model.price.output),
+    )
+
+
+class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
+    """Lists and describes the models a caller may use."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        created = catalog.prices_read_at
+        self._catalog = catalog
+        self._list = model_service_pb2.ListModelsResponse(
+            object="list", data=[model_message(model, created) for model in catalog]
+        )
+
+    async def ListModels(  # noqa: N802 - gRPC method name
+        self, request: model_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    ) -> model_service_pb2.ListModelsResponse:
+        """Every catalog model, sorted by id (built once: the catalog does not change while serving)."""
+        return self._list
+
+    async def GetModel(  # noqa: N802 - gRPC method name
+        self, request: model_service_pb2.GetModelRequest, context: grpc.aio.ServicerContext
+    ) -> model_service_pb2.GetModelResponse:
+        """One model by id; NOT_FOUND for ids the catalog does not know."""
+        model = self._catalog.get(request.model)
+        return model_service_pb2.GetModelResponse(model=model_message(model, self._catalog.prices_read_at))

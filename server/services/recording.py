@@ -1,0 +1,98 @@
+"""One record per chat or embedding request: who, which key, model, tokens, cost, timing, outcome.
+
+Each service opens a RequestTrace when a call starts and finishes it exactly once,
+on success, on error or on cancellation; the row goes to the group-commit writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from llmgw.server import errors
+from llmgw.server.auth import Principal
+from llmgw.server.core.accounting import request_cost
+from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.store.writer import RequestLogWriter, RequestRow
+
+
+def outcome_of(error: BaseException | None) -> str:
+    """The request-log outcome for how a call ended."""
+    if error is None:
+        return "success"
+    if isinstance(error, asyncio.CancelledError | GeneratorExit):
+        return "cancelled"
+    if isinstance(error, errors.QuotaExceeded):
+        return "quota_exceeded"
+    if isinstance(error, errors.ModelAccessDenied):
+        return "model_access_denied"
+    return "error"
+
+
+@dataclass(slots=True)
+class RequestTrace:
+    """The running record of one request, finished once into a RequestRow."""
+
+    id_prefix: str
+    api: str
+    principal: Principal
+    model_id: str
+    id: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started: float = field(default_factory=time.monotonic)
+    first_token_at: float | None = None
+    model: CatalogModel | None = None
+
+    def __post_init__(self) -> None:
+        self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
+
+    @property
+    def created_unix(self) -> int:
+        """The creation time as OpenAI's `created` (Unix seconds)."""
+        return int(self.created_at.timestamp())
+
+    def mark_first_token(self) -> None:
+        """Note the time to first token, once."""
+        if self.first_token_at is None:
+            self.first_token_at = time.monotonic()
+
+    def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
+        """The log row for this request ending now with these counts and this error."""
+        now = time.monotonic()
+        cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        reason = error.reason if isinstance(error, errors.GatewayError) else ""
+        return RequestRow(
+            id=self.id,
+            user=self.principal.user,
+            key_name=self.principal.key_name,
+            model=self.model_id,
+            api=self.api,
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cost_picodollars=cost,
+            latency_ms=round((now - self.started) * 1000),
+            ttft_ms=None if self.first_token_at is None else round((self.first_token_at - self.started) * 1000),
+            outcome=outcome_of(error),
+            error_reason=reason,
+            created_at=self.created_at,
+        )
+
+
+class RequestRecorder:
+    """Hands finished traces to the writer: awaited on the normal path, fire-and-forget when cancelled."""
+
+    def __init__(self, writer: RequestLogWriter) -> None:
+        self._writer = writer
+
+    async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
+        """Commit a successful request's row before its response is released."""
+        await self._writer.record(trace.row(input_tokens, output_tokens, None))
+
+    def record_failure(
+        self, trace: RequestTrace, error: BaseException, input_tokens: int = 0, output_tokens: int = 0
+    ) -> None:
+        """Queue a failed or cancelled request's row without waiting (the task may be cancelled)."""
+        self._writer.record_nowait(trace.row(input_tokens, output_tokens, error))

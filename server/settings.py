@@ -1,0 +1,211 @@
+"""Gateway settings: one TOML file plus `LLMGW_`-prefixed environment overrides.
+
+The seed's setting names keep their meaning (ADMIN_LIST, DEFAULT_QUOTA_FREQUENCY,
+DEFAULT_QUOTA_DOLLARS, DEFAULT_MODEL_ACCESS, DEBUG, BENCHMARK_MODE). In the TOML
+file a setting is written in lowercase (`grpc_listen = "0.0.0.0:50051"`); in the
+environment with the prefix (`LLMGW_GRPC_LISTEN=0.0.0.0:50051`), which wins.
+Every value is parsed once, here, and a bad one raises SettingsError whose
+message is one line naming the setting, so start-up fails clearly.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from llmgw.server.core.money import usd_to_picodollars
+
+ENV_PREFIX = "LLMGW_"
+QuotaFrequency = Literal["daily", "weekly", "monthly"]
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names it and is fit to print as is."""
+
+
+@dataclass(frozen=True, slots=True)
+class ListenAddress:
+    """A host and port to listen on; port 0 picks a free port."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+
+def _parse_listen(raw: Any) -> ListenAddress:
+    text = str(raw).strip()
+    host, sep, port_text = text.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"expected HOST:PORT with a port from 0 to 65535, got {text!r}")
+    return ListenAddress(host, int(port_text))
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"expected true or false, got {raw!r}")
+
+
+def _parse_list(raw: Any) -> tuple[str, ...]:
+    items = raw if isinstance(raw, list) else str(raw).split(",")
+    return tuple(str(item).strip() for item in items if str(item).strip())
+
+
+def _parse_frequency(raw: Any) -> QuotaFrequency:
+    text = str(raw).strip().lower()
+    if text == "daily":
+        return "daily"
+    if text == "weekly":
+        return "weekly"
+    if text == "monthly":
+        return "monthly"
+    raise ValueError(f"expected daily, weekly or monthly, got {raw!r}")
+
+
+def _parse_dollars(raw: Any) -> int:
+    picodollars = usd_to_picodollars(str(raw).strip(), field="value")
+    if picodollars < 0 or picodollars > usd_to_picodollars(Decimal(10**9)):
+        raise ValueError(f"expected a USD amount from 0 to 1000000000, got {raw!r}")
+    return picodollars
+
+
+def _positive_int(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected a positive integer, got {raw!r}")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ValueError(f"expected a positive integer, got {raw!r}")
+    return value
+
+
+def _positive_float(raw: Any) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected a positive number, got {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ValueError(f"expected a positive number, got {raw!r}")
+    return value
+
+
+def _optional_text(raw: Any) -> str | None:
+    text = str(raw).strip()
+    return text or None
+
+
+def _text(raw: Any) -> str:
+    return str(raw).strip()
+
+
+def _optional_file(raw: Any) -> Path | None:
+    text = str(raw).strip()
+    if not text:
+        return None
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ValueError(f"no such file: {text}")
+    return path
+
+
+def _database_url(raw: Any) -> str | None:
+    text = str(raw).strip()
+    if text and not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {text.split('://')[0]!r} URL")
+    return text or None
+
+
+def _setting(parse: Callable[[Any], Any], default: Any) -> Any:
+    return field(default=default, metadata={"parse": parse})
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every knob of the gateway, parsed and validated."""
+
+    admin_list: tuple[str, ...] = _setting(_parse_list, ())
+    default_quota_frequency: QuotaFrequency = _setting(_parse_frequency, "weekly")
+    default_quota_dollars: int = _setting(_parse_dollars, usd_to_picodollars("25"))
+    default_model_access: tuple[str, ...] = _setting(_parse_list, ())
+    debug: bool = _setting(_parse_bool, False)
+    benchmark_mode: bool = _setting(_parse_bool, False)
+    database_url: str | None = _setting(_database_url, None)
+    data_dir: Path = _setting(lambda raw: Path(str(raw)).expanduser(), Path("~/.local/share/llmgw").expanduser())
+    aws_region: str = _setting(_text, "us-east-1")
+    bedrock_endpoint_url: str | None = _setting(_optional_text, None)
+    bedrock_max_attempts: int = _setting(_positive_int, 3)
+    bedrock_read_timeout_seconds: float = _setting(_positive_float, 120.0)
+    bedrock_max_concurrency: int = _setting(_positive_int, 256)
+    grpc_listen: ListenAddress = _setting(_parse_listen, ListenAddress("127.0.0.1", 50051))
+    http_listen: ListenAddress = _setting(_parse_listen, ListenAddress("127.0.0.1", 8080))
+    max_body_bytes: int = _setting(_positive_int, 20 * 1024 * 1024)
+    server_secret: str | None = _setting(_optional_text, None)
+    key_cache_seconds: float = _setting(_positive_float, 5.0)
+    shutdown_grace_seconds: float = _setting(_positive_float, 10.0)
+    tls_cert_file: Path | None = _setting(_optional_file, None)
+    tls_key_file: Path | None = _setting(_optional_file, None)
+
+    @classmethod
+    def load(
+        cls,
+        config_file: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> Settings:
+        """Read the TOML file (if any), then the environment, then explicit overrides.
+
+        Raises SettingsError naming the first bad or unknown setting.
+        """
+        environ = os.environ if environ is None else environ
+        raw: dict[str, Any] = {}
+        if config_file is not None:
+            try:
+                raw.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
+            except OSError as exc:
+                raise SettingsError(f"config file {config_file}: {exc.strerror}") from None
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"config file {config_file}: {exc}") from None
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(raw) - known)
+        if unknown:
+            raise SettingsError(f"config file {config_file}: unknown setting {unknown[0]!r}")
+        sources = dict.fromkeys(raw, "config file")
+        for name in known:
+            env_name = ENV_PREFIX + name.upper()
+            if env_name in environ:
+                raw[name] = environ[env_name]
+                sources[name] = "environment"
+        raw.update(overrides)
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            if spec.name not in raw:
+                continue
+            try:
+                values[spec.name] = spec.metadata["parse"](raw[spec.name])
+            except ValueError as exc:
+                where = sources.get(spec.name, "argument")
+                raise SettingsError(f"{ENV_PREFIX}{spec.name.upper()} ({where}): {exc}") from None
+        settings = cls(**values)
+        if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
+            raise SettingsError("LLMGW_TLS_CERT_FILE and LLMGW_TLS_KEY_FILE must be set together")
+        return settings
+
+    def is_admin(self, user: str) -> bool:
+        """Whether `user` is in ADMIN_LIST."""
+        return user in self.admin_list
