@@ -1,0 +1,66 @@
+"""Answer plans in Bedrock's two response shapes: the Converse JSON body and ConverseStream events."""
+
+from dataclasses import dataclass
+
+from llmgw.fakebedrock.responder import AnswerPlan
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One ConverseStream event; `is_token` marks the deltas that are paced by the token delay."""
+
+    event_type: str
+    payload: dict[str, object]
+    is_token: bool = False
+
+
+def usage(plan: AnswerPlan) -> dict[str, int]:
+    """The usage block both Converse and ConverseStream report."""
+    return {
+        "inputTokens": plan.input_tokens,
+        "outputTokens": plan.output_tokens,
+        "totalTokens": plan.input_tokens + plan.output_tokens,
+    }
+
+
+def converse_response(plan: AnswerPlan, latency_ms: int) -> dict[str, object]:
+    """The Converse response body for `plan`."""
+    content: list[dict[str, object]] = []
+    if plan.text_tokens or plan.tool_call is None:
+        content.append({"text": plan.text})
+    if plan.tool_call is not None:
+        call = plan.tool_call
+        content.append({"toolUse": {"toolUseId": call.tool_use_id, "name": call.name, "input": call.input}})
+    return {
+        "output": {"message": {"role": "assistant", "content": content}},
+        "stopReason": plan.stop_reason,
+        "usage": usage(plan),
+        "metrics": {"latencyMs": latency_ms},
+    }
+
+
+def stream_events(plan: AnswerPlan) -> list[StreamEvent]:
+    """The ConverseStream events for `plan`, from messageStart to messageStop (metadata comes last, timed)."""
+    events = [StreamEvent("messageStart", {"role": "assistant"})]
+    index = 0
+    if plan.text_tokens:
+        events += [_delta(index, {"text": token}) for token in plan.text_tokens]
+        events.append(StreamEvent("contentBlockStop", {"contentBlockIndex": index}))
+        index += 1
+    if plan.tool_call is not None:
+        call = plan.tool_call
+        start = {"toolUse": {"toolUseId": call.tool_use_id, "name": call.name}}
+        events.append(StreamEvent("contentBlockStart", {"contentBlockIndex": index, "start": start}))
+        events += [_delta(index, {"toolUse": {"input": fragment}}) for fragment in call.input_fragments()]
+        events.append(StreamEvent("contentBlockStop", {"contentBlockIndex": index}))
+    events.append(StreamEvent("messageStop", {"stopReason": plan.stop_reason}))
+    return events
+
+
+def metadata_event(plan: AnswerPlan, latency_ms: int) -> StreamEvent:
+    """The closing metadata event with usage and the measured latency."""
+    return StreamEvent("metadata", {"usage": usage(plan), "metrics": {"latencyMs": latency_ms}})
+
+
+def _delta(index: int, delta: dict[str, object]) -> StreamEvent:
+    return StreamEvent("contentBlockDelta", {"contentBlockIndex": index, "delta": delta}, is_token=True)
