@@ -1,0 +1,276 @@
+"""The ASGI app: HTTP/JSON and SSE in front of the gateway's gRPC services.
+
+Raw ASGI rather than Starlette: every request here follows one fixed path (route lookup from
+the generated table, one body read, one transcode, one RPC), so a framework's per-request
+Request/Response objects, middleware stack and routing would be pure overhead on the hot path
+the gateway competes on, while the ASGI messages we send are few and simple. Served by uvicorn
+with httptools and uvloop (see `http_server.serve_http`).
+
+All RPCs share one grpc.aio channel, owned by the app: opened at lifespan startup (or on the
+first request), closed at lifespan shutdown or by `aclose()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import grpc
+from google.protobuf.message import Message
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from llmgw.bridge import sse
+from llmgw.bridge.codec import dumps, loads
+from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
+from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
+from llmgw.bridge.metadata import outgoing_metadata
+from llmgw.bridge.openai_shapes import DISPATCHERS
+from llmgw.bridge.openapi import build_openapi, load_comments
+from llmgw.bridge.router import Router
+from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
+from llmgw.bridge.transcode import build_request, response_to_dict
+
+__all__ = ["BridgeApp", "create_app", "serve_http"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
+HEALTH_TIMEOUT_SECONDS = 2.0
+_JSON = (b"content-type", b"application/json")
+_SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
+# Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
+_CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
+
+
+class _ClientGone(Exception):
+    """The client closed the connection before we answered."""
+
+
+class BridgeApp:
+    """The bridge as an ASGI application over one route table and one gRPC channel."""
+
+    def __init__(
+        self,
+        target: str,
+        table: RouteTable,
+        *,
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        channel_credentials: grpc.ChannelCredentials | None = None,
+    ) -> None:
+        self.target = target
+        self.table = table
+        self.max_body_bytes = max_body_bytes
+        self._credentials = channel_credentials
+        self._router = Router(table)
+        self._channel: grpc.aio.Channel | None = None
+        self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable[Message, Message]] = {}
+        self._streaming: dict[str, grpc.aio.UnaryStreamMultiCallable[Message, Message]] = {}
+        self._health: health_pb2_grpc.HealthStub | None = None
+        self._openapi: bytes | None = None
+
+    def _open(self) -> grpc.aio.Channel:
+        if self._channel is None:
+            if self._credentials is None:
+                channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
+            else:
+                channel = grpc.aio.secure_channel(self.target, self._credentials, options=_CHANNEL_OPTIONS)
+            for route in self.table.routes:
+                serializer, deserializer = route.request_class.SerializeToString, route.response_class.FromString
+                if route.server_streaming:
+                    self._streaming[route.rpc] = channel.unary_stream(route.rpc_path, serializer, deserializer)
+                else:
+                    self._unary[route.rpc] = channel.unary_unary(route.rpc_path, serializer, deserializer)
+            self._health = health_pb2_grpc.HealthStub(channel)
+            self._channel = channel
+        return self._channel
+
+    async def aclose(self) -> None:
+        """Close the gRPC channel (idempotent); in-flight calls are cancelled."""
+        channel, self._channel = self._channel, None
+        if channel is not None:
+            await channel.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one ASGI connection scope: HTTP requests and the lifespan; others are ignored."""
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                self._open()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method: str = scope["method"]
+        path = quote(scope.get("raw_path") or scope["path"].encode(), safe=_SAFE_PATH_CHARS)
+        self._open()
+        try:
+            if path in ("/healthz", "/openapi.json"):
+                if method != "GET":
+                    raise ClientError(f"Method {method} is not allowed for {path}", http_status=405, allow=["GET"])
+                await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
+                return
+            match = self._router.match(method, path)
+            body = None
+            if match.endpoint.takes_body:
+                body = _decode(await self._read_body(scope, receive))
+            route = match.endpoint.select(body)
+            request = build_request(route, body, match.values, scope.get("query_string", b""))
+        except ClientError as exc:
+            await _send_error(send, exc.to_openai(), exc.allow)
+            return
+        except _ClientGone:
+            return
+        metadata = outgoing_metadata(scope["headers"])
+        if route.server_streaming:
+            await self._stream(route, request, metadata, receive, send)
+        else:
+            await self._call(route, request, metadata, receive, send)
+
+    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    raise ClientError("Content-Length: not a number")
+                if int(value) > self.max_body_bytes:
+                    raise self._too_large()
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise _ClientGone
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                raise self._too_large()
+            if not message.get("more_body", False):
+                return bytes(body)
+
+    def _too_large(self) -> ClientError:
+        return ClientError(f"body: larger than {self.max_body_bytes} bytes", http_status=413, code="request_too_large")
+
+    async def _call(
+        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+    ) -> None:
+        call = self._unary[route.rpc](request, metadata=metadata)
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
+        try:
+            response = await call
+        except grpc.aio.AioRpcError as exc:
+            await _send_error(send, from_rpc_error(exc))
+            return
+        except asyncio.CancelledError:
+            if _left(watcher):
+                return
+            raise
+        finally:
+            watcher.cancel()
+        body = _render(route, response)
+        await _send_json(send, 200, body) if body is not None else await _send_json(send, 500, FALLBACK_BODY)
+
+    async def _stream(
+        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+    ) -> None:
+        call = self._streaming[route.rpc](request, metadata=metadata)
+        watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
+        try:
+            try:
+                message = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                await _send_error(send, from_rpc_error(exc))
+                return
+            await send({"type": "http.response.start", "status": 200, "headers": sse.HEADERS})
+            try:
+                while message is not grpc.aio.EOF:
+                    chunk = _render(route, message)
+                    if chunk is None:
+                        await send({"type": "http.response.body", "body": sse.event(FALLBACK_BODY)})
+                        return
+                    await send({"type": "http.response.body", "body": sse.event(chunk), "more_body": True})
+                    message = await call.read()
+            except grpc.aio.AioRpcError as exc:
+                await send({"type": "http.response.body", "body": sse.event(from_rpc_error(exc).body())})
+                return
+            await send({"type": "http.response.body", "body": sse.DONE})
+        except asyncio.CancelledError:
+            if _left(watcher):
+                return
+            raise
+        finally:
+            watcher.cancel()
+            call.cancel()
+
+    async def _healthz(self, send: Send) -> None:
+        assert self._health is not None  # noqa: S101 - _open() ran first
+        try:
+            reply = await self._health.Check(health_pb2.HealthCheckRequest(), timeout=HEALTH_TIMEOUT_SECONDS)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status).lower()
+        except grpc.aio.AioRpcError:
+            status = "unreachable"
+        await _send_json(send, 200 if status == "serving" else 503, dumps({"status": status}))
+
+    async def _send_openapi(self, send: Send) -> None:
+        if self._openapi is None:
+            self._openapi = dumps(build_openapi(self.table, load_comments()))
+        await _send_json(send, 200, self._openapi)
+
+
+def _decode(raw: bytes) -> object:
+    try:
+        return loads(raw)
+    except UnicodeDecodeError as exc:
+        raise ClientError(f"body: invalid UTF-8 at byte {exc.start}") from None
+    except ValueError as exc:
+        raise ClientError(f"body: malformed JSON ({exc})") from None
+
+
+def _render(route: Route, response: Message) -> bytes | None:
+    """A response's JSON, or None (logged) when it cannot be serialized (e.g. a NaN double)."""
+    try:
+        return dumps(response_to_dict(route, response))
+    except (TypeError, ValueError):
+        logger.exception("could not serialize a %s response", route.rpc)
+        return None
+
+
+async def _cancel_on_disconnect(receive: Receive, call: grpc.aio.Call) -> bool:
+    """Cancel the call as soon as the client disconnects; True once it did."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    call.cancel()
+    return True
+
+
+def _left(watcher: asyncio.Future[bool]) -> bool:
+    """Whether the disconnect watcher saw the client go (so a CancelledError is the call's)."""
+    return watcher.done() and not watcher.cancelled() and watcher.result()
+
+
+async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    content_length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [_JSON, content_length, *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = ()) -> None:
+    headers = [(b"allow", ", ".join(allow).encode())] if allow else []
+    await _send_json(send, error.http_status, error.body(), headers)
+
+
+def create_app(
+    target: str,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    channel_credentials: grpc.ChannelCredentials | None = None,
+) -> BridgeApp:
+    """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations."""
+    table = build_route_table(discover_services(), DISPATCHERS)
+    return BridgeApp(target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials)

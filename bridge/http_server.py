@@ -1,0 +1,70 @@
+"""Serving an ASGI app with uvicorn inside the caller's event loop.
+
+`llmgw serve` runs the gRPC server and the bridge in one process and one loop, so this drives
+uvicorn's startup, main loop and shutdown directly instead of `uvicorn.run` (which would own the
+loop) or `Server.serve` (which would take over SIGINT/SIGTERM from the CLI). uvicorn with
+httptools (C HTTP parser) and uvloop is the fastest well-kept ASGI server stack on the
+registry; its logging config is left to the caller, and access logs are off (the gRPC server
+records every request).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import uvicorn
+
+GRACEFUL_SHUTDOWN_SECONDS = 5
+
+Scope = MutableMapping[str, Any]
+ASGIMessage = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[ASGIMessage]]
+Send = Callable[[ASGIMessage], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+async def serve_http(
+    app: ASGIApp,
+    host: str,
+    port: int,
+    *,
+    ready: asyncio.Event | None = None,
+    on_bound: Callable[[int], None] | None = None,
+) -> None:
+    """Serve `app` on host:port until cancelled, then shut down gracefully.
+
+    `ready` is set once the socket listens; `on_bound` receives the bound port (useful with
+    port 0). Raises OSError when the address cannot be bound.
+    """
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http="httptools",
+        loop="none",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+    server = uvicorn.Server(config)
+    config.load()
+    server.lifespan = config.lifespan_class(config)
+    try:
+        await server.startup()
+    except SystemExit as exc:
+        raise OSError(f"cannot serve HTTP on {host}:{port}") from exc
+    try:
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        if on_bound is not None:
+            on_bound(bound)
+        if ready is not None:
+            ready.set()
+        await server.main_loop()
+    finally:
+        server.should_exit = True
+        await server.shutdown()

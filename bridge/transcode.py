@@ -1,0 +1,387 @@
+"""JSON <-> protobuf for the bridge: every mapping rule lives here, and nowhere else.
+
+Input (JSON -> proto):
+- proto field names (snake_case); the lowerCamelCase JSON names are accepted too;
+- unknown fields are ignored (the SDKs send fields we do not model), and JSON `null` for any
+  field means absent;
+- types are strict and errors name the field (`messages[0].role: unknown value 'robot'`):
+  strings are strings, booleans are booleans, integers are whole numbers (or decimal strings)
+  within range, floating fields take numbers;
+- enums take their short lowercase form (`user`, `tool_calls`) or the full value name;
+- the OpenAI shapes that are not plain proto JSON are rewritten first by the hooks in
+  `openai_shapes.INPUT_HOOKS`, keyed by the field's full name.
+
+Output (proto -> JSON), chosen so responses have OpenAI's shape:
+- fields with explicit presence (messages, `optional` scalars) appear only when set;
+- other scalars always appear, defaults included (`index: 0`, `object`, `created`);
+- empty repeated and map fields are left out;
+- enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`;
+- 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
+- well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
+
+The short enum form strips the prefix that buf's ENUM_VALUE_PREFIX rule guarantees: the enum's
+name in UPPER_SNAKE_CASE plus `_` (`FinishReason.FINISH_REASON_TOOL_CALLS` <-> `tool_calls`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import re
+from collections.abc import Mapping
+from typing import cast
+from urllib.parse import parse_qsl
+
+from google.protobuf import json_format
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+from google.protobuf.message import Message
+from llmgw.bridge.errors import ClientError
+from llmgw.bridge.openai_shapes import INPUT_HOOKS
+from llmgw.bridge.routes import Route
+
+_F = FieldDescriptor
+_INT_RANGES = {
+    _F.TYPE_INT32: (-(2**31), 2**31 - 1),
+    _F.TYPE_SINT32: (-(2**31), 2**31 - 1),
+    _F.TYPE_SFIXED32: (-(2**31), 2**31 - 1),
+    _F.TYPE_UINT32: (0, 2**32 - 1),
+    _F.TYPE_FIXED32: (0, 2**32 - 1),
+    _F.TYPE_INT64: (-(2**63), 2**63 - 1),
+    _F.TYPE_SINT64: (-(2**63), 2**63 - 1),
+    _F.TYPE_SFIXED64: (-(2**63), 2**63 - 1),
+    _F.TYPE_UINT64: (0, 2**64 - 1),
+    _F.TYPE_FIXED64: (0, 2**64 - 1),
+}
+_FLOATS = frozenset({_F.TYPE_DOUBLE, _F.TYPE_FLOAT})
+_WELL_KNOWN_PREFIX = "google.protobuf."
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+
+# Emission modes, precomputed per message type.
+_REPEATED, _MAP, _PRESENCE, _ALWAYS = range(4)
+
+
+def type_name(value: object) -> str:
+    """The JSON name of a decoded value's type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def enum_prefix(enum: EnumDescriptor) -> str:
+    """The value prefix stripped in JSON: `FinishReason` -> `FINISH_REASON_`."""
+    return _CAMEL_BOUNDARY.sub("_", enum.name).upper() + "_"
+
+
+@functools.cache
+def _enum_names(enum: EnumDescriptor) -> tuple[dict[int, str | None], dict[str, int]]:
+    """(number -> short name or None for 0, accepted spelling -> number) for one enum."""
+    prefix = enum_prefix(enum)
+    short: dict[int, str | None] = {}
+    accepted: dict[str, int] = {}
+    for value in enum.values:
+        name = value.name[len(prefix) :] if value.name.startswith(prefix) else value.name
+        short.setdefault(value.number, None if value.number == 0 else name.lower())
+        accepted[name.lower()] = value.number
+        accepted[value.name] = value.number
+    return short, accepted
+
+
+def enum_to_json(enum: EnumDescriptor, number: int) -> str | int | None:
+    """The short lowercase name of an enum value; None for 0, the number for unknown values."""
+    short = _enum_names(enum)[0]
+    return short.get(number, number)
+
+
+def enum_from_json(enum: EnumDescriptor, value: object, where: str) -> int:
+    """The number of an enum value given by short name, full name or number."""
+    accepted = _enum_names(enum)[1]
+    if isinstance(value, str):
+        number = accepted.get(value)
+        if number is None:
+            raise ClientError(f"{where}: unknown value {value!r}", param=where)
+        return number
+    if isinstance(value, int) and not isinstance(value, bool) and value in _enum_names(enum)[0]:
+        return value
+    raise ClientError(f"{where}: unknown value {value!r}", param=where)
+
+
+def _enum(field: FieldDescriptor) -> EnumDescriptor:
+    """The enum type of an enum field (typed for mypy: the stubs say it may be None)."""
+    return cast(EnumDescriptor, field.enum_type)
+
+
+def _message_type(field: FieldDescriptor) -> Descriptor:
+    """The message type of a message field (typed for mypy: the stubs say it may be None)."""
+    return cast(Descriptor, field.message_type)
+
+
+def _field(descriptor: Descriptor, name: str) -> FieldDescriptor:
+    """A field of a message type known to exist."""
+    return descriptor.fields_by_name[name]
+
+
+def _is_map(field: FieldDescriptor) -> bool:
+    return field.message_type is not None and field.message_type.GetOptions().map_entry
+
+
+def _is_well_known(descriptor: Descriptor) -> bool:
+    return descriptor.full_name.startswith(_WELL_KNOWN_PREFIX)
+
+
+def _integer(field: FieldDescriptor, value: object, where: str) -> int:
+    number: int | None = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, float) and value.is_integer():
+        number = int(value)
+    elif isinstance(value, str):
+        try:
+            number = int(value.strip())
+        except ValueError:
+            number = None
+    if number is None:
+        raise ClientError(f"{where}: expected an integer, got {type_name(value)}", param=where)
+    low, high = _INT_RANGES[field.type]
+    if not low <= number <= high:
+        raise ClientError(f"{where}: {number} is out of range", param=where)
+    return number
+
+
+def _scalar(field: FieldDescriptor, value: object, where: str) -> object:
+    """Check and convert one JSON scalar for a non-message field."""
+    kind = field.type
+    if kind == _F.TYPE_STRING:
+        if isinstance(value, str):
+            return value
+        raise ClientError(f"{where}: expected a string, got {type_name(value)}", param=where)
+    if kind == _F.TYPE_BOOL:
+        if isinstance(value, bool):
+            return value
+        raise ClientError(f"{where}: expected a boolean, got {type_name(value)}", param=where)
+    if kind == _F.TYPE_ENUM:
+        return enum_from_json(_enum(field), value, where)
+    if kind in _INT_RANGES:
+        return _integer(field, value, where)
+    if kind in _FLOATS:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ClientError(f"{where}: expected a number, got {type_name(value)}", param=where)
+    if isinstance(value, str):
+        try:
+            return base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_" if "-" in value else None)
+        except (binascii.Error, ValueError):
+            pass
+    raise ClientError(f"{where}: expected base64 bytes", param=where)
+
+
+def _message(target: Message, value: object, where: str) -> None:
+    """Fill a (sub)message from a JSON value and mark it present, even for `{}`."""
+    if _is_well_known(cast(Descriptor, target.DESCRIPTOR)):
+        try:
+            json_format.ParseDict(cast(dict[str, object], value), target)
+        except (json_format.ParseError, TypeError, ValueError) as exc:
+            raise ClientError(f"{where}: {exc}", param=where) from None
+        return
+    parse_into(target, value, where)
+    target.SetInParent()
+
+
+def _set_field(message: Message, field: FieldDescriptor, value: object, where: str) -> None:
+    if _is_map(field):
+        if not isinstance(value, dict):
+            raise ClientError(f"{where}: expected an object, got {type_name(value)}", param=where)
+        entries = getattr(message, field.name)
+        entry = _message_type(field)
+        key_field, value_field = _field(entry, "key"), _field(entry, "value")
+        for raw_key, item in value.items():
+            item_where = f"{where}.{raw_key}"
+            key = raw_key if key_field.type == _F.TYPE_STRING else _scalar(key_field, raw_key, item_where)
+            if value_field.message_type is not None:
+                _message(entries[key], item, item_where)
+            elif item is not None:
+                entries[key] = _scalar(value_field, item, item_where)
+        return
+    if field.is_repeated:
+        if not isinstance(value, list):
+            raise ClientError(f"{where}: expected an array, got {type_name(value)}", param=where)
+        items = getattr(message, field.name)
+        for i, item in enumerate(value):
+            item_where = f"{where}[{i}]"
+            if item is None:
+                raise ClientError(f"{item_where}: null is not allowed in an array", param=item_where)
+            if field.message_type is not None:
+                _message(items.add(), item, item_where)
+            else:
+                items.append(_scalar(field, item, item_where))
+        return
+    if field.message_type is not None:
+        _message(getattr(message, field.name), value, where)
+    else:
+        setattr(message, field.name, _scalar(field, value, where))
+
+
+def parse_into(message: Message, data: object, path: str = "") -> None:
+    """Merge a decoded JSON object into `message`; `path` prefixes field names in errors."""
+    if not isinstance(data, dict):
+        raise ClientError(f"{path or 'body'}: expected an object, got {type_name(data)}", param=path or None)
+    descriptor = message.DESCRIPTOR
+    for key, value in data.items():
+        field = cast(
+            FieldDescriptor | None,
+            descriptor.fields_by_name.get(key) or descriptor.fields_by_camelcase_name.get(key),
+        )
+        if field is None:
+            continue
+        where = f"{path}.{field.name}" if path else field.name
+        hook = INPUT_HOOKS.get(field.full_name)
+        if hook is not None:
+            value = hook(value, where)
+        if value is not None:
+            _set_field(message, field, value, where)
+
+
+def _text_value(field: FieldDescriptor, text: str, where: str) -> object:
+    """A path or query string as the JSON value `_scalar` expects for the field."""
+    if field.type == _F.TYPE_BOOL:
+        flags = {"true": True, "1": True, "false": False, "0": False}
+        if text.lower() in flags:
+            return flags[text.lower()]
+        raise ClientError(f"{where}: expected true or false, got {text!r}", param=where)
+    if field.type in _FLOATS:
+        try:
+            return float(text)
+        except ValueError:
+            raise ClientError(f"{where}: expected a number, got {text!r}", param=where) from None
+    return text
+
+
+def _resolve(message: Message, dotted: str) -> tuple[Message, FieldDescriptor] | None:
+    """The message holding the last field of a dotted path, creating parents; None if unknown."""
+    names = dotted.split(".")
+    for name in names[:-1]:
+        field = cast(FieldDescriptor | None, message.DESCRIPTOR.fields_by_name.get(name))
+        if field is None or field.message_type is None or field.is_repeated:
+            return None
+        message = getattr(message, name)
+    field = cast(FieldDescriptor | None, message.DESCRIPTOR.fields_by_name.get(names[-1]))
+    return None if field is None else (message, field)
+
+
+def bind_path(message: Message, values: Mapping[str, str]) -> None:
+    """Set the fields named by path variables (checked to be scalars when the table was built)."""
+    for dotted, text in values.items():
+        resolved = _resolve(message, dotted)
+        if resolved is None:
+            raise LookupError(f"path variable {dotted!r} names no field")
+        owner, field = resolved
+        setattr(owner, field.name, _scalar(field, _text_value(field, text, dotted), dotted))
+
+
+def bind_query(message: Message, query: bytes, skip: frozenset[str]) -> None:
+    """Set scalar fields from query parameters: repeated fields by repetition, nested by dots.
+
+    Unknown parameters are ignored, like unknown JSON fields (clients add their own, e.g.
+    `api-version`); parameters naming a field bound by the path or body (`skip`) too.
+    """
+    try:
+        pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise ClientError("query: invalid UTF-8 in a parameter") from None
+    for key, text in pairs:
+        if key in skip or key.split(".", 1)[0] in skip:
+            continue
+        resolved = _resolve(message, key)
+        if resolved is None:
+            continue
+        owner, field = resolved
+        if field.message_type is not None:
+            raise ClientError(f"{key}: cannot be set from a query parameter", param=key)
+        value = _scalar(field, _text_value(field, text, key), key)
+        if field.is_repeated:
+            getattr(owner, field.name).append(value)
+        else:
+            setattr(owner, field.name, value)
+
+
+def build_request(route: Route, body: object, path_values: Mapping[str, str], query: bytes) -> Message:
+    """The RPC's request message from the decoded body, the path variables and the query string."""
+    request = route.request_class()
+    if route.body == "*":
+        parse_into(request, body)
+    elif route.body:
+        field = _field(cast(Descriptor, request.DESCRIPTOR), route.body)
+        if field.message_type is not None and not field.is_repeated and not _is_well_known(_message_type(field)):
+            parse_into(getattr(request, route.body), body)
+            getattr(request, route.body).SetInParent()
+        elif body is not None:
+            _set_field(request, field, body, route.body)
+    bind_path(request, path_values)
+    if route.body != "*" and query:
+        bind_query(request, query, frozenset({*path_values, *([route.body] if route.body else [])}))
+    return request
+
+
+@functools.cache
+def _plan(descriptor: Descriptor) -> tuple[tuple[str, FieldDescriptor, int], ...]:
+    """How each field of a message type is emitted (see the module docstring)."""
+    plan = []
+    for field in descriptor.fields:
+        if _is_map(field):
+            mode = _MAP
+        elif field.is_repeated:
+            mode = _REPEATED
+        elif field.has_presence:
+            mode = _PRESENCE
+        else:
+            mode = _ALWAYS
+        plan.append((field.name, field, mode))
+    return tuple(plan)
+
+
+def _value_to_json(field: FieldDescriptor, value: object) -> object:
+    if field.message_type is not None:
+        if _is_well_known(field.message_type):
+            return json_format.MessageToDict(cast(Message, value), preserving_proto_field_name=True)
+        return message_to_dict(cast(Message, value))
+    if field.type == _F.TYPE_ENUM:
+        return enum_to_json(_enum(field), cast(int, value))
+    if field.type == _F.TYPE_BYTES:
+        return base64.b64encode(cast(bytes, value)).decode("ascii")
+    return value
+
+
+def message_to_dict(message: Message) -> dict[str, object]:
+    """A message as OpenAI-shaped JSON data (see the module docstring for the emission rule)."""
+    out: dict[str, object] = {}
+    for name, field, mode in _plan(cast(Descriptor, message.DESCRIPTOR)):
+        if mode == _ALWAYS:
+            out[name] = _value_to_json(field, getattr(message, name))
+        elif mode == _PRESENCE:
+            if message.HasField(name):
+                out[name] = _value_to_json(field, getattr(message, name))
+        elif mode == _REPEATED:
+            items = getattr(message, name)
+            if items:
+                out[name] = [_value_to_json(field, item) for item in items]
+        else:
+            entries = getattr(message, name)
+            if entries:
+                value_field = _field(_message_type(field), "value")
+                out[name] = {str(k): _value_to_json(value_field, v) for k, v in entries.items()}
+    return out
+
+
+def response_to_dict(route: Route, response: Message) -> dict[str, object]:
+    """The HTTP body of one response message: its `response_body` field, or all of it."""
+    if route.response_body:
+        return message_to_dict(getattr(response, route.response_body))
+    return message_to_dict(response)
