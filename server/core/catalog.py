@@ -195,21 +195,31 @@ def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
     stray = sorted(set(profile_prices) - set(profiles))
     if stray:
         raise ValueError(f"catalog: {base_id}: profile_prices for unlisted profile(s) {', '.join(stray)}")
-    common = {
-        "base_id": base_id,
-        "display_name": _text(entry, "display_name", base_id),
-        "owned_by": _text(entry, "owned_by", base_id),
-        "kind": kind,
-        "capabilities": capabilities,
-        "embedding_family": family,
-        "dimensions": tuple(entry.get("dimensions", ())),
-        "max_batch": int(entry.get("max_batch", 1)),
-    }
+    display_name = _text(entry, "display_name", base_id)
+    owned_by = _text(entry, "owned_by", base_id)
+    dimensions = tuple(int(size) for size in entry.get("dimensions", ()))
+    max_batch = int(entry.get("max_batch", 1))
+
+    def model(model_id: str, profile: str, price: Price) -> CatalogModel:
+        return CatalogModel(
+            id=model_id,
+            base_id=base_id,
+            profile=profile,
+            display_name=display_name,
+            owned_by=owned_by,
+            kind=kind,
+            capabilities=capabilities,
+            price=price,
+            embedding_family=family,
+            dimensions=dimensions,
+            max_batch=max_batch,
+        )
+
     if _flag(entry, "on_demand", True, base_id):
-        yield CatalogModel(id=base_id, profile="", price=base_price, **common)
+        yield model(base_id, "", base_price)
     for prefix in profiles:
         if prefix in profile_prices:
             price = _price(profile_prices[prefix], f"{base_id}.profile_prices.{prefix}", kind)
         else:
             price = base_price
-        yield CatalogModel(id=f"{prefix}.{base_id}", profile=prefix, price=price, **common)
+        yield model(f"{prefix}.{base_id}", prefix, price)

@@ -22,7 +22,7 @@ output_usd_per_million = "2.00"
 """
 
 
-def test_shipped_catalog_loads():
+def test_shipped_catalog_loads() -> None:
     """The catalog shipped with the package parses and holds chat and embedding models."""
     catalog = Catalog.load()
     kinds = {model.kind for model in catalog}
@@ -31,13 +31,13 @@ def test_shipped_catalog_loads():
     assert catalog.prices_read_at > 0
 
 
-def test_ids_are_unique_across_base_and_profile_ids():
+def test_ids_are_unique_across_base_and_profile_ids() -> None:
     """Every callable id (base or profile) appears exactly once."""
     ids = [model.id for model in Catalog.load()]
     assert len(ids) == len(set(ids))
 
 
-def test_every_chat_model_is_priced():
+def test_every_chat_model_is_priced() -> None:
     """No chat model is served for free, and every embedding model has an input price."""
     for model in Catalog.load():
         assert model.price.input > 0, model.id
@@ -55,13 +55,13 @@ def test_every_chat_model_is_priced():
         ("cohere.embed-english-v3", 100_000, 0),
     ],
 )
-def test_known_prices(model_id, input_micro, output_micro):
+def test_known_prices(model_id: str, input_micro: int, output_micro: int) -> None:
     """Prices the other tests rely on are as the reference gives them."""
     price = Catalog.load().get(model_id).price
     assert (price.input, price.output) == (input_micro, output_micro)
 
 
-def test_haiku_45_global_is_cheaper_than_regional():
+def test_haiku_45_global_is_cheaper_than_regional() -> None:
     """Claude 4.5 regional profiles cost 10% more than global., and the bare id is not served."""
     catalog = Catalog.load()
     glob = catalog.get(f"global.{HAIKU_45}")
@@ -72,14 +72,14 @@ def test_haiku_45_global_is_cheaper_than_regional():
     assert HAIKU_45 not in catalog
 
 
-def test_profile_ids_of_older_models_keep_the_base_price():
+def test_profile_ids_of_older_models_keep_the_base_price() -> None:
     """Before Claude 4.5 a profile costs what the base model costs."""
     catalog = Catalog.load()
     sonnet_4 = "anthropic.claude-sonnet-4-20250514-v1:0"
     assert catalog.get(f"global.{sonnet_4}").price == catalog.get(f"us.{sonnet_4}").price
 
 
-def test_embedding_families():
+def test_embedding_families() -> None:
     """Embedding models carry the family, sizes and batch limit their request shape needs."""
     catalog = Catalog.load()
     titan2 = catalog.get("amazon.titan-embed-text-v2:0")
@@ -90,7 +90,7 @@ def test_embedding_families():
     assert (cohere.embedding_family, cohere.dimensions, cohere.max_batch) == ("cohere-v3", (1024,), 96)
 
 
-def test_conservative_capabilities():
+def test_conservative_capabilities() -> None:
     """Capabilities the reference leaves unconfirmed are off."""
     catalog = Catalog.load()
     assert not catalog.get("us.deepseek.r1-v1:0").capabilities.tools
@@ -98,13 +98,13 @@ def test_conservative_capabilities():
     assert not catalog.get("amazon.nova-micro-v1:0").capabilities.vision
 
 
-def test_unknown_model_is_not_found():
+def test_unknown_model_is_not_found() -> None:
     """An unknown id raises ModelNotFound naming it."""
     with pytest.raises(ModelNotFound, match="no-such-model"):
         Catalog.load().get("no-such-model")
 
 
-def test_small_catalog_parses():
+def test_small_catalog_parses() -> None:
     """A minimal valid entry yields its base id with its exact price."""
     model = Catalog.load(ENTRY.format(input="1.5")).get("vendor.model-a")
     assert (model.price.input, model.price.output) == (1_500_000, 2_000_000)
@@ -112,27 +112,27 @@ def test_small_catalog_parses():
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "0.0000001", "0"])
-def test_bad_price_names_the_entry(bad):
+def test_bad_price_names_the_entry(bad: str) -> None:
     """A price that is not a positive USD amount with at most 6 decimals is refused."""
     with pytest.raises(ValueError, match=r"vendor\.model-a"):
         Catalog.load(ENTRY.format(input=bad))
 
 
-def test_missing_price_names_the_entry():
+def test_missing_price_names_the_entry() -> None:
     """A chat model without an output price is refused rather than served free."""
     text = ENTRY.format(input="1").replace('output_usd_per_million = "2.00"\n', "")
     with pytest.raises(ValueError, match=r"vendor\.model-a.*output_usd_per_million is missing"):
         Catalog.load(text)
 
 
-def test_duplicate_id_names_the_entry():
+def test_duplicate_id_names_the_entry() -> None:
     """The same callable id twice is refused."""
     text = ENTRY.format(input="1") + ENTRY.format(input="1").replace("prices_read_on = 2026-11-27\n", "")
     with pytest.raises(ValueError, match=r"vendor\.model-a.*appears twice"):
         Catalog.load(text)
 
 
-def test_profile_colliding_with_a_base_id_is_refused():
+def test_profile_colliding_with_a_base_id_is_refused() -> None:
     """A profile id that equals another entry's base id is a duplicate too."""
     text = ENTRY.format(input="1") + ENTRY.format(input="1").replace("prices_read_on = 2026-11-27\n", "").replace(
         'id = "vendor.model-a"', 'id = "model-a"\nprofiles = ["vendor"]\non_demand = false'
@@ -151,13 +151,13 @@ def test_profile_colliding_with_a_base_id_is_refused():
         ('embedding_family = "titan-v2"', "embedding_family"),
     ],
 )
-def test_bad_fields_name_the_entry(extra, message):
+def test_bad_fields_name_the_entry(extra: str, message: str) -> None:
     """Typos and wrong types in an entry are refused, naming the entry and the field."""
     with pytest.raises(ValueError, match=rf"vendor\.model-a: .*{message}"):
         Catalog.load(ENTRY.format(input="1") + extra + "\n")
 
 
-def test_prices_read_on_must_be_a_date():
+def test_prices_read_on_must_be_a_date() -> None:
     """prices_read_on is a TOML date, not a string."""
     text = ENTRY.format(input="1").replace("2026-11-27", '"2026-11-27"')
     with pytest.raises(ValueError, match="prices_read_on"):
