@@ -5,7 +5,6 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
-
 from llmgw.server.core.money import (
     cost_picodollars,
     format_usd,
