@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
+from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
 from llmgw.bridge.codec import dumps
 
@@ -109,14 +110,14 @@ def _error_info(trailing_metadata: Sequence[tuple[str, str | bytes]] | None) -> 
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
         status = status_pb2.Status()
+        info = error_details_pb2.ErrorInfo()
         try:
             status.ParseFromString(value)
-        except ValueError:
+            for detail in status.details:
+                if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+                    return info
+        except DecodeError:
             return None
-        for detail in status.details:
-            info = error_details_pb2.ErrorInfo()
-            if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
-                return info
     return None
 
 

@@ -156,7 +156,7 @@ class _Builder:
     def body_schema(self, route: Route) -> dict[str, object]:
         if route.body == "*":
             return self.ref(route.method.input_type)
-        return self.value(route.method.input_type.fields_by_name[str(route.body)])
+        return self.field(route.method.input_type.fields_by_name[str(route.body)])
 
     def response_schema(self, route: Route) -> dict[str, object]:
         if route.response_body:

@@ -14,7 +14,8 @@ Input (JSON -> proto):
 Output (proto -> JSON), chosen so responses have OpenAI's shape:
 - fields with explicit presence (messages, `optional` scalars) appear only when set;
 - other scalars always appear, defaults included (`index: 0`, `object`, `created`);
-- empty repeated and map fields are left out;
+- empty repeated and map fields are left out, except at the top level of a response body,
+  where OpenAI always sends its lists (`choices: []` in the final usage chunk, `data: []`);
 - enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`;
 - 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
 - well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
@@ -359,8 +360,11 @@ def _value_to_json(field: FieldDescriptor, value: object) -> object:
     return value
 
 
-def message_to_dict(message: Message) -> dict[str, object]:
-    """A message as OpenAI-shaped JSON data (see the module docstring for the emission rule)."""
+def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, object]:
+    """A message as OpenAI-shaped JSON data (see the module docstring for the emission rule).
+
+    `top_level` marks a response body's root object, whose lists are emitted even when empty.
+    """
     out: dict[str, object] = {}
     for name, field, mode in _plan(cast(Descriptor, message.DESCRIPTOR)):
         if mode == _ALWAYS:
@@ -370,7 +374,7 @@ def message_to_dict(message: Message) -> dict[str, object]:
                 out[name] = _value_to_json(field, getattr(message, name))
         elif mode == _REPEATED:
             items = getattr(message, name)
-            if items:
+            if items or top_level:
                 out[name] = [_value_to_json(field, item) for item in items]
         else:
             entries = getattr(message, name)
@@ -383,5 +387,5 @@ def message_to_dict(message: Message) -> dict[str, object]:
 def response_to_dict(route: Route, response: Message) -> dict[str, object]:
     """The HTTP body of one response message: its `response_body` field, or all of it."""
     if route.response_body:
-        return message_to_dict(getattr(response, route.response_body))
-    return message_to_dict(response)
+        return message_to_dict(getattr(response, route.response_body), top_level=True)
+    return message_to_dict(response, top_level=True)
