@@ -1,6 +1,7 @@
 """`llmgw fake-bedrock`: the fake Bedrock on its own port, for the demo, manual tests and load tests."""
 
 import argparse
+import contextlib
 import sys
 
 from llmgw.fakebedrock.config import FakeBedrockConfig
@@ -35,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns 2 with one line on stderr if a flag is invalid."""
+    """Serve until interrupted (exit 0 on Ctrl-C); returns 2 with one line on stderr if a flag is invalid."""
     try:
         config = FakeBedrockConfig(
             ttft_ms=args.ttft_ms, token_delay_ms=args.token_delay_ms, output_tokens=args.output_tokens, fault=args.fault
@@ -43,5 +44,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"llmgw fake-bedrock: {error}", file=sys.stderr)
         return 2
-    serve_forever(config, args.host, args.port)
+    # uvicorn shuts down gracefully on Ctrl-C, then re-raises it; that is a normal exit here.
+    with contextlib.suppress(KeyboardInterrupt):
+        serve_forever(config, args.host, args.port)
     return 0

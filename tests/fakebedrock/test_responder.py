@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmgw.fakebedrock.request import ConverseRequest, parse_converse
+from llmgw.fakebedrock.responder import VOCABULARY, plan_answer
+
+
+def request(prompt: str, **extra: Any) -> ConverseRequest:
+    return parse_converse({"messages": [{"role": "user", "content": [{"text": prompt}]}], **extra})
+
+
+def tools(properties: dict[str, Any]) -> dict[str, Any]:
+    schema = {"type": "object", "properties": properties}
+    return {"tools": [{"toolSpec": {"name": "act", "inputSchema": {"json": schema}}}]}
+
+
+def test_plan_generates_the_asked_number_of_vocabulary_words() -> None:
+    """Each token is one vocabulary word with its leading space (the first without)."""
+    plan = plan_answer(request("hello"), output_tokens=10)
+    assert len(plan.text_tokens) == plan.output_tokens == 10
+    assert not plan.text_tokens[0].startswith(" ")
+    assert all(token.startswith(" ") for token in plan.text_tokens[1:])
+    assert all(word in VOCABULARY for word in plan.text.split())
+    assert plan.stop_reason == "end_turn"
+
+
+def test_stop_sequence_inside_a_word_truncates_the_token() -> None:
+    """A stop sequence starting mid-word keeps the word's part before it as the last token."""
+    full = plan_answer(request("cut"), output_tokens=8).text
+    target = full.split()[3]
+    stop = target[1:]
+    expected = full[: full.find(stop)]
+    plan = plan_answer(request("cut", inferenceConfig={"stopSequences": [stop]}), output_tokens=8)
+    assert plan.text == expected
+    assert plan.stop_reason == "stop_sequence"
+    assert plan.output_tokens == len(plan.text_tokens)
+
+
+def test_sample_inputs_follow_the_schema() -> None:
+    """Tool inputs get string, number, boolean, array, object and enum samples."""
+    properties = {
+        "s": {"type": "string"},
+        "n": {"type": "number"},
+        "b": {"type": "boolean"},
+        "a": {"type": "array"},
+        "o": {"type": "object"},
+        "e": {"type": "string", "enum": ["x", "y"]},
+        "maybe": {"type": ["null", "integer"]},
+    }
+    plan = plan_answer(request("go", toolConfig=tools(properties)), output_tokens=24)
+    assert plan.tool_call is not None
+    assert plan.tool_call.input == {"s": "sample", "n": 1, "b": True, "a": [], "o": {}, "e": "x", "maybe": 1}
+    assert plan.output_tokens == len(plan.text_tokens) + len(properties) + 1
+
+
+def test_tool_input_fragments_rejoin_even_for_empty_input() -> None:
+    """An empty input still streams as at least two fragments that join to valid JSON."""
+    plan = plan_answer(request("go", toolConfig=tools({})), output_tokens=24)
+    assert plan.tool_call is not None
+    fragments = plan.tool_call.input_fragments()
+    assert len(fragments) >= 2
+    assert json.loads("".join(fragments)) == {}
+
+
+def test_max_tokens_too_small_for_the_tool_call_drops_it() -> None:
+    """When maxTokens cannot fit the tool call, the answer stops at max_tokens without one."""
+    plan = plan_answer(request("go", toolConfig=tools({"s": {}}), inferenceConfig={"maxTokens": 3}), output_tokens=24)
+    assert plan.tool_call is None
+    assert plan.stop_reason == "max_tokens"
+    assert plan.output_tokens == len(plan.text_tokens) <= 3
+
+
+def test_tools_disallowed_gives_plain_text() -> None:
+    """With tools disallowed (the [[no_tool]] marker) the answer is generated text."""
+    plan = plan_answer(request("go", toolConfig=tools({})), output_tokens=4, tools_allowed=False)
+    assert plan.tool_call is None
+    assert len(plan.text_tokens) == 4
