@@ -263,10 +263,12 @@ def upstream_target(upstream: Upstream) -> str:
     return upstream.target
 
 
-@pytest.fixture(scope="session")
-def bridge_url(loop_thread: LoopThread, upstream_target: str) -> Iterator[str]:
+@contextlib.contextmanager
+def running_bridge(loop_thread: LoopThread, target: str) -> Iterator[str]:
+    """The bridge for `target` served on a free port of `loop_thread`; yields its base URL."""
+
     async def start() -> tuple[asyncio.Task[None], int]:
-        app = create_app(upstream_target, max_body_bytes=64 * 1024)
+        app = create_app(target, max_body_bytes=64 * 1024)
         ready = asyncio.Event()
         ports: list[int] = []
         task = asyncio.create_task(serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append))
@@ -279,5 +281,13 @@ def bridge_url(loop_thread: LoopThread, upstream_target: str) -> Iterator[str]:
             await task
 
     task, port = loop_thread.run(start())
-    yield f"http://127.0.0.1:{port}"
-    loop_thread.run(stop(task))
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        loop_thread.run(stop(task))
+
+
+@pytest.fixture(scope="session")
+def bridge_url(loop_thread: LoopThread, upstream_target: str) -> Iterator[str]:
+    with running_bridge(loop_thread, upstream_target) as url:
+        yield url

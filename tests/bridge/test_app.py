@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
@@ -348,3 +349,17 @@ def test_healthz_and_openapi(bridge_url: str) -> None:
     chat = doc["paths"]["/v1/chat/completions"]["post"]
     assert set(chat["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     assert "Answers a conversation" in chat["description"]
+
+
+async def test_concurrent_streams(bridge_url: str) -> None:
+    """Fifty concurrent async streams each get their whole answer over the shared channel."""
+
+    async def one(client: openai.AsyncOpenAI) -> str:
+        stream = await client.chat.completions.create(
+            model="echo", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        return "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
+
+    async with async_client(bridge_url) as client:
+        answers = await asyncio.gather(*(one(client) for _ in range(50)))
+    assert answers == ["Hello"] * 50

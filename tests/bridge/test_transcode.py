@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from google.protobuf import struct_pb2
 from llmgw.bridge.errors import ClientError
