@@ -119,6 +119,8 @@ def routes_of_method(method: MethodDescriptor) -> list[Route]:
         return []
     rule: http_pb2.HttpRule = options.Extensions[annotations_pb2.http]
     rpc = method.full_name
+    if method.client_streaming:
+        raise RouteTableError(f"{rpc}: client-streaming RPCs cannot be served over HTTP/JSON")
     routes = []
     for binding in [rule, *rule.additional_bindings]:
         http_method, path = _binding(binding)
@@ -153,8 +155,6 @@ def routes_of_method(method: MethodDescriptor) -> list[Route]:
                 method=method,
             )
         )
-        if method.client_streaming:
-            raise RouteTableError(f"{rpc}: client-streaming RPCs cannot be served over HTTP/JSON")
     return routes
 
 
