@@ -56,15 +56,22 @@ def fault_error(fault: Fault, model_id: str) -> BedrockError:
 
 
 class ThrottleLedger:
-    """Counts calls per request body so `throttle:N` throttles exactly the first N identical calls."""
+    """Counts calls per request body so `throttle:N` throttles exactly the first N identical calls.
 
-    def __init__(self) -> None:
+    Holds at most `capacity` bodies, forgetting the oldest, so a load test with a
+    server-wide `throttle:N` and unique prompts cannot grow it without bound.
+    """
+
+    def __init__(self, capacity: int = 100_000) -> None:
         self._calls: dict[bytes, int] = {}
+        self._capacity = capacity
 
     def should_throttle(self, key: bytes, limit: int) -> bool:
         """True while fewer than `limit` calls with this key have been throttled."""
         seen = self._calls.get(key, 0)
         if seen >= limit:
             return False
+        if not seen and len(self._calls) >= self._capacity:
+            del self._calls[next(iter(self._calls))]
         self._calls[key] = seen + 1
         return True

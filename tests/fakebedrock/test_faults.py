@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmgw.fakebedrock.faults import FAULT_NAMES, Fault, ThrottleLedger, fault_error, parse_fault
 
 
@@ -31,3 +32,13 @@ def test_throttle_ledger_counts_per_key() -> None:
     ledger = ThrottleLedger()
     assert [ledger.should_throttle(b"a", 2) for _ in range(3)] == [True, True, False]
     assert ledger.should_throttle(b"b", 2)
+
+
+def test_throttle_ledger_forgets_the_oldest_key_at_capacity() -> None:
+    """A full ledger drops its oldest body, so memory stays bounded under unique prompts."""
+    ledger = ThrottleLedger(capacity=2)
+    assert ledger.should_throttle(b"a", 1)
+    assert ledger.should_throttle(b"b", 1)
+    assert ledger.should_throttle(b"c", 1)
+    assert ledger.should_throttle(b"a", 1)
+    assert not ledger.should_throttle(b"c", 1)
