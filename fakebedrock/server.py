@@ -5,6 +5,7 @@ import time
 from types import TracebackType
 
 import uvicorn
+
 from llmgw.fakebedrock.app import FakeBedrockApp
 from llmgw.fakebedrock.config import FakeBedrockConfig
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import boto3  # noqa: TID251  (the fake's whole point is that the unmodified boto3 client talks to it)
 import pytest
 from botocore.config import Config
+
 from llmgw.fakebedrock.server import FakeBedrockServer
 
 if TYPE_CHECKING:

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError, EventStreamError, ReadTimeoutError
-from llmgw.fakebedrock.server import FakeBedrockServer
 
+from llmgw.fakebedrock.server import FakeBedrockServer
 from tests.fakebedrock.conftest import CHAT_MODEL, ClientFactory, user
 
 if TYPE_CHECKING:

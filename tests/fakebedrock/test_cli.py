@@ -10,8 +10,8 @@ import sys
 import time
 
 import pytest
-from llmgw.fakebedrock import cli
 
+from llmgw.fakebedrock import cli
 from tests.fakebedrock.conftest import CHAT_MODEL, make_client, user
 
 RUN_CLI = (

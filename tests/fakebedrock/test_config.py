@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.faults import Fault
 

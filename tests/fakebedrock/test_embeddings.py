@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from botocore.exceptions import ClientError
-from llmgw.fakebedrock.embeddings import embedding_family, unit_vector
 
+from llmgw.fakebedrock.embeddings import embedding_family, unit_vector
 from tests.fakebedrock.conftest import CHAT_MODEL
 
 if TYPE_CHECKING:

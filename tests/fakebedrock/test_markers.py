@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.errors import BedrockError
 from llmgw.fakebedrock.faults import Fault

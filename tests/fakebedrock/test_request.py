@@ -4,6 +4,7 @@ import base64
 from typing import Any
 
 import pytest
+
 from llmgw.fakebedrock.errors import BedrockError
 from llmgw.fakebedrock.request import IMAGE_TOKENS, parse_converse
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 from botocore.exceptions import ClientError
+
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
-
 from tests.fakebedrock.conftest import CHAT_MODEL, make_client, user
 
 
