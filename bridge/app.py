@@ -15,11 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import cast
 from urllib.parse import quote
 
 import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
 from llmgw.bridge import sse
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
@@ -190,7 +192,7 @@ class BridgeApp:
             await send({"type": "http.response.start", "status": 200, "headers": sse.HEADERS})
             try:
                 while message is not grpc.aio.EOF:
-                    chunk = _render(route, message)
+                    chunk = _render(route, cast(Message, message))
                     if chunk is None:
                         await send({"type": "http.response.body", "body": sse.event(FALLBACK_BODY)})
                         return

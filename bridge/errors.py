@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import grpc
 from google.protobuf.message import DecodeError
 from google.rpc import error_details_pb2, status_pb2
+
 from llmgw.bridge.codec import dumps
 
 logger = logging.getLogger(__name__)
@@ -145,4 +146,4 @@ def from_status(
 
 def from_rpc_error(error: grpc.aio.AioRpcError) -> OpenAIError:
     """Map a failed grpc.aio call."""
-    return from_status(error.code(), error.details(), error.trailing_metadata())
+    return from_status(error.code(), error.details(), tuple(error.trailing_metadata() or ()))

@@ -14,6 +14,7 @@ from typing import cast
 
 from google.protobuf import descriptor_pb2
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
+
 from llmgw.bridge.routes import Endpoint, Route, RouteTable
 from llmgw.bridge.transcode import enum_to_json
 

@@ -19,6 +19,7 @@ from google.api import annotations_pb2, http_pb2
 from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescriptor, ServiceDescriptor
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
+
 from llmgw.bridge.path_template import PathTemplate, TemplateError, parse
 
 _PATTERNS = ("get", "put", "post", "delete", "patch")

@@ -37,6 +37,7 @@ from urllib.parse import parse_qsl
 from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
+
 from llmgw.bridge.errors import ClientError
 from llmgw.bridge.openai_shapes import INPUT_HOOKS
 from llmgw.bridge.routes import Route

@@ -106,7 +106,9 @@ def _create_key(settings: Settings, user: str, name: str, expires: datetime | No
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.database_url, settings.data_dir)
     try:
-        _, secret = keys_repo.create_key(user, name, expires, load_server_secret(settings.server_secret, settings.data_dir))
+        _, secret = keys_repo.create_key(
+            user, name, expires, load_server_secret(settings.server_secret, settings.data_dir)
+        )
     except GatewayError as exc:
         print(f"llmgw: {exc.message}", file=sys.stderr)
         return 1

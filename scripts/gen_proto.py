@@ -46,8 +46,8 @@ def generate(out_root: Path) -> None:
         f"-I{wkt}",
         f"--python_out={out_root}",
         f"--grpc_python_out={out_root}",
-        f"--mypy_out={out_root}",
-        f"--mypy_grpc_out={out_root}",
+        f"--mypy_out=quiet:{out_root}",
+        f"--mypy_grpc_out=quiet:{out_root}",
         # The HTTP bridge reads proto comments (source info) from this set for /openapi.json.
         f"--descriptor_set_out={out_root / OUT_PACKAGE / 'descriptors.binpb'}",
         "--include_source_info",

@@ -78,7 +78,12 @@ class Gateway:
         authenticator = KeyAuthenticator(
             self.server_secret, settings.is_admin, self._db_executor, settings.key_cache_seconds
         )
-        self.server = grpc.aio.server(interceptors=[ErrorInterceptor(), AuthInterceptor(authenticator)])
+        # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
+        message_limit = settings.max_body_bytes + 1024 * 1024
+        self.server = grpc.aio.server(
+            interceptors=[ErrorInterceptor(), AuthInterceptor(authenticator)],
+            options=[("grpc.max_receive_message_length", message_limit)],
+        )
         recorder = RequestRecorder(self.writer)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
             ChatServicer(self.catalog, self.bedrock, recorder), self.server

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeAlias, TypeVar, cast
 
 import grpc
 from google.protobuf import any_pb2
@@ -38,8 +38,13 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] 
 # Calls that need no credential: health checks and reflection.
 PUBLIC_SERVICE_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
-Unary = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
-Streaming = Callable[[Any, grpc.aio.ServicerContext], AsyncIterator[Any]]
+_Req = TypeVar("_Req")
+_Resp = TypeVar("_Resp")
+# Strings: the grpc classes are generic only in their type stubs.
+Context: TypeAlias = "grpc.aio.ServicerContext[Any, Any]"
+Unary: TypeAlias = "Callable[[Any, Context], Awaitable[Any]]"
+Streaming: TypeAlias = "Callable[[Any, Context], AsyncIterator[Any]]"
+Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler[_Req, _Resp] | None]]"
 
 
 def status_for(error: errors.GatewayError) -> grpc.Status:
@@ -59,7 +64,7 @@ _INTERNAL = rpc_status.to_status(
 )
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str) -> NoReturn:
+async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
     if isinstance(exc, errors.GatewayError):
         await context.abort_with_status(status_for(exc))
     logger.error("unhandled error in %s", method, exc_info=exc)
@@ -67,20 +72,24 @@ async def _abort(context: grpc.aio.ServicerContext, exc: Exception, method: str)
 
 
 def _wrap(
-    handler: grpc.RpcMethodHandler,
+    handler: grpc.RpcMethodHandler[_Req, _Resp],
     unary: Callable[[Unary], Unary],
     streaming: Callable[[Streaming], Streaming],
-) -> grpc.RpcMethodHandler:
-    """A copy of `handler` whose behaviour is wrapped, for the two shapes we serve."""
+) -> grpc.RpcMethodHandler[_Req, _Resp]:
+    """A copy of `handler` whose behaviour is wrapped, for the two shapes we serve.
+
+    The grpc stubs type behaviours as synchronous; on a grpc.aio server they are
+    coroutine functions and async generators, hence the casts.
+    """
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
-            unary(handler.unary_unary),
+            unary(cast(Unary, handler.unary_unary)),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
-            streaming(handler.unary_stream),
+            streaming(cast(Streaming, handler.unary_stream)),
             request_deserializer=handler.request_deserializer,
             response_serializer=handler.response_serializer,
         )
@@ -92,9 +101,9 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation[_Req, _Resp],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
         """Wrap the handler so that domain errors abort the call with their status."""
         handler = await continuation(handler_call_details)
         if handler is None:
@@ -102,24 +111,24 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         method = handler_call_details.method
 
         def unary(behavior: Unary) -> Unary:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(request: object, context: Context) -> object:
                 try:
                     return await behavior(request, context)
                 except grpc.aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - every failure must become a status
+                except Exception as exc:
                     await _abort(context, exc, method)
 
             return call
 
         def streaming(behavior: Streaming) -> Streaming:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def call(request: object, context: Context) -> AsyncIterator[object]:
                 try:
                     async for response in behavior(request, context):
                         yield response
                 except grpc.aio.AbortError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - every failure must become a status
+                except Exception as exc:
                     await _abort(context, exc, method)
 
             return call
@@ -135,9 +144,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     async def intercept_service(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        continuation: Continuation[_Req, _Resp],
         handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
+    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
         """Wrap the handler so it runs only for a valid key, with the caller bound."""
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(PUBLIC_SERVICE_PREFIXES):
@@ -146,7 +155,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         authenticate = self._authenticator.authenticate
 
         def unary(behavior: Unary) -> Unary:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def call(request: object, context: Context) -> object:
                 token = set_principal(await authenticate(metadata))
                 try:
                     return await behavior(request, context)
@@ -156,7 +165,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return call
 
         def streaming(behavior: Streaming) -> Streaming:
-            async def call(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async def call(request: object, context: Context) -> AsyncIterator[object]:
                 token = set_principal(await authenticate(metadata))
                 try:
                     async for response in behavior(request, context):

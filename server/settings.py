@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -21,6 +21,7 @@ from typing import Any, Literal
 from llmgw.server.core.money import usd_to_picodollars
 
 ENV_PREFIX = "LLMGW_"
+DEFAULT_DATA_DIR = Path("~/.local/share/llmgw").expanduser()
 QuotaFrequency = Literal["daily", "weekly", "monthly"]
 
 
@@ -40,7 +41,7 @@ class ListenAddress:
         return f"{host}:{self.port}"
 
 
-def _parse_listen(raw: Any) -> ListenAddress:
+def _parse_listen(raw: object) -> ListenAddress:
     text = str(raw).strip()
     host, sep, port_text = text.rpartition(":")
     host = host.strip("[]")
@@ -49,7 +50,7 @@ def _parse_listen(raw: Any) -> ListenAddress:
     return ListenAddress(host, int(port_text))
 
 
-def _parse_bool(raw: Any) -> bool:
+def _parse_bool(raw: object) -> bool:
     if isinstance(raw, bool):
         return raw
     text = str(raw).strip().lower()
@@ -60,12 +61,12 @@ def _parse_bool(raw: Any) -> bool:
     raise ValueError(f"expected true or false, got {raw!r}")
 
 
-def _parse_list(raw: Any) -> tuple[str, ...]:
+def _parse_list(raw: object) -> tuple[str, ...]:
     items = raw if isinstance(raw, list) else str(raw).split(",")
     return tuple(str(item).strip() for item in items if str(item).strip())
 
 
-def _parse_frequency(raw: Any) -> QuotaFrequency:
+def _parse_frequency(raw: object) -> QuotaFrequency:
     text = str(raw).strip().lower()
     if text == "daily":
         return "daily"
@@ -76,14 +77,14 @@ def _parse_frequency(raw: Any) -> QuotaFrequency:
     raise ValueError(f"expected daily, weekly or monthly, got {raw!r}")
 
 
-def _parse_dollars(raw: Any) -> int:
+def _parse_dollars(raw: object) -> int:
     picodollars = usd_to_picodollars(str(raw).strip(), field="value")
     if picodollars < 0 or picodollars > usd_to_picodollars(Decimal(10**9)):
         raise ValueError(f"expected a USD amount from 0 to 1000000000, got {raw!r}")
     return picodollars
 
 
-def _positive_int(raw: Any) -> int:
+def _positive_int(raw: object) -> int:
     if isinstance(raw, bool):
         raise ValueError(f"expected a positive integer, got {raw!r}")
     try:
@@ -95,7 +96,7 @@ def _positive_int(raw: Any) -> int:
     return value
 
 
-def _positive_float(raw: Any) -> float:
+def _positive_float(raw: object) -> float:
     try:
         value = float(str(raw).strip())
     except ValueError:
@@ -105,16 +106,16 @@ def _positive_float(raw: Any) -> float:
     return value
 
 
-def _optional_text(raw: Any) -> str | None:
+def _optional_text(raw: object) -> str | None:
     text = str(raw).strip()
     return text or None
 
 
-def _text(raw: Any) -> str:
+def _text(raw: object) -> str:
     return str(raw).strip()
 
 
-def _optional_file(raw: Any) -> Path | None:
+def _optional_file(raw: object) -> Path | None:
     text = str(raw).strip()
     if not text:
         return None
@@ -124,56 +125,56 @@ def _optional_file(raw: Any) -> Path | None:
     return path
 
 
-def _database_url(raw: Any) -> str | None:
+def _database_url(raw: object) -> str | None:
     text = str(raw).strip()
     if text and not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ValueError(f"expected sqlite:///PATH or postgresql://..., got {text.split('://')[0]!r} URL")
     return text or None
 
 
-def _setting(parse: Callable[[Any], Any], default: Any) -> Any:
-    return field(default=default, metadata={"parse": parse})
+def _path(raw: object) -> Path:
+    return Path(str(raw)).expanduser()
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Every knob of the gateway, parsed and validated."""
 
-    admin_list: tuple[str, ...] = _setting(_parse_list, ())
-    default_quota_frequency: QuotaFrequency = _setting(_parse_frequency, "weekly")
-    default_quota_dollars: int = _setting(_parse_dollars, usd_to_picodollars("25"))
-    default_model_access: tuple[str, ...] = _setting(_parse_list, ())
-    debug: bool = _setting(_parse_bool, False)
-    benchmark_mode: bool = _setting(_parse_bool, False)
-    database_url: str | None = _setting(_database_url, None)
-    data_dir: Path = _setting(lambda raw: Path(str(raw)).expanduser(), Path("~/.local/share/llmgw").expanduser())
-    aws_region: str = _setting(_text, "us-east-1")
-    bedrock_endpoint_url: str | None = _setting(_optional_text, None)
-    bedrock_max_attempts: int = _setting(_positive_int, 3)
-    bedrock_read_timeout_seconds: float = _setting(_positive_float, 120.0)
-    bedrock_max_concurrency: int = _setting(_positive_int, 256)
-    grpc_listen: ListenAddress = _setting(_parse_listen, ListenAddress("127.0.0.1", 50051))
-    http_listen: ListenAddress = _setting(_parse_listen, ListenAddress("127.0.0.1", 8080))
-    max_body_bytes: int = _setting(_positive_int, 20 * 1024 * 1024)
-    server_secret: str | None = _setting(_optional_text, None)
-    key_cache_seconds: float = _setting(_positive_float, 5.0)
-    shutdown_grace_seconds: float = _setting(_positive_float, 10.0)
-    tls_cert_file: Path | None = _setting(_optional_file, None)
-    tls_key_file: Path | None = _setting(_optional_file, None)
+    admin_list: tuple[str, ...] = ()
+    default_quota_frequency: QuotaFrequency = "weekly"
+    default_quota_dollars: int = usd_to_picodollars("25")
+    default_model_access: tuple[str, ...] = ()
+    debug: bool = False
+    benchmark_mode: bool = False
+    database_url: str | None = None
+    data_dir: Path = DEFAULT_DATA_DIR
+    aws_region: str = "us-east-1"
+    bedrock_endpoint_url: str | None = None
+    bedrock_max_attempts: int = 3
+    bedrock_read_timeout_seconds: float = 120.0
+    bedrock_max_concurrency: int = 256
+    grpc_listen: ListenAddress = ListenAddress("127.0.0.1", 50051)
+    http_listen: ListenAddress = ListenAddress("127.0.0.1", 8080)
+    max_body_bytes: int = 20 * 1024 * 1024
+    server_secret: str | None = None
+    key_cache_seconds: float = 5.0
+    shutdown_grace_seconds: float = 10.0
+    tls_cert_file: Path | None = None
+    tls_key_file: Path | None = None
 
     @classmethod
     def load(
         cls,
         config_file: Path | None = None,
         environ: Mapping[str, str] | None = None,
-        **overrides: Any,
+        **overrides: object,
     ) -> Settings:
         """Read the TOML file (if any), then the environment, then explicit overrides.
 
         Raises SettingsError naming the first bad or unknown setting.
         """
         environ = os.environ if environ is None else environ
-        raw: dict[str, Any] = {}
+        raw: dict[str, object] = {}
         if config_file is not None:
             try:
                 raw.update(tomllib.loads(config_file.read_text(encoding="utf-8")))
@@ -181,7 +182,7 @@ class Settings:
                 raise SettingsError(f"config file {config_file}: {exc.strerror}") from None
             except tomllib.TOMLDecodeError as exc:
                 raise SettingsError(f"config file {config_file}: {exc}") from None
-        known = {f.name for f in fields(cls)}
+        known = set(_PARSERS)
         unknown = sorted(set(raw) - known)
         if unknown:
             raise SettingsError(f"config file {config_file}: unknown setting {unknown[0]!r}")
@@ -193,14 +194,12 @@ class Settings:
                 sources[name] = "environment"
         raw.update(overrides)
         values: dict[str, Any] = {}
-        for spec in fields(cls):
-            if spec.name not in raw:
-                continue
+        for name, value in raw.items():
             try:
-                values[spec.name] = spec.metadata["parse"](raw[spec.name])
+                values[name] = _PARSERS[name](value)
             except ValueError as exc:
-                where = sources.get(spec.name, "argument")
-                raise SettingsError(f"{ENV_PREFIX}{spec.name.upper()} ({where}): {exc}") from None
+                where = sources.get(name, "argument")
+                raise SettingsError(f"{ENV_PREFIX}{name.upper()} ({where}): {exc}") from None
         settings = cls(**values)
         if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
             raise SettingsError("LLMGW_TLS_CERT_FILE and LLMGW_TLS_KEY_FILE must be set together")
@@ -209,3 +208,29 @@ class Settings:
     def is_admin(self, user: str) -> bool:
         """Whether `user` is in ADMIN_LIST."""
         return user in self.admin_list
+
+
+# How each setting's raw value (TOML value or environment string) is parsed.
+_PARSERS: dict[str, Callable[[object], object]] = {
+    "admin_list": _parse_list,
+    "default_quota_frequency": _parse_frequency,
+    "default_quota_dollars": _parse_dollars,
+    "default_model_access": _parse_list,
+    "debug": _parse_bool,
+    "benchmark_mode": _parse_bool,
+    "database_url": _database_url,
+    "data_dir": _path,
+    "aws_region": _text,
+    "bedrock_endpoint_url": _optional_text,
+    "bedrock_max_attempts": _positive_int,
+    "bedrock_read_timeout_seconds": _positive_float,
+    "bedrock_max_concurrency": _positive_int,
+    "grpc_listen": _parse_listen,
+    "http_listen": _parse_listen,
+    "max_body_bytes": _positive_int,
+    "server_secret": _optional_text,
+    "key_cache_seconds": _positive_float,
+    "shutdown_grace_seconds": _positive_float,
+    "tls_cert_file": _optional_file,
+    "tls_key_file": _optional_file,
+}

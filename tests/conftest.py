@@ -17,7 +17,11 @@ from urllib.parse import quote
 
 import peewee
 import pytest
+
+from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.store.db import open_database
+from tests.support import GatewayThread, gateway_settings
 
 DEFAULT_TEST_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 _POSTGRES_CONNECT_TIMEOUT_S = 3
@@ -82,3 +86,21 @@ def store_db(store_url: str, tmp_path: Path) -> Iterator[peewee.Database]:
         yield db
     finally:
         db.close()
+
+
+@pytest.fixture(scope="session")
+def fake_bedrock() -> Iterator[FakeBedrockServer]:
+    """One fake Bedrock for the session, answering at once; tests steer it with prompt markers."""
+    with FakeBedrockServer(FakeBedrockConfig()) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def gateway(fake_bedrock: FakeBedrockServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayThread]:
+    """A real gateway (gRPC on a free port, SQLite in a temp dir) in front of the fake Bedrock."""
+    settings = gateway_settings(tmp_path_factory.mktemp("gateway"), fake_bedrock.url)
+    running = GatewayThread(settings).start()
+    try:
+        yield running
+    finally:
+        running.stop()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
 from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import estimate_tokens, request_cost
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_usd
 from llmgw.server.errors import UpstreamError
+from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
@@ -40,8 +39,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         self._bedrock = bedrock
         self._recorder = recorder
 
-    async def CreateChatCompletion(  # noqa: N802 - gRPC method name
-        self, request: chat_service_pb2.CreateChatCompletionRequest, context: grpc.aio.ServicerContext
+    async def CreateChatCompletion(
+        self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
     ) -> chat_service_pb2.CreateChatCompletionResponse:
         """Answer in one response; the usage row is committed before the answer is returned."""
         params = request.params
@@ -65,8 +64,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
-    async def StreamChatCompletion(  # noqa: N802 - gRPC method name
-        self, request: chat_service_pb2.StreamChatCompletionRequest, context: grpc.aio.ServicerContext
+    async def StreamChatCompletion(
+        self, request: chat_service_pb2.StreamChatCompletionRequest, context: Context
     ) -> AsyncIterator[chat_service_pb2.StreamChatCompletionResponse]:
         """Stream chunks as Bedrock produces them.
 
@@ -80,9 +79,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         translator = StreamTranslator()
         finish: list[chat_pb2.ChunkChoice] = []
 
-        def chunk(*choices: chat_pb2.ChunkChoice, usage: chat_pb2.Usage | None = None) -> (
-            chat_service_pb2.StreamChatCompletionResponse
-        ):
+        def chunk(
+            *choices: chat_pb2.ChunkChoice, usage: chat_pb2.Usage | None = None
+        ) -> chat_service_pb2.StreamChatCompletionResponse:
             return chat_service_pb2.StreamChatCompletionResponse(
                 chunk=chat_pb2.ChatCompletionChunk(
                     id=trace.id,

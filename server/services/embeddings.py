@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-import grpc
-
 from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.money import format_usd
 from llmgw.server.errors import InvalidArgument
+from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
@@ -25,8 +24,8 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         self._bedrock = bedrock
         self._recorder = recorder
 
-    async def CreateEmbedding(  # noqa: N802 - gRPC method name
-        self, request: embedding_service_pb2.CreateEmbeddingRequest, context: grpc.aio.ServicerContext
+    async def CreateEmbedding(
+        self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
     ) -> embedding_service_pb2.CreateEmbeddingResponse:
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         trace = RequestTrace("embd", "embeddings", current_principal(), request.model)

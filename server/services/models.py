@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import grpc
-
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
+from llmgw.server.interceptors import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 
 _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_EMBEDDING}
@@ -39,14 +38,14 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             object="list", data=[model_message(model, created) for model in catalog]
         )
 
-    async def ListModels(  # noqa: N802 - gRPC method name
-        self, request: model_service_pb2.ListModelsRequest, context: grpc.aio.ServicerContext
+    async def ListModels(
+        self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
         """Every catalog model, sorted by id (built once: the catalog does not change while serving)."""
         return self._list
 
-    async def GetModel(  # noqa: N802 - gRPC method name
-        self, request: model_service_pb2.GetModelRequest, context: grpc.aio.ServicerContext
+    async def GetModel(
+        self, request: model_service_pb2.GetModelRequest, context: Context
     ) -> model_service_pb2.GetModelResponse:
         """One model by id; NOT_FOUND for ids the catalog does not know."""
         model = self._catalog.get(request.model)

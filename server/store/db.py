@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import peewee
+
 from llmgw.server.store.migrations import migrate
 
 database = peewee.DatabaseProxy()

@@ -11,6 +11,7 @@ import re
 from datetime import UTC, datetime
 
 import peewee
+
 from llmgw.server.core.keys import generate_api_key, hash_api_key, looks_like_api_key
 from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.models import ApiKey

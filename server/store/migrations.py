@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 
 import peewee
+
 from llmgw.server.store.fields import UtcDateTimeField
 
 Migration = Callable[[peewee.Database], None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import peewee
+
 from llmgw.server.store.db import database
 from llmgw.server.store.fields import UtcDateTimeField
 

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Final
 
 import peewee
+
 from llmgw.server.store.models import RequestRecord
 
 logger = logging.getLogger(__name__)

@@ -20,8 +20,8 @@ import pytest
 from google.protobuf import any_pb2, json_format, struct_pb2
 from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from llmgw.bridge import create_app, serve_http
 
+from llmgw.bridge import create_app, serve_http
 from llmgw.v1 import (
     chat_pb2,
     chat_service_pb2,

@@ -8,6 +8,7 @@ import grpc
 import pytest
 from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
+
 from llmgw.bridge.errors import FALLBACK_BODY, STATUS_TABLE, ClientError, OpenAIError, from_status
 
 

@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+
 from llmgw.bridge import create_app, serve_http
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmgw.bridge.errors import ClientError
 from llmgw.bridge.openai_shapes import DISPATCHERS, content_parts, string_or_list, tool_choice
 from llmgw.bridge.routes import build_route_table, discover_services

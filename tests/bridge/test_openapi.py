@@ -7,7 +7,6 @@ from pathlib import Path
 from llmgw.bridge.openai_shapes import DISPATCHERS
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.routes import build_route_table, discover_services
-
 from tests.bridge.protos import compile_services
 
 PROTO = """syntax = "proto3";

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from llmgw.bridge.path_template import DeepWildcard, Literal, TemplateError, Variable, Wildcard, parse, tokenize
 
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
+
 from llmgw.bridge.errors import ClientError
 from llmgw.bridge.openai_shapes import DISPATCHERS
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import build_route_table, discover_services
-
 from tests.bridge.protos import compile_services
 
 VERB_PROTO = """syntax = "proto3";

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+
 from llmgw.bridge.openai_shapes import DISPATCHERS, StreamFlagDispatcher
 from llmgw.bridge.routes import Route, RouteTableError, build_route_table, discover_services
-
 from tests.bridge.protos import compile_services
 
 HEADER = 'syntax = "proto3";\npackage t.v1;\nimport "google/api/annotations.proto";\n'

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+
 from llmgw.bridge.errors import ClientError
 from llmgw.bridge.routes import build_route_table
 from llmgw.bridge.transcode import (
@@ -17,7 +18,6 @@ from llmgw.bridge.transcode import (
     message_to_dict,
     parse_into,
 )
-
 from llmgw.v1 import chat_pb2, embedding_service_pb2, model_pb2
 from tests.bridge.protos import compile_services
 

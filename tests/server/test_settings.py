@@ -10,7 +10,7 @@ from llmgw.server.core.money import usd_to_picodollars
 from llmgw.server.settings import ListenAddress, Settings, SettingsError
 
 
-def test_defaults_match_the_design():
+def test_defaults_match_the_design() -> None:
     """With nothing configured, gRPC and HTTP listen on loopback at the documented ports."""
     settings = Settings.load(environ={})
     assert settings.grpc_listen == ListenAddress("127.0.0.1", 50051)
@@ -19,7 +19,7 @@ def test_defaults_match_the_design():
     assert settings.max_body_bytes == 20 * 1024 * 1024
 
 
-def test_environment_overrides_the_file(tmp_path: Path):
+def test_environment_overrides_the_file(tmp_path: Path) -> None:
     """LLMGW_ variables win over the TOML file, and seed names keep their meaning."""
     config = tmp_path / "llmgw.toml"
     config.write_text('http_listen = "127.0.0.1:7000"\nadmin_list = ["alice", "bob"]\ndefault_quota_dollars = 12.5\n')
@@ -49,7 +49,7 @@ def test_environment_overrides_the_file(tmp_path: Path):
         ("LLMGW_TLS_CERT_FILE", "/no/such/cert.pem", "LLMGW_TLS_CERT_FILE (environment): no such file"),
     ],
 )
-def test_each_bad_value_gives_one_line_naming_it(name: str, value: str, message: str):
+def test_each_bad_value_gives_one_line_naming_it(name: str, value: str, message: str) -> None:
     """A bad value raises SettingsError whose single line names the setting and its source."""
     with pytest.raises(SettingsError) as caught:
         Settings.load(environ={name: value})
@@ -58,7 +58,7 @@ def test_each_bad_value_gives_one_line_naming_it(name: str, value: str, message:
     assert "\n" not in text
 
 
-def test_unknown_key_in_the_file_is_named(tmp_path: Path):
+def test_unknown_key_in_the_file_is_named(tmp_path: Path) -> None:
     """A typo in the TOML file is refused rather than silently ignored."""
     config = tmp_path / "llmgw.toml"
     config.write_text('grpc_lisen = "127.0.0.1:1"\n')
@@ -66,7 +66,7 @@ def test_unknown_key_in_the_file_is_named(tmp_path: Path):
         Settings.load(config, environ={})
 
 
-def test_malformed_file_is_one_line(tmp_path: Path):
+def test_malformed_file_is_one_line(tmp_path: Path) -> None:
     """A TOML syntax error names the file."""
     config = tmp_path / "llmgw.toml"
     config.write_text("grpc_listen = \n")
@@ -74,7 +74,7 @@ def test_malformed_file_is_one_line(tmp_path: Path):
         Settings.load(config, environ={})
 
 
-def test_tls_files_must_come_in_pairs(tmp_path: Path):
+def test_tls_files_must_come_in_pairs(tmp_path: Path) -> None:
     """A certificate without its key stops start-up."""
     cert = tmp_path / "cert.pem"
     cert.write_text("x")

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.config import Config
 from botocore.eventstream import EventStream
+
 from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER

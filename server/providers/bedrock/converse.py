@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import struct_pb2
+
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.errors import InvalidArgument, UpstreamError
-
 from llmgw.v1 import chat_pb2
 
 MAX_STOP_SEQUENCES = 4

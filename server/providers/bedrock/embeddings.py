@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import struct_pb2
+
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.errors import InvalidArgument, UpstreamError
-
 from llmgw.v1 import embedding_service_pb2
 
 MAX_INPUTS = 2048

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+
 from llmgw.server.errors import (
     GatewayError,
     InvalidArgument,

@@ -18,7 +18,6 @@ from typing import Any
 
 from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import finish_reason
-
 from llmgw.v1 import chat_pb2
 
 

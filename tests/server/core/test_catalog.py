@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.errors import ModelNotFound
 

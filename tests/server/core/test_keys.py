@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
 from llmgw.server.core.keys import (
     generate_api_key,
     hash_api_key,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+
 from llmgw.server.core.money import (
     cost_picodollars,
     format_usd,
@@ -23,14 +24,14 @@ from llmgw.server.core.money import (
         ("15", 123_456, "1.85184"),
     ],
 )
-def test_cost_is_price_times_tokens_exactly(price: str, tokens: int, usd: str):
+def test_cost_is_price_times_tokens_exactly(price: str, tokens: int, usd: str) -> None:
     """tokens x price per million is exact, with no rounding at any step."""
     cost = cost_picodollars(tokens, usd_per_million_to_microdollars(price))
     assert format_usd(cost) == usd
     assert Decimal(format_usd(cost)) == Decimal(price) * tokens / 1_000_000
 
 
-def test_many_small_costs_sum_exactly():
+def test_many_small_costs_sum_exactly() -> None:
     """A million tiny charges add up to exactly their product, unlike floats."""
     price = usd_per_million_to_microdollars("0.035")
     total = sum(cost_picodollars(1, price) for _ in range(1_000_000))
@@ -41,21 +42,21 @@ def test_many_small_costs_sum_exactly():
     ("text", "picodollars"),
     [("12.345678", 12_345_678_000_000), ("0", 0), ("1e-12", 1), ("-1.5", -1_500_000_000_000)],
 )
-def test_usd_strings_parse_exactly(text: str, picodollars: int):
+def test_usd_strings_parse_exactly(text: str, picodollars: int) -> None:
     """Decimal strings become integer picodollars."""
     assert usd_to_picodollars(text) == picodollars
     assert usd_to_picodollars(format_usd(picodollars)) == picodollars
 
 
 @pytest.mark.parametrize("text", ["abc", "NaN", "Infinity", "0.0000000000001", ""])
-def test_bad_amounts_are_refused(text: str):
+def test_bad_amounts_are_refused(text: str) -> None:
     """Non-numbers, non-finite values and sub-picodollar amounts are errors naming the field."""
     with pytest.raises(ValueError, match="limit_usd"):
         usd_to_picodollars(text, field="limit_usd")
 
 
 @pytest.mark.parametrize("text", ["-1", "0.0000001", "x"])
-def test_bad_prices_are_refused(text: str):
+def test_bad_prices_are_refused(text: str) -> None:
     """Negative prices and prices finer than a microdollar per million tokens are refused."""
     with pytest.raises(ValueError, match="price"):
         usd_per_million_to_microdollars(text)

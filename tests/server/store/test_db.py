@@ -6,9 +6,9 @@ from pathlib import Path
 
 import peewee
 import pytest
+
 from llmgw.server.store.db import database, open_database
 from llmgw.server.store.models import ApiKey
-
 from tests.conftest import postgres_admin, run_sql
 
 

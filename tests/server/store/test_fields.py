@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import peewee
 import pytest
+
 from llmgw.server.store.models import ApiKey
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import peewee
 import pytest
+
 from llmgw.server.core.keys import hash_api_key
 from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.keys_repo import (
@@ -18,7 +19,6 @@ from llmgw.server.store.keys_repo import (
     touch_last_used,
 )
 from llmgw.server.store.models import ApiKey
-
 from tests.conftest import run_sql
 
 SERVER_SECRET = b"s" * 48

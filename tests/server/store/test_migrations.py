@@ -7,9 +7,9 @@ from pathlib import Path
 
 import peewee
 import pytest
+
 from llmgw.server.store.db import connect_database
 from llmgw.server.store.migrations import MIGRATIONS, Migration, migrate
-
 from tests.conftest import run_sql
 
 THREADS = 4

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import peewee
 import pytest
+
 from llmgw.server.store.models import RequestRecord
 from llmgw.server.store.writer import RequestLogWriter, RequestRow
 

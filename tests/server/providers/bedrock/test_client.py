@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.core.catalog import Catalog
@@ -16,7 +17,6 @@ from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientCo
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, parse_invoke_response
 from llmgw.server.providers.bedrock.stream import StreamTranslator
-
 from llmgw.v1 import chat_pb2
 
 CATALOG = Catalog.load()

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+
 from llmgw.server.core.catalog import Capabilities, Catalog, CatalogModel
 from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.server.providers.bedrock.converse import (
@@ -15,7 +16,6 @@ from llmgw.server.providers.bedrock.converse import (
     from_converse_response,
     to_converse_request,
 )
-
 from llmgw.v1 import chat_pb2
 
 HAIKU = Catalog.load().get("anthropic.claude-3-haiku-20240307-v1:0")

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from google.protobuf import struct_pb2
+
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.server.providers.bedrock.embeddings import (
@@ -16,7 +17,6 @@ from llmgw.server.providers.bedrock.embeddings import (
     encode_vector,
     parse_invoke_response,
 )
-
 from llmgw.v1 import embedding_service_pb2
 
 CATALOG = Catalog.load()

@@ -11,6 +11,7 @@ from botocore.exceptions import (
     NoCredentialsError,
     ReadTimeoutError,
 )
+
 from llmgw.server.errors import (
     GatewayError,
     InvalidArgument,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+
 from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.stream import StreamTranslator
-
 from llmgw.v1 import chat_pb2
 
 ASSISTANT = chat_pb2.ROLE_ASSISTANT
