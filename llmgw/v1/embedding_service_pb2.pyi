@@ -67,7 +67,7 @@ class CreateEmbeddingRequest(_message.Message):
     """An end-user identifier chosen by the caller. Accepted and not sent to Bedrock."""
     @_builtins.property
     def input(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """The texts to embed, 1 to 96. In JSON a string or a list of strings."""
+        """The texts to embed, 1 to 2048, none empty. In JSON a string or a list of strings."""
 
     def __init__(
         self,
