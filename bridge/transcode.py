@@ -306,7 +306,11 @@ def bind_query(message: Message, query: bytes, skip: frozenset[str]) -> None:
             continue
         owner, field = resolved
         if field.message_type is not None:
-            raise ClientError(f"{key}: cannot be set from a query parameter", param=key)
+            # Well-known types take their JSON string form (start_time=2026-11-01T00:00:00Z).
+            if field.is_repeated or not _is_well_known(_message_type(field)):
+                raise ClientError(f"{key}: cannot be set from a query parameter", param=key)
+            _message(getattr(owner, field.name), text, key)
+            continue
         value = _scalar(field, _text_value(field, text, key), key)
         if field.is_repeated:
             getattr(owner, field.name).append(value)

@@ -8,32 +8,49 @@ them, and closed here in reverse order.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Self
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from llmgw.server.access import ModelAccessCache, default_access
 from llmgw.server.auth import KeyAuthenticator
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
+from llmgw.server.governance import Governance
 from llmgw.server.interceptors import AuthInterceptor, ErrorInterceptor
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
+from llmgw.server.services.keys import KeyServicer
 from llmgw.server.services.models import ModelServicer
+from llmgw.server.services.policies import PolicyServicer
+from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
+from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
 from llmgw.server.store.db import open_database
+from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.writer import RequestLogWriter
 from llmgw.v1 import (
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
+    key_service_pb2,
+    key_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+    quota_service_pb2,
+    quota_service_pb2_grpc,
+    usage_service_pb2,
+    usage_service_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
@@ -45,7 +62,16 @@ SERVICE_NAMES = (
     chat_service_pb2.DESCRIPTOR.services_by_name["ChatService"].full_name,
     model_service_pb2.DESCRIPTOR.services_by_name["ModelService"].full_name,
     embedding_service_pb2.DESCRIPTOR.services_by_name["EmbeddingService"].full_name,
+    key_service_pb2.DESCRIPTOR.services_by_name["KeyService"].full_name,
+    quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
+    policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
+    usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
 )
+
+
+def utc_now() -> datetime:
+    """The real clock: aware UTC now."""
+    return datetime.now(UTC)
 
 
 def bedrock_config(settings: Settings) -> BedrockClientConfig:
@@ -63,21 +89,48 @@ def bedrock_config(settings: Settings) -> BedrockClientConfig:
 
 
 class Gateway:
-    """The gRPC server with its database, writer and Bedrock client."""
+    """The gRPC server with its database, writer (request log and quota ledger) and Bedrock client.
 
-    def __init__(self, settings: Settings, catalog: Catalog | None = None) -> None:
+    `clock` is every governance decision's notion of now (key expiry, quota
+    periods); tests inject one to roll periods over. `enforce_governance=False`
+    is for bench/governance.py only: it skips the model-access and quota checks
+    of chat and embedding requests to measure what they cost.
+
+    Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
+    model access names a model the catalog does not know.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog | None = None,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        enforce_governance: bool = True,
+    ) -> None:
         self.settings = settings
         self.catalog = catalog or Catalog.load()
+        default = default_access(self.catalog, settings.default_model_access)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
         self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
-        self.writer = RequestLogWriter(self.database)
+        self.writer = RequestLogWriter(
+            self.database,
+            quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
+        )
         self.bedrock = BedrockClient(bedrock_config(settings))
         self.health = health.aio.HealthServicer()
-        authenticator = KeyAuthenticator(
-            self.server_secret, settings.is_admin, self._db_executor, settings.key_cache_seconds
+        self.authenticator = authenticator = KeyAuthenticator(
+            self.server_secret,
+            settings.is_admin,
+            self._db_executor,
+            settings.key_cache_seconds,
+            clock=clock,
+            on_use=self.writer.touch_key_nowait,
         )
+        self.access = ModelAccessCache(default, self._db_executor, settings.key_cache_seconds)
+        governance = Governance(self.access, self.writer, enforce=enforce_governance)
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = settings.max_body_bytes + 1024 * 1024
         self.server = grpc.aio.server(
@@ -85,13 +138,27 @@ class Gateway:
             options=[("grpc.max_receive_message_length", message_limit)],
         )
         recorder = RequestRecorder(self.writer)
+        executor = self._db_executor
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(self.catalog, self.bedrock, recorder), self.server
+            ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog), self.server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(self.catalog, self.bedrock, recorder), self.server
+            EmbeddingServicer(self.catalog, self.bedrock, recorder, governance), self.server
         )
+        key_service_pb2_grpc.add_KeyServiceServicer_to_server(
+            KeyServicer(self.server_secret, authenticator, executor, clock), self.server
+        )
+        quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(
+            QuotaServicer(
+                executor, settings.default_quota_frequency, settings.default_quota_dollars, settings.is_admin, clock
+            ),
+            self.server,
+        )
+        policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
+            PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock), self.server
+        )
+        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(executor, clock), self.server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
         self.port = 0

@@ -2,9 +2,12 @@
 
 The auth interceptor resolves the `authorization` metadata to a Principal once per
 call and stores it in a ContextVar; handlers read it through current_principal().
-Verified keys are cached for a short, configured time so the hot path does not
-hit the database on every call; an expired key is refused the moment it expires,
-cached or not.
+Verified keys are cached for a short, configured time (KEY_CACHE_SECONDS) so the
+hot path does not hit the database on every call; an expired key is refused the
+moment it expires, cached or not. A key deleted through this replica is evicted
+from its cache at once (`forget`); another replica refuses it when its cache entry
+runs out, so within KEY_CACHE_SECONDS. Each key's last_used_at is queued for the
+request-log writer at most once a minute, never written on the call's path.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ _MISSING_KEY = (
 )
 _INVALID_KEY = "Invalid API key: it is unknown, was deleted, or is malformed."
 _EXPIRED_KEY = "The API key has expired. Create a new key."
+LAST_USED_INTERVAL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +90,16 @@ class KeyAuthenticator:
         db_executor: Executor,
         cache_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        on_use: Callable[[int, datetime], None] | None = None,
     ) -> None:
         self._server_secret = server_secret
         self._is_admin = is_admin
         self._executor = db_executor
         self._cache_seconds = cache_seconds
         self._clock = clock
+        self._on_use = on_use
         self._cache: dict[str, _CachedKey] = {}
+        self._last_use_noted: dict[int, float] = {}
 
     async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
         """The caller named by the call's metadata; Unauthenticated says why not."""
@@ -105,9 +112,21 @@ class KeyAuthenticator:
         cached = self._cache.get(key_hash)
         if cached is None or cached.cached_until < time.monotonic():
             cached = await self._load(key_hash)
-        if cached.expires_at is not None and cached.expires_at <= self._clock():
+        now = self._clock()
+        if cached.expires_at is not None and cached.expires_at <= now:
             raise Unauthenticated(_EXPIRED_KEY)
+        key_id = cached.principal.key_id
+        noted = self._last_use_noted.get(key_id)
+        if self._on_use is not None and (noted is None or noted <= time.monotonic() - LAST_USED_INTERVAL_S):
+            self._last_use_noted[key_id] = time.monotonic()
+            self._on_use(key_id, now)
         return cached.principal
+
+    def forget(self, user: str, key_name: str) -> None:
+        """Evict the user's key of that name from the cache, so a deletion works at once here."""
+        for key_hash, cached in list(self._cache.items()):
+            if cached.principal.user == user and cached.principal.key_name == key_name:
+                del self._cache[key_hash]
 
     async def _load(self, key_hash: str) -> _CachedKey:
         loop = asyncio.get_running_loop()

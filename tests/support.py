@@ -44,10 +44,14 @@ def gateway_settings(data_dir: Path, bedrock_url: str, **overrides: Any) -> Sett
 
 
 class GatewayThread:
-    """A Gateway served from a background thread's event loop until stop()."""
+    """A Gateway served from a background thread's event loop until stop().
 
-    def __init__(self, settings: Settings) -> None:
+    `gateway_options` go to the Gateway constructor (e.g. an injected `clock`).
+    """
+
+    def __init__(self, settings: Settings, **gateway_options: Any) -> None:
         self.settings = settings
+        self.gateway_options = gateway_options
         self.loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, name="test-gateway", daemon=True)
         self.gateway: Gateway | None = None
@@ -68,7 +72,7 @@ class GatewayThread:
         self._thread.start()
 
         async def start() -> int:
-            self.gateway = Gateway(self.settings)
+            self.gateway = Gateway(self.settings, **self.gateway_options)
             return await self.gateway.start()
 
         self.port = self.run(start())

@@ -100,6 +100,7 @@ class QuotaStatus(_message.Message):
     PERIOD_START_FIELD_NUMBER: _builtins.int
     PERIOD_END_FIELD_NUMBER: _builtins.int
     EXCEEDED_FIELD_NUMBER: _builtins.int
+    RESERVED_USD_FIELD_NUMBER: _builtins.int
     user: _builtins.str
     """The user."""
     frequency: Global___QuotaFrequency.ValueType
@@ -111,8 +112,13 @@ class QuotaStatus(_message.Message):
     remaining_usd: _builtins.str
     """limit_usd minus spent_usd, never below zero, in USD as a decimal string."""
     exceeded: _builtins.bool
-    """True when spending has reached the limit: new requests are refused with
-    RESOURCE_EXHAUSTED until period_end.
+    """True when spending (with the cost bounds of requests in flight) has
+    reached the limit: new requests are refused with RESOURCE_EXHAUSTED until
+    period_end, or until requests in flight settle below their bounds.
+    """
+    reserved_usd: _builtins.str
+    """Worst-case costs held for requests in flight, in USD as a decimal string;
+    each is replaced by the request's actual cost when it ends.
     """
     @_builtins.property
     def period_start(self) -> _timestamp_pb2.Timestamp:
@@ -133,10 +139,11 @@ class QuotaStatus(_message.Message):
         period_start: _timestamp_pb2.Timestamp | None = ...,
         period_end: _timestamp_pb2.Timestamp | None = ...,
         exceeded: _builtins.bool = ...,
+        reserved_usd: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["period_end", b"period_end", "period_start", b"period_start"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["exceeded", b"exceeded", "frequency", b"frequency", "limit_usd", b"limit_usd", "period_end", b"period_end", "period_start", b"period_start", "remaining_usd", b"remaining_usd", "spent_usd", b"spent_usd", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["exceeded", b"exceeded", "frequency", b"frequency", "limit_usd", b"limit_usd", "period_end", b"period_end", "period_start", b"period_start", "remaining_usd", b"remaining_usd", "reserved_usd", b"reserved_usd", "spent_usd", b"spent_usd", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -18,3 +18,32 @@ def request_cost(model: CatalogModel, input_tokens: int, output_tokens: int) -> 
 def estimate_tokens(characters: int) -> int:
     """A token estimate for text of this length, rounded up so nothing escapes the ledger."""
     return -(-characters // _CHARS_PER_TOKEN)
+
+
+# Worst-case input tokens per image: Claude bills about (width * height) / 750 tokens and
+# scales images down to about 1.15 megapixels (~1,600 tokens); Nova's largest tiles stay
+# below this too.
+IMAGE_TOKEN_BOUND = 3_000
+# Worst-case tokens a model adds around the caller's content (role markers, the tool-use
+# preamble); generous, since the bound must never be below what Bedrock counts.
+PROMPT_OVERHEAD_TOKENS = 1_024
+# Output tokens assumed for a chat request that sets neither max_tokens nor
+# max_completion_tokens: the largest default output of the catalog's models (64K for
+# Claude Sonnet 4.x / Haiku 4.5 / Opus 4.5; the 128K of Claude 3.7 needs a beta header
+# the gateway never sends). Requests that set a cap reserve only that.
+OUTPUT_TOKEN_BOUND = 65_536
+
+
+def chat_input_token_bound(serialized_bytes: int, image_url_bytes: int, images: int) -> int:
+    """An upper bound on a chat prompt's input tokens, from its size.
+
+    Every token covers at least one byte of UTF-8 text, so the request's
+    serialized size without its image data bounds the text tokens; each image
+    counts IMAGE_TOKEN_BOUND, and PROMPT_OVERHEAD_TOKENS covers the model's own framing.
+    """
+    return max(serialized_bytes - image_url_bytes, 0) + images * IMAGE_TOKEN_BOUND + PROMPT_OVERHEAD_TOKENS
+
+
+def cost_bound(model: CatalogModel, input_token_bound: int, output_token_bound: int) -> int:
+    """The most a request can cost, in picodollars, given bounds on its token counts."""
+    return request_cost(model, input_token_bound, output_token_bound)

@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from llmgw.server.auth import current_principal
-from llmgw.server.core.accounting import estimate_tokens, request_cost
+from llmgw.server.core.accounting import (
+    OUTPUT_TOKEN_BOUND,
+    chat_input_token_bound,
+    cost_bound,
+    estimate_tokens,
+    request_cost,
+)
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_usd
 from llmgw.server.errors import UpstreamError
+from llmgw.server.governance import Governance
 from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
@@ -19,6 +26,23 @@ from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
+
+
+def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
+    """The most this request can cost: its size bounds the input, its output cap the output."""
+    image_bytes, images = 0, 0
+    for message in params.messages:
+        for part in message.content:
+            if part.HasField("image_url"):
+                images += 1
+                image_bytes += len(part.image_url.url)
+    if params.HasField("max_completion_tokens"):
+        output = params.max_completion_tokens
+    elif params.HasField("max_tokens"):
+        output = params.max_tokens
+    else:
+        output = OUTPUT_TOKEN_BOUND
+    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
 
 
 def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
@@ -32,10 +56,13 @@ def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_p
 
 
 class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
-    """Checks a chat request against the catalog, calls Bedrock, records the request."""
+    """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
 
-    def __init__(self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder) -> None:
+    def __init__(
+        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+    ) -> None:
         self._catalog = catalog
+        self._governance = governance
         self._bedrock = bedrock
         self._recorder = recorder
 
@@ -44,11 +71,16 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     ) -> chat_service_pb2.CreateChatCompletionResponse:
         """Answer in one response; the usage row is committed before the answer is returned."""
         params = request.params
-        trace = RequestTrace("chatcmpl", "chat", current_principal(), params.model)
+        principal = current_principal()
+        trace = RequestTrace("chatcmpl", "chat", principal, params.model)
         try:
-            model = trace.model = self._catalog.get(params.model)
+            model = self._catalog.get(params.model)
+            await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=False)
-            result = from_converse_response(await self._bedrock.converse(to_converse_request(params, model)))
+            converse_request = to_converse_request(params, model)
+            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
+            trace.model = model
+            result = from_converse_response(await self._bedrock.converse(converse_request))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
@@ -75,7 +107,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         generated up to then.
         """
         params = request.params
-        trace = RequestTrace("chatcmpl", "chat_stream", current_principal(), params.model)
+        principal = current_principal()
+        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model)
         translator = StreamTranslator()
         finish: list[chat_pb2.ChunkChoice] = []
 
@@ -94,9 +127,13 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             )
 
         try:
-            model = trace.model = self._catalog.get(params.model)
+            model = self._catalog.get(params.model)
+            await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=True)
-            events = self._bedrock.converse_stream(to_converse_request(params, model))
+            converse_request = to_converse_request(params, model)
+            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
+            trace.model = model
+            events = self._bedrock.converse_stream(converse_request)
             try:
                 async for event in events:
                     for choice in translator.feed(event):
@@ -110,7 +147,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             if not translator.finished:
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
-            input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
+            input_tokens = 0
+            if trace.model is not None:
+                input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 
 from llmgw.server.auth import current_principal
-from llmgw.server.core.accounting import request_cost
+from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.money import format_usd
 from llmgw.server.errors import InvalidArgument
+from llmgw.server.governance import Governance
 from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
@@ -17,10 +18,13 @@ from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 
 
 class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
-    """Validates an embedding request, fans it out over InvokeModel calls, records it."""
+    """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it."""
 
-    def __init__(self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder) -> None:
+    def __init__(
+        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+    ) -> None:
         self._catalog = catalog
+        self._governance = governance
         self._bedrock = bedrock
         self._recorder = recorder
 
@@ -28,13 +32,19 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
     ) -> embedding_service_pb2.CreateEmbeddingResponse:
         """Embed every input; batches run concurrently and the row is committed before the reply."""
-        trace = RequestTrace("embd", "embeddings", current_principal(), request.model)
+        principal = current_principal()
+        trace = RequestTrace("embd", "embeddings", principal, request.model)
         try:
-            model = trace.model = self._catalog.get(request.model)
+            model = self._catalog.get(request.model)
+            await self._governance.check_model(principal, model.id)
             if model.kind != "embedding":
                 raise InvalidArgument(f"The model '{model.id}' is a chat model, not an embedding model.", "model")
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
+            # Every token covers at least one byte of UTF-8 text; embeddings have no output.
+            input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
+            trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
+            trace.model = model
             replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:

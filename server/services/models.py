@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from llmgw.server.access import ModelAccessCache
+from llmgw.server.auth import current_principal
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
+from llmgw.server.errors import ModelNotFound
 from llmgw.server.interceptors import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 
@@ -29,24 +32,32 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """Lists and describes the models a caller may use."""
+    """Lists and describes the models a caller may use (their model-access policy filters the catalog)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, access: ModelAccessCache) -> None:
         created = catalog.prices_read_at
         self._catalog = catalog
-        self._list = model_service_pb2.ListModelsResponse(
-            object="list", data=[model_message(model, created) for model in catalog]
-        )
+        self._access = access
+        self._messages = [model_message(model, created) for model in catalog]
+        self._all = model_service_pb2.ListModelsResponse(object="list", data=self._messages)
 
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
-        """Every catalog model, sorted by id (built once: the catalog does not change while serving)."""
-        return self._list
+        """The catalog models the caller may use, sorted by id."""
+        access = await self._access.access(current_principal().user)
+        if access.models is None:
+            return self._all
+        allowed = access.models
+        return model_service_pb2.ListModelsResponse(
+            object="list", data=[message for message in self._messages if message.id in allowed]
+        )
 
     async def GetModel(
         self, request: model_service_pb2.GetModelRequest, context: Context
     ) -> model_service_pb2.GetModelResponse:
-        """One model by id; NOT_FOUND for ids the catalog does not know."""
+        """One model by id; NOT_FOUND for ids the catalog does not know or the caller may not use."""
         model = self._catalog.get(request.model)
+        if not (await self._access.access(current_principal().user)).allows(model.id):
+            raise ModelNotFound(f"The model '{request.model}' does not exist or is not served by this gateway.")
         return model_service_pb2.GetModelResponse(model=model_message(model, self._catalog.prices_read_at))

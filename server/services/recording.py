@@ -1,7 +1,9 @@
 """One record per chat or embedding request: who, which key, model, tokens, cost, timing, outcome.
 
 Each service opens a RequestTrace when a call starts and finishes it exactly once,
-on success, on error or on cancellation; the row goes to the group-commit writer.
+on success, on error or on cancellation; the row goes to the group-commit writer,
+together with the settlement of the request's quota reservation (if it was
+admitted), so the ledger is charged in the same transaction as the row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from llmgw.server import errors
 from llmgw.server.auth import Principal
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.store.ledger import Reservation, Settlement
 from llmgw.server.store.writer import RequestLogWriter, RequestRow
 
 
@@ -45,6 +48,7 @@ class RequestTrace:
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     model: CatalogModel | None = None
+    reservation: Reservation | None = None
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -88,11 +92,17 @@ class RequestRecorder:
         self._writer = writer
 
     async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
-        """Commit a successful request's row before its response is released."""
-        await self._writer.record(trace.row(input_tokens, output_tokens, None))
+        """Commit a successful request's row and settlement before its response is released."""
+        row = trace.row(input_tokens, output_tokens, None)
+        await self._writer.record(row, _settlement(trace, row))
 
     def record_failure(
         self, trace: RequestTrace, error: BaseException, input_tokens: int = 0, output_tokens: int = 0
     ) -> None:
-        """Queue a failed or cancelled request's row without waiting (the task may be cancelled)."""
-        self._writer.record_nowait(trace.row(input_tokens, output_tokens, error))
+        """Queue a failed or cancelled request's row and settlement without waiting (the task may be cancelled)."""
+        row = trace.row(input_tokens, output_tokens, error)
+        self._writer.record_nowait(row, _settlement(trace, row))
+
+
+def _settlement(trace: RequestTrace, row: RequestRow) -> Settlement | None:
+    return None if trace.reservation is None else Settlement(trace.reservation, row.cost_picodollars)

@@ -82,9 +82,14 @@ def find_key_by_hash(key_hash: str) -> ApiKey | None:
     return key
 
 
-def list_keys(user: str) -> list[ApiKey]:
-    """The user's keys that are not deleted (expired ones included), by name."""
-    query = ApiKey.select().where((ApiKey.user == user) & ApiKey.deleted_at.is_null()).order_by(ApiKey.name)
+def list_keys(user: str, *, after: str = "", limit: int | None = None) -> list[ApiKey]:
+    """The user's keys that are not deleted (expired ones included), by name, from after `after`."""
+    query = ApiKey.select().where((ApiKey.user == user) & ApiKey.deleted_at.is_null())
+    if after:
+        query = query.where(ApiKey.name > after)
+    query = query.order_by(ApiKey.name)
+    if limit is not None:
+        query = query.limit(limit)
     return list(query)
 
 

@@ -88,7 +88,42 @@ def _create_keys_and_requests(db: peewee.Database) -> None:
         db.create_tables([ApiKey, RequestRecord], safe=False)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests,)
+def _create_governance(db: peewee.Database) -> None:
+    """Version 2: per-user quotas and model access, and the quota ledger."""
+
+    class UserQuota(peewee.Model):
+        user = peewee.CharField(max_length=255, primary_key=True)
+        frequency = peewee.CharField(max_length=16)
+        limit_picodollars = peewee.BigIntegerField()
+        updated_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "user_quota"
+
+    class UserModelAccess(peewee.Model):
+        user = peewee.CharField(max_length=255, primary_key=True)
+        models = peewee.TextField()
+        updated_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "user_model_access"
+
+    class QuotaLedger(peewee.Model):
+        user = peewee.CharField(max_length=255)
+        period_start = UtcDateTimeField()
+        spent_picodollars = peewee.BigIntegerField(default=0)
+        reserved_picodollars = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "quota_ledger"
+            primary_key = peewee.CompositeKey("user", "period_start")
+
+    tables = [UserQuota, UserModelAccess, QuotaLedger]
+    with db.bind_ctx(tables):
+        db.create_tables(tables, safe=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests, _create_governance)
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 
 

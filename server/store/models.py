@@ -85,3 +85,49 @@ class RequestRecord(BaseModel):
             (("user", "created_at"), False),
             (("created_at",), False),
         )
+
+
+class UserQuota(BaseModel):
+    """A user's own cost quota; users without a row get DEFAULT_QUOTA_FREQUENCY / DEFAULT_QUOTA_DOLLARS."""
+
+    user = peewee.CharField(max_length=255, primary_key=True)
+    frequency = peewee.CharField(max_length=16)
+    limit_picodollars = peewee.BigIntegerField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        """peewee table options."""
+
+        table_name = "user_quota"
+
+
+class UserModelAccess(BaseModel):
+    """A user's own model-access policy; users without a row get DEFAULT_MODEL_ACCESS.
+
+    `models` holds the allowed model ids, sorted, one per line; `*` alone means
+    every model, and an empty text allows none.
+    """
+
+    user = peewee.CharField(max_length=255, primary_key=True)
+    models = peewee.TextField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        """peewee table options."""
+
+        table_name = "user_model_access"
+
+
+class QuotaLedger(BaseModel):
+    """What a user spent and holds in reserve in one quota period (see store/ledger.py)."""
+
+    user = peewee.CharField(max_length=255)
+    period_start = UtcDateTimeField()
+    spent_picodollars = peewee.BigIntegerField(default=0)
+    reserved_picodollars = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        """peewee table options: one row per (user, period)."""
+
+        table_name = "quota_ledger"
+        primary_key = peewee.CompositeKey("user", "period_start")

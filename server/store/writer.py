@@ -8,26 +8,36 @@ callers enqueue rows and one thread drains whatever has accumulated (up to
 commit and the event loop never waits on disk. Each caller still learns whether
 its own row was committed.
 
+The same thread admits requests against the quota ledger (`admit`), in the same
+group transactions, so the admission of a request and the rows of others share
+one commit and one lock. A row may carry the settlement of its request's quota reservation
+(store/ledger.py): it is applied in the same transaction as the row, so the
+ledger and the log never disagree. Key `last_used_at` updates ride along too
+(the authenticator queues at most one per key per minute).
+
 A batch that fails is retried row by row, so one bad row (say, a duplicate id)
-fails only its own caller. Failures are logged by row id and error type; rows
-hold no secrets. Key `last_used_at` updates are not batched here; they go through
-keys_repo.touch_last_used.
+fails only its own caller; its settlement is still applied on its own, so a
+reservation is never left held. Failures are logged by row id and error type;
+rows hold no secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import dataclasses
 import logging
 import queue
 import threading
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Any, Final
 
 import peewee
 
+from llmgw.server.store.keys_repo import touch_last_used
+from llmgw.server.store.ledger import QuotaRules, Reservation, Settlement, admit_batch, apply_settlements
 from llmgw.server.store.models import RequestRecord
 
 logger = logging.getLogger(__name__)
@@ -60,16 +70,39 @@ class RequestRow:
     created_at: datetime
 
 
-_Item = tuple[RequestRow, "concurrent.futures.Future[None]"]
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A key was used at `when`: its last_used_at moves forward."""
+
+    key_id: int
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request asking to reserve its worst-case cost against its user's quota."""
+
+    user: str
+    bound_picodollars: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    work: RequestRow | KeyUse | Admission | None  # None: a settlement alone
+    settlement: Settlement | None
+    future: concurrent.futures.Future[Any]
 
 
 class RequestLogWriter:
     """Commits request rows in shared transactions on one thread; see the module docstring."""
 
-    def __init__(self, db: peewee.Database, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self, db: peewee.Database, *, max_batch: int = DEFAULT_MAX_BATCH, quota_rules: QuotaRules | None = None
+    ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
+        self._quota_rules = quota_rules
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
@@ -87,21 +120,52 @@ class RequestLogWriter:
             self._started = True
         self._thread.start()
 
-    def record_nowait(self, row: RequestRow) -> concurrent.futures.Future[None]:
-        """Queue a row; the future completes when its transaction commits, or fails with the error."""
-        future: concurrent.futures.Future[None] = concurrent.futures.Future()
-        with self._state_lock:
-            if self._closed:
-                raise RuntimeError("the request log writer is closed")
-            self._queue.put((row, future))
-        return future
+    def record_nowait(self, row: RequestRow, settlement: Settlement | None = None) -> concurrent.futures.Future[None]:
+        """Queue a row (and its settlement); the future completes when they commit, or fails with the error."""
+        return self._put(row, settlement)
 
-    async def record(self, row: RequestRow) -> None:
-        """Queue a row and wait until it is committed; raises what the commit raised.
+    async def record(self, row: RequestRow, settlement: Settlement | None = None) -> None:
+        """Queue a row (and its settlement) and wait until committed; raises what the commit raised.
 
         Cancelling the caller does not withdraw the row: it is still written.
         """
-        await asyncio.shield(asyncio.wrap_future(self.record_nowait(row)))
+        await asyncio.shield(asyncio.wrap_future(self.record_nowait(row, settlement)))
+
+    def touch_key_nowait(self, key_id: int, when: datetime) -> None:
+        """Queue a last_used_at update; it commits with the next batch, nobody waits for it."""
+        self._put(KeyUse(key_id, when), None)
+
+    async def admit(self, user: str, bound_picodollars: int) -> Reservation:
+        """Reserve a request's worst-case cost in the ledger (store/ledger.py), or raise QuotaExceeded.
+
+        The reservation is committed before this returns. Needs `quota_rules`.
+        """
+        if self._quota_rules is None:
+            raise RuntimeError("this writer was built without quota rules")
+        future = self._put(Admission(user, bound_picodollars), None)
+        try:
+            reservation: Reservation = await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            # The caller is gone; a reservation made anyway must not stay held.
+            future.add_done_callback(self._release_abandoned)
+            raise
+        return reservation
+
+    def _release_abandoned(self, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        with contextlib.suppress(RuntimeError):  # closed: the reservation lapses with its period
+            self._put(None, Settlement(future.result(), 0))
+
+    def _put(
+        self, work: RequestRow | KeyUse | Admission | None, settlement: Settlement | None
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._state_lock:
+            if self._closed:
+                raise RuntimeError("the request log writer is closed")
+            self._queue.put(_Item(work, settlement, future))
+        return future
 
     def close_blocking(self) -> None:
         """Commit every row queued so far, then stop the thread; later rows are refused."""
@@ -141,40 +205,70 @@ class RequestLogWriter:
             self._db.close()
 
     def _commit(self, batch: list[_Item]) -> None:
-        for _, future in batch:
+        for item in batch:
             # From here on the caller can no longer cancel: the row is being written.
-            future.set_running_or_notify_cancel()
+            item.future.set_running_or_notify_cancel()
         try:
-            self._insert([row for row, _ in batch])
+            results = self._insert(batch)
         except Exception as error:  # any failure must reach the waiters, or they hang
             if len(batch) == 1:
-                row, future = batch[0]
-                logger.error("request log: could not commit row %s: %s", row.id, type(error).__name__)
-                _settle(future, error)
+                self._fail(batch[0], error)
                 return
-            for row, future in batch:
+            for item in batch:
                 try:
-                    self._insert([row])
-                except Exception as row_error:
-                    logger.error("request log: could not commit row %s: %s", row.id, type(row_error).__name__)
-                    _settle(future, row_error)
+                    [result] = self._insert([item])
+                except Exception as item_error:
+                    self._fail(item, item_error)
                 else:
-                    _settle(future, None)
+                    _settle(item.future, result)
             return
-        for _, future in batch:
-            _settle(future, None)
+        for item, result in zip(batch, results, strict=True):
+            _settle(item.future, result)
 
-    def _insert(self, rows: list[RequestRow]) -> None:
+    def _fail(self, item: _Item, error: Exception) -> None:
+        """Report a row that could not be written, and still release its reservation."""
+        name = item.work.id if isinstance(item.work, RequestRow) else type(item.work).__name__
+        logger.error("request log: could not commit %s: %s", name, type(error).__name__)
+        if item.settlement is not None:
+            try:
+                with self._db.atomic():
+                    apply_settlements(self._db, [item.settlement])
+            except Exception as settle_error:
+                logger.error("quota ledger: could not settle %s: %s", name, type(settle_error).__name__)
+        _settle(item.future, error)
+
+    def _insert(self, items: list[_Item]) -> list[object]:
+        """Write the batch in one transaction; returns each item's result (None, a Reservation or a refusal)."""
+        rows = [dataclasses.asdict(item.work) for item in items if isinstance(item.work, RequestRow)]
+        admissions = [
+            (index, (item.work.user, item.work.bound_picodollars))
+            for index, item in enumerate(items)
+            if isinstance(item.work, Admission)
+        ]
+        results: list[object] = [None] * len(items)
+        uses: dict[int, datetime] = {}
+        for item in items:
+            if isinstance(item.work, KeyUse):
+                uses[item.work.key_id] = max(item.work.when, uses.get(item.work.key_id, item.work.when))
         with self._db.atomic():
-            RequestRecord.insert_many([dataclasses.asdict(row) for row in rows]).execute(self._db)
+            if rows:
+                RequestRecord.insert_many(rows).execute(self._db)
+            apply_settlements(self._db, [item.settlement for item in items if item.settlement is not None])
+            for key_id, when in sorted(uses.items()):
+                touch_last_used(key_id, when)
+            if admissions and self._quota_rules is not None:  # admit() refuses to queue without rules
+                outcomes = admit_batch(self._db, self._quota_rules, [request for _, request in admissions])
+                for (index, _), outcome in zip(admissions, outcomes, strict=True):
+                    results[index] = outcome
         self.batches_committed += 1
+        return results
 
 
-def _settle(future: concurrent.futures.Future[None], error: BaseException | None) -> None:
-    """Complete a future unless its caller cancelled it before the write began."""
+def _settle(future: concurrent.futures.Future[Any], result: object) -> None:
+    """Complete a future with its result (an exception fails it) unless its caller cancelled it first."""
     if future.cancelled():
         return
-    if error is None:
-        future.set_result(None)
+    if isinstance(result, BaseException):
+        future.set_exception(result)
     else:
-        future.set_exception(error)
+        future.set_result(result)

@@ -18,7 +18,7 @@ from llmgw.bridge.transcode import (
     message_to_dict,
     parse_into,
 )
-from llmgw.v1 import chat_pb2, embedding_service_pb2, model_pb2
+from llmgw.v1 import chat_pb2, embedding_service_pb2, model_pb2, request_record_pb2, usage_service_pb2
 from tests.bridge.protos import compile_services
 
 QUERY_PROTO = """syntax = "proto3";
@@ -232,3 +232,14 @@ def test_body_field_and_wkt_and_maps(query_table) -> None:  # type: ignore[no-un
     assert message_to_dict(message)["since"] == "2026-01-02T03:04:05Z"
     with pytest.raises(ClientError, match="since"):
         parse_into(put.request_class(), {"since": "yesterday"})
+
+
+def test_query_binds_timestamps_and_enums() -> None:
+    """GET /v1/requests filters: RFC 3339 query values fill Timestamp fields, short names fill enums."""
+    request = usage_service_pb2.ListRequestsRequest()
+    bind_query(request, b"start_time=2026-11-01T00:00:00Z&outcome=quota_exceeded&user=me", frozenset())
+    assert request.start_time.ToJsonString() == "2026-11-01T00:00:00Z"
+    assert request.outcome == request_record_pb2.OUTCOME_QUOTA_EXCEEDED
+    assert request.user == "me"
+    with pytest.raises(ClientError, match="start_time"):
+        bind_query(usage_service_pb2.ListRequestsRequest(), b"start_time=yesterday", frozenset())

@@ -68,7 +68,7 @@ def test_existing_database_upgrades_in_place(empty_db: peewee.Database) -> None:
             (1, "added by migration 2", "nobody"),
             (2, "written at version 2", "nobody"),
         ]
-        assert _versions(empty_db) == [1, 2, 3]
+        assert _versions(empty_db) == list(range(1, len(version_3) + 1))
     finally:
         empty_db.close()
 

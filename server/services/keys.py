@@ -1,0 +1,102 @@
+"""KeyService: self-service API keys; admins may act for any user.
+
+Another user's key is indistinguishable from one that does not exist: a user can
+only name their own keys, and DeleteKey answers NOT_FOUND alike for both.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+
+from google.protobuf import timestamp_pb2
+
+from llmgw.server.auth import KeyAuthenticator, current_principal
+from llmgw.server.errors import NotFound
+from llmgw.server.interceptors import Context
+from llmgw.server.roles import target_user
+from llmgw.server.services.paging import decode_token, encode_token, page_size
+from llmgw.server.store import keys_repo
+from llmgw.server.store.models import ApiKey
+from llmgw.v1 import key_pb2, key_service_pb2, key_service_pb2_grpc
+
+
+def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
+    """A protobuf Timestamp for an aware datetime."""
+    message = timestamp_pb2.Timestamp()
+    message.FromDatetime(value)
+    return message
+
+
+def key_message(key: ApiKey, now: datetime) -> key_pb2.Key:
+    """The API view of a key: never its secret or hash."""
+    message = key_pb2.Key(
+        name=key.name,
+        user=key.user,
+        created_at=timestamp(key.created_at),
+        status=key_pb2.KEY_STATUS_VALID if key.is_usable(now) else key_pb2.KEY_STATUS_EXPIRED,
+    )
+    if key.expires_at is not None:
+        message.expires_at.CopyFrom(timestamp(key.expires_at))
+    if key.last_used_at is not None:
+        message.last_used_at.CopyFrom(timestamp(key.last_used_at))
+    return message
+
+
+class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
+    """Creates, lists and deletes API keys in the store, off the event loop."""
+
+    def __init__(
+        self,
+        server_secret: bytes,
+        authenticator: KeyAuthenticator,
+        executor: Executor,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._server_secret = server_secret
+        self._authenticator = authenticator
+        self._executor = executor
+        self._clock = clock
+
+    async def CreateKey(
+        self, request: key_service_pb2.CreateKeyRequest, context: Context
+    ) -> key_service_pb2.CreateKeyResponse:
+        """Create a key and return its secret, this once."""
+        user = target_user(current_principal(), request.user)
+        expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        now = self._clock()
+        key, secret = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: keys_repo.create_key(user, request.name, expires_at, self._server_secret, now=now)
+        )
+        return key_service_pb2.CreateKeyResponse(key=key_message(key, now), secret=secret)
+
+    async def ListKeys(
+        self, request: key_service_pb2.ListKeysRequest, context: Context
+    ) -> key_service_pb2.ListKeysResponse:
+        """The user's keys by name, a page at a time."""
+        user = target_user(current_principal(), request.user)
+        size = page_size(request.page_size)
+        after = decode_token(request.page_token, 1)[0] if request.page_token else ""
+        keys = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: keys_repo.list_keys(user, after=after, limit=size + 1)
+        )
+        now = self._clock()
+        page = keys[:size]
+        token = encode_token(page[-1].name) if len(keys) > size else ""
+        return key_service_pb2.ListKeysResponse(keys=[key_message(key, now) for key in page], next_page_token=token)
+
+    async def DeleteKey(
+        self, request: key_service_pb2.DeleteKeyRequest, context: Context
+    ) -> key_service_pb2.DeleteKeyResponse:
+        """Delete the user's key; it stops working on this replica at once."""
+        user = target_user(current_principal(), request.user)
+        now = self._clock()
+        deleted = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: keys_repo.delete_key(user, request.name, now=now)
+        )
+        if not deleted:
+            raise NotFound(f"No key named {request.name!r}.")
+        self._authenticator.forget(user, request.name)
+        return key_service_pb2.DeleteKeyResponse()

@@ -1,0 +1,87 @@
+"""PolicyService: which models each user may call. Admins change policies; users read their own."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from typing import TypeVar
+
+from llmgw.server.access import Access, ModelAccessCache, check_model_ids
+from llmgw.server.auth import current_principal
+from llmgw.server.core.catalog import Catalog
+from llmgw.server.errors import InvalidArgument
+from llmgw.server.interceptors import Context
+from llmgw.server.roles import require_admin, target_user
+from llmgw.server.store import governance_repo
+from llmgw.v1 import model_access_pb2, policy_service_pb2, policy_service_pb2_grpc
+
+_T = TypeVar("_T")
+
+
+def access_message(user: str, access: Access) -> model_access_pb2.ModelAccess:
+    """The API view of a user's access."""
+    return model_access_pb2.ModelAccess(user=user, models=access.listed(), is_default=access.is_default)
+
+
+class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
+    """Reads and changes model-access policies, keeping this replica's cache in step."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        access: ModelAccessCache,
+        executor: Executor,
+        is_admin: Callable[[str], bool],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._catalog = catalog
+        self._access = access
+        self._executor = executor
+        self._is_admin = is_admin
+        self._clock = clock
+
+    async def _db(self, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def GetModelAccess(
+        self, request: policy_service_pb2.GetModelAccessRequest, context: Context
+    ) -> policy_service_pb2.GetModelAccessResponse:
+        """The access in effect for the user (admins, or the user themselves)."""
+        user = target_user(current_principal(), request.user)
+        self._access.invalidate(user)  # read through: an admin looking at a policy sees the stored one
+        return policy_service_pb2.GetModelAccessResponse(
+            model_access=access_message(user, await self._access.access(user))
+        )
+
+    async def SetModelAccess(
+        self, request: policy_service_pb2.SetModelAccessRequest, context: Context
+    ) -> policy_service_pb2.SetModelAccessResponse:
+        """Give a known user their own policy (admins only); unknown model ids are refused, nothing written."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        models = check_model_ids(self._catalog, request.models, "models")
+        now = self._clock()
+
+        def write() -> None:
+            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
+                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            governance_repo.set_model_access(user, models, now)
+
+        await self._db(write)
+        self._access.invalidate(user)
+        access = await self._access.access(user)
+        return policy_service_pb2.SetModelAccessResponse(model_access=access_message(user, access))
+
+    async def ResetModelAccess(
+        self, request: policy_service_pb2.ResetModelAccessRequest, context: Context
+    ) -> policy_service_pb2.ResetModelAccessResponse:
+        """Remove the user's own policy (admins only); DEFAULT_MODEL_ACCESS applies again."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        await self._db(lambda: governance_repo.reset_model_access(user))
+        self._access.invalidate(user)
+        return policy_service_pb2.ResetModelAccessResponse(model_access=access_message(user, self._access.default))

@@ -1,0 +1,159 @@
+"""QuotaService: per-user cost quotas (admins) and where a user stands (admins, or the user)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TypeVar
+
+from llmgw.server.auth import current_principal
+from llmgw.server.core.money import PICODOLLARS_PER_USD, format_usd
+from llmgw.server.core.periods import QuotaFrequency, period_bounds
+from llmgw.server.errors import InvalidArgument
+from llmgw.server.interceptors import Context
+from llmgw.server.roles import require_admin, target_user
+from llmgw.server.services.keys import timestamp
+from llmgw.server.store import governance_repo
+from llmgw.server.store.ledger import QuotaLimit, ledger_entry, quota_limits
+from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+
+MAX_LIMIT_USD = Decimal(10**9)
+MAX_LIMIT_DECIMALS = 6
+_T = TypeVar("_T")
+
+FREQUENCY_TO_PROTO: dict[QuotaFrequency, int] = {
+    "daily": quota_pb2.QUOTA_FREQUENCY_DAILY,
+    "weekly": quota_pb2.QUOTA_FREQUENCY_WEEKLY,
+    "monthly": quota_pb2.QUOTA_FREQUENCY_MONTHLY,
+}
+_FREQUENCY_FROM_PROTO = {number: name for name, number in FREQUENCY_TO_PROTO.items()}
+
+
+def parse_limit_usd(text: str) -> int:
+    """A limit in picodollars from a USD decimal string: 0 to 1e9 with at most 6 decimals.
+
+    Raises InvalidArgument naming `limit_usd` otherwise (empty, malformed, negative, absurd, too precise).
+    """
+    try:
+        amount = Decimal(text.strip())
+    except InvalidOperation:
+        raise InvalidArgument(f"limit_usd must be a decimal USD amount, got {text!r}", field="limit_usd") from None
+    if not amount.is_finite() or amount < 0 or amount > MAX_LIMIT_USD:
+        raise InvalidArgument(f"limit_usd must be from 0 to {MAX_LIMIT_USD}, got {text!r}", field="limit_usd")
+    scaled = amount.scaleb(MAX_LIMIT_DECIMALS)
+    if scaled != scaled.to_integral_value():
+        raise InvalidArgument(f"limit_usd has more than {MAX_LIMIT_DECIMALS} decimals: {text!r}", field="limit_usd")
+    return int(amount * PICODOLLARS_PER_USD)
+
+
+def parse_frequency(number: int) -> QuotaFrequency:
+    """The frequency of a SetQuota request; InvalidArgument naming `frequency` when unset or unknown."""
+    frequency = _FREQUENCY_FROM_PROTO.get(number)
+    if frequency is None:
+        raise InvalidArgument("frequency must be daily, weekly or monthly", field="frequency")
+    return frequency
+
+
+def quota_message(limit: QuotaLimit) -> quota_pb2.Quota:
+    """The API view of a quota in effect."""
+    return quota_pb2.Quota(
+        user=limit.user,
+        frequency=FREQUENCY_TO_PROTO[limit.frequency],
+        limit_usd=format_usd(limit.limit_picodollars),
+        is_default=limit.is_default,
+    )
+
+
+class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
+    """Reads and changes quotas in the store; the ledger (store/ledger.py) enforces them."""
+
+    def __init__(
+        self,
+        executor: Executor,
+        default_frequency: QuotaFrequency,
+        default_limit: int,
+        is_admin: Callable[[str], bool],
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._executor = executor
+        self._default_frequency = default_frequency
+        self._default_limit = default_limit
+        self._is_admin = is_admin
+        self._clock = clock
+
+    async def _db(self, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    def _limit(self, user: str) -> QuotaLimit:
+        return quota_limits([user], self._default_frequency, self._default_limit)[user]
+
+    async def GetQuota(
+        self, request: quota_service_pb2.GetQuotaRequest, context: Context
+    ) -> quota_service_pb2.GetQuotaResponse:
+        """The user's quota in effect (admins only)."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        return quota_service_pb2.GetQuotaResponse(quota=quota_message(await self._db(lambda: self._limit(user))))
+
+    async def SetQuota(
+        self, request: quota_service_pb2.SetQuotaRequest, context: Context
+    ) -> quota_service_pb2.SetQuotaResponse:
+        """Give a known user their own quota (admins only); the next admission on any replica uses it."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        frequency = parse_frequency(request.frequency)
+        limit = parse_limit_usd(request.limit_usd)
+        now = self._clock()
+
+        def write() -> QuotaLimit:
+            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
+                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            governance_repo.set_quota(user, frequency, limit, now)
+            return self._limit(user)
+
+        return quota_service_pb2.SetQuotaResponse(quota=quota_message(await self._db(write)))
+
+    async def ResetQuota(
+        self, request: quota_service_pb2.ResetQuotaRequest, context: Context
+    ) -> quota_service_pb2.ResetQuotaResponse:
+        """Remove the user's own quota (admins only); returns the default now in effect."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+
+        def reset() -> QuotaLimit:
+            governance_repo.reset_quota(user)
+            return self._limit(user)
+
+        return quota_service_pb2.ResetQuotaResponse(quota=quota_message(await self._db(reset)))
+
+    async def GetQuotaStatus(
+        self, request: quota_service_pb2.GetQuotaStatusRequest, context: Context
+    ) -> quota_service_pb2.GetQuotaStatusResponse:
+        """Spend in the current period against the limit; for admins, or the user (`me`)."""
+        user = target_user(current_principal(), request.user)
+        now = self._clock()
+
+        def read() -> quota_pb2.QuotaStatus:
+            limit = self._limit(user)
+            start, end = period_bounds(limit.frequency, now)
+            entry = ledger_entry(user, start)
+            spent, cap = entry.spent_picodollars, limit.limit_picodollars
+            return quota_pb2.QuotaStatus(
+                user=user,
+                frequency=FREQUENCY_TO_PROTO[limit.frequency],
+                limit_usd=format_usd(cap),
+                spent_usd=format_usd(spent),
+                remaining_usd=format_usd(max(cap - spent, 0)),
+                period_start=timestamp(start),
+                period_end=timestamp(end),
+                exceeded=spent + entry.reserved_picodollars >= cap,
+                reserved_usd=format_usd(entry.reserved_picodollars),
+            )
+
+        return quota_service_pb2.GetQuotaStatusResponse(status=await self._db(read))

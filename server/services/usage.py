@@ -1,0 +1,155 @@
+"""UsageService: the request log, filtered and paginated, and spend summaries for the terminal UI."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+
+from google.protobuf.message import Message
+
+from llmgw.server.auth import Principal, current_principal
+from llmgw.server.core.money import format_usd
+from llmgw.server.errors import InvalidArgument
+from llmgw.server.interceptors import Context
+from llmgw.server.roles import ME, target_user
+from llmgw.server.services.keys import timestamp
+from llmgw.server.services.paging import decode_token, encode_token, page_size
+from llmgw.server.store import usage_repo
+from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.usage_repo import RequestFilter
+from llmgw.v1 import request_record_pb2, usage_service_pb2, usage_service_pb2_grpc
+
+SUMMARY_DEFAULT_DAYS = 30
+SUMMARY_MAX_DAYS = 400
+_T = TypeVar("_T")
+_OUTCOME_PREFIX = "OUTCOME_"
+OUTCOME_NAMES = {
+    value.number: value.name.removeprefix(_OUTCOME_PREFIX).lower()
+    for value in request_record_pb2.Outcome.DESCRIPTOR.values
+    if value.number != request_record_pb2.OUTCOME_UNSPECIFIED
+}
+_OUTCOME_NUMBERS = {name: number for number, name in OUTCOME_NAMES.items()}
+
+
+def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
+    """The API view of one request record."""
+    message = request_record_pb2.RequestRecord(
+        id=row.id,
+        user=row.user,
+        key_name=row.key_name,
+        model=row.model,
+        input_tokens=row.input_tokens,
+        output_tokens=row.output_tokens,
+        cost_usd=format_usd(row.cost_picodollars),
+        latency_ms=row.latency_ms,
+        outcome=_OUTCOME_NUMBERS.get(row.outcome, request_record_pb2.OUTCOME_UNSPECIFIED),
+        created_at=timestamp(row.created_at),
+        api=row.api,
+        error_reason=row.error_reason,
+    )
+    if row.ttft_ms is not None:
+        message.ttft_ms = row.ttft_ms
+    return message
+
+
+def _whose(principal: Principal, requested: str) -> str | None:
+    """The user to filter on: everyone (None) for an admin who names nobody, else as target_user."""
+    if not requested and principal.is_admin:
+        return None
+    return target_user(principal, requested or ME)
+
+
+def _time(message: Message, field: str) -> datetime | None:
+    if not message.HasField(field):
+        return None
+    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
+    return value
+
+
+class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
+    """Reads the request log; users see their own requests, admins everyone's."""
+
+    def __init__(self, executor: Executor, clock: Callable[[], datetime]) -> None:
+        self._executor = executor
+        self._clock = clock
+
+    async def _db(self, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def ListRequests(
+        self, request: usage_service_pb2.ListRequestsRequest, context: Context
+    ) -> usage_service_pb2.ListRequestsResponse:
+        """A page of matching records, newest first, with a token for the next."""
+        start, end = _time(request, "start_time"), _time(request, "end_time")
+        if start is not None and end is not None and end <= start:
+            raise InvalidArgument("end_time must be after start_time", field="end_time")
+        selected = RequestFilter(
+            user=_whose(current_principal(), request.user),
+            key_name=request.key_name,
+            model=request.model,
+            outcome=OUTCOME_NAMES.get(request.outcome, ""),
+            start_time=start,
+            end_time=end,
+        )
+        size = page_size(request.page_size)
+        after = None
+        if request.page_token:
+            created_text, record_id = decode_token(request.page_token, 2)
+            try:
+                after = (datetime.fromisoformat(created_text), record_id)
+            except ValueError:
+                raise InvalidArgument("page_token is not a token this gateway issued", field="page_token") from None
+            if after[0].tzinfo is None:
+                raise InvalidArgument("page_token is not a token this gateway issued", field="page_token")
+        rows = await self._db(lambda: usage_repo.list_requests(selected, size + 1, after))
+        page = rows[:size]
+        token = encode_token(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > size else ""
+        return usage_service_pb2.ListRequestsResponse(
+            requests=[record_message(row) for row in page], next_page_token=token
+        )
+
+    async def GetUsageSummary(
+        self, request: usage_service_pb2.GetUsageSummaryRequest, context: Context
+    ) -> usage_service_pb2.GetUsageSummaryResponse:
+        """Spend by model and by UTC day (every day of the range, zero when idle), with totals."""
+        end = _time(request, "end_time") or self._clock()
+        start = _time(request, "start_time") or end - timedelta(days=SUMMARY_DEFAULT_DAYS)
+        if end <= start:
+            raise InvalidArgument("end_time must be after start_time", field="end_time")
+        if end - start > timedelta(days=SUMMARY_MAX_DAYS):
+            raise InvalidArgument(f"the range may span at most {SUMMARY_MAX_DAYS} days", field="start_time")
+        selected = RequestFilter(user=_whose(current_principal(), request.user), start_time=start, end_time=end)
+        by_model, by_day = await self._db(
+            lambda: (usage_repo.totals_by_model(selected), usage_repo.totals_by_day(selected))
+        )
+        days = {total.day: total for total in by_day}
+        day, last = start.date(), (end - timedelta(microseconds=1)).date()
+        day_spend = []
+        while day <= last:
+            total = days.get(day)
+            day_spend.append(
+                request_record_pb2.DaySpend(
+                    day=day.isoformat(),
+                    requests=total.requests if total else 0,
+                    cost_usd=format_usd(total.cost_picodollars if total else 0),
+                )
+            )
+            day += timedelta(days=1)
+        return usage_service_pb2.GetUsageSummaryResponse(
+            by_model=[
+                request_record_pb2.ModelSpend(
+                    model=total.model,
+                    requests=total.requests,
+                    input_tokens=total.input_tokens,
+                    output_tokens=total.output_tokens,
+                    cost_usd=format_usd(total.cost_picodollars),
+                )
+                for total in by_model
+            ],
+            by_day=day_spend,
+            total_usd=format_usd(sum(total.cost_picodollars for total in by_model)),
+            requests=sum(total.requests for total in by_model),
+        )

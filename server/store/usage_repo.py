@@ -1,0 +1,109 @@
+"""Queries over the request log: filtered pages (newest first) and spend summaries.
+
+Sums are computed by the database as exact integers on SQLite and PostgreSQL
+(PostgreSQL's SUM of a BIGINT is NUMERIC, read back as an exact Decimal).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import peewee
+
+from llmgw.server.store.models import RequestRecord
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFilter:
+    """Which request records to read; empty or None fields do not filter."""
+
+    user: str | None = None
+    key_name: str = ""
+    model: str = ""
+    outcome: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ModelTotal:
+    """Requests, tokens and cost of one model."""
+
+    model: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cost_picodollars: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayTotal:
+    """Requests and cost of one UTC day."""
+
+    day: date
+    requests: int
+    cost_picodollars: int
+
+
+def _where(query: peewee.ModelSelect, selected: RequestFilter) -> peewee.ModelSelect:
+    if selected.user is not None:
+        query = query.where(RequestRecord.user == selected.user)
+    if selected.key_name:
+        query = query.where(RequestRecord.key_name == selected.key_name)
+    if selected.model:
+        query = query.where(RequestRecord.model == selected.model)
+    if selected.outcome:
+        query = query.where(RequestRecord.outcome == selected.outcome)
+    if selected.start_time is not None:
+        query = query.where(RequestRecord.created_at >= selected.start_time)
+    if selected.end_time is not None:
+        query = query.where(RequestRecord.created_at < selected.end_time)
+    return query
+
+
+def list_requests(
+    selected: RequestFilter, limit: int, after: tuple[datetime, str] | None = None
+) -> list[RequestRecord]:
+    """Up to `limit` records, newest first (ties by id), after the (created_at, id) of a previous page's last."""
+    query = _where(RequestRecord.select(), selected)
+    if after is not None:
+        created_at, record_id = after
+        query = query.where(
+            (RequestRecord.created_at < created_at)
+            | ((RequestRecord.created_at == created_at) & (RequestRecord.id < record_id))
+        )
+    return list(query.order_by(RequestRecord.created_at.desc(), RequestRecord.id.desc()).limit(limit))
+
+
+def totals_by_model(selected: RequestFilter) -> list[ModelTotal]:
+    """Per-model totals, most expensive first (then by model id)."""
+    query = _where(
+        RequestRecord.select(
+            RequestRecord.model,
+            peewee.fn.COUNT(RequestRecord.id),
+            peewee.fn.SUM(RequestRecord.input_tokens),
+            peewee.fn.SUM(RequestRecord.output_tokens),
+            peewee.fn.SUM(RequestRecord.cost_picodollars),
+        ),
+        selected,
+    ).group_by(RequestRecord.model)
+    totals = [
+        ModelTotal(str(model), int(count), int(inputs or 0), int(outputs or 0), int(cost or 0))
+        for model, count, inputs, outputs, cost in query.tuples()
+    ]
+    return sorted(totals, key=lambda total: (-total.cost_picodollars, total.model))
+
+
+def totals_by_day(selected: RequestFilter) -> list[DayTotal]:
+    """Per-UTC-day totals of the days that have requests, oldest first."""
+    day = peewee.fn.DATE(RequestRecord.created_at)
+    query = _where(
+        RequestRecord.select(day, peewee.fn.COUNT(RequestRecord.id), peewee.fn.SUM(RequestRecord.cost_picodollars)),
+        selected,
+    ).group_by(day)
+    totals = [
+        DayTotal(value if isinstance(value, date) else date.fromisoformat(str(value)), int(count), int(cost or 0))
+        for value, count, cost in query.tuples()
+    ]
+    return sorted(totals, key=lambda total: total.day)

@@ -1,0 +1,1 @@
+"""Governance tests: keys, roles, model access, quotas, the ledger, usage."""
