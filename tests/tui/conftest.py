@@ -1,0 +1,42 @@
+"""Helpers for driving the terminal UI against the real test gateway."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+import pytest
+from textual.message import Message
+from textual.pilot import Pilot
+
+from llmgw.tui.app import GatewayApp
+from tests.support import GatewayThread
+
+WAIT_S = 10.0
+_users = itertools.count()
+
+
+@pytest.fixture
+def fresh_user() -> Callable[[str], str]:
+    """A user name no other test has used, so keys, quotas and spend start empty."""
+    return lambda prefix: f"{prefix}{next(_users)}"
+
+
+async def until(pilot: Pilot[None], check: Callable[[], bool], what: str) -> None:
+    """Let the app run until `check()` holds; fail (bounded) naming `what` otherwise."""
+    for _ in range(int(WAIT_S / 0.02)):
+        if check():
+            return
+        await pilot.pause(0.02)
+    notes = [f"{note.title}: {note.message}" for note in pilot.app._notifications]
+    raise AssertionError(f"timed out waiting for {what}; screen {pilot.app.screen!r}, notifications {notes}")
+
+
+def of_type(messages: list[Message], kind: type[Message]) -> list[Message]:
+    """The messages of one kind, in the order they were first seen (a bubbling message is seen at each node)."""
+    return list(dict.fromkeys(message for message in messages if isinstance(message, kind)))
+
+
+def signed_in_app(gateway: GatewayThread, user: str) -> GatewayApp:
+    """An app for `user` with a fresh key, signing in on start."""
+    return GatewayApp(gateway.grpc_target, gateway.create_key(user, "tui"))

@@ -1,0 +1,119 @@
+"""The chat screen against a real gateway in front of the fake Bedrock."""
+
+from __future__ import annotations
+
+from textual.message import Message
+from textual.pilot import Pilot
+from textual.widgets import Input, Label, Markdown, Select
+
+from llmgw.tui.app import GatewayApp
+from llmgw.tui.format import usd
+from llmgw.tui.messages import ChatAnswered, ServerRefused, SignedIn
+from llmgw.tui.screens.chat import ChatScreen
+from llmgw.tui.widgets.chat_message import ChatMessage
+from llmgw.tui.widgets.quota_bar import QuotaBar
+from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from tests.support import GatewayThread, bearer
+from tests.tui.conftest import of_type, signed_in_app, until
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+
+
+async def open_chat(app: GatewayApp, pilot: Pilot[None]) -> ChatScreen:
+    """Wait for the chat screen with its models loaded, and pick Claude 3 Haiku."""
+    await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    select = screen.query_one("#model", Select)
+    await until(pilot, lambda: select.value != Select.NULL, "the models")
+    select.value = HAIKU
+    return screen
+
+
+async def ask(screen: ChatScreen, pilot: Pilot[None], prompt: str) -> None:
+    """Type a prompt and send it."""
+    screen.query_one("#prompt", Input).value = prompt
+    screen.query_one("#prompt", Input).focus()
+    await pilot.press("enter")
+
+
+async def test_chat_streams_answer_and_shows_cost(gateway: GatewayThread, fresh_user) -> None:
+    """A prompt gets a streamed Markdown answer, then its tokens and cost under it."""
+    messages: list[Message] = []
+    app = signed_in_app(gateway, fresh_user("chat"))
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = await open_chat(app, pilot)
+        await ask(screen, pilot, "Hello there [[tokens:6]]")
+        await until(pilot, lambda: bool(of_type(messages, ChatAnswered)), "the answer")
+        answered = of_type(messages, ChatAnswered)[0]
+        assert isinstance(answered, ChatAnswered)
+        assert answered.model == HAIKU
+        assert answered.completion_tokens == 6
+        assert not answered.stopped
+        bubbles = list(screen.query(ChatMessage))
+        assert [bubble.role for bubble in bubbles] == ["user", "assistant"]
+        assert bubbles[1].query_one(Markdown).source == answered.text
+        note = str(bubbles[1].query_one(".chat-message--usage", Label).content)
+        assert note == f"{answered.prompt_tokens} in · 6 out · {usd(answered.cost_usd)}"
+        assert of_type(messages, SignedIn)
+
+
+async def test_chat_keeps_the_conversation(gateway: GatewayThread, fresh_user) -> None:
+    """A second prompt is sent with the first exchange, so the model sees more input tokens."""
+    messages: list[Message] = []
+    app = signed_in_app(gateway, fresh_user("turns"))
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = await open_chat(app, pilot)
+        await ask(screen, pilot, "one [[tokens:4]]")
+        await until(pilot, lambda: len(of_type(messages, ChatAnswered)) == 1, "the first answer")
+        await ask(screen, pilot, "one [[tokens:4]]")
+        await until(pilot, lambda: len(of_type(messages, ChatAnswered)) == 2, "the second answer")
+        first, second = of_type(messages, ChatAnswered)
+        assert isinstance(first, ChatAnswered)
+        assert isinstance(second, ChatAnswered)
+        assert second.prompt_tokens > first.prompt_tokens
+        assert [bubble.role for bubble in screen.query(ChatMessage)] == ["user", "assistant"] * 2
+
+
+async def test_stop_ends_a_running_answer(gateway: GatewayThread, fresh_user) -> None:
+    """Esc stops a slow answer; the screen marks it stopped and accepts the next prompt."""
+    messages: list[Message] = []
+    app = signed_in_app(gateway, fresh_user("stop"))
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = await open_chat(app, pilot)
+        await ask(screen, pilot, "go slowly [[tokens:400]] [[token_delay_ms:50]]")
+        bubble = list(screen.query(ChatMessage))[-1]
+        await until(pilot, lambda: bool(bubble.query_one(Markdown).source), "the first tokens")
+        await pilot.press("escape")
+        await until(pilot, lambda: bool(of_type(messages, ChatAnswered)), "the stop")
+        stopped = of_type(messages, ChatAnswered)[0]
+        assert isinstance(stopped, ChatAnswered)
+        assert stopped.stopped
+        assert stopped.text
+        assert str(bubble.query_one(".chat-message--usage", Label).content) == "stopped"
+        await ask(screen, pilot, "again [[tokens:3]]")
+        await until(pilot, lambda: len(of_type(messages, ChatAnswered)) == 2, "the next answer")
+
+
+async def test_quota_bar_and_refusal_when_exceeded(gateway: GatewayThread, fresh_user) -> None:
+    """With a zero quota the bar shows it exceeded and a prompt is refused as a notification."""
+    user = fresh_user("broke")
+    app = signed_in_app(gateway, user)
+    with gateway.channel() as channel:
+        quota_service_pb2_grpc.QuotaServiceStub(channel).SetQuota(
+            quota_service_pb2.SetQuotaRequest(user=user, frequency=quota_pb2.QUOTA_FREQUENCY_DAILY, limit_usd="0"),
+            metadata=bearer(gateway.create_key("root", f"admin-for-{user}")),
+        )
+    messages: list[Message] = []
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = await open_chat(app, pilot)
+        bar = screen.query_one(QuotaBar)
+        await until(pilot, lambda: bar.has_class("-exceeded"), "the exceeded quota bar")
+        await ask(screen, pilot, "anything")
+        await until(pilot, lambda: bool(of_type(messages, ServerRefused)), "the refusal")
+        refused = of_type(messages, ServerRefused)[0]
+        assert isinstance(refused, ServerRefused)
+        assert refused.code == "RESOURCE_EXHAUSTED"
+        assert refused.reason == "QUOTA_EXCEEDED"
+        assert any(note.title == "Quota exceeded" for note in app._notifications)
+        assert isinstance(app.screen, ChatScreen)
