@@ -63,6 +63,9 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _REPEATED, _MAP, _PRESENCE, _ALWAYS = range(4)
 
 
+_MONEY_SUFFIX = "_usd"  # string fields holding USD amounts, e.g. limit_usd
+
+
 def type_name(value: object) -> str:
     """The JSON name of a decoded value's type, for error messages."""
     if value is None:
@@ -164,6 +167,9 @@ def _scalar(field: FieldDescriptor, value: object, where: str) -> object:
     if kind == _F.TYPE_STRING:
         if isinstance(value, str):
             return value
+        if field.name.endswith(_MONEY_SUFFIX) and isinstance(value, int | float) and not isinstance(value, bool):
+            # Money is a decimal string, also accepted as a number (DESIGN.md); repr is the shortest exact text.
+            return repr(value)
         raise ClientError(f"{where}: expected a string, got {type_name(value)}", param=where)
     if kind == _F.TYPE_BOOL:
         if isinstance(value, bool):

@@ -97,7 +97,7 @@ def totals_by_model(selected: RequestFilter) -> list[ModelTotal]:
 
 def totals_by_day(selected: RequestFilter) -> list[DayTotal]:
     """Per-UTC-day totals of the days that have requests, oldest first."""
-    day = peewee.fn.DATE(RequestRecord.created_at)
+    day = peewee.fn.DATE(RequestRecord.created_at).coerce(False)  # a date, not the column's datetime
     query = _where(
         RequestRecord.select(day, peewee.fn.COUNT(RequestRecord.id), peewee.fn.SUM(RequestRecord.cost_picodollars)),
         selected,

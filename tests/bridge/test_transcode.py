@@ -18,7 +18,14 @@ from llmgw.bridge.transcode import (
     message_to_dict,
     parse_into,
 )
-from llmgw.v1 import chat_pb2, embedding_service_pb2, model_pb2, request_record_pb2, usage_service_pb2
+from llmgw.v1 import (
+    chat_pb2,
+    embedding_service_pb2,
+    model_pb2,
+    quota_service_pb2,
+    request_record_pb2,
+    usage_service_pb2,
+)
 from tests.bridge.protos import compile_services
 
 QUERY_PROTO = """syntax = "proto3";
@@ -243,3 +250,14 @@ def test_query_binds_timestamps_and_enums() -> None:
     assert request.user == "me"
     with pytest.raises(ClientError, match="start_time"):
         bind_query(usage_service_pb2.ListRequestsRequest(), b"start_time=yesterday", frozenset())
+
+
+def test_money_fields_accept_numbers() -> None:
+    """A USD amount may be sent as a JSON number; it arrives as its exact decimal text."""
+    request = quota_service_pb2.SetQuotaRequest()
+    parse_into(request, {"limit_usd": 12.5, "frequency": "daily"})
+    assert request.limit_usd == "12.5"
+    parse_into(request, {"limit_usd": 3})
+    assert request.limit_usd == "3"
+    with pytest.raises(ClientError, match="expected a string"):
+        parse_into(usage_service_pb2.ListRequestsRequest(), {"user": 5})

@@ -14,6 +14,7 @@ from llmgw.server.store.models import QuotaLedger, RequestRecord, UserQuota
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2
 from tests.governance.conftest import Gov, ask, field_of, ledger, md, reason, rows
 
+
 def _set(gov: Gov, user: str, limit: str, frequency: int = quota_pb2.QUOTA_FREQUENCY_DAILY) -> quota_pb2.Quota:
     request = quota_service_pb2.SetQuotaRequest(user=user, frequency=frequency, limit_usd=limit)
     quota: quota_pb2.Quota = gov.stubs.quotas.SetQuota(request, metadata=md(gov.root)).quota
