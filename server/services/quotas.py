@@ -24,12 +24,12 @@ MAX_LIMIT_USD = Decimal(10**9)
 MAX_LIMIT_DECIMALS = 6
 _T = TypeVar("_T")
 
-FREQUENCY_TO_PROTO: dict[QuotaFrequency, int] = {
+FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
     "daily": quota_pb2.QUOTA_FREQUENCY_DAILY,
     "weekly": quota_pb2.QUOTA_FREQUENCY_WEEKLY,
     "monthly": quota_pb2.QUOTA_FREQUENCY_MONTHLY,
 }
-_FREQUENCY_FROM_PROTO = {number: name for name, number in FREQUENCY_TO_PROTO.items()}
+_FREQUENCY_FROM_PROTO: dict[int, QuotaFrequency] = {int(number): name for name, number in FREQUENCY_TO_PROTO.items()}
 
 
 def parse_limit_usd(text: str) -> int:

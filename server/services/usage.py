@@ -31,7 +31,9 @@ OUTCOME_NAMES = {
     for value in request_record_pb2.Outcome.DESCRIPTOR.values
     if value.number != request_record_pb2.OUTCOME_UNSPECIFIED
 }
-_OUTCOME_NUMBERS = {name: number for number, name in OUTCOME_NAMES.items()}
+_OUTCOME_NUMBERS = {
+    name: request_record_pb2.Outcome.Value(_OUTCOME_PREFIX + name.upper()) for name in OUTCOME_NAMES.values()
+}
 
 
 def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:

@@ -35,6 +35,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 import peewee
 
@@ -84,7 +85,7 @@ def quota_limits(users: Iterable[str], default_frequency: QuotaFrequency, defaul
     wanted = sorted(set(users))
     limits = {user: QuotaLimit(user, default_frequency, default_limit, True) for user in wanted}
     for row in UserQuota.select().where(UserQuota.user.in_(wanted)):
-        limits[row.user] = QuotaLimit(row.user, row.frequency, row.limit_picodollars, False)
+        limits[row.user] = QuotaLimit(row.user, cast(QuotaFrequency, row.frequency), row.limit_picodollars, False)
     return limits
 
 

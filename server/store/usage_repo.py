@@ -6,8 +6,10 @@ Sums are computed by the database as exact integers on SQLite and PostgreSQL
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any, cast
 
 import peewee
 
@@ -46,7 +48,7 @@ class DayTotal:
     cost_picodollars: int
 
 
-def _where(query: peewee.ModelSelect, selected: RequestFilter) -> peewee.ModelSelect:
+def _where(query: peewee.ModelSelect[Any], selected: RequestFilter) -> peewee.ModelSelect[Any]:
     if selected.user is not None:
         query = query.where(RequestRecord.user == selected.user)
     if selected.key_name:
@@ -73,7 +75,8 @@ def list_requests(
             (RequestRecord.created_at < created_at)
             | ((RequestRecord.created_at == created_at) & (RequestRecord.id < record_id))
         )
-    return list(query.order_by(RequestRecord.created_at.desc(), RequestRecord.id.desc()).limit(limit))
+    page = query.order_by(RequestRecord.created_at.desc(), RequestRecord.id.desc()).limit(limit)
+    return cast(list[RequestRecord], list(page))
 
 
 def totals_by_model(selected: RequestFilter) -> list[ModelTotal]:
@@ -90,7 +93,7 @@ def totals_by_model(selected: RequestFilter) -> list[ModelTotal]:
     ).group_by(RequestRecord.model)
     totals = [
         ModelTotal(str(model), int(count), int(inputs or 0), int(outputs or 0), int(cost or 0))
-        for model, count, inputs, outputs, cost in query.tuples()
+        for model, count, inputs, outputs, cost in _tuples(query)
     ]
     return sorted(totals, key=lambda total: (-total.cost_picodollars, total.model))
 
@@ -104,6 +107,11 @@ def totals_by_day(selected: RequestFilter) -> list[DayTotal]:
     ).group_by(day)
     totals = [
         DayTotal(value if isinstance(value, date) else date.fromisoformat(str(value)), int(count), int(cost or 0))
-        for value, count, cost in query.tuples()
+        for value, count, cost in _tuples(query)
     ]
     return sorted(totals, key=lambda total: total.day)
+
+
+def _tuples(query: peewee.ModelSelect[Any]) -> Iterable[tuple[Any, ...]]:
+    """The rows of an aggregate query as plain tuples (the peewee stub types them as models)."""
+    return cast(Iterable[tuple[Any, ...]], query.tuples())

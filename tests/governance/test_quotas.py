@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from typing import Any
 
 import grpc
 import pytest
@@ -15,7 +16,9 @@ from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, quota_pb
 from tests.governance.conftest import Gov, ask, field_of, ledger, md, reason, rows
 
 
-def _set(gov: Gov, user: str, limit: str, frequency: int = quota_pb2.QUOTA_FREQUENCY_DAILY) -> quota_pb2.Quota:
+def _set(
+    gov: Gov, user: str, limit: str, frequency: quota_pb2.QuotaFrequency.ValueType = quota_pb2.QUOTA_FREQUENCY_DAILY
+) -> quota_pb2.Quota:
     request = quota_service_pb2.SetQuotaRequest(user=user, frequency=frequency, limit_usd=limit)
     quota: quota_pb2.Quota = gov.stubs.quotas.SetQuota(request, metadata=md(gov.root)).quota
     return quota
@@ -82,7 +85,9 @@ def test_exceeded_quota_is_refused_and_recorded(gov: Gov) -> None:
         ("bad user", quota_pb2.QUOTA_FREQUENCY_DAILY, "1", "user"),
     ],
 )
-def test_bad_quota_input_writes_nothing(gov: Gov, user: str, frequency: int, limit: str, field: str) -> None:
+def test_bad_quota_input_writes_nothing(
+    gov: Gov, user: str, frequency: quota_pb2.QuotaFrequency.ValueType, limit: str, field: str
+) -> None:
     """Negative, absurd, malformed or too precise limits, bad frequencies and unknown users: INVALID_ARGUMENT."""
     with pytest.raises(grpc.RpcError) as caught:
         _set(gov, user, limit, frequency)
@@ -94,7 +99,7 @@ def test_bad_quota_input_writes_nothing(gov: Gov, user: str, frequency: int, lim
 def test_non_admins_get_permission_denied_on_admin_calls(gov: Gov) -> None:
     """GetQuota, SetQuota, ResetQuota (even for themselves) and another user's status are admin-only."""
     quotas = gov.stubs.quotas
-    for call, request in (
+    calls: tuple[tuple[Any, Any], ...] = (
         (quotas.GetQuota, quota_service_pb2.GetQuotaRequest(user="me")),
         (
             quotas.SetQuota,
@@ -102,7 +107,8 @@ def test_non_admins_get_permission_denied_on_admin_calls(gov: Gov) -> None:
         ),
         (quotas.ResetQuota, quota_service_pb2.ResetQuotaRequest(user="me")),
         (quotas.GetQuotaStatus, quota_service_pb2.GetQuotaStatusRequest(user="bob")),
-    ):
+    )
+    for call, request in calls:
         with pytest.raises(grpc.RpcError) as caught:
             call(request, metadata=md(gov.alice))
         assert caught.value.code() == grpc.StatusCode.PERMISSION_DENIED

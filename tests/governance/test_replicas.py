@@ -27,7 +27,7 @@ from llmgw.server.core.money import format_usd, usd_to_picodollars
 from llmgw.server.store import keys_repo
 from llmgw.server.store.db import open_database
 from llmgw.server.store.models import RequestRecord
-from llmgw.v1 import chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from llmgw.v1 import chat_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 from tests.governance.conftest import ask, ledger, md
 
 SERVER_SECRET = "replica-test-server-secret-0123456789abcdef"
@@ -103,7 +103,7 @@ async def _burst(targets: list[str], key: str, count: int) -> list[grpc.StatusCo
     try:
         stubs = [chat_service_pb2_grpc.ChatServiceStub(channel) for channel in channels]
 
-        async def one(stub: chat_service_pb2_grpc.ChatServiceStub) -> grpc.StatusCode:
+        async def one(stub: chat_service_pb2_grpc.ChatServiceAsyncStub) -> grpc.StatusCode:
             try:
                 await stub.CreateChatCompletion(ask("[[tokens:40]] go", max_tokens=40), metadata=md(key), timeout=30)
             except grpc.aio.AioRpcError as error:
@@ -157,7 +157,7 @@ def test_usage_rows_survive_sigkill(
         async def burst() -> list[str]:
             async with grpc.aio.insecure_channel(target) as channel:
                 stub = chat_service_pb2_grpc.ChatServiceStub(channel)
-                replies: list[chat_service_pb2.CreateChatCompletionResponse] = await asyncio.gather(
+                replies = await asyncio.gather(
                     *(stub.CreateChatCompletion(ask(f"n{n}"), metadata=md(user), timeout=30) for n in range(30))
                 )
             return [reply.completion.id for reply in replies]
