@@ -51,7 +51,7 @@ async def test_admin_is_recognised(gateway: GatewayThread, fresh_user) -> None:
     messages: list[Message] = []
     app = GatewayApp(gateway.grpc_target, gateway.create_key("root", fresh_user("root-key")))
     async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
-        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
+        await until(pilot, lambda: app.sub_title.startswith("root (admin)"), "the admin's chat screen")
         signed = of_type(messages, SignedIn)[0]
         assert isinstance(signed, SignedIn)
         assert (signed.user, signed.is_admin) == ("root", True)
