@@ -2,7 +2,8 @@
 
 Starts, each in its own process on a free 127.0.0.1 port: the fake Bedrock with zero delay,
 the gateway (`llmgw serve`: gRPC and the HTTP bridge in one process, SQLite in a temporary
-data directory, benchmark mode) and the zero-work server. Then for each mode (unary, stream)
+data directory, benchmark mode), a bridge-only process (`llmgw serve --http-only`) in front of
+that gateway's gRPC port, and the zero-work server. Then for each mode (unary, stream)
 and concurrency it runs the load generator, in its own process, against the three targets in
 turn, so that the ratios compare runs seconds apart on a shared, noisy machine. Every row adds
 the CPU each server process spent per request, read from /proc. Stops everything at the end.
@@ -34,6 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 QUOTA_DOLLARS = "1000000"  # the benchmark must never hit the default quota
 LOADGEN_GRACE_S = 60.0
+# zero-work: the ceiling; grpc: the API directly; http-bridge: `llmgw serve` (bridge and gRPC
+# server in one process); http-split: a second, bridge-only process in front of the same server.
+TARGETS = ("zero-work", "grpc", "http-bridge", "http-split")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +48,11 @@ class Stack:
     grpc_port: int
     http_port: int
     zero_port: int
+    split_port: int
     gateway_pid: int
     fake_pid: int
     zero_pid: int
+    split_pid: int
     api_key: str
 
 
@@ -69,9 +75,17 @@ def gateway_env(data_dir: Path, fake_port: int, grpc_port: int, http_port: int) 
     return env
 
 
-def start_stack(group: ProcessGroup, work_dir: Path, tokens: int) -> Stack:
-    """Start the fake Bedrock, the gateway and the zero-work server; wait until all listen."""
-    fake_port, grpc_port, http_port, zero_port = (free_port() for _ in range(4))
+def llmgw_argv(uvloop: bool, *args: str) -> list[str]:
+    """The command running `llmgw args...`, on uvloop if asked (an experiment: the CLI uses asyncio's loop)."""
+    if not uvloop:
+        return [PY, "-m", "llmgw", *args]
+    launcher = "import sys, uvloop; uvloop.install(); from llmgw.cli import main; sys.exit(main(sys.argv[1:]))"
+    return [PY, "-c", launcher, *args]
+
+
+def start_stack(group: ProcessGroup, work_dir: Path, tokens: int, uvloop: bool = False) -> Stack:
+    """Start the fake Bedrock, the gateway, a second bridge-only process and the zero-work server."""
+    fake_port, grpc_port, http_port, zero_port, split_port = (free_port() for _ in range(5))
     fake = group.start(
         "fake-bedrock",
         [
@@ -101,23 +115,31 @@ def start_stack(group: ProcessGroup, work_dir: Path, tokens: int) -> Stack:
         timeout=60,
     )
     api_key = created.stdout.decode().strip()
-    gateway = group.start("gateway", [PY, "-m", "llmgw", "serve"], env=env)
+    gateway = group.start("gateway", llmgw_argv(uvloop, "serve"), env=env)
+    split_env = {**env, "LLMGW_HTTP_LISTEN": f"127.0.0.1:{split_port}"}
+    split = group.start(
+        "bridge-only",
+        llmgw_argv(uvloop, "serve", "--http-only", "--grpc-target", f"127.0.0.1:{grpc_port}"),
+        env=split_env,
+    )
     for port, process in ((fake_port, fake), (zero_port, zero), (grpc_port, gateway), (http_port, gateway)):
         wait_for_port(port, process)
-    return Stack(fake_port, grpc_port, http_port, zero_port, gateway.pid, fake.pid, zero.pid, api_key)
+    wait_for_port(split_port, split)
+    return Stack(
+        fake_port, grpc_port, http_port, zero_port, split_port, gateway.pid, fake.pid, zero.pid, split.pid, api_key
+    )
 
 
 def run_one(
     stack: Stack, target: str, stream: bool, concurrency: int, duration: float, warmup: float, client: str = "raw"
 ) -> dict[str, object]:
     """One load-generator run in its own process, plus each server's CPU per request."""
-    address = f"127.0.0.1:{stack.grpc_port if target == 'grpc' else stack.http_port}"
-    if target == "zero-work":
-        address = f"127.0.0.1:{stack.zero_port}"
+    ports = {"grpc": stack.grpc_port, "http-bridge": stack.http_port, "http-split": stack.split_port}
+    address = f"127.0.0.1:{ports.get(target, stack.zero_port)}"
     argv = [PY, "-m", "bench.loadgen", "--target", "grpc" if target == "grpc" else "http", "--address", address]
     argv += ["--key", stack.api_key, "-c", str(concurrency), "-d", str(duration), "--warmup", str(warmup)]
     argv += ["--label", target, "--client", client, *(["--stream"] if stream else [])]
-    pids = {"gateway": stack.gateway_pid, "fake": stack.fake_pid, "zero": stack.zero_pid}
+    pids = {"gateway": stack.gateway_pid, "fake": stack.fake_pid, "zero": stack.zero_pid, "split": stack.split_pid}
     before = {name: cpu_seconds(pid) for name, pid in pids.items()}
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, check=False, timeout=duration + warmup + LOADGEN_GRACE_S)
     after = {name: cpu_seconds(pid) for name, pid in pids.items()}
@@ -135,7 +157,9 @@ def run_one(
 
 def markdown_row(row: dict[str, object]) -> str:
     """A matrix row: the load generator's numbers and the serving process's CPU per request."""
-    server_cpu = row["zero_cpu_ms_per_req"] if row["label"] == "zero-work" else row["gateway_cpu_ms_per_req"]
+    server_cpu = _number(row, "zero_cpu_ms_per_req" if row["label"] == "zero-work" else "gateway_cpu_ms_per_req")
+    if row["label"] == "http-split":
+        server_cpu += _number(row, "split_cpu_ms_per_req")
     ttft = "-" if row["ttft_p50_ms"] is None else f"{row['ttft_p50_ms']:.2f} / {row['ttft_p99_ms']:.2f}"
     return (
         f"| {row['label']} | {'stream' if row['stream'] else 'unary'} | {row['concurrency']} | {row['requests']} "
@@ -146,29 +170,32 @@ def markdown_row(row: dict[str, object]) -> str:
 
 MATRIX_HEADER = (
     "| target | mode | conc | requests | errors | req/s | p50 ms | p99 ms | TTFT p50 / p99 ms "
-    "| server CPU ms/req | fake Bedrock CPU ms/req | client CPU ms/req |\n"
+    "| server CPU ms/req (gateway [+ bridge]) | fake Bedrock CPU ms/req | client CPU ms/req |\n"
     "|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
+
+
+def _number(row: dict[str, object], name: str) -> float:
+    return float(str(row[name]))
 
 
 def comparisons(rows: list[dict[str, object]]) -> list[str]:
     """The two targets of issue 3, as differences and ratios between runs of the same matrix."""
     by_key = {(row["label"], row["stream"], row["concurrency"]): row for row in rows}
     lines = []
-    for stream in (False, True):
-        mode = "stream" if stream else "unary"
-        grpc_1, http_1 = by_key.get(("grpc", stream, 1)), by_key.get(("http-bridge", stream, 1))
-        if grpc_1 and http_1:
-            added = float(str(http_1["p50_ms"])) - float(str(grpc_1["p50_ms"]))
-            verdict = "met" if added <= 1.0 else "NOT met"
-            lines.append(
-                f"- {mode}, concurrency 1: the bridge adds {added:.2f} ms p50 over gRPC (target <= 1 ms: {verdict})"
-            )
-        grpc_64, http_64 = by_key.get(("grpc", stream, 64)), by_key.get(("http-bridge", stream, 64))
-        if grpc_64 and http_64:
-            ratio = float(str(http_64["rps"])) / float(str(grpc_64["rps"]))
-            verdict = "met" if ratio >= 0.70 else "NOT met"
-            lines.append(f"- {mode}, concurrency 64: HTTP keeps {ratio:.0%} of gRPC's req/s (target >= 70%: {verdict})")
+    for http in ("http-bridge", "http-split"):
+        for stream in (False, True):
+            mode = "stream" if stream else "unary"
+            grpc_1, http_1 = by_key.get(("grpc", stream, 1)), by_key.get((http, stream, 1))
+            if grpc_1 and http_1:
+                added = _number(http_1, "p50_ms") - _number(grpc_1, "p50_ms")
+                verdict = "met" if added <= 1.0 else "NOT met"
+                lines.append(f"- {http}, {mode}, c=1: adds {added:.2f} ms p50 over gRPC (target <= 1 ms: {verdict})")
+            grpc_64, http_64 = by_key.get(("grpc", stream, 64)), by_key.get((http, stream, 64))
+            if grpc_64 and http_64:
+                ratio = _number(http_64, "rps") / _number(grpc_64, "rps")
+                verdict = "met" if ratio >= 0.70 else "NOT met"
+                lines.append(f"- {http}, {mode}, c=64: keeps {ratio:.0%} of gRPC's req/s (target >= 70%: {verdict})")
     return lines
 
 
@@ -229,6 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--tokens", type=int, default=24, help="words per answer, fake Bedrock and zero-work")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON lines here")
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS, help="default: all")
+    parser.add_argument("--uvloop", action="store_true", help="run the gateway processes on uvloop (experiment)")
     parser.add_argument("--skip-matrix", action="store_true", help="only profile or compare clients")
     parser.add_argument(
         "--compare-clients", action="store_true", help="first run the zero-work server with each HTTP client"
@@ -239,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
     rows: list[dict[str, object]] = []
     with ProcessGroup(work_dir) as group:
-        stack = start_stack(group, work_dir, args.tokens)
+        stack = start_stack(group, work_dir, args.tokens, args.uvloop)
         print(f"servers started; logs in {work_dir}", file=sys.stderr)
         if args.compare_clients:
             compare_clients(stack, args.duration, args.warmup)
@@ -247,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             print(MATRIX_HEADER)
             for stream in (False, True):
                 for concurrency in args.concurrency:
-                    for target in ("zero-work", "grpc", "http-bridge"):
+                    for target in args.targets:
                         row = run_one(stack, target, stream, concurrency, args.duration, args.warmup)
                         rows.append(row)
                         print(markdown_row(row), flush=True)

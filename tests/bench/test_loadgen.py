@@ -2,17 +2,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Iterator
 
 import pytest
 
-from bench.loadgen import MARKDOWN_HEADER, RunSpec, main, percentile, run_load
+from bench.loadgen import MARKDOWN_HEADER, ClientKind, RunSpec, main, percentile, run_load
 from bench.processes import free_port
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from tests.support import GatewayThread, gateway_settings
 
 
-def test_percentile_is_nearest_rank():
+def test_percentile_is_nearest_rank() -> None:
     """p50 and p99 of 1..100 are 50 and 99; one value is every percentile."""
     values = [float(i) for i in range(1, 101)]
     assert percentile(values, 0.50) == 50.0
@@ -22,7 +23,7 @@ def test_percentile_is_nearest_rank():
 
 @pytest.mark.parametrize("client", ["raw", "httpx"])
 @pytest.mark.parametrize("stream", [False, True])
-async def test_http_run_counts_every_request(zero_work_address, client, stream):
+async def test_http_run_counts_every_request(zero_work_address: str, client: ClientKind, stream: bool) -> None:
     """A request budget is met exactly, without errors, with TTFT only for streams."""
     spec = RunSpec(
         target="http",
@@ -45,7 +46,7 @@ async def test_http_run_counts_every_request(zero_work_address, client, stream):
         assert result.ttft_p50_ms is None
 
 
-async def test_refused_connections_are_errors_not_samples():
+async def test_refused_connections_are_errors_not_samples() -> None:
     """Requests to a port where nothing listens are counted as errors, and the run ends on time."""
     spec = RunSpec(target="http", address=f"127.0.0.1:{free_port()}", api_key="k", duration_s=0.3, warmup_s=0)
     result = await run_load(spec)
@@ -53,7 +54,7 @@ async def test_refused_connections_are_errors_not_samples():
     assert result.errors > 0
 
 
-async def test_cli_prints_one_json_row(zero_work_address, capsys):
+async def test_cli_prints_one_json_row(zero_work_address: str, capsys: pytest.CaptureFixture[str]) -> None:
     """The command line prints one JSON object per run (run in a thread: it owns its own loop)."""
     argv = ["--target", "http", "--address", zero_work_address, "-n", "5", "--warmup", "0", "--label", "z"]
     assert await asyncio.to_thread(main, argv) == 0
@@ -63,7 +64,7 @@ async def test_cli_prints_one_json_row(zero_work_address, capsys):
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory):
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[GatewayThread, str]]:
     with FakeBedrockServer(FakeBedrockConfig(output_tokens=3)) as fake:
         thread = GatewayThread(gateway_settings(tmp_path_factory.mktemp("gw"), fake.url)).start()
         try:
@@ -73,7 +74,7 @@ def gateway(tmp_path_factory):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-async def test_grpc_run_against_the_gateway(gateway, stream):
+async def test_grpc_run_against_the_gateway(gateway: tuple[GatewayThread, str], stream: bool) -> None:
     """The gRPC client completes chat calls against a real gateway and fake Bedrock."""
     thread, key = gateway
     spec = RunSpec(
@@ -85,7 +86,7 @@ async def test_grpc_run_against_the_gateway(gateway, stream):
     assert result.to_markdown().count("|") == MARKDOWN_HEADER.splitlines()[0].count("|")
 
 
-async def test_grpc_run_with_a_bad_key_counts_errors(gateway):
+async def test_grpc_run_with_a_bad_key_counts_errors(gateway: tuple[GatewayThread, str]) -> None:
     """UNAUTHENTICATED answers are errors, and the run still ends on time."""
     thread, _ = gateway
     spec = RunSpec(target="grpc", address=thread.grpc_target, api_key="sk-wrong", duration_s=0.3, warmup_s=0)

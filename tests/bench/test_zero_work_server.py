@@ -7,7 +7,7 @@ from bench.zero_work_server import canned_completion, canned_stream
 from tests.bench.conftest import TOKENS
 
 
-def test_canned_completion_is_openai_shaped():
+def test_canned_completion_is_openai_shaped() -> None:
     """The canned answer is a chat.completion with the asked number of words."""
     body = json.loads(canned_completion("m", 3))
     assert body["object"] == "chat.completion"
@@ -15,7 +15,7 @@ def test_canned_completion_is_openai_shaped():
     assert body["usage"]["completion_tokens"] == 3
 
 
-def test_canned_stream_has_role_tokens_finish_and_done():
+def test_canned_stream_has_role_tokens_finish_and_done() -> None:
     """The canned stream is a role chunk, one chunk per word, a finish chunk and [DONE]."""
     events = canned_stream("m", 2)
     assert len(events) == 5
@@ -24,7 +24,7 @@ def test_canned_stream_has_role_tokens_finish_and_done():
     assert finish["choices"][0]["finish_reason"] == "stop"
 
 
-async def test_serves_json_and_sse_on_one_keep_alive_connection(zero_work_address):
+async def test_serves_json_and_sse_on_one_keep_alive_connection(zero_work_address: str) -> None:
     """JSON, then SSE (chunked), then a 404, all over one connection read by the raw client."""
     host, port = zero_work_address.split(":")
     connection = Connection(host, int(port))
