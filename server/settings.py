@@ -4,8 +4,11 @@ The seed's setting names keep their meaning (ADMIN_LIST, DEFAULT_QUOTA_FREQUENCY
 DEFAULT_QUOTA_DOLLARS, DEFAULT_MODEL_ACCESS, DEBUG, BENCHMARK_MODE). In the TOML
 file a setting is written in lowercase (`grpc_listen = "0.0.0.0:50051"`); in the
 environment with the prefix (`LLMGW_GRPC_LISTEN=0.0.0.0:50051`), which wins.
-Every value is parsed once, here, and a bad one raises SettingsError whose
-message is one line naming the setting, so start-up fails clearly.
+DEFAULT_MODEL_ACCESS lists the model ids users without their own policy may call;
+empty (unset) or `*` means every model of the catalog, and the gateway refuses to
+start when it names a model the catalog does not know. Every value is parsed once,
+here, and a bad one raises SettingsError whose message is one line naming the
+setting, so start-up fails clearly.
 """
 
 from __future__ import annotations
