@@ -84,7 +84,7 @@ def test_missing_key_and_another_users_key_answer_alike(gov: Gov) -> None:
     for name in ("shared-name", "nobody-has-this"):
         with pytest.raises(grpc.RpcError) as caught:
             gov.stubs.keys.DeleteKey(key_service_pb2.DeleteKeyRequest(name=name), metadata=md(gov.alice))
-        answers.append((caught.value.code(), reason(caught.value), caught.value.details() or "".replace(name, "X")))
+        answers.append((caught.value.code(), reason(caught.value), (caught.value.details() or "").replace(name, "X")))
     assert answers[0] == answers[1]
     assert answers[0][0] == grpc.StatusCode.NOT_FOUND
     assert [
