@@ -4,12 +4,15 @@ Starts, each in its own process on a free 127.0.0.1 port: the fake Bedrock with 
 the gateway (`llmgw serve`: gRPC and the HTTP bridge in one process, SQLite in a temporary
 data directory, benchmark mode), a bridge-only process (`llmgw serve --http-only`) in front of
 that gateway's gRPC port, and the zero-work server. Then for each mode (unary, stream)
-and concurrency it runs the load generator, in its own process, against the three targets in
-turn, so that the ratios compare runs seconds apart on a shared, noisy machine. Every row adds
+and concurrency it runs the load generator, in its own process, against each target in turn
+(TARGETS, or --targets), so that the ratios compare runs seconds apart on a shared, noisy
+machine. Every row adds
 the CPU each server process spent per request, read from /proc. Stops everything at the end.
 
     .venv/bin/python -m bench.run_bridge [--duration 10] [--concurrency 1 16 64] [--out rows.jsonl]
     .venv/bin/python -m bench.run_bridge --profile 15 --profile-out /tmp/llmgw-profile
+    .venv/bin/python -m bench.run_bridge --skip-matrix --compare-clients --duration 5
+    .venv/bin/python -m bench.run_bridge --targets grpc http-bridge --concurrency 1 64 --uvloop
 
 With `--profile S`, the matrix is followed by py-spy sampling the gateway for S seconds under
 HTTP load at concurrency 16, once unary and once streaming; the collapsed stacks are written
