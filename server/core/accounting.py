@@ -27,11 +27,6 @@ IMAGE_TOKEN_BOUND = 3_000
 # Worst-case tokens a model adds around the caller's content (role markers, the tool-use
 # preamble); generous, since the bound must never be below what Bedrock counts.
 PROMPT_OVERHEAD_TOKENS = 1_024
-# Output tokens assumed for a chat request that sets neither max_tokens nor
-# max_completion_tokens: the largest default output of the catalog's models (64K for
-# Claude Sonnet 4.x / Haiku 4.5 / Opus 4.5; the 128K of Claude 3.7 needs a beta header
-# the gateway never sends). Requests that set a cap reserve only that.
-OUTPUT_TOKEN_BOUND = 65_536
 
 
 def chat_input_token_bound(serialized_bytes: int, image_url_bytes: int, images: int) -> int:

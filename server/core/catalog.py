@@ -57,6 +57,7 @@ class CatalogModel:
     embedding_family: EmbeddingFamily
     dimensions: tuple[int, ...]
     max_batch: int
+    max_output_tokens: int
 
 
 class Catalog:
@@ -118,6 +119,7 @@ _FIELDS = frozenset(
         "profiles",
         "input_usd_per_million",
         "output_usd_per_million",
+        "max_output_tokens",
         "profile_prices",
         "system",
         "vision",
@@ -199,6 +201,13 @@ def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
     owned_by = _text(entry, "owned_by", base_id)
     dimensions = tuple(int(size) for size in entry.get("dimensions", ()))
     max_batch = int(entry.get("max_batch", 1))
+    max_output_tokens = entry.get("max_output_tokens", 0)
+    if is_chat and (
+        not isinstance(max_output_tokens, int) or isinstance(max_output_tokens, bool) or max_output_tokens < 1
+    ):
+        raise ValueError(f"catalog: {base_id}: max_output_tokens must be a positive integer, got {max_output_tokens!r}")
+    if not is_chat and max_output_tokens:
+        raise ValueError(f"catalog: {base_id}: max_output_tokens applies to chat models only")
 
     def model(model_id: str, profile: str, price: Price) -> CatalogModel:
         return CatalogModel(
@@ -213,6 +222,7 @@ def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
             embedding_family=family,
             dimensions=dimensions,
             max_batch=max_batch,
+            max_output_tokens=max_output_tokens,
         )
 
     if _flag(entry, "on_demand", True, base_id):

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 
 from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import (
-    OUTPUT_TOKEN_BOUND,
     chat_input_token_bound,
     cost_bound,
     estimate_tokens,
@@ -41,7 +40,7 @@ def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) 
     elif params.HasField("max_tokens"):
         output = params.max_tokens
     else:
-        output = OUTPUT_TOKEN_BOUND
+        output = model.max_output_tokens
     return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
 
 

@@ -144,7 +144,7 @@ def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogMod
     request: dict[str, Any] = {"modelId": model.id, "messages": messages}
     if system:
         request["system"] = system
-    inference = _inference_config(params)
+    inference = _inference_config(params, model)
     if inference:
         request["inferenceConfig"] = inference
     tool_config = _tool_config(params)
@@ -278,7 +278,7 @@ def _tool_result_block(message: chat_pb2.ChatMessage, where: str) -> dict[str, A
     return {"toolResult": {"toolUseId": message.tool_call_id, "content": [content], "status": "success"}}
 
 
-def _inference_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any]:
+def _inference_config(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
     config: dict[str, Any] = {}
     limits = {
         "max_completion_tokens": params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
@@ -289,6 +289,9 @@ def _inference_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any]:
             if value < 1:
                 raise InvalidArgument(f"{name} must be at least 1, but is {value}.", field=name)
             config.setdefault("maxTokens", value)
+    # Without a caller's limit, the catalog's maximum is sent explicitly: the answer then
+    # can never be longer than the output bound the quota ledger reserved for it.
+    config.setdefault("maxTokens", model.max_output_tokens)
     if params.HasField("temperature"):
         if not 0 <= params.temperature <= 2:
             raise InvalidArgument(

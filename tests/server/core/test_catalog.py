@@ -20,6 +20,7 @@ display_name = "Model A"
 owned_by = "vendor"
 input_usd_per_million = "{input}"
 output_usd_per_million = "2.00"
+max_output_tokens = 4096
 """
 
 
@@ -110,6 +111,15 @@ def test_small_catalog_parses() -> None:
     model = Catalog.load(ENTRY.format(input="1.5")).get("vendor.model-a")
     assert (model.price.input, model.price.output) == (1_500_000, 2_000_000)
     assert model.capabilities.system
+    assert model.max_output_tokens == 4096
+
+
+@pytest.mark.parametrize("bad", ["0", "-5", '"many"', "true"])
+def test_chat_model_needs_a_positive_output_limit(bad: str) -> None:
+    """A chat model's max_output_tokens bounds what the ledger reserves, so it must be a positive integer."""
+    text = ENTRY.format(input="1").replace("max_output_tokens = 4096", f"max_output_tokens = {bad}")
+    with pytest.raises(ValueError, match=r"vendor\.model-a.*max_output_tokens"):
+        Catalog.load(text)
 
 
 @pytest.mark.parametrize("bad", ["abc", "-1", "0.0000001", "0"])

@@ -198,8 +198,15 @@ WEATHER = tool("get_weather", {"type": "object", "properties": {"city": {"type":
     ],
 )
 def test_to_converse_request(request_params: chat_pb2.ChatCompletionParams, expected: dict[str, Any]) -> None:
-    """An OpenAI request becomes exactly the expected Converse kwargs."""
-    assert to_converse_request(request_params, HAIKU) == expected
+    """An OpenAI request becomes exactly the expected Converse kwargs (maxTokens defaults to the catalog's)."""
+    default_limit = {"inferenceConfig": {"maxTokens": HAIKU.max_output_tokens}}
+    assert to_converse_request(request_params, HAIKU) == default_limit | expected
+
+
+def test_without_a_limit_the_catalog_maximum_is_sent() -> None:
+    """No max_tokens: Bedrock gets the model's catalog maximum, the output bound the ledger reserves."""
+    request = to_converse_request(params(user("Hi")), HAIKU)
+    assert request["inferenceConfig"] == {"maxTokens": 4096}
 
 
 @pytest.mark.parametrize(
