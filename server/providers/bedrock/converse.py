@@ -144,9 +144,7 @@ def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogMod
     request: dict[str, Any] = {"modelId": model.id, "messages": messages}
     if system:
         request["system"] = system
-    inference = _inference_config(params, model)
-    if inference:
-        request["inferenceConfig"] = inference
+    request["inferenceConfig"] = _inference_config(params, model)
     tool_config = _tool_config(params)
     if tool_config is not None:
         request["toolConfig"] = tool_config
