@@ -88,7 +88,7 @@ class GatewayApp(App[None]):
                 self.add_mode(name, partial(place.build, session))
         await self.switch_mode("chat")
         who = session.identity.user or "signed in"
-        self.sub_title = f"{who}{' (admin)' if session.identity.is_admin else ''} @ {session.client.target}"
+        self.sub_title = f"{who}{' (admin)' if session.identity.is_admin else ''}"
         self.refresh_bindings()
 
     def _allowed(self, name: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from typing import TypeAlias
 
 import pytest
 from textual.message import Message
@@ -13,11 +14,13 @@ from llmgw.tui.app import GatewayApp
 from tests.support import GatewayThread
 
 WAIT_S = 10.0
+UserFactory: TypeAlias = Callable[[str], str]
+SnapCompare: TypeAlias = Callable[..., bool]
 _users = itertools.count()
 
 
 @pytest.fixture
-def fresh_user() -> Callable[[str], str]:
+def fresh_user() -> UserFactory:
     """A user name no other test has used, so keys, quotas and spend start empty."""
     return lambda prefix: f"{prefix}{next(_users)}"
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 from textual.message import Message
+from textual.pilot import Pilot
+from textual.screen import Screen
 from textual.widgets import DataTable, Input, Select, SelectionList, Static
 
 from llmgw.tui.app import GatewayApp
@@ -23,25 +27,28 @@ from llmgw.v1 import (
     quota_service_pb2_grpc,
 )
 from tests.support import GatewayThread, bearer
-from tests.tui.conftest import of_type, signed_in_app, until
+from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
 
+S = TypeVar("S", bound=Screen[None])
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
-async def go(app: GatewayApp, pilot, key: str, kind: type) -> object:
+async def go(app: GatewayApp, pilot: Pilot[None], key: str, kind: type[S]) -> S:
     """Sign in, press a screen's key and wait for that screen."""
     await until(pilot, lambda: app.session is not None, "the sign-in")
     await pilot.press(key)
     await until(pilot, lambda: isinstance(app.screen, kind), kind.__name__)
-    return app.screen
+    screen = app.screen
+    assert isinstance(screen, kind)
+    return screen
 
 
-def admin_app(gateway: GatewayThread, fresh_user) -> GatewayApp:
+def admin_app(gateway: GatewayThread, fresh_user: UserFactory) -> GatewayApp:
     """An app signed in as the configured admin, with a key of its own."""
     return GatewayApp(gateway.grpc_target, gateway.create_key("root", fresh_user("admin-key")))
 
 
-async def test_admin_sets_and_resets_model_access(gateway: GatewayThread, fresh_user) -> None:
+async def test_admin_sets_and_resets_model_access(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Saving a selection limits the user's models (seen through ListModels); reset restores the default."""
     user = fresh_user("policy")
     user_key = gateway.create_key(user, "k")
@@ -81,7 +88,7 @@ async def test_admin_sets_and_resets_model_access(gateway: GatewayThread, fresh_
         assert len(models.data) > 1
 
 
-async def test_admin_sets_and_resets_a_quota(gateway: GatewayThread, fresh_user) -> None:
+async def test_admin_sets_and_resets_a_quota(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A saved quota is what the user's own status reports; reset brings the default back."""
     user = fresh_user("quota")
     user_key = gateway.create_key(user, "k")
@@ -114,7 +121,7 @@ async def test_admin_sets_and_resets_a_quota(gateway: GatewayThread, fresh_user)
         assert screen.query_one("#limit", Input).value == reset.limit_usd
 
 
-async def test_bad_limit_is_a_readable_error_and_form_keeps_state(gateway: GatewayThread, fresh_user) -> None:
+async def test_bad_limit_is_readable_and_form_keeps_state(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """An absurd limit comes back as an INVALID_ARGUMENT notification; the form keeps what was typed."""
     user = fresh_user("absurd")
     gateway.create_key(user, "k")
@@ -130,7 +137,7 @@ async def test_bad_limit_is_a_readable_error_and_form_keeps_state(gateway: Gatew
         assert app.screen is screen
 
 
-async def test_quota_status_highlights_exceeded(gateway: GatewayThread, fresh_user) -> None:
+async def test_quota_status_highlights_exceeded(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A user over their limit is shown as exceeded."""
     user = fresh_user("over")
     gateway.create_key(user, "k")
@@ -150,7 +157,7 @@ async def test_quota_status_highlights_exceeded(gateway: GatewayThread, fresh_us
         assert "EXCEEDED" in str(screen.query_one("#summary", Static).content)
 
 
-async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fresh_user) -> None:
+async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A user's chat shows up in the admin's request table and the spend charts, filtered by user."""
     user = fresh_user("spender")
     messages: list[Message] = []
@@ -184,7 +191,7 @@ async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fre
         assert [label for label, _ in by_model._rows] == [HAIKU]
 
 
-async def test_non_admin_sees_no_admin_screens(gateway: GatewayThread, fresh_user) -> None:
+async def test_non_admin_sees_no_admin_screens(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A non-admin has no admin keys or commands, and asking for an admin screen is refused."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("plain"))
@@ -205,7 +212,7 @@ async def test_non_admin_sees_no_admin_screens(gateway: GatewayThread, fresh_use
         assert [m.screen for m in of_type(messages, AdminRefused) if isinstance(m, AdminRefused)] == ["quotas"]
 
 
-async def test_non_admin_pushing_an_admin_screen_is_refused(gateway: GatewayThread, fresh_user) -> None:
+async def test_non_admin_pushing_an_admin_screen_is_refused(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Pushed directly, an admin screen shows a refusal and no form; the admin RPCs say PERMISSION_DENIED."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("sneaky"))

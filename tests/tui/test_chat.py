@@ -14,7 +14,7 @@ from llmgw.tui.widgets.chat_message import ChatMessage
 from llmgw.tui.widgets.quota_bar import QuotaBar
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 from tests.support import GatewayThread, bearer
-from tests.tui.conftest import of_type, signed_in_app, until
+from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
@@ -37,7 +37,7 @@ async def ask(screen: ChatScreen, pilot: Pilot[None], prompt: str) -> None:
     await pilot.press("enter")
 
 
-async def test_chat_streams_answer_and_shows_cost(gateway: GatewayThread, fresh_user) -> None:
+async def test_chat_streams_answer_and_shows_cost(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A prompt gets a streamed Markdown answer, then its tokens and cost under it."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("chat"))
@@ -58,7 +58,7 @@ async def test_chat_streams_answer_and_shows_cost(gateway: GatewayThread, fresh_
         assert of_type(messages, SignedIn)
 
 
-async def test_chat_keeps_the_conversation(gateway: GatewayThread, fresh_user) -> None:
+async def test_chat_keeps_the_conversation(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A second prompt is sent with the first exchange, so the model sees more input tokens."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("turns"))
@@ -75,7 +75,7 @@ async def test_chat_keeps_the_conversation(gateway: GatewayThread, fresh_user) -
         assert [bubble.role for bubble in screen.query(ChatMessage)] == ["user", "assistant"] * 2
 
 
-async def test_stop_ends_a_running_answer(gateway: GatewayThread, fresh_user) -> None:
+async def test_stop_ends_a_running_answer(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Esc stops a slow answer; the screen marks it stopped and accepts the next prompt."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("stop"))
@@ -95,7 +95,7 @@ async def test_stop_ends_a_running_answer(gateway: GatewayThread, fresh_user) ->
         await until(pilot, lambda: len(of_type(messages, ChatAnswered)) == 2, "the next answer")
 
 
-async def test_quota_bar_and_refusal_when_exceeded(gateway: GatewayThread, fresh_user) -> None:
+async def test_quota_bar_and_refusal_when_exceeded(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """With a zero quota the bar shows it exceeded and a prompt is refused as a notification."""
     user = fresh_user("broke")
     app = signed_in_app(gateway, user)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Static
 
 from llmgw.tui.app import GatewayApp
@@ -13,7 +14,7 @@ from llmgw.tui.screens.keys import KeysScreen
 from llmgw.tui.screens.secret import SecretModal
 from llmgw.v1 import model_service_pb2, model_service_pb2_grpc
 from tests.support import GatewayThread, bearer
-from tests.tui.conftest import of_type, signed_in_app, until
+from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
 
 
 def names(screen: KeysScreen) -> list[str]:
@@ -22,7 +23,7 @@ def names(screen: KeysScreen) -> list[str]:
     return [str(table.get_row_at(row)[0]) for row in range(table.row_count)]
 
 
-async def open_keys(app: GatewayApp, pilot) -> KeysScreen:
+async def open_keys(app: GatewayApp, pilot: Pilot[None]) -> KeysScreen:
     """Go to the keys screen once signed in and wait for the list."""
     await until(pilot, lambda: app.session is not None, "the sign-in")
     await pilot.press("f2")
@@ -33,7 +34,7 @@ async def open_keys(app: GatewayApp, pilot) -> KeysScreen:
     return screen
 
 
-async def test_create_show_once_list_and_delete(gateway: GatewayThread, fresh_user) -> None:
+async def test_create_show_once_list_and_delete(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A new key's secret is shown once and works; it is listed, then deleted after confirming."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("keys"))
@@ -73,7 +74,7 @@ async def test_create_show_once_list_and_delete(gateway: GatewayThread, fresh_us
         assert [message.name for message in deleted if isinstance(message, KeyDeleted)] == ["laptop"]
 
 
-async def test_cancelled_delete_keeps_the_key(gateway: GatewayThread, fresh_user) -> None:
+async def test_cancelled_delete_keeps_the_key(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Answering no to the confirmation deletes nothing."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("keep"))
@@ -89,7 +90,7 @@ async def test_cancelled_delete_keeps_the_key(gateway: GatewayThread, fresh_user
         assert not of_type(messages, KeyDeleted)
 
 
-async def test_duplicate_name_is_a_readable_error(gateway: GatewayThread, fresh_user) -> None:
+async def test_duplicate_name_is_a_readable_error(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Creating a key with a taken name shows INVALID_ARGUMENT as a notification and keeps the list."""
     messages: list[Message] = []
     app = signed_in_app(gateway, fresh_user("dup"))
@@ -108,7 +109,7 @@ async def test_duplicate_name_is_a_readable_error(gateway: GatewayThread, fresh_
         assert names(screen) == ["tui"]
 
 
-async def test_expiry_in_the_past_is_refused_by_the_form(gateway: GatewayThread, fresh_user) -> None:
+async def test_expiry_in_the_past_is_refused_by_the_form(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """The form says what is wrong with an expiry date and stays open."""
     app = signed_in_app(gateway, fresh_user("past"))
     async with app.run_test(size=(100, 30)) as pilot:

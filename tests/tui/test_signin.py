@@ -13,7 +13,7 @@ from llmgw.tui.messages import SignedIn
 from llmgw.tui.screens.chat import ChatScreen
 from llmgw.tui.screens.signin import SignInScreen
 from tests.support import GatewayThread
-from tests.tui.conftest import of_type, until
+from tests.tui.conftest import UserFactory, of_type, until
 
 
 def problem(app: GatewayApp) -> str:
@@ -28,7 +28,7 @@ def closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_prompt_screen_signs_in(gateway: GatewayThread, fresh_user) -> None:
+async def test_prompt_screen_signs_in(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """Without a key the sign-in screen asks; a good key opens the chat as that user."""
     user = fresh_user("prompted")
     key = gateway.create_key(user, "k")
@@ -43,10 +43,10 @@ async def test_prompt_screen_signs_in(gateway: GatewayThread, fresh_user) -> Non
         signed = of_type(messages, SignedIn)[0]
         assert isinstance(signed, SignedIn)
         assert (signed.user, signed.is_admin) == (user, False)
-        assert app.sub_title == f"{user} @ {gateway.grpc_target}"
+        assert app.sub_title == user
 
 
-async def test_admin_is_recognised(gateway: GatewayThread, fresh_user) -> None:
+async def test_admin_is_recognised(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """The configured admin signs in as an admin."""
     messages: list[Message] = []
     app = GatewayApp(gateway.grpc_target, gateway.create_key("root", fresh_user("root-key")))

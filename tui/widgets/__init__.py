@@ -1,0 +1,1 @@
+"""Reusable widgets of the terminal UI; the only place where DEFAULT_CSS lives."""
