@@ -3,7 +3,9 @@
 boto3 blocks, so every call runs on a thread of the client's own pool, sized like
 its HTTP connection pool: requests neither block the event loop nor queue behind
 one another. A streamed answer holds one thread that reads botocore's EventStream
-and hands each event to the loop; when the consumer stops early, the HTTP stream
+and hands its events to the loop, waking the loop only when the consumer waits for
+one (a consumer that falls behind takes every event available in one wake-up
+instead of one wake-up per token); when the consumer stops early, the HTTP stream
 is closed at once so Bedrock stops generating (and charging) and the thread exits.
 Every botocore failure leaves this module as a domain error (errors.py).
 """
@@ -46,20 +48,57 @@ class BedrockClientConfig:
 
 
 class _End:
-    """Marks the end of a stream in the queue between the reader thread and the loop."""
+    """Marks the end of a stream in the handoff between the reader thread and the loop."""
 
 
 _END = _End()
+
+_Item = dict[str, Any] | BaseException | _End
+
+
+def _wake(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+class _Handoff:
+    """Stream items from the reader thread to the loop, as many per loop wake-up as have arrived.
+
+    The thread appends under a lock and schedules a wake-up only when the consumer is
+    waiting on an empty buffer, so a burst of events costs one loop callback, not one each.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._items: list[_Item] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put(self, item: _Item) -> None:
+        """Append an item (reader thread); wake the consumer if it is waiting."""
+        with self._lock:
+            self._items.append(item)
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
+                self._loop.call_soon_threadsafe(_wake, waiter)
+
+    async def take(self) -> list[_Item]:
+        """Every item that has arrived, in order, waiting for the first if there is none yet (loop)."""
+        while True:
+            with self._lock:
+                if self._items:
+                    items, self._items = self._items, []
+                    return items
+                waiter = self._waiter = self._loop.create_future()
+            await waiter
 
 
 class _StreamReader:
     """One ConverseStream read on a worker thread, closable from the loop at any moment."""
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[dict[str, Any] | BaseException | _End]
-    ) -> None:
-        self._loop = loop
-        self._queue = queue
+    def __init__(self, handoff: _Handoff) -> None:
+        self._handoff = handoff
         self._lock = threading.Lock()
         self._stream: EventStream[Any] | None = None
         self._closed = False
@@ -73,14 +112,15 @@ class _StreamReader:
                     _close_event_stream(stream)
                     return
                 self._stream = stream
+            put = self._handoff.put
             for event in stream:
                 if self._closed:
                     return
-                self._put(event)
-            self._put(_END)
+                put(event)
+            put(_END)
         except Exception as exc:  # handed to the consumer, which raises it
             if not self._closed:
-                self._put(exc)
+                self._handoff.put(exc)
         finally:
             with self._lock:
                 self._closed = True
@@ -95,10 +135,6 @@ class _StreamReader:
             self._closed = True
             if self._stream is not None:
                 _close_event_stream(self._stream)
-
-    def _put(self, item: dict[str, Any] | BaseException | _End) -> None:
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
 
 def _close_event_stream(stream: EventStream[Any]) -> None:
@@ -155,8 +191,8 @@ class BedrockClient:
         """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
         model_id: str = request["modelId"]
         loop = asyncio.get_running_loop()
-        queue: asyncio.Queue[dict[str, Any] | BaseException | _End] = asyncio.Queue()
-        reader = _StreamReader(loop, queue)
+        handoff = _Handoff(loop)
+        reader = _StreamReader(handoff)
 
         def open_stream() -> EventStream[Any]:
             return self._client.converse_stream(**request)["stream"]
@@ -169,12 +205,12 @@ class BedrockClient:
             raise UpstreamError("The Bedrock client is closed.") from exc
         try:
             while True:
-                item = await queue.get()
-                if isinstance(item, _End):
-                    return
-                if isinstance(item, BaseException):
-                    raise map_bedrock_error(item, model_id) from item
-                yield item
+                for item in await handoff.take():
+                    if isinstance(item, _End):
+                        return
+                    if isinstance(item, BaseException):
+                        raise map_bedrock_error(item, model_id) from item
+                    yield item
         finally:
             reader.close()
             self._readers.discard(reader)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.errors import GatewayError, UpstreamThrottled
-from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig, _Handoff
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, parse_invoke_response
 from llmgw.server.providers.bedrock.stream import StreamTranslator
@@ -188,3 +189,29 @@ async def test_mid_stream_error_after_first_events(client: BedrockClient) -> Non
     assert seen
     assert "messageStart" in seen[0]
     assert HAIKU.id in caught.value.message
+
+
+async def test_handoff_delivers_a_burst_in_one_take() -> None:
+    """Events a thread hands over while nobody waits arrive together, in order, in one take."""
+    handoff = _Handoff(asyncio.get_running_loop())
+
+    def burst() -> None:
+        for i in range(5):
+            handoff.put({"n": i})
+
+    thread = threading.Thread(target=burst)
+    thread.start()
+    thread.join()
+    assert await handoff.take() == [{"n": i} for i in range(5)]
+
+
+async def test_handoff_wakes_a_waiting_consumer() -> None:
+    """A consumer waiting on an empty handoff is woken by the thread's next event."""
+    handoff = _Handoff(asyncio.get_running_loop())
+    waiting = asyncio.ensure_future(handoff.take())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    thread = threading.Thread(target=handoff.put, args=({"n": 1},))
+    thread.start()
+    thread.join()
+    assert await asyncio.wait_for(waiting, timeout=5) == [{"n": 1}]
