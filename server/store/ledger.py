@@ -27,15 +27,21 @@ A reservation is settled into the period it was admitted in. If a process dies
 between admit and settle, its reservation stays held until that period ends
 (the row of the next period starts at zero): the failure refuses early, it
 never lets spend through.
+
+The statements the writer thread runs for every group commit are plain SQL text, written once
+per placeholder style (`?` for SQLite, `%s` for PostgreSQL) rather than built by peewee's query
+compiler on every call; values still go through the fields' `db_value`, so the columns hold the
+same data either way.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, Protocol, cast
 
 import peewee
 
@@ -97,6 +103,50 @@ def ledger_entry(user: str, period_start: datetime) -> LedgerEntry:
     return LedgerEntry(row.spent_picodollars, row.reserved_picodollars)
 
 
+_PERIOD_START = QuotaLedger.period_start.db_value
+_SETTLE_SQL = (
+    'UPDATE "quota_ledger" SET "reserved_picodollars" = "reserved_picodollars" - {p}, '
+    '"spent_picodollars" = "spent_picodollars" + {p} WHERE "user" = {p} AND "period_start" = {p}'
+)
+_RESERVE_SQL = 'UPDATE "quota_ledger" SET "reserved_picodollars" = {p} WHERE "user" = {p} AND "period_start" = {p}'
+_CREATE_ROW_SQL = (
+    'INSERT INTO "quota_ledger" ("user", "period_start", "spent_picodollars", "reserved_picodollars") '
+    "VALUES ({p}, {p}, 0, 0) ON CONFLICT DO NOTHING"
+)
+_READ_ROW_SQL = (
+    'SELECT "spent_picodollars", "reserved_picodollars" FROM "quota_ledger" WHERE "user" = {p} AND "period_start" = {p}'
+)
+_QUOTAS_SQL = 'SELECT "user", "frequency", "limit_picodollars" FROM "user_quota" WHERE "user" IN ({params})'
+
+
+class Cursor(Protocol):
+    """The DB-API cursor methods read here."""
+
+    def fetchone(self) -> Sequence[Any] | None:
+        """The next row, None after the last."""
+
+    def fetchall(self) -> list[Sequence[Any]]:
+        """The remaining rows."""
+
+
+def execute_prepared(db: peewee.Database, sql: str, params: Sequence[object]) -> Cursor:
+    """Run SQL text as it is, inside the caller's transaction (typed: peewee's stub leaves this bare)."""
+    cursor: Cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
+    return cursor
+
+
+@functools.cache
+def _sql(template: str, param: str) -> str:
+    """A statement's text for one placeholder style."""
+    return template.format(p=param)
+
+
+@functools.cache
+def _quotas_sql(param: str, count: int) -> str:
+    """The quota lookup for `count` users."""
+    return _QUOTAS_SQL.format(params=", ".join([param] * count))
+
+
 def apply_settlements(db: peewee.Database, settlements: Iterable[Settlement]) -> None:
     """Release reservations and add actual costs; call inside the caller's transaction.
 
@@ -109,11 +159,11 @@ def apply_settlements(db: peewee.Database, settlements: Iterable[Settlement]) ->
         total = totals[(reservation.user, reservation.period_start)]
         total[0] += reservation.bound_picodollars
         total[1] += settlement.actual_picodollars
+    if not totals:
+        return
+    sql = _sql(_SETTLE_SQL, db.param)
     for (user, period_start), (bound, actual) in sorted(totals.items()):
-        QuotaLedger.update(
-            reserved_picodollars=QuotaLedger.reserved_picodollars - bound,
-            spent_picodollars=QuotaLedger.spent_picodollars + actual,
-        ).where((QuotaLedger.user == user) & (QuotaLedger.period_start == period_start)).execute(db)
+        execute_prepared(db, sql, (bound, actual, user, _PERIOD_START(period_start)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +183,7 @@ def admit_batch(
     Each (user, period) row is locked once, rows in sorted order, and written once.
     """
     now = rules.clock()
-    limits = quota_limits((user for user, _ in requests), rules.default_frequency, rules.default_limit_picodollars)
+    limits = _locked_quota_limits(db, {user for user, _ in requests}, rules)
     bounds = {user: period_bounds(limit.frequency, now) for user, limit in limits.items()}
     rows = {user: _lock_row(db, user, bounds[user][0]) for user in sorted(limits)}
     outcomes: list[Reservation | QuotaExceeded] = []
@@ -151,22 +201,30 @@ def admit_batch(
             continue
         rows[user] = (spent, reserved + bound)
         outcomes.append(Reservation(user, bounds[user][0], bound))
+    reserve = _sql(_RESERVE_SQL, db.param)
     for user in sorted(rows):
-        QuotaLedger.update(reserved_picodollars=rows[user][1]).where(
-            (QuotaLedger.user == user) & (QuotaLedger.period_start == bounds[user][0])
-        ).execute(db)
+        execute_prepared(db, reserve, (rows[user][1], user, _PERIOD_START(bounds[user][0])))
     return outcomes
+
+
+def _locked_quota_limits(db: peewee.Database, users: set[str], rules: QuotaRules) -> dict[str, QuotaLimit]:
+    """`quota_limits` inside the admitting transaction, from prepared SQL."""
+    wanted = sorted(users)
+    frequency, limit = rules.default_frequency, rules.default_limit_picodollars
+    limits = {user: QuotaLimit(user, frequency, limit, True) for user in wanted}
+    for user, own_frequency, own_limit in execute_prepared(db, _quotas_sql(db.param, len(wanted)), wanted).fetchall():
+        limits[user] = QuotaLimit(user, cast(QuotaFrequency, own_frequency), int(own_limit), False)
+    return limits
 
 
 def _lock_row(db: peewee.Database, user: str, period_start: datetime) -> tuple[int, int]:
     """Create the row if missing, then read it locked until the transaction ends."""
-    QuotaLedger.insert(
-        user=user, period_start=period_start, spent_picodollars=0, reserved_picodollars=0
-    ).on_conflict_ignore().execute(db)
-    query = QuotaLedger.select(QuotaLedger.spent_picodollars, QuotaLedger.reserved_picodollars).where(
-        (QuotaLedger.user == user) & (QuotaLedger.period_start == period_start)
-    )
+    key = (user, _PERIOD_START(period_start))
+    execute_prepared(db, _sql(_CREATE_ROW_SQL, db.param), key)
+    read = _sql(_READ_ROW_SQL, db.param)
     if not isinstance(db, peewee.SqliteDatabase):  # SQLite: BEGIN IMMEDIATE already holds the write lock
-        query = query.for_update()
-    row = query.get()
-    return int(row.spent_picodollars), int(row.reserved_picodollars)
+        read += " FOR UPDATE"
+    row = execute_prepared(db, read, key).fetchone()
+    if row is None:
+        raise peewee.DoesNotExist(f"no quota_ledger row for {user} at {period_start.isoformat()}")
+    return int(row[0]), int(row[1])

@@ -15,6 +15,9 @@ one commit and one lock. A row may carry the settlement of its request's quota r
 ledger and the log never disagree. Key `last_used_at` updates ride along too
 (the authenticator queues at most one per key per minute).
 
+The batch's rows go in as one multi-row INSERT whose text is built once per row count and
+placeholder style, not by peewee's query compiler per batch.
+
 A batch that fails is retried row by row, so one bad row (say, a duplicate id)
 fails only its own caller; its settlement is still applied on its own, so a
 reservation is never left held. Failures are logged by row id and error type;
@@ -26,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
+import functools
 import logging
 import queue
 import threading
@@ -37,8 +40,16 @@ from typing import Any, Final
 import peewee
 
 from llmgw.server.store.keys_repo import touch_last_used
-from llmgw.server.store.ledger import QuotaRules, Reservation, Settlement, admit_batch, apply_settlements
+from llmgw.server.store.ledger import (
+    QuotaRules,
+    Reservation,
+    Settlement,
+    admit_batch,
+    apply_settlements,
+    execute_prepared,
+)
 from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +81,28 @@ class RequestRow:
     created_at: datetime
 
 
+_RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)
+_RECORD_COLUMNS: Final = ", ".join(f'"{field.column_name}"' for field in _RECORD_FIELDS)
+_RECORD_CONVERTERS: Final = tuple(
+    (name, field.db_value) for name, field in zip(RequestRow.__slots__, _RECORD_FIELDS, strict=True)
+)
+
+
+@functools.cache
+def _insert_sql(param: str, count: int) -> str:
+    """The INSERT of `count` request rows for one placeholder style."""
+    row = "(" + ", ".join([param] * len(_RECORD_FIELDS)) + ")"
+    # Only the model's own names and placeholders go into the text; values are parameters.
+    table = RequestRecord._meta.table_name
+    return f'INSERT INTO "{table}" ({_RECORD_COLUMNS}) VALUES ' + ", ".join([row] * count)  # noqa: S608
+
+
+def _insert_rows(db: peewee.Database, rows: list[RequestRow]) -> None:
+    """Insert request rows in one statement; values pass through the columns' `db_value` as with peewee."""
+    params = [convert(getattr(row, name)) for row in rows for name, convert in _RECORD_CONVERTERS]
+    execute_prepared(db, _insert_sql(db.param, len(rows)), params)
+
+
 @dataclass(frozen=True, slots=True)
 class KeyUse:
     """A key was used at `when`: its last_used_at moves forward."""
@@ -97,12 +130,18 @@ class RequestLogWriter:
     """Commits request rows in shared transactions on one thread; see the module docstring."""
 
     def __init__(
-        self, db: peewee.Database, *, max_batch: int = DEFAULT_MAX_BATCH, quota_rules: QuotaRules | None = None
+        self,
+        db: peewee.Database,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        quota_rules: QuotaRules | None = None,
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
         self._quota_rules = quota_rules
+        self._rate_limiter = rate_limiter
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
@@ -239,7 +278,7 @@ class RequestLogWriter:
 
     def _insert(self, items: list[_Item]) -> list[object]:
         """Write the batch in one transaction; returns each item's result (None, a Reservation or a refusal)."""
-        rows = [dataclasses.asdict(item.work) for item in items if isinstance(item.work, RequestRow)]
+        rows = [item.work for item in items if isinstance(item.work, RequestRow)]
         admissions = [
             (index, (item.work.user, item.work.bound_picodollars))
             for index, item in enumerate(items)
@@ -251,8 +290,10 @@ class RequestLogWriter:
             if isinstance(item.work, KeyUse):
                 uses[item.work.key_id] = max(item.work.when, uses.get(item.work.key_id, item.work.when))
         with self._db.atomic():
+            if self._rate_limiter is not None and (rows or admissions):
+                admissions = self._rate_limit(rows, admissions, results)
             if rows:
-                RequestRecord.insert_many(rows).execute(self._db)
+                _insert_rows(self._db, rows)
             apply_settlements(self._db, [item.settlement for item in items if item.settlement is not None])
             for key_id, when in sorted(uses.items()):
                 touch_last_used(key_id, when)
@@ -262,6 +303,22 @@ class RequestLogWriter:
                     results[index] = outcome
         self.batches_committed += 1
         return results
+
+    def _rate_limit(
+        self, rows: list[RequestRow], admissions: list[tuple[int, tuple[str, int]]], results: list[object]
+    ) -> list[tuple[int, tuple[str, int]]]:
+        """Charge the rows' tokens to their rate windows and refuse admissions over a rate limit.
+
+        Runs first in the transaction (store/ratelimit.py); returns the admissions still to admit
+        against the quota, and puts a RateLimited into `results` for each refused one.
+        """
+        assert self._rate_limiter is not None  # noqa: S101 - checked by the caller
+        usage = ((row.user, row.created_at, row.input_tokens + row.output_tokens) for row in rows)
+        refusals = self._rate_limiter.apply(self._db, usage, [user for _, (user, _) in admissions])
+        for (index, _), refusal in zip(admissions, refusals, strict=True):
+            if refusal is not None:
+                results[index] = refusal
+        return [admission for admission, refusal in zip(admissions, refusals, strict=True) if refusal is None]
 
 
 def _settle(future: concurrent.futures.Future[Any], result: object) -> None:
