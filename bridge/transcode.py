@@ -16,7 +16,9 @@ Output (proto -> JSON), chosen so responses have OpenAI's shape:
 - other scalars always appear, defaults included (`index: 0`, `object`, `created`);
 - empty repeated and map fields are left out, except at the top level of a response body,
   where OpenAI always sends its lists (`choices: []` in the final usage chunk, `data: []`);
-- enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`;
+- enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`, except inside
+  a streamed chunk's `delta` (`ChoiceDelta`), where an unset enum is left out as OpenAI does
+  (`role` appears in the first delta only);
 - 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
 - well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
 
@@ -30,8 +32,8 @@ import base64
 import binascii
 import functools
 import re
-from collections.abc import Mapping
-from typing import cast
+from collections.abc import Callable, Mapping
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 from google.protobuf import json_format
@@ -60,7 +62,9 @@ _WELL_KNOWN_PREFIX = "google.protobuf."
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 # Emission modes, precomputed per message type.
-_REPEATED, _MAP, _PRESENCE, _ALWAYS = range(4)
+_REPEATED, _MAP, _PRESENCE, _ALWAYS, _NONZERO = range(5)
+# Message types whose enum fields are left out when 0 (see the module docstring).
+_OMIT_UNSET_ENUMS = frozenset({"llmgw.v1.ChoiceDelta"})
 
 
 _MONEY_SUFFIX = "_usd"  # string fields holding USD amounts, e.g. limit_usd
@@ -342,33 +346,48 @@ def build_request(route: Route, body: object, path_values: Mapping[str, str], qu
     return request
 
 
+_Convert = Callable[[Any], object] | None  # None: the value is its own JSON
+
+
+def _well_known_to_json(value: Message) -> object:
+    return json_format.MessageToDict(value, preserving_proto_field_name=True)
+
+
+def _bytes_to_json(value: bytes) -> str:
+    return base64.b64encode(value).decode("ascii")
+
+
+def _converter(field: FieldDescriptor) -> _Convert:
+    """How one value of a field becomes JSON data."""
+    if field.message_type is not None:
+        return _well_known_to_json if _is_well_known(field.message_type) else message_to_dict
+    if field.type == _F.TYPE_ENUM:
+        short = _enum_names(_enum(field))[0]
+        return lambda number: short.get(number, number)
+    if field.type == _F.TYPE_BYTES:
+        return _bytes_to_json
+    return None
+
+
 @functools.cache
-def _plan(descriptor: Descriptor) -> tuple[tuple[str, FieldDescriptor, int], ...]:
+def _plan(descriptor: Descriptor) -> tuple[tuple[str, int, _Convert], ...]:
     """How each field of a message type is emitted (see the module docstring)."""
     plan = []
     for field in descriptor.fields:
         if _is_map(field):
-            mode = _MAP
-        elif field.is_repeated:
-            mode = _REPEATED
-        elif field.has_presence:
-            mode = _PRESENCE
+            mode, convert = _MAP, _converter(_field(_message_type(field), "value"))
         else:
-            mode = _ALWAYS
-        plan.append((field.name, field, mode))
+            convert = _converter(field)
+            if field.is_repeated:
+                mode = _REPEATED
+            elif field.has_presence:
+                mode = _PRESENCE
+            elif field.type == _F.TYPE_ENUM and descriptor.full_name in _OMIT_UNSET_ENUMS:
+                mode = _NONZERO
+            else:
+                mode = _ALWAYS
+        plan.append((field.name, mode, convert))
     return tuple(plan)
-
-
-def _value_to_json(field: FieldDescriptor, value: object) -> object:
-    if field.message_type is not None:
-        if _is_well_known(field.message_type):
-            return json_format.MessageToDict(cast(Message, value), preserving_proto_field_name=True)
-        return message_to_dict(cast(Message, value))
-    if field.type == _F.TYPE_ENUM:
-        return enum_to_json(_enum(field), cast(int, value))
-    if field.type == _F.TYPE_BYTES:
-        return base64.b64encode(cast(bytes, value)).decode("ascii")
-    return value
 
 
 def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, object]:
@@ -377,21 +396,26 @@ def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, o
     `top_level` marks a response body's root object, whose lists are emitted even when empty.
     """
     out: dict[str, object] = {}
-    for name, field, mode in _plan(cast(Descriptor, message.DESCRIPTOR)):
+    for name, mode, convert in _plan(cast(Descriptor, message.DESCRIPTOR)):
         if mode == _ALWAYS:
-            out[name] = _value_to_json(field, getattr(message, name))
+            value = getattr(message, name)
+            out[name] = value if convert is None else convert(value)
         elif mode == _PRESENCE:
             if message.HasField(name):
-                out[name] = _value_to_json(field, getattr(message, name))
+                value = getattr(message, name)
+                out[name] = value if convert is None else convert(value)
         elif mode == _REPEATED:
             items = getattr(message, name)
             if items or top_level:
-                out[name] = [_value_to_json(field, item) for item in items]
+                out[name] = list(items) if convert is None else [convert(item) for item in items]
+        elif mode == _NONZERO:
+            value = getattr(message, name)
+            if value:
+                out[name] = value if convert is None else convert(value)
         else:
             entries = getattr(message, name)
             if entries:
-                value_field = _field(_message_type(field), "value")
-                out[name] = {str(k): _value_to_json(value_field, v) for k, v in entries.items()}
+                out[name] = {str(k): v if convert is None else convert(v) for k, v in entries.items()}
     return out
 
 

@@ -180,7 +180,21 @@ def test_emission_rule() -> None:
     assert out["choices"] == []
     assert out["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 3, "cost_usd": ""}
     delta = chat_pb2.ChoiceDelta(content="")
-    assert message_to_dict(delta) == {"role": None, "content": ""}
+    assert message_to_dict(delta) == {"content": ""}
+
+
+def test_chunk_delta_leaves_out_an_unset_role() -> None:
+    """A delta carries `role` only when set (OpenAI's first chunk), while `finish_reason: null` stays."""
+    first = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(role=chat_pb2.ROLE_ASSISTANT, content="Hi"))
+    later = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(content=" there"))
+    last = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(), finish_reason=chat_pb2.FINISH_REASON_STOP)
+    assert message_to_dict(first) == {
+        "index": 0,
+        "delta": {"role": "assistant", "content": "Hi"},
+        "finish_reason": None,
+    }
+    assert message_to_dict(later) == {"index": 0, "delta": {"content": " there"}, "finish_reason": None}
+    assert message_to_dict(last) == {"index": 0, "delta": {}, "finish_reason": "stop"}
 
 
 def test_well_known_types_use_proto3_json() -> None:
