@@ -12,6 +12,8 @@ GatewayError
 │   └── ModelNotFound        the catalog does not know the model
 ├── InvalidArgument          malformed request, bad value, unsupported feature
 ├── QuotaExceeded            the caller's spend for the period reached the limit
+├── RateLimited              the caller's requests or tokens per minute reached the limit
+├── ShuttingDown             the gateway is stopping and ended the call
 └── UpstreamError            Bedrock failed
     ├── UpstreamThrottled    Bedrock kept throttling after retries
     └── UpstreamTimeout      Bedrock did not answer in time
@@ -76,6 +78,22 @@ class QuotaExceeded(GatewayError):
     """The caller's spend for the current period has reached its limit."""
 
     reason = "QUOTA_EXCEEDED"
+
+
+class RateLimited(GatewayError):
+    """The caller's requests or tokens in the current minute reached their rate limit."""
+
+    reason = "RATE_LIMIT_EXCEEDED"
+
+    def __init__(self, message: str, retry_after_seconds: int) -> None:
+        super().__init__(message)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class ShuttingDown(GatewayError):
+    """The gateway is stopping: the call did not finish within the shutdown grace period."""
+
+    reason = "SHUTTING_DOWN"
 
 
 class UpstreamError(GatewayError):

@@ -44,6 +44,13 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """Bedrock did not answer in time. DEADLINE_EXCEEDED."""
     ERROR_REASON_NOT_FOUND: _ErrorReason.ValueType  # 10
     """The named resource (e.g. a key) does not exist. NOT_FOUND."""
+    ERROR_REASON_RATE_LIMIT_EXCEEDED: _ErrorReason.ValueType  # 11
+    """The user's requests or tokens per minute reached their rate limit; the
+    status carries a google.rpc.RetryInfo (HTTP: `Retry-After`).
+    RESOURCE_EXHAUSTED.
+    """
+    ERROR_REASON_SHUTTING_DOWN: _ErrorReason.ValueType  # 12
+    """The gateway is shutting down and ended the call. UNAVAILABLE."""
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The machine-readable reason of an error. It travels as the `reason` of a
@@ -74,4 +81,11 @@ ERROR_REASON_UPSTREAM_TIMEOUT: ErrorReason.ValueType  # 9
 """Bedrock did not answer in time. DEADLINE_EXCEEDED."""
 ERROR_REASON_NOT_FOUND: ErrorReason.ValueType  # 10
 """The named resource (e.g. a key) does not exist. NOT_FOUND."""
+ERROR_REASON_RATE_LIMIT_EXCEEDED: ErrorReason.ValueType  # 11
+"""The user's requests or tokens per minute reached their rate limit; the
+status carries a google.rpc.RetryInfo (HTTP: `Retry-After`).
+RESOURCE_EXHAUSTED.
+"""
+ERROR_REASON_SHUTTING_DOWN: ErrorReason.ValueType  # 12
+"""The gateway is shutting down and ended the call. UNAVAILABLE."""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -148,3 +148,45 @@ class QuotaStatus(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___QuotaStatus: _TypeAlias = QuotaStatus  # noqa: Y015
+
+@_typing.final
+class RateLimit(_message.Message):
+    """A user's rate limits: how many requests and tokens they may use per minute.
+    Windows are UTC calendar minutes; 0 means unlimited.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    REQUESTS_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    TOKENS_PER_MINUTE_FIELD_NUMBER: _builtins.int
+    IS_DEFAULT_FIELD_NUMBER: _builtins.int
+    user: _builtins.str
+    """The user."""
+    requests_per_minute: _builtins.int
+    """Requests (chat and embeddings) per minute; 0 is unlimited, at most
+    1000000.
+    """
+    tokens_per_minute: _builtins.int
+    """Input plus output tokens per minute; 0 is unlimited, at most
+    1000000000.
+    """
+    is_default: _builtins.bool
+    """True when the user has no rate limit of their own and the defaults
+    (DEFAULT_RPM, DEFAULT_TPM) apply.
+    """
+    def __init__(
+        self,
+        *,
+        user: _builtins.str = ...,
+        requests_per_minute: _builtins.int = ...,
+        tokens_per_minute: _builtins.int = ...,
+        is_default: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["is_default", b"is_default", "requests_per_minute", b"requests_per_minute", "tokens_per_minute", b"tokens_per_minute", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RateLimit: _TypeAlias = RateLimit  # noqa: Y015

@@ -56,6 +56,21 @@ class QuotaServiceStub:
                 request_serializer=llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusRequest.SerializeToString,
                 response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusResponse.FromString,
                 _registered_method=True)
+        self.GetRateLimit = channel.unary_unary(
+                '/llmgw.v1.QuotaService/GetRateLimit',
+                request_serializer=llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitResponse.FromString,
+                _registered_method=True)
+        self.SetRateLimit = channel.unary_unary(
+                '/llmgw.v1.QuotaService/SetRateLimit',
+                request_serializer=llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitResponse.FromString,
+                _registered_method=True)
+        self.ResetRateLimit = channel.unary_unary(
+                '/llmgw.v1.QuotaService/ResetRateLimit',
+                request_serializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -95,6 +110,30 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetRateLimit(self, request, context):
+        """Returns a user's rate limit (their own or the default). Returns
+        PERMISSION_DENIED for non-admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetRateLimit(self, request, context):
+        """Sets a user's own rate limit. Returns INVALID_ARGUMENT for a negative or
+        absurd limit or an unknown user, PERMISSION_DENIED for non-admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetRateLimit(self, request, context):
+        """Removes a user's own rate limit so the defaults apply again; returns the
+        limit now in effect. Returns PERMISSION_DENIED for non-admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -117,6 +156,21 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.GetQuotaStatus,
                     request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusRequest.FromString,
                     response_serializer=llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusResponse.SerializeToString,
+            ),
+            'GetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetRateLimit,
+                    request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitResponse.SerializeToString,
+            ),
+            'SetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetRateLimit,
+                    request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitResponse.SerializeToString,
+            ),
+            'ResetRateLimit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetRateLimit,
+                    request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -229,6 +283,87 @@ class QuotaService:
             '/llmgw.v1.QuotaService/GetQuotaStatus',
             llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusRequest.SerializeToString,
             llmgw_dot_v1_dot_quota__service__pb2.GetQuotaStatusResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.QuotaService/GetRateLimit',
+            llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitRequest.SerializeToString,
+            llmgw_dot_v1_dot_quota__service__pb2.GetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.QuotaService/SetRateLimit',
+            llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitRequest.SerializeToString,
+            llmgw_dot_v1_dot_quota__service__pb2.SetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetRateLimit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.QuotaService/ResetRateLimit',
+            llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.SerializeToString,
+            llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -51,6 +51,18 @@ class QuotaServiceStub:
     """Returns what a user spent in the current period against their limit.
     Returns PERMISSION_DENIED when a non-admin asks about someone else.
     """
+    GetRateLimit: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.GetRateLimitRequest, _quota_service_pb2.GetRateLimitResponse]
+    """Returns a user's rate limit (their own or the default). Returns
+    PERMISSION_DENIED for non-admins.
+    """
+    SetRateLimit: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.SetRateLimitRequest, _quota_service_pb2.SetRateLimitResponse]
+    """Sets a user's own rate limit. Returns INVALID_ARGUMENT for a negative or
+    absurd limit or an unknown user, PERMISSION_DENIED for non-admins.
+    """
+    ResetRateLimit: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ResetRateLimitRequest, _quota_service_pb2.ResetRateLimitResponse]
+    """Removes a user's own rate limit so the defaults apply again; returns the
+    limit now in effect. Returns PERMISSION_DENIED for non-admins.
+    """
 
 @_typing.type_check_only
 class QuotaServiceAsyncStub(QuotaServiceStub):
@@ -74,6 +86,18 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     GetQuotaStatus: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.GetQuotaStatusRequest, _quota_service_pb2.GetQuotaStatusResponse]  # type: ignore[assignment]
     """Returns what a user spent in the current period against their limit.
     Returns PERMISSION_DENIED when a non-admin asks about someone else.
+    """
+    GetRateLimit: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.GetRateLimitRequest, _quota_service_pb2.GetRateLimitResponse]  # type: ignore[assignment]
+    """Returns a user's rate limit (their own or the default). Returns
+    PERMISSION_DENIED for non-admins.
+    """
+    SetRateLimit: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.SetRateLimitRequest, _quota_service_pb2.SetRateLimitResponse]  # type: ignore[assignment]
+    """Sets a user's own rate limit. Returns INVALID_ARGUMENT for a negative or
+    absurd limit or an unknown user, PERMISSION_DENIED for non-admins.
+    """
+    ResetRateLimit: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ResetRateLimitRequest, _quota_service_pb2.ResetRateLimitResponse]  # type: ignore[assignment]
+    """Removes a user's own rate limit so the defaults apply again; returns the
+    limit now in effect. Returns PERMISSION_DENIED for non-admins.
     """
 
 class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -119,6 +143,36 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_quota_service_pb2.GetQuotaStatusResponse, _abc.Awaitable[_quota_service_pb2.GetQuotaStatusResponse]]:
         """Returns what a user spent in the current period against their limit.
         Returns PERMISSION_DENIED when a non-admin asks about someone else.
+        """
+
+    @_abc_1.abstractmethod
+    def GetRateLimit(
+        self,
+        request: _quota_service_pb2.GetRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.GetRateLimitResponse, _abc.Awaitable[_quota_service_pb2.GetRateLimitResponse]]:
+        """Returns a user's rate limit (their own or the default). Returns
+        PERMISSION_DENIED for non-admins.
+        """
+
+    @_abc_1.abstractmethod
+    def SetRateLimit(
+        self,
+        request: _quota_service_pb2.SetRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.SetRateLimitResponse, _abc.Awaitable[_quota_service_pb2.SetRateLimitResponse]]:
+        """Sets a user's own rate limit. Returns INVALID_ARGUMENT for a negative or
+        absurd limit or an unknown user, PERMISSION_DENIED for non-admins.
+        """
+
+    @_abc_1.abstractmethod
+    def ResetRateLimit(
+        self,
+        request: _quota_service_pb2.ResetRateLimitRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ResetRateLimitResponse, _abc.Awaitable[_quota_service_pb2.ResetRateLimitResponse]]:
+        """Removes a user's own rate limit so the defaults apply again; returns the
+        limit now in effect. Returns PERMISSION_DENIED for non-admins.
         """
 
 def add_QuotaServiceServicer_to_server(servicer: QuotaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -36,6 +36,8 @@ class _OutcomeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Outcome.Value
     """Failed: a bad request, an unknown model, or a Bedrock error."""
     OUTCOME_CANCELLED: _Outcome.ValueType  # 5
     """The client went away or cancelled; charged for what was generated."""
+    OUTCOME_RATE_LIMITED: _Outcome.ValueType  # 6
+    """Refused: the user's requests or tokens per minute reached their rate limit."""
 
 class Outcome(_Outcome, metaclass=_OutcomeEnumTypeWrapper):
     """How a request ended."""
@@ -52,6 +54,8 @@ OUTCOME_ERROR: Outcome.ValueType  # 4
 """Failed: a bad request, an unknown model, or a Bedrock error."""
 OUTCOME_CANCELLED: Outcome.ValueType  # 5
 """The client went away or cancelled; charged for what was generated."""
+OUTCOME_RATE_LIMITED: Outcome.ValueType  # 6
+"""Refused: the user's requests or tokens per minute reached their rate limit."""
 Global___Outcome: _TypeAlias = Outcome  # noqa: Y015
 
 @_typing.final

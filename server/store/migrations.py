@@ -123,7 +123,34 @@ def _create_governance(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests, _create_governance)
+def _create_rate_limits(db: peewee.Database) -> None:
+    """Version 3: per-user rate limits and the per-minute rate windows."""
+
+    class UserRateLimit(peewee.Model):
+        user = peewee.CharField(max_length=255, primary_key=True)
+        requests_per_minute = peewee.BigIntegerField()
+        tokens_per_minute = peewee.BigIntegerField()
+        updated_at = UtcDateTimeField()
+
+        class Meta:
+            table_name = "user_rate_limit"
+
+    class RateWindow(peewee.Model):
+        user = peewee.CharField(max_length=255)
+        window_start = UtcDateTimeField()
+        requests = peewee.BigIntegerField(default=0)
+        tokens = peewee.BigIntegerField(default=0)
+
+        class Meta:
+            table_name = "rate_window"
+            primary_key = peewee.CompositeKey("user", "window_start")
+
+    tables = [UserRateLimit, RateWindow]
+    with db.bind_ctx(tables):
+        db.create_tables(tables, safe=False)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests, _create_governance, _create_rate_limits)
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 
 

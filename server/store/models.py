@@ -131,3 +131,32 @@ class QuotaLedger(BaseModel):
 
         table_name = "quota_ledger"
         primary_key = peewee.CompositeKey("user", "period_start")
+
+
+class UserRateLimit(BaseModel):
+    """A user's own rate limits (requests and tokens per minute, 0 = unlimited); absent = the defaults."""
+
+    user = peewee.CharField(max_length=255, primary_key=True)
+    requests_per_minute = peewee.BigIntegerField()
+    tokens_per_minute = peewee.BigIntegerField()
+    updated_at = UtcDateTimeField()
+
+    class Meta:
+        """peewee table options."""
+
+        table_name = "user_rate_limit"
+
+
+class RateWindow(BaseModel):
+    """Requests admitted and tokens used by a rate-limited user in one UTC minute (see store/ratelimit.py)."""
+
+    user = peewee.CharField(max_length=255)
+    window_start = UtcDateTimeField()
+    requests = peewee.BigIntegerField(default=0)
+    tokens = peewee.BigIntegerField(default=0)
+
+    class Meta:
+        """peewee table options: one row per (user, minute)."""
+
+        table_name = "rate_window"
+        primary_key = peewee.CompositeKey("user", "window_start")
