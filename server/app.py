@@ -7,6 +7,7 @@ them, and closed here in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,11 +19,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from llmgw.server.access import ModelAccessCache, default_access
-from llmgw.server.auth import KeyAuthenticator
+from llmgw.server.auth import BearerAuthenticator, KeyAuthenticator
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
 from llmgw.server.governance import Governance
 from llmgw.server.interceptors import AuthInterceptor, ErrorInterceptor
+from llmgw.server.metrics import GatewayMetrics, MetricsServer
+from llmgw.server.observability import ObservabilityInterceptor, note_principal
+from llmgw.server.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
@@ -33,9 +37,12 @@ from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
+from llmgw.server.shutdown import CallTracker, DrainInterceptor
 from llmgw.server.store.db import open_database
 from llmgw.server.store.ledger import QuotaRules
+from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.writer import RequestLogWriter
+from llmgw.server.tracing import Tracing
 from llmgw.v1 import (
     chat_service_pb2,
     chat_service_pb2_grpc,
@@ -54,6 +61,9 @@ from llmgw.v1 import (
 )
 
 logger = logging.getLogger(__name__)
+
+# How long calls cancelled at the end of the shutdown grace get to record and end.
+CANCEL_MARGIN_S = 2.0
 
 # Credentials boto3 signs with when talking to the fake Bedrock (it ignores them).
 FAKE_AWS_CREDENTIALS = ("AKIDLLMGWFAKEBEDROCK", "llmgw-fake-bedrock-secret")
@@ -94,7 +104,9 @@ class Gateway:
     `clock` is every governance decision's notion of now (key expiry, quota
     periods); tests inject one to roll periods over. `enforce_governance=False`
     is for bench/governance.py only: it skips the model-access and quota checks
-    of chat and embedding requests to measure what they cost.
+    of chat and embedding requests to measure what they cost. `tracing` adds an
+    OpenTelemetry span per call (server/tracing.py). `metrics` holds the gateway's
+    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
     model access names a model the catalog does not know.
@@ -107,8 +119,13 @@ class Gateway:
         *,
         clock: Callable[[], datetime] = utc_now,
         enforce_governance: bool = True,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.metrics = GatewayMetrics()
+        self.calls = CallTracker()
+        self.tracing = tracing
+        self._metrics_server: MetricsServer | None = None
         self.catalog = catalog or Catalog.load()
         default = default_access(self.catalog, settings.default_model_access)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -118,6 +135,7 @@ class Gateway:
         self.writer = RequestLogWriter(
             self.database,
             quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
+            rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
         )
         self.bedrock = BedrockClient(bedrock_config(settings))
         self.health = health.aio.HealthServicer()
@@ -129,15 +147,35 @@ class Gateway:
             clock=clock,
             on_use=self.writer.touch_key_nowait,
         )
+        oidc = (
+            OidcAuthenticator(
+                settings.oidc_issuers,
+                settings.is_admin,
+                leeway_seconds=settings.jwt_leeway_seconds,
+                cache_seconds=settings.jwks_cache_seconds,
+                min_refresh_seconds=settings.jwks_min_refresh_seconds,
+            )
+            if settings.oidc_issuers
+            else None
+        )
+        bearer = BearerAuthenticator(authenticator, None if oidc is None else oidc.authenticate_token)
         self.access = ModelAccessCache(default, self._db_executor, settings.key_cache_seconds)
         governance = Governance(self.access, self.writer, enforce=enforce_governance)
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = settings.max_body_bytes + 1024 * 1024
         self.server = grpc.aio.server(
-            interceptors=[ErrorInterceptor(), AuthInterceptor(authenticator)],
+            # Outermost first: traces and logs see every call and its final status; a call
+            # ended by shutdown becomes ShuttingDown inside the error mapping.
+            interceptors=[
+                *([] if tracing is None else [tracing.interceptor()]),
+                ObservabilityInterceptor(self.metrics),
+                ErrorInterceptor(),
+                DrainInterceptor(self.calls),
+                AuthInterceptor(bearer, note_principal),
+            ],
             options=[("grpc.max_receive_message_length", message_limit)],
         )
-        recorder = RequestRecorder(self.writer)
+        recorder = RequestRecorder(self.writer, self.metrics)
         executor = self._db_executor
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
             ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
@@ -151,7 +189,13 @@ class Gateway:
         )
         quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(
             QuotaServicer(
-                executor, settings.default_quota_frequency, settings.default_quota_dollars, settings.is_admin, clock
+                executor,
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                settings.is_admin,
+                clock,
+                default_rpm=settings.default_rpm,
+                default_tpm=settings.default_tpm,
             ),
             self.server,
         )
@@ -175,19 +219,40 @@ class Gateway:
         else:
             self.port = self.server.add_insecure_port(address)
         await self.server.start()
+        if self.settings.metrics_listen is not None:
+            listen = self.settings.metrics_listen
+            self._metrics_server = MetricsServer(self.metrics, listen.host, listen.port)
+            logger.info("metrics on http://%s:%d/metrics", listen.host, self._metrics_server.port)
         for name in ("", *SERVICE_NAMES):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         logger.info("gRPC listening on %s:%d", self.settings.grpc_listen.host, self.port)
         return self.port
 
+    @property
+    def metrics_port(self) -> int | None:
+        """The port METRICS_LISTEN bound, when set."""
+        return None if self._metrics_server is None else self._metrics_server.port
+
     async def stop(self, grace: float | None = None) -> None:
         """Stop accepting calls, give in-flight ones `grace` seconds, then flush and close everything.
 
-        The grace covers calls already running (streams finish or are cancelled and
-        recorded as such); every queued usage row is committed before the database closes.
+        New calls are refused at once. Calls still running when the grace is up
+        (SHUTDOWN_GRACE_SECONDS by default) end with UNAVAILABLE "the gateway is
+        shutting down", their usage so far recorded as cancelled; grpc's own stop
+        gets a little longer, so it only sees calls that ignored their cancellation.
+        Every queued usage row is committed before the database closes.
         """
+        grace = self.settings.shutdown_grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        await self.server.stop(self.settings.shutdown_grace_seconds if grace is None else grace)
+        stopping = asyncio.ensure_future(self.server.stop(grace + CANCEL_MARGIN_S))
+        cancelled = await self.calls.drain(grace, CANCEL_MARGIN_S)
+        if cancelled:
+            logger.info("shutdown: ended %d call(s) still running after %.1f s", cancelled, grace)
+        await stopping
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+        if self.tracing is not None:
+            self.tracing.shutdown()
         await self.writer.close()
         self.bedrock.close()
         self._db_executor.shutdown(wait=True)

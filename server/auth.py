@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from llmgw.server.core.keys import hash_api_key, looks_like_api_key
 from llmgw.server.errors import Unauthenticated
@@ -66,6 +67,12 @@ class _CachedKey:
     principal: Principal
     expires_at: datetime | None
     cached_until: float
+
+
+def looks_like_jwt(token: str) -> bool:
+    """Whether a bearer token has the JWS compact shape (three dot-separated parts)."""
+    parts = token.split(".")
+    return len(parts) == 3 and all(parts[:2])
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
@@ -138,3 +145,34 @@ class KeyAuthenticator:
         cached = _CachedKey(principal, row.expires_at, time.monotonic() + self._cache_seconds)
         self._cache[key_hash] = cached
         return cached
+
+
+class Authenticator(Protocol):
+    """Anything that turns a call's metadata into a Principal (or raises Unauthenticated)."""
+
+    async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+        """The caller named by the call's metadata."""
+        ...
+
+
+class BearerAuthenticator:
+    """Sends each bearer token to the right verifier: API keys to the key store, JWTs to SSO.
+
+    `verify_jwt` is None when no OIDC issuer is configured; a JWT is then refused
+    by the key authenticator like any other unknown credential.
+    """
+
+    def __init__(
+        self,
+        keys: KeyAuthenticator,
+        verify_jwt: Callable[[str], Awaitable[Principal]] | None,
+    ) -> None:
+        self._keys = keys
+        self._verify_jwt = verify_jwt
+
+    async def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+        """The caller named by the call's metadata; Unauthenticated says why not."""
+        token = bearer_token(metadata)
+        if token and self._verify_jwt is not None and not looks_like_api_key(token) and looks_like_jwt(token):
+            return await self._verify_jwt(token)
+        return await self._keys.authenticate(metadata)

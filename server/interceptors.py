@@ -9,16 +9,16 @@ message: the traceback goes to the log, never to the client.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, NoReturn, TypeAlias, TypeVar, cast
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from llmgw.server import errors
-from llmgw.server.auth import KeyAuthenticator, reset_principal, set_principal
+from llmgw.server.auth import Authenticator, Principal, reset_principal, set_principal
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] 
     (errors.NotFound, grpc.StatusCode.NOT_FOUND),
     (errors.InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (errors.QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    (errors.ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (errors.UpstreamTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.UpstreamError, grpc.StatusCode.UNAVAILABLE),
 )
@@ -56,7 +58,12 @@ def status_for(error: errors.GatewayError) -> grpc.Status:
         info.metadata["field"] = field
     detail = any_pb2.Any()
     detail.Pack(info)
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=[detail]))
+    details = [detail]
+    if isinstance(error, errors.RateLimited):
+        retry = any_pb2.Any()
+        retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)))
+        details.append(retry)
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=details))
 
 
 _INTERNAL = rpc_status.to_status(
@@ -71,7 +78,7 @@ async def _abort(context: Context, exc: Exception, method: str) -> NoReturn:
     await context.abort_with_status(_INTERNAL)
 
 
-def _wrap(
+def wrap_handler(
     handler: grpc.RpcMethodHandler[_Req, _Resp],
     unary: Callable[[Unary], Unary],
     streaming: Callable[[Streaming], Streaming],
@@ -133,14 +140,15 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
 
             return call
 
-        return _wrap(handler, unary, streaming)
+        return wrap_handler(handler, unary, streaming)
 
 
 class AuthInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates every call except health and reflection, binding the Principal."""
 
-    def __init__(self, authenticator: KeyAuthenticator) -> None:
+    def __init__(self, authenticator: Authenticator, on_principal: Callable[[Principal], None] | None = None) -> None:
         self._authenticator = authenticator
+        self._on_principal = on_principal
 
     async def intercept_service(
         self,
@@ -153,10 +161,17 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             return handler
         metadata = handler_call_details.invocation_metadata or ()
         authenticate = self._authenticator.authenticate
+        on_principal = self._on_principal
+
+        async def authenticated(metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+            principal = await authenticate(metadata)
+            if on_principal is not None:
+                on_principal(principal)
+            return principal
 
         def unary(behavior: Unary) -> Unary:
             async def call(request: object, context: Context) -> object:
-                token = set_principal(await authenticate(metadata))
+                token = set_principal(await authenticated(metadata))
                 try:
                     return await behavior(request, context)
                 finally:
@@ -166,7 +181,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
         def streaming(behavior: Streaming) -> Streaming:
             async def call(request: object, context: Context) -> AsyncIterator[object]:
-                token = set_principal(await authenticate(metadata))
+                token = set_principal(await authenticated(metadata))
                 try:
                     async for response in behavior(request, context):
                         yield response
@@ -175,4 +190,4 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
             return call
 
-        return _wrap(handler, unary, streaming)
+        return wrap_handler(handler, unary, streaming)

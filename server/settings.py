@@ -9,6 +9,12 @@ empty (unset) or `*` means every model of the catalog, and the gateway refuses t
 start when it names a model the catalog does not know. Every value is parsed once,
 here, and a bad one raises SettingsError whose message is one line naming the
 setting, so start-up fails clearly.
+
+OIDC_ISSUERS is the one structured setting: in the TOML file an array of tables
+(`[[oidc_issuers]]` with `issuer`, `audience`, optional `jwks_uri`,
+`username_claim`, `admin_group_claim`, `admin_group`, `algorithms`); in the
+environment the same array as a TOML inline array, e.g.
+`LLMGW_OIDC_ISSUERS='[{issuer = "https://login.example.com", audience = "llmgw"}]'`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from llmgw.server.core.money import usd_to_picodollars
 ENV_PREFIX = "LLMGW_"
 DEFAULT_DATA_DIR = Path("~/.local/share/llmgw").expanduser()
 QuotaFrequency = Literal["daily", "weekly", "monthly"]
+LogFormat = Literal["json", "text"]
 
 
 class SettingsError(ValueError):
@@ -128,6 +135,128 @@ def _optional_file(raw: object) -> Path | None:
     return path
 
 
+def _non_negative_int(raw: object) -> int:
+    if isinstance(raw, bool):
+        raise ValueError(f"expected an integer of 0 or more, got {raw!r}")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected an integer of 0 or more, got {raw!r}") from None
+    if value < 0:
+        raise ValueError(f"expected an integer of 0 or more, got {raw!r}")
+    return value
+
+
+def _non_negative_float(raw: object) -> float:
+    try:
+        value = float(str(raw).strip())
+    except ValueError:
+        raise ValueError(f"expected a number of 0 or more, got {raw!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise ValueError(f"expected a number of 0 or more, got {raw!r}")
+    return value
+
+
+def _optional_listen(raw: object) -> ListenAddress | None:
+    return _parse_listen(raw) if str(raw).strip() else None
+
+
+def _log_format(raw: object) -> LogFormat:
+    text = str(raw).strip().lower()
+    if text == "json":
+        return "json"
+    if text == "text":
+        return "text"
+    raise ValueError(f"expected json or text, got {raw!r}")
+
+
+# Asymmetric algorithms only: `none` and the HMAC family (HS*) would let anyone who
+# knows the issuer's public key, or nothing at all, mint tokens.
+ALLOWED_JWT_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+DEFAULT_JWT_ALGORITHMS = ("RS256", "ES256")
+
+
+@dataclass(frozen=True, slots=True)
+class OidcIssuer:
+    """One OpenID Connect issuer whose JWTs are accepted as bearer tokens.
+
+    `jwks_uri` None means discovery through `<issuer>/.well-known/openid-configuration`.
+    Admins are ADMIN_LIST, plus (when both are set) whoever's `admin_group_claim`
+    claim (a string or a list of strings) contains `admin_group`.
+    """
+
+    issuer: str
+    audience: tuple[str, ...]
+    jwks_uri: str | None = None
+    username_claim: str = "sub"
+    admin_group_claim: str | None = None
+    admin_group: str | None = None
+    algorithms: tuple[str, ...] = DEFAULT_JWT_ALGORITHMS
+
+
+_ISSUER_FIELDS = frozenset(OidcIssuer.__slots__)
+
+
+def _http_url(value: object, name: str) -> str:
+    text = str(value).strip()
+    if not text.startswith(("https://", "http://")) or len(text) <= len("https://"):
+        raise ValueError(f"{name} must be an http(s) URL, got {text!r}")
+    return text
+
+
+def _parse_issuer(raw: object) -> OidcIssuer:
+    if not isinstance(raw, dict):
+        raise ValueError(f"each issuer must be a table, got {raw!r}")
+    unknown = sorted(set(raw) - _ISSUER_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown issuer field {unknown[0]!r}")
+    if "issuer" not in raw or "audience" not in raw:
+        raise ValueError("each issuer needs `issuer` and `audience`")
+    issuer = _http_url(raw["issuer"], "issuer")
+    audience = _parse_list(raw["audience"])
+    if not audience:
+        raise ValueError(f"issuer {issuer}: audience must not be empty")
+    algorithms = _parse_list(raw.get("algorithms", list(DEFAULT_JWT_ALGORITHMS)))
+    refused = sorted(set(algorithms) - ALLOWED_JWT_ALGORITHMS)
+    if refused or not algorithms:
+        allowed = ", ".join(sorted(ALLOWED_JWT_ALGORITHMS))
+        raise ValueError(f"issuer {issuer}: algorithm {refused[0] if refused else '(none)'!r} is not one of {allowed}")
+    group_claim = _optional_text(raw.get("admin_group_claim", ""))
+    group = _optional_text(raw.get("admin_group", ""))
+    if (group_claim is None) != (group is None):
+        raise ValueError(f"issuer {issuer}: admin_group_claim and admin_group go together")
+    jwks_uri = raw.get("jwks_uri")
+    return OidcIssuer(
+        issuer=issuer,
+        audience=audience,
+        jwks_uri=_http_url(jwks_uri, "jwks_uri") if jwks_uri else None,
+        username_claim=_text(raw.get("username_claim", "sub")) or "sub",
+        admin_group_claim=group_claim,
+        admin_group=group,
+        algorithms=algorithms,
+    )
+
+
+def _parse_issuers(raw: object) -> tuple[OidcIssuer, ...]:
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return ()
+        try:
+            raw = tomllib.loads(f"issuers = {text}")["issuers"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"expected a TOML inline array of tables: {exc}") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"expected an array of issuer tables, got {raw!r}")
+    issuers = tuple(_parse_issuer(item) for item in raw)
+    names = [issuer.issuer for issuer in issuers]
+    if len(set(names)) != len(names):
+        raise ValueError("an issuer is listed twice")
+    return issuers
+
+
 def _database_url(raw: object) -> str | None:
     text = str(raw).strip()
     if text and not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -164,6 +293,15 @@ class Settings:
     shutdown_grace_seconds: float = 10.0
     tls_cert_file: Path | None = None
     tls_key_file: Path | None = None
+    tls_ca_file: Path | None = None
+    oidc_issuers: tuple[OidcIssuer, ...] = ()
+    jwt_leeway_seconds: float = 30.0
+    jwks_cache_seconds: float = 3600.0
+    jwks_min_refresh_seconds: float = 30.0
+    default_rpm: int = 0
+    default_tpm: int = 0
+    metrics_listen: ListenAddress | None = None
+    log_format: LogFormat = "json"
 
     @classmethod
     def load(
@@ -236,4 +374,13 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "shutdown_grace_seconds": _positive_float,
     "tls_cert_file": _optional_file,
     "tls_key_file": _optional_file,
+    "tls_ca_file": _optional_file,
+    "oidc_issuers": _parse_issuers,
+    "jwt_leeway_seconds": _non_negative_float,
+    "jwks_cache_seconds": _positive_float,
+    "jwks_min_refresh_seconds": _non_negative_float,
+    "default_rpm": _non_negative_int,
+    "default_tpm": _non_negative_int,
+    "metrics_listen": _optional_listen,
+    "log_format": _log_format,
 }

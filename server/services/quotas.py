@@ -1,4 +1,4 @@
-"""QuotaService: per-user cost quotas (admins) and where a user stands (admins, or the user)."""
+"""QuotaService: per-user cost quotas and rate limits (admins) and where a user stands (admins, or the user)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from llmgw.server.roles import require_admin, target_user
 from llmgw.server.services.keys import timestamp
 from llmgw.server.store import governance_repo
 from llmgw.server.store.ledger import QuotaLimit, ledger_entry, quota_limits
+from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 
 MAX_LIMIT_USD = Decimal(10**9)
@@ -67,6 +68,22 @@ def quota_message(limit: QuotaLimit) -> quota_pb2.Quota:
     )
 
 
+def rate_limit_message(rate: UserRate) -> quota_pb2.RateLimit:
+    """The API view of a rate limit in effect."""
+    return quota_pb2.RateLimit(
+        user=rate.user,
+        requests_per_minute=rate.requests_per_minute,
+        tokens_per_minute=rate.tokens_per_minute,
+        is_default=rate.is_default,
+    )
+
+
+def _check_rate(value: int, maximum: int, field: str) -> int:
+    if not 0 <= value <= maximum:
+        raise InvalidArgument(f"{field} must be from 0 (unlimited) to {maximum}, got {value}", field=field)
+    return value
+
+
 class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
     """Reads and changes quotas in the store; the ledger (store/ledger.py) enforces them."""
 
@@ -77,7 +94,12 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         default_limit: int,
         is_admin: Callable[[str], bool],
         clock: Callable[[], datetime],
+        *,
+        default_rpm: int = 0,
+        default_tpm: int = 0,
     ) -> None:
+        self._default_rpm = default_rpm
+        self._default_tpm = default_tpm
         self._executor = executor
         self._default_frequency = default_frequency
         self._default_limit = default_limit
@@ -157,3 +179,49 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             )
 
         return quota_service_pb2.GetQuotaStatusResponse(status=await self._db(read))
+
+    def _rate(self, user: str) -> UserRate:
+        return rate_limits([user], self._default_rpm, self._default_tpm)[user]
+
+    async def GetRateLimit(
+        self, request: quota_service_pb2.GetRateLimitRequest, context: Context
+    ) -> quota_service_pb2.GetRateLimitResponse:
+        """The user's rate limit in effect (admins only)."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        rate = await self._db(lambda: self._rate(user))
+        return quota_service_pb2.GetRateLimitResponse(rate_limit=rate_limit_message(rate))
+
+    async def SetRateLimit(
+        self, request: quota_service_pb2.SetRateLimitRequest, context: Context
+    ) -> quota_service_pb2.SetRateLimitResponse:
+        """Give a known user their own rate limit (admins only); the next admission on any replica uses it."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+        rpm = _check_rate(request.requests_per_minute, MAX_RPM, "requests_per_minute")
+        tpm = _check_rate(request.tokens_per_minute, MAX_TPM, "tokens_per_minute")
+        now = self._clock()
+
+        def write() -> UserRate:
+            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
+                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            set_rate_limit(user, rpm, tpm, now)
+            return self._rate(user)
+
+        return quota_service_pb2.SetRateLimitResponse(rate_limit=rate_limit_message(await self._db(write)))
+
+    async def ResetRateLimit(
+        self, request: quota_service_pb2.ResetRateLimitRequest, context: Context
+    ) -> quota_service_pb2.ResetRateLimitResponse:
+        """Remove the user's own rate limit (admins only); returns the default now in effect."""
+        principal = current_principal()
+        require_admin(principal)
+        user = target_user(principal, request.user)
+
+        def reset() -> UserRate:
+            reset_rate_limit(user)
+            return self._rate(user)
+
+        return quota_service_pb2.ResetRateLimitResponse(rate_limit=rate_limit_message(await self._db(reset)))

@@ -18,6 +18,9 @@ from llmgw.server import errors
 from llmgw.server.auth import Principal
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.core.money import format_usd
+from llmgw.server.metrics import GatewayMetrics
+from llmgw.server.observability import note
 from llmgw.server.store.ledger import Reservation, Settlement
 from llmgw.server.store.writer import RequestLogWriter, RequestRow
 
@@ -32,6 +35,8 @@ def outcome_of(error: BaseException | None) -> str:
         return "quota_exceeded"
     if isinstance(error, errors.ModelAccessDenied):
         return "model_access_denied"
+    if isinstance(error, errors.RateLimited):
+        return "rate_limited"
     return "error"
 
 
@@ -88,12 +93,29 @@ class RequestTrace:
 class RequestRecorder:
     """Hands finished traces to the writer: awaited on the normal path, fire-and-forget when cancelled."""
 
-    def __init__(self, writer: RequestLogWriter) -> None:
+    def __init__(self, writer: RequestLogWriter, metrics: GatewayMetrics | None = None) -> None:
         self._writer = writer
+        self._metrics = metrics
+
+    def _observe(self, row: RequestRow, error: BaseException | None) -> None:
+        """Count the request in the metrics and describe it on the call's log line."""
+        if self._metrics is not None:
+            self._metrics.observe_request(row, error)
+        note(
+            id=row.id,
+            api=row.api,
+            model=row.model,
+            outcome=row.outcome,
+            input_tokens=row.input_tokens,
+            output_tokens=row.output_tokens,
+            cost_usd=format_usd(row.cost_picodollars),
+            ttft_ms=row.ttft_ms,
+        )
 
     async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
         """Commit a successful request's row and settlement before its response is released."""
         row = trace.row(input_tokens, output_tokens, None)
+        self._observe(row, None)
         await self._writer.record(row, _settlement(trace, row))
 
     def record_failure(
@@ -101,6 +123,7 @@ class RequestRecorder:
     ) -> None:
         """Queue a failed or cancelled request's row and settlement without waiting (the task may be cancelled)."""
         row = trace.row(input_tokens, output_tokens, error)
+        self._observe(row, error)
         self._writer.record_nowait(row, _settlement(trace, row))
 
 
