@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import cast
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata
 from llmgw.bridge.openai_shapes import DISPATCHERS
 from llmgw.bridge.openapi import build_openapi, load_comments
+from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_to_dict
@@ -59,8 +60,10 @@ class BridgeApp:
         *,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         channel_credentials: grpc.ChannelCredentials | None = None,
+        metrics: Callable[[], tuple[bytes, str]] | None = None,
     ) -> None:
         self.target = target
+        self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
         self._credentials = channel_credentials
@@ -115,11 +118,16 @@ class BridgeApp:
         method: str = scope["method"]
         path = quote(scope.get("raw_path") or scope["path"].encode(), safe=_SAFE_PATH_CHARS)
         self._open()
+        request_id = request_id_for(scope["headers"])
+        send = sending_request_id(send, request_id)
         try:
-            if path in ("/healthz", "/openapi.json"):
+            if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
                 if method != "GET":
                     raise ClientError(f"Method {method} is not allowed for {path}", http_status=405, allow=["GET"])
-                await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
+                if path == "/metrics":
+                    await self._send_metrics(send)
+                else:
+                    await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
                 return
             match = self._router.match(method, path)
             body = None
@@ -132,7 +140,7 @@ class BridgeApp:
             return
         except _ClientGone:
             return
-        metadata = outgoing_metadata(scope["headers"])
+        metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
         if route.server_streaming:
             await self._stream(route, request, metadata, receive, send)
         else:
@@ -219,6 +227,14 @@ class BridgeApp:
             status = "unreachable"
         await _send_json(send, 200 if status == "serving" else 503, dumps({"status": status}))
 
+    async def _send_metrics(self, send: Send) -> None:
+        assert self._metrics is not None  # noqa: S101 - routed here only when set
+        body, content_type = self._metrics()
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type.encode())]}
+        )
+        await send({"type": "http.response.body", "body": body})
+
     async def _send_openapi(self, send: Send) -> None:
         if self._openapi is None:
             self._openapi = dumps(build_openapi(self.table, load_comments()))
@@ -264,6 +280,8 @@ async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tup
 
 async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = ()) -> None:
     headers = [(b"allow", ", ".join(allow).encode())] if allow else []
+    if error.retry_after is not None:
+        headers.append((b"retry-after", str(error.retry_after).encode()))
     await _send_json(send, error.http_status, error.body(), headers)
 
 
@@ -272,7 +290,13 @@ def create_app(
     *,
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     channel_credentials: grpc.ChannelCredentials | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
 ) -> BridgeApp:
-    """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations."""
+    """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
+
+    `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
+    """
     table = build_route_table(discover_services(), DISPATCHERS)
-    return BridgeApp(target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials)
+    return BridgeApp(
+        target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
+    )

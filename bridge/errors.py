@@ -3,9 +3,10 @@
 `STATUS_TABLE` maps each gRPC status the gateway uses to (HTTP status, OpenAI `type`, default
 `code`), exactly as DESIGN.md's error table. The `code` comes from the `google.rpc.ErrorInfo`
 reason in the status details (lowercased), never from message text; `param` comes from the
-ErrorInfo's `field` metadata. A status without an `llmgw.dev` ErrorInfo did not come from our
-server's error mapping (a transport failure, a crash), so its message is replaced by the table's
-generic one: no internal detail reaches a client. Unknown codes are logged and become 500.
+ErrorInfo's `field` metadata; a `google.rpc.RetryInfo` detail becomes the `Retry-After` header.
+A status without an `llmgw.dev` ErrorInfo did not come from our server's error mapping (a
+transport failure, a crash), so its message is replaced by the table's generic one: no internal
+detail reaches a client. Unknown codes are logged and become 500.
 
 Faults the bridge finds itself (bad JSON, unknown route, oversized body) are `ClientError`s and
 take the same path to the wire.
@@ -67,6 +68,8 @@ class OpenAIError:
     type: str
     param: str | None = None
     code: str | None = None
+    retry_after: int | None = None
+    """Seconds the client should wait before retrying (the `Retry-After` header), when the server said."""
 
     def payload(self) -> dict[str, object]:
         """The `{"error": {...}}` object, also used as the in-band SSE error event."""
@@ -105,21 +108,29 @@ class ClientError(Exception):
         return OpenAIError(self.http_status, self.message, "invalid_request_error", self.param, self.code)
 
 
-def _error_info(trailing_metadata: Sequence[tuple[str, str | bytes]] | None) -> error_details_pb2.ErrorInfo | None:
-    """The first ErrorInfo of the llmgw.dev domain in the status details, if any."""
+def _details(
+    trailing_metadata: Sequence[tuple[str, str | bytes]] | None,
+) -> tuple[error_details_pb2.ErrorInfo | None, int | None]:
+    """The first ErrorInfo of the llmgw.dev domain in the status details, and the RetryInfo delay in seconds."""
+    found: error_details_pb2.ErrorInfo | None = None
+    retry_after: int | None = None
     for key, value in trailing_metadata or ():
         if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
             continue
         status = status_pb2.Status()
-        info = error_details_pb2.ErrorInfo()
         try:
             status.ParseFromString(value)
             for detail in status.details:
-                if detail.Unpack(info) and info.domain == ERROR_DOMAIN:
-                    return info
+                info = error_details_pb2.ErrorInfo()
+                retry = error_details_pb2.RetryInfo()
+                if found is None and detail.Unpack(info) and info.domain == ERROR_DOMAIN:
+                    found = info
+                elif detail.Unpack(retry):
+                    delay = retry.retry_delay
+                    retry_after = max(0, delay.seconds + (1 if delay.nanos > 0 else 0))
         except DecodeError:
-            return None
-    return None
+            return None, None
+    return found, retry_after
 
 
 def from_status(
@@ -132,7 +143,7 @@ def from_status(
     if mapping is None:
         logger.error("gRPC call failed with unmapped status %s", code.name)
         return OpenAIError(UNKNOWN_MAPPING.http_status, UNKNOWN_MAPPING.default_message, UNKNOWN_MAPPING.type)
-    info = _error_info(trailing_metadata)
+    info, retry_after = _details(trailing_metadata)
     if info is None:
         return OpenAIError(mapping.http_status, mapping.default_message, mapping.type, None, mapping.default_code)
     return OpenAIError(
@@ -141,6 +152,7 @@ def from_status(
         mapping.type,
         info.metadata.get("field") or None,
         info.reason.lower() if info.reason else mapping.default_code,
+        retry_after,
     )
 
 

@@ -11,7 +11,9 @@ records every request).
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -32,11 +34,16 @@ async def serve_http(
     *,
     ready: asyncio.Event | None = None,
     on_bound: Callable[[int], None] | None = None,
+    ssl_certfile: Path | None = None,
+    ssl_keyfile: Path | None = None,
+    graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
 ) -> None:
     """Serve `app` on host:port until cancelled, then shut down gracefully.
 
     `ready` is set once the socket listens; `on_bound` receives the bound port (useful with
-    port 0). Raises OSError when the address cannot be bound.
+    port 0). With `ssl_certfile` and `ssl_keyfile` it serves HTTPS. On cancellation it stops
+    accepting at once and gives open requests (streams included) `graceful_shutdown_seconds`
+    to finish before cancelling them. Raises OSError when the address cannot be bound.
     """
     config = uvicorn.Config(
         app,
@@ -49,7 +56,9 @@ async def serve_http(
         access_log=False,
         proxy_headers=False,
         server_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=math.ceil(graceful_shutdown_seconds),
+        ssl_certfile=None if ssl_certfile is None else str(ssl_certfile),
+        ssl_keyfile=None if ssl_keyfile is None else str(ssl_keyfile),
     )
     server = uvicorn.Server(config)
     config.load()

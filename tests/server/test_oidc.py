@@ -89,7 +89,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         """Keep the test output quiet."""
 
 
@@ -135,7 +135,9 @@ def sso_gateway(
 def chat_request() -> chat_service_pb2.CreateChatCompletionRequest:
     """A small unary chat request."""
     message = chat_pb2.ChatMessage(role=chat_pb2.ROLE_USER, content=[chat_pb2.ContentPart(text="hello")])
-    return chat_service_pb2.CreateChatCompletionRequest(params=chat_pb2.ChatCompletionParams(model=HAIKU, messages=[message]))
+    return chat_service_pb2.CreateChatCompletionRequest(
+        params=chat_pb2.ChatCompletionParams(model=HAIKU, messages=[message])
+    )
 
 
 def refusal(gateway: GatewayThread, token: str) -> grpc.RpcError:
@@ -253,5 +255,5 @@ def test_issuers_parse_from_the_environment_form(tmp_path: Path) -> None:
     [issuer] = Settings.load(environ={"LLMGW_OIDC_ISSUERS": text}).oidc_issuers
     assert (issuer.audience, issuer.username_claim, issuer.jwks_uri) == (("a", "b"), "email", None)
     bad = '[{issuer = "https://login.example.com", audience = "a", algorithms = ["HS256"]}]'
-    with pytest.raises(SettingsError, match="LLMGW_OIDC_ISSUERS.*HS256"):
+    with pytest.raises(SettingsError, match=r"LLMGW_OIDC_ISSUERS.*HS256"):
         Settings.load(environ={"LLMGW_OIDC_ISSUERS": bad})
