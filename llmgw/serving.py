@@ -1,0 +1,97 @@
+"""`llmgw serve`: the gRPC server and the HTTP bridge in one process, from start to a clean exit.
+
+What runs: the Gateway (unless HTTP-only), the bridge (unless gRPC-only), TLS on
+both when TLS_CERT_FILE and TLS_KEY_FILE are set, the gateway's metrics at the
+bridge's `GET /metrics` (and on METRICS_LISTEN), OpenTelemetry traces when the
+OTEL_* variables ask for them.
+
+Shutdown, on SIGTERM or SIGINT: both listeners stop accepting at once; in-flight
+gRPC calls and HTTP requests get SHUTDOWN_GRACE_SECONDS to finish; calls still
+running then end with UNAVAILABLE "the gateway is shutting down" (an SSE stream
+gets that as its error event), their usage recorded as cancelled; the request log
+is flushed; the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+
+import grpc
+from prometheus_client import REGISTRY, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from llmgw.bridge.app import create_app, serve_http
+from llmgw.server.app import CANCEL_MARGIN_S, Gateway
+from llmgw.server.settings import Settings
+from llmgw.server.tracing import tracing_from_environ
+
+logger = logging.getLogger("llmgw")
+
+
+def channel_credentials(settings: Settings, in_process: bool) -> grpc.ChannelCredentials | None:
+    """How the bridge reaches gRPC: TLS trusting TLS_CA_FILE when gRPC is TLS, else plain text.
+
+    The in-process bridge talks to its own server: without a CA file it trusts the
+    server's own (self-signed) certificate. An HTTP-only bridge uses TLS when
+    TLS_CA_FILE is set.
+    """
+    if settings.tls_ca_file is not None:
+        return grpc.ssl_channel_credentials(root_certificates=settings.tls_ca_file.read_bytes())
+    if in_process and settings.tls_cert_file is not None:
+        return grpc.ssl_channel_credentials(root_certificates=settings.tls_cert_file.read_bytes())
+    return None
+
+
+def _process_metrics() -> tuple[bytes, str]:
+    """The process's own metrics (for an HTTP-only bridge, which has no gateway registry)."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def serve(
+    settings: Settings, *, grpc_server: bool, http: bool, grpc_target: str | None, stop: asyncio.Event | None = None
+) -> None:
+    """Serve until `stop` is set (by default: until SIGTERM or SIGINT), then shut down as the module says."""
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGTERM, signal.SIGINT) if stop is None else ()
+    stop = stop or asyncio.Event()
+    for signum in signals:
+        loop.add_signal_handler(signum, stop.set)
+    gateway = Gateway(settings, tracing=tracing_from_environ(os.environ)) if grpc_server else None
+    tasks: list[asyncio.Task[None]] = []
+    grace = settings.shutdown_grace_seconds
+    try:
+        if gateway is not None:
+            port = await gateway.start()
+            grpc_target = f"{settings.grpc_listen.host}:{port}"
+        if http and grpc_target is not None:
+            app = create_app(
+                grpc_target,
+                max_body_bytes=settings.max_body_bytes,
+                channel_credentials=channel_credentials(settings, in_process=gateway is not None),
+                metrics=gateway.metrics.render if gateway is not None else _process_metrics,
+            )
+            host = settings.http_listen.host
+            scheme = "https" if settings.tls_cert_file is not None else "http"
+            server = serve_http(
+                app,
+                host,
+                settings.http_listen.port,
+                on_bound=lambda port: logger.info("HTTP bridge listening on %s://%s:%d", scheme, host, port),
+                ssl_certfile=settings.tls_cert_file,
+                ssl_keyfile=settings.tls_key_file,
+                graceful_shutdown_seconds=grace + CANCEL_MARGIN_S + 1,
+            )
+            tasks.append(asyncio.create_task(server))
+        await stop.wait()
+        logger.info("shutting down: in-flight requests get %.1f s", grace)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Concurrently: the bridge's open requests end when the gateway ends their calls.
+        await asyncio.gather(*tasks, *([] if gateway is None else [gateway.stop()]), return_exceptions=True)
+        for signum in signals:
+            loop.remove_signal_handler(signum)
+        logger.info("stopped")
