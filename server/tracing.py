@@ -17,11 +17,13 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
 
+from llmgw.server.settings import SettingsError
+
 DEFAULT_SERVICE_NAME = "llmgw"
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
 
 
-class TracingError(ValueError):
+class TracingError(SettingsError):
     """The OTEL_* variables ask for something this gateway cannot do; the message says what."""
 
 
