@@ -82,3 +82,16 @@ def test_bodies() -> None:
     assert json.loads(FALLBACK_BODY)["error"]["type"] == "api_error"
     assert OpenAIError(500, "bad \udc80 surrogate", "api_error").body().startswith(b'{"error"')
     assert ClientError("x", http_status=413).to_openai().http_status == 413
+
+
+def test_retry_info_becomes_retry_after() -> None:
+    """A RetryInfo detail beside the ErrorInfo gives the Retry-After seconds (rounded up)."""
+    info, retry = any_pb2.Any(), any_pb2.Any()
+    info.Pack(error_details_pb2.ErrorInfo(reason="RATE_LIMIT_EXCEEDED", domain="llmgw.dev"))
+    retry.Pack(error_details_pb2.RetryInfo(retry_delay={"seconds": 12, "nanos": 5}))
+    status = status_pb2.Status(code=8, message="slow down", details=[info, retry])
+    error = from_status(
+        grpc.StatusCode.RESOURCE_EXHAUSTED, "slow down", [("grpc-status-details-bin", status.SerializeToString())]
+    )
+    assert (error.http_status, error.code, error.retry_after) == (429, "rate_limit_exceeded", 13)
+    assert from_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "m", details("QUOTA_EXCEEDED")).retry_after is None

@@ -14,11 +14,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from llmgw.bridge.app import create_app, serve_http
+from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.logging_setup import JsonFormatter
 from llmgw.v1 import chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 from tests.bridge.conftest import LoopThread
 from tests.server.test_chat_service import HAIKU, params, user
-from tests.support import GatewayThread, bearer
+from tests.support import GatewayThread, bearer, gateway_settings
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
@@ -147,3 +148,26 @@ def test_grpc_clients_get_the_request_id_as_initial_metadata(gateway: GatewayThr
             stub.CreateChatCompletion(request, metadata=bearer("sk-llmgw-wrong"))
         ids = dict(failed.value.initial_metadata())  # type: ignore[attr-defined]
     assert ids["x-request-id"].startswith("req_")
+
+
+def test_metrics_listen_serves_the_registry_without_the_bridge(
+    fake_bedrock: FakeBedrockServer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """With METRICS_LISTEN a gateway serves /metrics on its own port, and stops serving it on stop."""
+    settings = gateway_settings(tmp_path_factory.mktemp("metrics"), fake_bedrock.url, metrics_listen="127.0.0.1:0")
+    running = GatewayThread(settings).start()
+    try:
+        assert running.gateway is not None
+        port = running.gateway.metrics_port
+        assert port
+        with running.channel() as channel, pytest.raises(grpc.RpcError):
+            chat_service_pb2_grpc.ChatServiceStub(channel).CreateChatCompletion(
+                chat_service_pb2.CreateChatCompletionRequest(params=params(user("hi"))), metadata=bearer("sk-x")
+            )
+        samples = scrape(f"http://127.0.0.1:{port}")
+        method = "/llmgw.v1.ChatService/CreateChatCompletion"
+        assert samples[("llmgw_grpc_calls_total", (("code", "UNAUTHENTICATED"), ("method", method)))] == 1
+    finally:
+        running.stop()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=2)

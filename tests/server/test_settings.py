@@ -47,6 +47,19 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("LLMGW_MAX_BODY_BYTES", "big", "LLMGW_MAX_BODY_BYTES (environment): expected a positive integer"),
         ("LLMGW_KEY_CACHE_SECONDS", "-1", "LLMGW_KEY_CACHE_SECONDS (environment): expected a positive number"),
         ("LLMGW_TLS_CERT_FILE", "/no/such/cert.pem", "LLMGW_TLS_CERT_FILE (environment): no such file"),
+        ("LLMGW_TLS_CA_FILE", "/no/such/ca.pem", "LLMGW_TLS_CA_FILE (environment): no such file"),
+        ("LLMGW_DEFAULT_RPM", "-1", "LLMGW_DEFAULT_RPM (environment): expected an integer of 0 or more"),
+        ("LLMGW_DEFAULT_TPM", "many", "LLMGW_DEFAULT_TPM (environment): expected an integer of 0 or more"),
+        ("LLMGW_METRICS_LISTEN", "9464", "LLMGW_METRICS_LISTEN (environment): expected HOST:PORT"),
+        ("LLMGW_LOG_FORMAT", "xml", "LLMGW_LOG_FORMAT (environment): expected json or text"),
+        ("LLMGW_JWT_LEEWAY_SECONDS", "-3", "LLMGW_JWT_LEEWAY_SECONDS (environment): expected a number of 0 or more"),
+        ("LLMGW_OIDC_ISSUERS", "[{issuer = 1", "LLMGW_OIDC_ISSUERS (environment): expected a TOML inline array"),
+        ("LLMGW_OIDC_ISSUERS", '[{issuer = "ftp://x"}]', "LLMGW_OIDC_ISSUERS (environment): each issuer needs"),
+        (
+            "LLMGW_OIDC_ISSUERS",
+            '[{issuer = "https://x", audience = "a", admin_group = "g"}]',
+            "LLMGW_OIDC_ISSUERS (environment): issuer https://x: admin_group_claim and admin_group go together",
+        ),
     ],
 )
 def test_each_bad_value_gives_one_line_naming_it(name: str, value: str, message: str) -> None:
@@ -80,3 +93,16 @@ def test_tls_files_must_come_in_pairs(tmp_path: Path) -> None:
     cert.write_text("x")
     with pytest.raises(SettingsError, match="LLMGW_TLS_CERT_FILE and LLMGW_TLS_KEY_FILE"):
         Settings.load(environ={"LLMGW_TLS_CERT_FILE": str(cert)})
+
+
+def test_issuers_come_from_an_array_of_tables_in_the_file(tmp_path: Path) -> None:
+    """`[[oidc_issuers]]` tables in the TOML file become issuers, with their defaults filled in."""
+    config = tmp_path / "llmgw.toml"
+    config.write_text(
+        '[[oidc_issuers]]\nissuer = "https://a.example"\naudience = "x"\n'
+        '[[oidc_issuers]]\nissuer = "https://b.example"\naudience = ["y"]\njwks_uri = "https://b.example/keys"\n',
+        encoding="utf-8",
+    )
+    first, second = Settings.load(config, environ={}).oidc_issuers
+    assert (first.issuer, first.username_claim, first.algorithms) == ("https://a.example", "sub", ("RS256", "ES256"))
+    assert (second.audience, second.jwks_uri) == (("y",), "https://b.example/keys")
