@@ -218,13 +218,19 @@ def _locked_quota_limits(db: peewee.Database, users: set[str], rules: QuotaRules
 
 
 def _lock_row(db: peewee.Database, user: str, period_start: datetime) -> tuple[int, int]:
-    """Create the row if missing, then read it locked until the transaction ends."""
+    """Read the row locked until the transaction ends, creating it first when it is missing.
+
+    The row usually exists (one per user and period), so it is read first and created only
+    when the read finds nothing: one statement per admission instead of two.
+    """
     key = (user, _PERIOD_START(period_start))
-    execute_prepared(db, _sql(_CREATE_ROW_SQL, db.param), key)
     read = _sql(_READ_ROW_SQL, db.param)
     if not isinstance(db, peewee.SqliteDatabase):  # SQLite: BEGIN IMMEDIATE already holds the write lock
         read += " FOR UPDATE"
     row = execute_prepared(db, read, key).fetchone()
     if row is None:
-        raise peewee.DoesNotExist(f"no quota_ledger row for {user} at {period_start.isoformat()}")
+        execute_prepared(db, _sql(_CREATE_ROW_SQL, db.param), key)
+        row = execute_prepared(db, read, key).fetchone()
+        if row is None:
+            raise peewee.DoesNotExist(f"no quota_ledger row for {user} at {period_start.isoformat()}")
     return int(row[0]), int(row[1])
