@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -202,7 +202,7 @@ def test_bad_tokens_are_unauthenticated_with_the_reason(
 ) -> None:
     """Each kind of bad token is refused with UNAUTHENTICATED and a message saying why."""
     now = int(time.time())
-    token = {
+    makers: dict[str, Callable[[], str]] = {
         "expired": lambda: idp.token(exp=now - 3600, iat=now - 7200),
         "not yet valid": lambda: idp.token(nbf=now + 3600),
         "wrong issuer": lambda: idp.token(iss="https://elsewhere.example.com"),
@@ -212,7 +212,8 @@ def test_bad_tokens_are_unauthenticated_with_the_reason(
         "alg HS256": lambda: _hs256_token(idp),
         "unknown kid": lambda: idp.token("nope", key=idp.keys["k1"]),
         "malformed": lambda: "abc.def.ghi",
-    }[case]()
+    }
+    token = makers[case]()
     error = refusal(sso_gateway, token)
     assert error.code() == grpc.StatusCode.UNAUTHENTICATED
     assert reason in (error.details() or "")
