@@ -49,6 +49,18 @@ def admin_call(gateway: GatewayThread, name: str) -> tuple[tuple[str, str]]:
     return bearer(gateway.create_key("root", name))
 
 
+def steady(step: Step) -> Step:
+    """`step`, then stop the text cursors blinking so the picture does not depend on timing."""
+
+    async def run(pilot: Pilot[None]) -> None:
+        await step(pilot)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    return run
+
+
 async def signed_in(pilot: Pilot[None]) -> None:
     """Wait for the chat screen, where every session starts."""
     await until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen), "the chat screen")
@@ -77,7 +89,7 @@ def test_sign_in(size: tuple[int, int], snap_compare: SnapCompare) -> None:
     async def ready(pilot: Pilot[None]) -> None:
         await until(pilot, lambda: isinstance(pilot.app.screen, SignInScreen), "the sign-in screen")
 
-    assert snap_compare(GatewayApp("127.0.0.1:50051", ""), terminal_size=size, run_before=ready)
+    assert snap_compare(GatewayApp("127.0.0.1:50051", ""), terminal_size=size, run_before=steady(ready))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -101,7 +113,7 @@ def test_chat(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
         )
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=answered)
+    assert snap_compare(app, terminal_size=size, run_before=steady(answered))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -118,7 +130,7 @@ def test_keys(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
         await until(pilot, lambda: isinstance(pilot.app.screen, KeysScreen), "the keys screen")
         await until(pilot, lambda: pilot.app.screen.query_one("#keys", DataTable).row_count == 3, "the keys")
 
-    assert snap_compare(app, terminal_size=size, run_before=listed)
+    assert snap_compare(app, terminal_size=size, run_before=steady(listed))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -134,7 +146,7 @@ def test_create_key_form(size: tuple[int, int], gateway: GatewayThread, snap_com
         await pilot.pause()
         await pilot.press(*"laptop")
 
-    assert snap_compare(app, terminal_size=size, run_before=form)
+    assert snap_compare(app, terminal_size=size, run_before=steady(form))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -147,7 +159,7 @@ def test_secret_shown_once(size: tuple[int, int], gateway: GatewayThread, snap_c
         await pilot.app.push_screen(SecretModal("laptop", "sk-example-0123456789abcdefghijklmnopqrstuvwxyzABCDEF"))
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=secret)
+    assert snap_compare(app, terminal_size=size, run_before=steady(secret))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -163,7 +175,7 @@ def test_delete_confirmation(size: tuple[int, int], gateway: GatewayThread, snap
         await pilot.press("d")
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=confirm)
+    assert snap_compare(app, terminal_size=size, run_before=steady(confirm))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -183,7 +195,7 @@ def test_model_access(size: tuple[int, int], gateway: GatewayThread, snap_compar
         listing = pilot.app.screen.query_one("#models", SelectionList)
         await until(pilot, lambda: len(listing.selected) == 2, "the selection")
 
-    assert snap_compare(app, terminal_size=size, run_before=loaded)
+    assert snap_compare(app, terminal_size=size, run_before=steady(loaded))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -201,7 +213,7 @@ def test_quotas(size: tuple[int, int], gateway: GatewayThread, snap_compare: Sna
     async def loaded(pilot: Pilot[None]) -> None:
         await load_user(pilot, "f4", user, origin_names(pilot, user))
 
-    assert snap_compare(app, terminal_size=size, run_before=loaded)
+    assert snap_compare(app, terminal_size=size, run_before=steady(loaded))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -219,7 +231,7 @@ def test_quota_status_exceeded(size: tuple[int, int], gateway: GatewayThread, sn
     async def loaded(pilot: Pilot[None]) -> None:
         await load_user(pilot, "f5", user, lambda: pilot.app.screen.query_one("#status").has_class("-exceeded"))
 
-    assert snap_compare(app, terminal_size=size, run_before=loaded)
+    assert snap_compare(app, terminal_size=size, run_before=steady(loaded))
 
 
 def _fixed_requests(user: str) -> None:
@@ -272,11 +284,22 @@ def test_usage(size: tuple[int, int], tab: str, gateway: GatewayThread, snap_com
         screen.query_one("#end", Input).value = "2025-03-04"
         screen.query_one("#end", Input).focus()
         await pilot.press("enter")
-        await until(pilot, lambda: screen.query_one("#requests", DataTable).row_count == 3, "the fixed requests")
-        screen.query_one("#tabs", TabbedContent).active = tab
+        table = screen.query_one("#requests", DataTable)
+        totals = screen.query_one("#totals", Static)
+
+        def filtered_rows_shown() -> bool:
+            users = {table.get_row_at(row)[1] for row in range(table.row_count)}
+            return table.row_count == 3 and users == {user} and str(totals.content).startswith("3 requests, $8.82")
+
+        await until(pilot, filtered_rows_shown, "the fixed requests")
+        tabs = screen.query_one("#tabs", TabbedContent)
+        tabs.active = tab
+        pane = tabs.get_pane(tab)
+        await until(pilot, lambda: pane.size.width > 0, "the tab to show")
+        await pilot.wait_for_scheduled_animations()
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=filtered)
+    assert snap_compare(app, terminal_size=size, run_before=steady(filtered))
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -293,4 +316,4 @@ def test_admin_screen_refused(size: tuple[int, int], gateway: GatewayThread, sna
         pilot.app.clear_notifications()
         await pilot.pause()
 
-    assert snap_compare(app, terminal_size=size, run_before=refused)
+    assert snap_compare(app, terminal_size=size, run_before=steady(refused))

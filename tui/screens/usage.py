@@ -20,6 +20,7 @@ from llmgw.tui.widgets.spend_chart import SpendChart
 from llmgw.v1 import request_record_pb2, usage_service_pb2
 
 PAGE_SIZE = 200
+COLUMNS = ("When", "User", "Key", "Model", "In", "Out", "Cost", "ms", "Outcome")
 
 
 class UsageScreen(AdminScreen):
@@ -48,9 +49,7 @@ class UsageScreen(AdminScreen):
         yield Static("", id="totals")
         with TabbedContent(id="tabs"):
             with TabPane("Requests", id="requests-tab"):
-                table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True, id="requests")
-                table.add_columns("When", "User", "Key", "Model", "In", "Out", "Cost", "ms", "Outcome")
-                yield table
+                yield DataTable[str](cursor_type="row", zebra_stripes=True, id="requests")
             with TabPane("By model", id="models-tab"):
                 yield SpendChart(id="by-model")
             with TabPane("By day", id="days-tab"):
@@ -106,7 +105,9 @@ class UsageScreen(AdminScreen):
 
     def _show_requests(self, requests: list[request_record_pb2.RequestRecord]) -> None:
         table = self.query_one("#requests", DataTable)
-        table.clear()
+        # Columns too: their widths only grow, and should fit what is shown now.
+        table.clear(columns=True)
+        table.add_columns(*COLUMNS)
         now = self._now()
         for record in requests:
             table.add_row(
