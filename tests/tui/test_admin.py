@@ -163,7 +163,9 @@ async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fre
     messages: list[Message] = []
     user_app = signed_in_app(gateway, user)
     async with user_app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
-        await until(pilot, lambda: isinstance(user_app.screen, ChatScreen), "the chat screen")
+        await until(
+            pilot, lambda: isinstance(user_app.screen, ChatScreen) and bool(user_app.screen.query("#model")), "chat"
+        )
         select = user_app.screen.query_one("#model", Select)
         await until(pilot, lambda: select.value != Select.NULL, "the models")
         select.value = HAIKU

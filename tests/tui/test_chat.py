@@ -21,7 +21,7 @@ HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 async def open_chat(app: GatewayApp, pilot: Pilot[None]) -> ChatScreen:
     """Wait for the chat screen with its models loaded, and pick Claude 3 Haiku."""
-    await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat screen")
+    await until(pilot, lambda: isinstance(app.screen, ChatScreen) and bool(app.screen.query("#model")), "the chat")
     screen = app.screen
     assert isinstance(screen, ChatScreen)
     select = screen.query_one("#model", Select)

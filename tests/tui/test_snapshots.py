@@ -63,7 +63,9 @@ def steady(step: Step) -> Step:
 
 async def signed_in(pilot: Pilot[None]) -> None:
     """Wait for the chat screen, where every session starts."""
-    await until(pilot, lambda: isinstance(pilot.app.screen, ChatScreen), "the chat screen")
+    await until(
+        pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and bool(pilot.app.screen.query("#model")), "chat"
+    )
 
 
 async def load_user(pilot: Pilot[None], key: str, user: str, loaded: Callable[[], bool]) -> None:

@@ -52,8 +52,9 @@ class ChatScreen(Screen[None]):
     def on_mount(self) -> None:
         """Load the models and the quota; the prompt has the focus."""
         self.query_one("#prompt", Input).focus()
-        self._load_models()
-        self._load_quota()
+        # After the first refresh the Select has composed its overlay, which set_options needs.
+        self.call_after_refresh(self._load_models)
+        self.call_after_refresh(self._load_quota)
 
     @work(exclusive=True, group="models")
     async def _load_models(self) -> None:
