@@ -1,4 +1,4 @@
-"""The `llmgw` command: serve, demo, fake-bedrock, keys create.
+"""The `llmgw` command: serve, demo, fake-bedrock, keys create, tui.
 
 Only the API key goes to stdout (for `keys create` and `demo`), so scripts can
 capture it; everything else goes to stderr. A bad setting ends the command
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -62,12 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument(
         "--expires", type=_parse_expiry, default=None, help="expiry date YYYY-MM-DD (UTC midnight) or never"
     )
+
+    tui = commands.add_parser("tui", help="the terminal UI: chat, your keys and, for admins, the admin console")
+    tui.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the gateway's gRPC server")
+    tui.add_argument("--api-key", default=None, help="API key (default: LLMGW_API_KEY, else the sign-in screen asks)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.command == "tui":
+        from llmgw.tui.app import run_tui
+
+        run_tui(args.target, args.api_key or os.environ.get("LLMGW_API_KEY", ""))
+        return 0
     if args.command == "fake-bedrock":
         from llmgw.fakebedrock import cli as fake_cli
 
