@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -87,11 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"llmgw: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=logging.DEBUG if settings.debug else logging.INFO,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    from llmgw.server.logging_setup import configure_logging
+
+    configure_logging(settings.log_format, settings.debug)
     try:
         if args.command == "keys":
             return _create_key(settings, args.user, args.name, args.expires)
@@ -162,32 +159,10 @@ def _demo(settings: Settings) -> int:
 
 
 async def _serve(settings: Settings, *, grpc: bool, http: bool, grpc_target: str | None) -> None:
-    """Serve until SIGTERM or SIGINT, then shut down gracefully."""
-    from llmgw.bridge.app import create_app, serve_http
-    from llmgw.server.app import Gateway
+    """Serve until SIGTERM or SIGINT, then shut down gracefully (llmgw/serving.py says how)."""
+    from llmgw.serving import serve
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    gateway = Gateway(settings) if grpc else None
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        if gateway is not None:
-            port = await gateway.start()
-            grpc_target = f"{settings.grpc_listen.host}:{port}"
-        if http and grpc_target is not None:
-            app = create_app(grpc_target, max_body_bytes=settings.max_body_bytes)
-            tasks.append(asyncio.create_task(serve_http(app, settings.http_listen.host, settings.http_listen.port)))
-            logger.info("HTTP bridge listening on %s", settings.http_listen)
-        await stop.wait()
-        logger.info("shutting down")
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        if gateway is not None:
-            await gateway.stop()
+    await serve(settings, grpc_server=grpc, http=http, grpc_target=grpc_target)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TypeVar
 
 import grpc
@@ -27,47 +28,57 @@ _Resp = TypeVar("_Resp")
 SHUTTING_DOWN_MESSAGE = "The gateway is shutting down; retry the request."
 
 
+@dataclass(eq=False, slots=True)
+class _Call:
+    """One call being served: its task, and where it stands."""
+
+    task: asyncio.Task[object]
+    sending: bool = False  # a stream suspended while grpc writes its last message
+    ending: bool = False  # drain asked it to end
+
+
 class CallTracker:
-    """The tasks of the calls being served, and the means to end them at shutdown."""
+    """The calls being served, and the means to end them at shutdown."""
 
     def __init__(self) -> None:
-        self._calls: set[asyncio.Task[object]] = set()
-        self._ended_by_us: set[asyncio.Task[object]] = set()
+        self._calls: dict[asyncio.Task[object], _Call] = {}
         self._idle = asyncio.Event()
         self._idle.set()
 
     def __len__(self) -> int:
         return len(self._calls)
 
-    def enter(self) -> asyncio.Task[object] | None:
-        """Track the current call's task; returns it for `leave`."""
+    def enter(self) -> _Call | None:
+        """Track the current call."""
         task = asyncio.current_task()
-        if task is not None:
-            self._calls.add(task)
-            self._idle.clear()
-        return task
-
-    def leave(self, task: asyncio.Task[object] | None) -> None:
-        """Stop tracking a call's task."""
         if task is None:
+            return None
+        call = self._calls[task] = _Call(task)
+        self._idle.clear()
+        return call
+
+    def leave(self, call: _Call | None) -> None:
+        """Stop tracking a call."""
+        if call is None:
             return
-        self._calls.discard(task)
-        self._ended_by_us.discard(task)
+        self._calls.pop(call.task, None)
         if not self._calls:
             self._idle.set()
 
-    def ended_by_shutdown(self, task: asyncio.Task[object] | None) -> bool:
-        """Whether this task's cancellation came from `drain` (not from its client)."""
-        return task is not None and task in self._ended_by_us
-
     async def drain(self, grace: float, cancel_wait: float = 2.0) -> int:
-        """Wait up to `grace` seconds for calls to finish, then cancel the rest; returns how many were cancelled."""
+        """Wait up to `grace` seconds for calls to finish, then end the rest; returns how many were ended.
+
+        A call waiting inside its handler is cancelled there. A stream suspended while
+        grpc writes a message is not (a cancellation inside grpc's write would drop the
+        call without a status); it ends itself as soon as the write returns.
+        """
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), timeout=grace)
-        remaining = list(self._calls)
-        for task in remaining:
-            self._ended_by_us.add(task)
-            task.cancel()
+        remaining = list(self._calls.values())
+        for call in remaining:
+            call.ending = True
+            if not call.sending:
+                call.task.cancel()
         if remaining:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), timeout=cancel_wait)
@@ -93,36 +104,44 @@ class DrainInterceptor(grpc.aio.ServerInterceptor):
 
         def unary(behavior: Unary) -> Unary:
             async def call(request: object, context: Context) -> object:
-                task = tracker.enter()
+                state = tracker.enter()
                 try:
                     return await behavior(request, context)
                 except asyncio.CancelledError:
-                    _raise_if_shutdown(tracker, task)
+                    _raise_if_shutdown(state)
                     raise
                 finally:
-                    tracker.leave(task)
+                    tracker.leave(state)
 
             return call
 
         def streaming(behavior: Streaming) -> Streaming:
             async def call(request: object, context: Context) -> AsyncIterator[object]:
-                task = tracker.enter()
+                state = tracker.enter()
                 try:
-                    async for response in behavior(request, context):
-                        yield response
+                    # aclosing: ending early must close the handler, so it records what it served.
+                    async with contextlib.aclosing(behavior(request, context)) as responses:
+                        async for response in responses:
+                            if state is not None:
+                                state.sending = True
+                            yield response
+                            if state is not None:
+                                state.sending = False
+                                if state.ending:
+                                    raise ShuttingDown(SHUTTING_DOWN_MESSAGE)
                 except asyncio.CancelledError:
-                    _raise_if_shutdown(tracker, task)
+                    _raise_if_shutdown(state)
                     raise
                 finally:
-                    tracker.leave(task)
+                    tracker.leave(state)
 
             return call
 
         return wrap_handler(handler, unary, streaming)
 
 
-def _raise_if_shutdown(tracker: CallTracker, task: asyncio.Task[object] | None) -> None:
+def _raise_if_shutdown(call: _Call | None) -> None:
     """Turn our own cancellation into ShuttingDown; leave a client's cancellation alone."""
-    if task is not None and tracker.ended_by_shutdown(task):
-        task.uncancel()
+    if call is not None and call.ending:
+        call.task.uncancel()
         raise ShuttingDown(SHUTTING_DOWN_MESSAGE) from None
