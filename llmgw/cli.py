@@ -35,6 +35,13 @@ def _parse_expiry(text: str) -> datetime | None:
     return expires
 
 
+def _read_ca_file(text: str) -> bytes:
+    try:
+        return Path(text).expanduser().read_bytes()
+    except OSError as exc:
+        raise argparse.ArgumentTypeError(f"cannot read the CA file {text}: {exc.strerror}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from llmgw.fakebedrock import cli as fake_cli
@@ -66,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     tui = commands.add_parser("tui", help="the terminal UI: chat, your keys and, for admins, the admin console")
     tui.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the gateway's gRPC server")
     tui.add_argument("--api-key", default=None, help="API key (default: LLMGW_API_KEY, else the sign-in screen asks)")
+    tui.add_argument(
+        "--ca-file", type=_read_ca_file, default=None, help="CA certificate (PEM) to connect over TLS; default: plain"
+    )
     return parser
 
 
@@ -75,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "tui":
         from llmgw.tui.app import run_tui
 
-        run_tui(args.target, args.api_key or os.environ.get("LLMGW_API_KEY", ""))
+        run_tui(args.target, args.api_key or os.environ.get("LLMGW_API_KEY", ""), args.ca_file)
         return 0
     if args.command == "fake-bedrock":
         from llmgw.fakebedrock import cli as fake_cli

@@ -63,16 +63,22 @@ class GatewayApp(App[None]):
         Binding("f6", "show('usage')", "Usage"),
     ]
 
-    def __init__(self, target: str, api_key: str = "", *, auto_sign_in: bool = True) -> None:
+    def __init__(
+        self, target: str, api_key: str = "", *, auto_sign_in: bool = True, root_certificates: bytes | None = None
+    ) -> None:
         super().__init__()
         self._target = target
         self._api_key = api_key
         self._auto_sign_in = auto_sign_in
+        self._root_certificates = root_certificates
         self.session: Session | None = None
 
     def on_mount(self) -> None:
         """Ask for (or check) the credentials first."""
-        self.push_screen(SignInScreen(self._target, self._api_key, auto=self._auto_sign_in), self._signed_in)
+        signin = SignInScreen(
+            self._target, self._api_key, auto=self._auto_sign_in, root_certificates=self._root_certificates
+        )
+        self.push_screen(signin, self._signed_in)
 
     async def on_unmount(self) -> None:
         """Close the gateway connection."""
@@ -120,6 +126,9 @@ class GatewayApp(App[None]):
         yield from super().get_system_commands(screen)
 
 
-def run_tui(target: str, api_key: str) -> None:
-    """Run the UI until the user quits; an empty key means the sign-in screen asks for one."""
-    GatewayApp(target, api_key).run()
+def run_tui(target: str, api_key: str, root_certificates: bytes | None = None) -> None:
+    """Run the UI until the user quits; an empty key means the sign-in screen asks for one.
+
+    `root_certificates` (PEM) makes the connection TLS, trusting that CA.
+    """
+    GatewayApp(target, api_key, root_certificates=root_certificates).run()

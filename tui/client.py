@@ -143,12 +143,17 @@ class GatewayClient:
     """The gateway's services over one grpc.aio channel, authenticated with one API key.
 
     Create it inside the running event loop (the channel binds to it) and close it when done.
+    With `root_certificates` (a CA bundle in PEM) the channel uses TLS; without, plain text.
     """
 
-    def __init__(self, target: str, api_key: str) -> None:
+    def __init__(self, target: str, api_key: str, root_certificates: bytes | None = None) -> None:
         self.target = target
         self._metadata = (("authorization", f"Bearer {api_key}"),)
-        self._channel = grpc.aio.insecure_channel(target)
+        if root_certificates is None:
+            self._channel = grpc.aio.insecure_channel(target)
+        else:
+            credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
+            self._channel = grpc.aio.secure_channel(target, credentials)
         self._chat = chat_service_pb2_grpc.ChatServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._keys = key_service_pb2_grpc.KeyServiceStub(self._channel)

@@ -21,8 +21,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from llmgw.bridge.app import create_app, serve_http
+from llmgw.cli import build_parser
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.serving import channel_credentials
+from llmgw.tui.client import GatewayClient
 from llmgw.v1 import chat_service_pb2, chat_service_pb2_grpc
 from tests.bridge.conftest import LoopThread
 from tests.server.test_chat_service import HAIKU, params, user
@@ -172,3 +174,22 @@ def test_openai_sdk_with_the_ca_connects_and_plain_http_is_refused(
         plain.get(https_url.replace("https://", "http://") + "/healthz")
     with httpx.Client(timeout=5) as untrusting, pytest.raises(httpx.ConnectError):
         untrusting.get(f"{https_url}/healthz")
+
+
+async def test_tui_client_connects_with_the_ca(tls_gateway: GatewayThread, pki: Pki) -> None:
+    """The terminal UI's client, given the CA (`llmgw tui --ca-file`), signs in over TLS."""
+    key = tls_gateway.create_key("tls-user", "tui")
+    client = GatewayClient(tls_gateway.grpc_target, key, pki.ca_file.read_bytes())
+    try:
+        identity = await client.identify()
+    finally:
+        await client.close()
+    assert identity.user == "tls-user"
+
+
+def test_tui_refuses_an_unreadable_ca_file(capsys: pytest.CaptureFixture[str]) -> None:
+    """`llmgw tui --ca-file` with a missing file stops at argument parsing, naming the file."""
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["tui", "--ca-file", "/no/such/ca.pem"])
+    assert exited.value.code == 2
+    assert "/no/such/ca.pem" in capsys.readouterr().err

@@ -30,11 +30,12 @@ class SignInScreen(Screen[Session]):
     CSS_PATH = "signin.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+s", "sign_in", "Sign in", priority=True)]
 
-    def __init__(self, target: str, api_key: str, *, auto: bool) -> None:
+    def __init__(self, target: str, api_key: str, *, auto: bool, root_certificates: bytes | None = None) -> None:
         super().__init__()
         self._target = target
         self._api_key = api_key
         self._auto = auto
+        self._root_certificates = root_certificates
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""
@@ -68,7 +69,7 @@ class SignInScreen(Screen[Session]):
 
     @work(exclusive=True)
     async def _sign_in(self, target: str, key: str) -> None:
-        client = GatewayClient(target, key)
+        client = GatewayClient(target, key, self._root_certificates)
         try:
             identity = await client.identify()
         except GatewayFailure as failure:
