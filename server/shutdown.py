@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 
@@ -119,8 +119,9 @@ class DrainInterceptor(grpc.aio.ServerInterceptor):
             async def call(request: object, context: Context) -> AsyncIterator[object]:
                 state = tracker.enter()
                 try:
-                    # aclosing: ending early must close the handler, so it records what it served.
-                    async with contextlib.aclosing(behavior(request, context)) as responses:
+                    # Ending early must close the handler (an async generator here) so it records its usage.
+                    handler_responses = cast("AsyncGenerator[object, None]", behavior(request, context))
+                    async with contextlib.aclosing(handler_responses) as responses:
                         async for response in responses:
                             if state is not None:
                                 state.sending = True
