@@ -6,9 +6,15 @@ import asyncio
 import base64
 import json
 from collections.abc import Iterator
+from typing import cast
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionFunctionToolParam,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionUserMessageParam,
+)
 
 from tests.e2e.conftest import ServedGateway
 
@@ -17,14 +23,21 @@ NOVA_MICRO = "amazon.nova-micro-v1:0"
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
-WEATHER_TOOL = {
-    "type": "function",
-    "function": {
-        "name": "get_weather",
-        "description": "Weather of a city",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-    },
-}
+
+
+def function_tool(name: str) -> ChatCompletionFunctionToolParam:
+    """A function tool taking a city."""
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": "Weather of a city",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        },
+    }
+
+
+WEATHER_TOOL = function_tool("get_weather")
 
 
 @pytest.fixture(scope="module")
@@ -75,6 +88,7 @@ def test_tools_round_trip_unary_and_streamed(sdk: openai.OpenAI) -> None:
     first = sdk.chat.completions.create(model=HAIKU, messages=question, tools=[WEATHER_TOOL], tool_choice="auto")
     assert first.choices[0].finish_reason == "tool_calls"
     [call] = first.choices[0].message.tool_calls or []
+    assert isinstance(call, ChatCompletionMessageFunctionToolCall)
     assert call.function.name == "get_weather"
     assert json.loads(call.function.arguments) == {"city": "sample"}
 
@@ -89,7 +103,17 @@ def test_tools_round_trip_unary_and_streamed(sdk: openai.OpenAI) -> None:
         tools=[WEATHER_TOOL],
         messages=[
             *question,
-            {"role": "assistant", "content": None, "tool_calls": [call.model_dump()]},  # type: ignore[list-item]
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call.id,
+                        "type": "function",
+                        "function": {"name": call.function.name, "arguments": call.function.arguments},
+                    }
+                ],
+            },
             {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21 degrees"},
         ],
     )
@@ -98,14 +122,14 @@ def test_tools_round_trip_unary_and_streamed(sdk: openai.OpenAI) -> None:
 
 def test_forced_tool_choice(sdk: openai.OpenAI) -> None:
     """tool_choice naming a function makes the model call it."""
-    other = {**WEATHER_TOOL, "function": {**WEATHER_TOOL["function"], "name": "get_time"}}  # type: ignore[dict-item]
     reply = sdk.chat.completions.create(
         model=HAIKU,
         messages=[{"role": "user", "content": "Weather?"}],
-        tools=[WEATHER_TOOL, other],  # type: ignore[list-item]
+        tools=[WEATHER_TOOL, function_tool("get_time")],
         tool_choice={"type": "function", "function": {"name": "get_time"}},
     )
-    assert [c.function.name for c in reply.choices[0].message.tool_calls or []] == ["get_time"]
+    calls = reply.choices[0].message.tool_calls or []
+    assert [c.function.name for c in calls if isinstance(c, ChatCompletionMessageFunctionToolCall)] == ["get_time"]
 
 
 def test_image_part(sdk: openai.OpenAI) -> None:
@@ -177,7 +201,9 @@ def test_embeddings_float_and_base64(sdk: openai.OpenAI) -> None:
 def test_error_classes(sdk: openai.OpenAI, model: str, content: object, error: type[openai.APIStatusError]) -> None:
     """Each gateway refusal reaches the SDK as the class DESIGN.md's error table names."""
     with pytest.raises(error) as caught:
-        sdk.chat.completions.create(model=model, messages=[{"role": "user", "content": content}])  # type: ignore[misc]
+        sdk.chat.completions.create(
+            model=model, messages=[cast(ChatCompletionUserMessageParam, {"role": "user", "content": content})]
+        )
     body = caught.value.body
     assert isinstance(body, dict)
     assert {"message", "type", "code"} <= set(body)
