@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from decimal import Decimal
 
@@ -123,12 +124,26 @@ def test_request_id_is_returned_and_logged_once_without_secrets(
     assert refused.status_code == 401
     assert refused.headers["x-request-id"].startswith("req_")
     formatter = JsonFormatter()
-    lines = [formatter.format(record) for record in caplog.records if record.name == "llmgw.requests"]
+    replaced_id = replaced.headers["x-request-id"]
+
+    def request_lines() -> list[str]:
+        return [formatter.format(record) for record in caplog.records if record.name == "llmgw.requests"]
+
+    # A call's line is written when its handler returns, which may be just after the
+    # client has read the last byte: wait (bounded) for all three.
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = request_lines()
+        wanted = ('"request_id": "client-req-42"', replaced_id, '"code": "UNAUTHENTICATED"')
+        if all(any(text in line for line in lines) for text in wanted):
+            break
+        time.sleep(0.02)
+    lines = request_lines()
     mine = [line for line in lines if '"request_id": "client-req-42"' in line]
     assert len(mine) == 1
     for field in ('"code": "OK"', '"user": "log-user"', '"outcome": "success"', '"output_tokens": ', HAIKU):
         assert field in mine[0]
-    assert any(replaced.headers["x-request-id"] in line for line in lines)
+    assert any(replaced_id in line for line in lines)
     assert any('"code": "UNAUTHENTICATED"' in line for line in lines)
     captured = "\n".join(lines) + caplog.text
     assert key not in captured
