@@ -12,7 +12,7 @@ the CPU each server process spent per request, read from /proc. Stops everything
     .venv/bin/python -m bench.run_bridge [--duration 10] [--concurrency 1 16 64] [--out rows.jsonl]
     .venv/bin/python -m bench.run_bridge --profile 15 --profile-out /tmp/llmgw-profile
     .venv/bin/python -m bench.run_bridge --skip-matrix --compare-clients --duration 5
-    .venv/bin/python -m bench.run_bridge --targets grpc http-bridge --concurrency 1 64 --uvloop
+    .venv/bin/python -m bench.run_bridge --targets grpc http-bridge --concurrency 1 64
 
 With `--profile S`, the matrix is followed by py-spy sampling the gateway for S seconds under
 HTTP load at concurrency 16, once unary and once streaming; the collapsed stacks are written
@@ -78,15 +78,7 @@ def gateway_env(data_dir: Path, fake_port: int, grpc_port: int, http_port: int) 
     return env
 
 
-def llmgw_argv(uvloop: bool, *args: str) -> list[str]:
-    """The command running `llmgw args...`, on uvloop if asked (an experiment: the CLI uses asyncio's loop)."""
-    if not uvloop:
-        return [PY, "-m", "llmgw", *args]
-    launcher = "import sys, uvloop; uvloop.install(); from llmgw.cli import main; sys.exit(main(sys.argv[1:]))"
-    return [PY, "-c", launcher, *args]
-
-
-def start_stack(group: ProcessGroup, work_dir: Path, tokens: int, uvloop: bool = False) -> Stack:
+def start_stack(group: ProcessGroup, work_dir: Path, tokens: int) -> Stack:
     """Start the fake Bedrock, the gateway, a second bridge-only process and the zero-work server."""
     fake_port, grpc_port, http_port, zero_port, split_port = (free_port() for _ in range(5))
     fake = group.start(
@@ -118,11 +110,11 @@ def start_stack(group: ProcessGroup, work_dir: Path, tokens: int, uvloop: bool =
         timeout=60,
     )
     api_key = created.stdout.decode().strip()
-    gateway = group.start("gateway", llmgw_argv(uvloop, "serve"), env=env)
+    gateway = group.start("gateway", [PY, "-m", "llmgw", "serve"], env=env)
     split_env = {**env, "LLMGW_HTTP_LISTEN": f"127.0.0.1:{split_port}"}
     split = group.start(
         "bridge-only",
-        llmgw_argv(uvloop, "serve", "--http-only", "--grpc-target", f"127.0.0.1:{grpc_port}"),
+        [PY, "-m", "llmgw", "serve", "--http-only", "--grpc-target", f"127.0.0.1:{grpc_port}"],
         env=split_env,
     )
     for port, process in ((fake_port, fake), (zero_port, zero), (grpc_port, gateway), (http_port, gateway)):
@@ -260,7 +252,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokens", type=int, default=24, help="words per answer, fake Bedrock and zero-work")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON lines here")
     parser.add_argument("--targets", nargs="+", default=list(TARGETS), choices=TARGETS, help="default: all")
-    parser.add_argument("--uvloop", action="store_true", help="run the gateway processes on uvloop (experiment)")
     parser.add_argument("--skip-matrix", action="store_true", help="only profile or compare clients")
     parser.add_argument(
         "--compare-clients", action="store_true", help="first run the zero-work server with each HTTP client"
@@ -271,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
     rows: list[dict[str, object]] = []
     with ProcessGroup(work_dir) as group:
-        stack = start_stack(group, work_dir, args.tokens, args.uvloop)
+        stack = start_stack(group, work_dir, args.tokens)
         print(f"servers started; logs in {work_dir}", file=sys.stderr)
         if args.compare_clients:
             compare_clients(stack, args.duration, args.warmup)

@@ -5,16 +5,17 @@ stream (SSE, one event per token, as the gateway sends them), on the same server
 bridge (uvicorn + httptools, driven by `llmgw.bridge.http_server.serve_http`), reading the
 body but parsing nothing else. Whatever the bridge loses against it is the gateway's own work.
 
-    python -m bench.zero_work_server --port 8099 [--tokens 24] [--uvloop]
+    python -m bench.zero_work_server --port 8099 [--tokens 24]
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
 import time
+
+import uvloop
 
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 
@@ -107,19 +108,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tokens", type=int, default=24, help="words per answer (default: %(default)s)")
     parser.add_argument("--model", default="anthropic.claude-3-haiku-20240307-v1:0")
-    parser.add_argument("--uvloop", action="store_true", help="run on uvloop instead of the default asyncio loop")
     args = parser.parse_args(argv)
     app = ZeroWorkApp(args.model, args.tokens)
     coroutine = serve_http(app, args.host, args.port)
-    try:
-        if args.uvloop:
-            import uvloop
-
-            uvloop.run(coroutine)
-        else:
-            asyncio.run(coroutine)
-    except KeyboardInterrupt:
-        pass
+    with contextlib.suppress(KeyboardInterrupt):
+        uvloop.run(coroutine)  # the loop `llmgw serve` runs on, so the ceiling is comparable
     return 0
 
 
