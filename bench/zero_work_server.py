@@ -11,6 +11,7 @@ body but parsing nothing else. Whatever the bridge loses against it is the gatew
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
