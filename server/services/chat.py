@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 from llmgw.server.auth import current_principal
@@ -148,8 +149,12 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             if not translator.finished:
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
+            # The prompt is charged once Bedrock has begun answering, or when the client left
+            # after the call went out (nothing escapes the ledger by disconnecting); a call
+            # Bedrock refused outright costs nothing.
             input_tokens = 0
-            if trace.model is not None:
+            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            if trace.model is not None and (translator.started or left):
                 input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise

@@ -329,3 +329,18 @@ def test_mid_stream_error_ends_the_stream_and_is_recorded(
     assert row.output_tokens == len(received)
     assert row.input_tokens > 0
     assert row.cost_picodollars > 0
+
+
+def test_stream_refused_by_bedrock_costs_nothing(
+    stub: chat_service_pb2_grpc.ChatServiceStub, key: str, request: pytest.FixtureRequest
+) -> None:
+    """A stream Bedrock refuses before answering is recorded as an error with no tokens and no cost."""
+    call = stub.StreamChatCompletion(
+        chat_service_pb2.StreamChatCompletionRequest(params=params(user("busy [[fault:validation]]"))),
+        metadata=bearer(key),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        list(call)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    [row] = records(key_name_of(request))
+    assert (row.outcome, row.input_tokens, row.output_tokens, row.cost_picodollars) == ("error", 0, 0, 0)

@@ -28,6 +28,7 @@ class StreamTranslator:
         self.input_tokens = 0
         self.output_tokens: int | None = None
         self.deltas_seen = 0
+        self.started = False
         self.finish_reason: chat_pb2.FinishReason.ValueType = chat_pb2.FINISH_REASON_UNSPECIFIED
         self.finished = False
         self._role_sent = False
@@ -40,6 +41,7 @@ class StreamTranslator:
 
     def feed(self, event: Mapping[str, Any]) -> list[chat_pb2.ChunkChoice]:
         """The chunk choices to send for one ConverseStream event (often none)."""
+        self.started = True
         if "contentBlockStart" in event:
             return self._block_start(event["contentBlockStart"])
         if "contentBlockDelta" in event:
