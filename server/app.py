@@ -23,10 +23,11 @@ from llmgw.server.auth import BearerAuthenticator, KeyAuthenticator
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
 from llmgw.server.governance import Governance
-from llmgw.server.interceptors import AuthInterceptor, ErrorInterceptor
+from llmgw.server.interceptors import Authentication
 from llmgw.server.metrics import GatewayMetrics, MetricsServer
-from llmgw.server.observability import ObservabilityInterceptor, note_principal
+from llmgw.server.observability import CallObserver, note_principal
 from llmgw.server.oidc import OidcAuthenticator
+from llmgw.server.pipeline import GatewayInterceptor
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
@@ -37,7 +38,7 @@ from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
-from llmgw.server.shutdown import CallTracker, DrainInterceptor
+from llmgw.server.shutdown import CallTracker
 from llmgw.server.store.db import open_database
 from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
@@ -165,13 +166,10 @@ class Gateway:
         message_limit = settings.max_body_bytes + 1024 * 1024
         self.server = grpc.aio.server(
             # Outermost first: traces and logs see every call and its final status; a call
-            # ended by shutdown becomes ShuttingDown inside the error mapping.
+            # ended by shutdown becomes ShuttingDown inside the error mapping (server/pipeline.py).
             interceptors=[
                 *([] if tracing is None else [tracing.interceptor()]),
-                ObservabilityInterceptor(self.metrics),
-                ErrorInterceptor(),
-                DrainInterceptor(self.calls),
-                AuthInterceptor(bearer, note_principal),
+                GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),
             ],
             options=[("grpc.max_receive_message_length", message_limit)],
         )

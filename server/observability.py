@@ -1,6 +1,6 @@
 """One log line and one metric sample per gRPC call, under a request id the client sees.
 
-The outermost interceptor gives every call a request id: the caller's
+The gateway interceptor (server/pipeline.py) first gives every call a request id: the caller's
 `x-request-id` metadata when it is well formed (the HTTP bridge forwards its own),
 otherwise a fresh one. The id goes back to the client as initial metadata, and
 when the call ends one structured line is logged to `llmgw.requests` with the id,
@@ -15,19 +15,16 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TypeAlias
 
 import grpc
 
 from llmgw.server.auth import Principal
-from llmgw.server.interceptors import Context, Continuation, Streaming, Unary, wrap_handler
+from llmgw.server.interceptors import Context
 from llmgw.server.metrics import GatewayMetrics
-
-_Req = TypeVar("_Req")
-_Resp = TypeVar("_Resp")
 
 REQUEST_ID_HEADER = "x-request-id"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -45,6 +42,9 @@ class CallLog:
 
 
 _current: ContextVar[CallLog | None] = ContextVar("llmgw_call_log", default=None)
+
+# A begun call: its log and when it started (time.monotonic()).
+CallStart: TypeAlias = tuple[CallLog, float]
 
 
 def request_id_from(metadata: Sequence[tuple[str, str | bytes]]) -> str:
@@ -78,71 +78,31 @@ def note_principal(principal: Principal) -> None:
     note(user=principal.user, key_name=principal.key_name)
 
 
-class ObservabilityInterceptor(grpc.aio.ServerInterceptor):
-    """Request ids, the per-call log line, call counts and in-flight calls."""
+class CallObserver:
+    """Request ids, the per-call log line, call counts and in-flight calls: the first and last a call meets."""
 
     def __init__(self, metrics: GatewayMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
-        self,
-        continuation: Continuation[_Req, _Resp],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler[_Req, _Resp] | None:
-        """Wrap the handler so the call is identified, counted and logged."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        method = handler_call_details.method
-        metadata = handler_call_details.invocation_metadata or ()
+    async def begin(self, method: str, metadata: Sequence[tuple[str, str | bytes]], context: Context) -> CallStart:
+        """Identify and count the call, and send its request id before any message."""
+        log = CallLog(request_id_from(metadata), method)
+        _current.set(log)
+        self._metrics.in_flight.inc()
+        await context.send_initial_metadata(((REQUEST_ID_HEADER, log.request_id),))
+        return log, time.monotonic()
+
+    def end(self, start: CallStart, context: Context, error: BaseException | None) -> None:
+        """Count the call under its final status and write its log line."""
+        log, started = start
         metrics = self._metrics
-
-        async def begin(context: Context) -> tuple[CallLog, float]:
-            log = CallLog(request_id_from(metadata), method)
-            _current.set(log)
-            metrics.in_flight.inc()
-            await context.send_initial_metadata(((REQUEST_ID_HEADER, log.request_id),))
-            return log, time.monotonic()
-
-        def end(log: CallLog, started: float, context: Context, error: BaseException | None) -> None:
-            metrics.in_flight.dec()
-            code = _code_name(context, error)
-            metrics.rpcs.labels(method, code).inc()
-            line: dict[str, object] = {"request_id": log.request_id, "method": method, "code": code}
-            line["duration_ms"] = round((time.monotonic() - started) * 1000)
-            line.update(log.fields)
-            request_logger.info("request", extra={"fields": line})
-
-        def unary(behavior: Unary) -> Unary:
-            async def call(request: object, context: Context) -> object:
-                log, started = await begin(context)
-                error: BaseException | None = None
-                try:
-                    return await behavior(request, context)
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    end(log, started, context, error)
-
-            return call
-
-        def streaming(behavior: Streaming) -> Streaming:
-            async def call(request: object, context: Context) -> AsyncIterator[object]:
-                log, started = await begin(context)
-                error: BaseException | None = None
-                try:
-                    async for response in behavior(request, context):
-                        yield response
-                except BaseException as exc:
-                    error = exc
-                    raise
-                finally:
-                    end(log, started, context, error)
-
-            return call
-
-        return wrap_handler(handler, unary, streaming)
+        metrics.in_flight.dec()
+        code = _code_name(context, error)
+        metrics.rpcs.labels(log.method, code).inc()
+        line: dict[str, object] = {"request_id": log.request_id, "method": log.method, "code": code}
+        line["duration_ms"] = round((time.monotonic() - started) * 1000)
+        line.update(log.fields)
+        request_logger.info("request", extra={"fields": line})
 
 
 def _code_name(context: Context, error: BaseException | None) -> str:
