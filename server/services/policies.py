@@ -11,7 +11,6 @@ from typing import TypeVar
 from llmgw.server.access import Access, ModelAccessCache, check_model_ids
 from llmgw.server.auth import current_principal
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.errors import InvalidArgument
 from llmgw.server.interceptors import Context
 from llmgw.server.roles import require_admin, target_user
 from llmgw.server.store import governance_repo
@@ -66,8 +65,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         now = self._clock()
 
         def write() -> None:
-            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
-                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            governance_repo.require_known_user(user, self._is_admin)
             governance_repo.set_model_access(user, models, now)
 
         await self._db(write)

@@ -133,8 +133,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         now = self._clock()
 
         def write() -> QuotaLimit:
-            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
-                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            governance_repo.require_known_user(user, self._is_admin)
             governance_repo.set_quota(user, frequency, limit, now)
             return self._limit(user)
 
@@ -205,8 +204,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         now = self._clock()
 
         def write() -> UserRate:
-            if not self._is_admin(user) and not governance_repo.user_has_keys(user):
-                raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+            governance_repo.require_known_user(user, self._is_admin)
             set_rate_limit(user, rpm, tpm, now)
             return self._rate(user)
 

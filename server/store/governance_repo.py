@@ -6,17 +6,23 @@ statement (or one transaction), so a refused request writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from llmgw.server.core.periods import QuotaFrequency
+from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.models import ApiKey, UserModelAccess, UserQuota
 
 ALL_MODELS = "*"
 
 
-def user_has_keys(user: str) -> bool:
-    """True when the user has, or once had, an API key: how the gateway knows a user exists."""
-    return bool(ApiKey.select(ApiKey.id).where(ApiKey.user == user).exists())
+def require_known_user(user: str, is_admin: Callable[[str], bool]) -> None:
+    """Refuse settings for a user the gateway does not know: not an admin, and never had a key.
+
+    Raises InvalidArgument naming the field, so a typo in a user name writes nothing.
+    """
+    if not is_admin(user) and not ApiKey.select(ApiKey.id).where(ApiKey.user == user).exists():
+        raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
 
 
 def set_quota(user: str, frequency: QuotaFrequency, limit_picodollars: int, now: datetime) -> None:
