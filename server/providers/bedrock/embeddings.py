@@ -15,6 +15,7 @@ from typing import Any
 
 from google.protobuf import struct_pb2
 
+from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.v1 import embedding_service_pb2
@@ -79,7 +80,9 @@ def parse_invoke_response(
     """The vectors and input-token count of one InvokeModel answer.
 
     Titan reports tokens in its body; Cohere only in the
-    x-amzn-bedrock-input-token-count header (0 when that header is missing).
+    x-amzn-bedrock-input-token-count header. Without that header the count is
+    estimated from the texts Cohere echoes back, rounded up, so an embedding is
+    never served free.
     """
     try:
         if model.embedding_family in ("titan-v2", "titan-v1"):
@@ -87,7 +90,10 @@ def parse_invoke_response(
         embeddings = body["embeddings"]
         if isinstance(embeddings, Mapping):
             embeddings = embeddings["float"]
-        tokens = int(input_token_header) if input_token_header else 0
+        if input_token_header:
+            tokens = int(input_token_header)
+        else:
+            tokens = sum(estimate_tokens(len(text)) for text in body["texts"])
         return EmbeddingBatch(vectors=[_floats(vector) for vector in embeddings], input_tokens=tokens)
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamError(

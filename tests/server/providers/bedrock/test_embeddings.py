@@ -117,7 +117,13 @@ def test_build_invoke_bodies_rejects(
             EmbeddingBatch([[0.3]], 4),
             id="cohere-by-type",
         ),
-        pytest.param(COHERE, {"embeddings": [[0.3]]}, None, EmbeddingBatch([[0.3]], 0), id="cohere-no-header"),
+        pytest.param(
+            COHERE,
+            {"embeddings": [[0.3], [0.4]], "texts": ["four", "a longer text"]},
+            None,
+            EmbeddingBatch([[0.3], [0.4]], 1 + 4),
+            id="cohere-no-header-estimates-from-texts",
+        ),
     ],
 )
 def test_parse_invoke_response(
@@ -139,6 +145,12 @@ def test_parse_invoke_response_unreadable(model: CatalogModel, body: dict[str, A
     """A response in no known shape is an upstream failure."""
     with pytest.raises(UpstreamError):
         parse_invoke_response(model, body, "1")
+
+
+def test_cohere_without_any_token_count_is_refused() -> None:
+    """No token header and no echoed texts: the gateway cannot price it, so it does not serve it."""
+    with pytest.raises(UpstreamError):
+        parse_invoke_response(COHERE, {"embeddings": [[0.3]]}, None)
 
 
 def test_encode_vector_float() -> None:
