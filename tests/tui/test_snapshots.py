@@ -118,6 +118,21 @@ def test_chat(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
     assert snap_compare(app, terminal_size=size, run_before=steady(answered))
 
 
+def test_chat_in_the_light_theme(gateway: GatewayThread, snap_compare: SnapCompare) -> None:
+    """The chat screen follows Textual's light theme (the stylesheets use only theme colours)."""
+    app = GatewayApp(gateway.grpc_target, gateway.create_key("snap-light", "tui"))
+
+    async def light(pilot: Pilot[None]) -> None:
+        pilot.app.theme = "textual-light"
+        await signed_in(pilot)
+        select = pilot.app.screen.query_one("#model", Select)
+        await until(pilot, lambda: select.value != Select.NULL, "the models")
+        select.value = HAIKU
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=steady(light))
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_keys(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapCompare) -> None:
     """The key list: the key in use, one that never expires and one with a date."""
