@@ -60,12 +60,6 @@ def new_request_id() -> str:
     return f"req_{secrets.token_hex(12)}"
 
 
-def current_request_id() -> str | None:
-    """The id of the call being served, if any."""
-    log = _current.get()
-    return None if log is None else log.request_id
-
-
 def note(**fields: object) -> None:
     """Add fields to the current call's log line (no-op outside a call)."""
     log = _current.get()
