@@ -252,7 +252,7 @@ class Gateway:
         if self.tracing is not None:
             self.tracing.shutdown()
         await self.writer.close()
-        self.bedrock.close()
+        await self.bedrock.close()
         self._db_executor.shutdown(wait=True)
         self.database.close()
 

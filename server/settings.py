@@ -284,7 +284,7 @@ class Settings:
     bedrock_endpoint_url: str | None = None
     bedrock_max_attempts: int = 3
     bedrock_read_timeout_seconds: float = 120.0
-    bedrock_max_concurrency: int = 256
+    bedrock_max_concurrency: int = 2048
     grpc_listen: ListenAddress = ListenAddress("127.0.0.1", 50051)
     http_listen: ListenAddress = ListenAddress("127.0.0.1", 8080)
     max_body_bytes: int = 20 * 1024 * 1024

@@ -1,160 +1,95 @@
-"""The one boto3 Bedrock Runtime client of the gateway, made usable from asyncio.
+"""The gateway's Bedrock Runtime client: Converse, ConverseStream and InvokeModel on the event loop.
 
-boto3 blocks, so every call runs on a thread of the client's own pool, sized like
-its HTTP connection pool: requests neither block the event loop nor queue behind
-one another. A streamed answer holds one thread that reads botocore's EventStream
-and hands its events to the loop, waking the loop only when the consumer waits for
-one (a consumer that falls behind takes every event available in one wake-up
-instead of one wake-up per token); when the consumer stops early, the HTTP stream
-is closed at once so Bedrock stops generating (and charging) and the thread exits.
-Every botocore failure leaves this module as a domain error (errors.py).
+boto3 is used once, at start-up, for what it does best and what must match the AWS
+SDKs exactly: the credential chain, the endpoint of the region, the signing name and
+the operations' error shapes (for the retry rules). Calls then go through
+transport.py (botocore's signer and retry rules over an aiohttp pool), so no call
+holds a thread and the pool size (BEDROCK_MAX_CONCURRENCY) is the only limit on
+calls in flight.
+
+Bodies are the REST-JSON shapes boto3 would send; answers are parsed once, straight
+from JSON into the dicts boto3 would return (the event stream with botocore's own
+`EventStreamBuffer`), so converse.py and stream.py read them unchanged. When the
+consumer of a stream stops early or is cancelled, the HTTP connection is closed at
+once so Bedrock stops generating (and charging). Every failure leaves this module as
+a domain error (errors.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import threading
-from collections.abc import AsyncGenerator, Callable
-from concurrent.futures import ThreadPoolExecutor
+import base64
+import json
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
+from urllib.parse import quote
 
+import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
-from botocore.config import Config
-from botocore.eventstream import EventStream
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage
+from botocore.exceptions import EventStreamError
 
 from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
+from llmgw.server.providers.bedrock.transport import BedrockTransport, TransportConfig, connection_error
 
-_T = TypeVar("_T")
+_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel")
+_JSON = "application/json"
+_EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
 @dataclass(frozen=True, slots=True)
 class BedrockClientConfig:
-    """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake."""
+    """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake.
+
+    `max_concurrency` is the size of the HTTP connection pool: the most Bedrock calls
+    (streams included) in flight at once; more wait for a connection.
+    """
 
     region: str
     endpoint_url: str | None = None
     max_attempts: int = 3
     connect_timeout_s: float = 5
     read_timeout_s: float = 120
-    max_concurrency: int = 256
+    max_concurrency: int = 2048
     access_key_id: str | None = None
     secret_access_key: str | None = None
 
 
-class _End:
-    """Marks the end of a stream in the handoff between the reader thread and the loop."""
+def _json_default(value: object) -> str:
+    """Blobs (image bytes) travel base64-encoded in REST-JSON, as botocore's serializer sends them."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot send a {type(value).__name__} to Bedrock")
 
 
-_END = _End()
-
-_Item = dict[str, Any] | BaseException | _End
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+def _body(request: dict[str, Any]) -> bytes:
+    fields = {key: value for key, value in request.items() if key != "modelId"}
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode("utf-8")
 
 
-class _Handoff:
-    """Stream items from the reader thread to the loop, as many per loop wake-up as have arrived.
-
-    The thread appends under a lock and schedules a wake-up only when the consumer is
-    waiting on an empty buffer, so a burst of events costs one loop callback, not one each.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._items: list[_Item] = []
-        self._waiter: asyncio.Future[None] | None = None
-
-    def put(self, item: _Item) -> None:
-        """Append an item (reader thread); wake the consumer if it is waiting."""
-        with self._lock:
-            self._items.append(item)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
-                self._loop.call_soon_threadsafe(_wake, waiter)
-
-    async def take(self) -> list[_Item]:
-        """Every item that has arrived, in order, waiting for the first if there is none yet (loop)."""
-        while True:
-            with self._lock:
-                if self._items:
-                    items, self._items = self._items, []
-                    return items
-                waiter = self._waiter = self._loop.create_future()
-            await waiter
+def _model_path(model_id: str, action: str) -> str:
+    return f"/model/{quote(model_id, safe='')}/{action}"
 
 
-class _StreamReader:
-    """One ConverseStream read on a worker thread, closable from the loop at any moment."""
-
-    def __init__(self, handoff: _Handoff) -> None:
-        self._handoff = handoff
-        self._lock = threading.Lock()
-        self._stream: EventStream[Any] | None = None
-        self._closed = False
-
-    def run(self, open_stream: Callable[[], EventStream[Any]]) -> None:
-        """Open the stream and forward its events until it ends, fails or is closed."""
-        try:
-            stream = open_stream()
-            with self._lock:
-                if self._closed:
-                    _close_event_stream(stream)
-                    return
-                self._stream = stream
-            put = self._handoff.put
-            for event in stream:
-                if self._closed:
-                    return
-                put(event)
-            put(_END)
-        except Exception as exc:  # handed to the consumer, which raises it
-            if not self._closed:
-                self._handoff.put(exc)
-        finally:
-            with self._lock:
-                self._closed = True
-                if self._stream is not None:
-                    _close_event_stream(self._stream)
-
-    def close(self) -> None:
-        """Stop reading: close the HTTP stream so Bedrock stops generating and the thread wakes."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._stream is not None:
-                _close_event_stream(self._stream)
-
-
-def _close_event_stream(stream: EventStream[Any]) -> None:
-    """Close a botocore EventStream, waking a thread blocked reading it.
-
-    Closing a socket does not wake a thread blocked in recv() on it; shutting it
-    down does. urllib3 2 offers that as HTTPResponse.shutdown(), on the stream
-    botocore keeps privately; without it, close() alone still ends the stream.
-    """
-    raw = getattr(stream, "_raw_stream", None)
-    shutdown = getattr(raw, "shutdown", None)
-    if callable(shutdown):
-        with contextlib.suppress(ValueError, RuntimeError, OSError):
-            shutdown()
-    with contextlib.suppress(Exception):
-        stream.close()
+def _event(message: EventStreamMessage) -> dict[str, Any]:
+    """One event-stream message as boto3 yields it ({event type: payload}), or the in-stream error raised."""
+    headers: dict[str, Any] = message.headers  # type: ignore[assignment]  # a dict; botocore-stubs say int
+    kind = headers.get(":message-type")
+    if kind == "event":
+        return {headers.get(":event-type", ""): parse_json_object(message.payload) or {}}
+    if kind == "exception":
+        body = parse_json_object(message.payload) or {}
+        code, text = headers.get(":exception-type", ""), body.get("message") or body.get("Message") or ""
+    else:
+        code, text = headers.get(":error-code", ""), headers.get(":error-message", "")
+    raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "ConverseStream")
 
 
 class BedrockClient:
-    """Async Converse, ConverseStream and InvokeModel over one thread-safe boto3 client."""
+    """Async Converse, ConverseStream and InvokeModel over one connection pool."""
 
     def __init__(self, config: BedrockClientConfig) -> None:
         session = boto3.session.Session(
@@ -162,81 +97,85 @@ class BedrockClient:
             aws_secret_access_key=config.secret_access_key,
             region_name=config.region,
         )
-        self._client = session.client(
-            "bedrock-runtime",
-            endpoint_url=config.endpoint_url,
-            config=Config(
-                retries={"max_attempts": config.max_attempts, "mode": "standard"},
-                connect_timeout=config.connect_timeout_s,
-                read_timeout=config.read_timeout_s,
-                max_pool_connections=config.max_concurrency,
+        # Made only to read the endpoint and service model; it never sends a request.
+        reference = session.client("bedrock-runtime", endpoint_url=config.endpoint_url)
+        model = reference.meta.service_model
+        self._transport = BedrockTransport(
+            TransportConfig(
+                endpoint_url=reference.meta.endpoint_url,
+                region=reference.meta.region_name,
+                signing_name=model.signing_name or "bedrock",
+                credentials=session.get_credentials(),
+                max_attempts=config.max_attempts,
+                connect_timeout_s=config.connect_timeout_s,
+                read_timeout_s=config.read_timeout_s,
+                max_connections=config.max_concurrency,
             ),
+            {name: model.operation_model(name) for name in _OPERATIONS},
         )
-        self._executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="bedrock")
-        self._readers: set[_StreamReader] = set()
+        reference.close()
 
-    async def _run(self, model_id: str, call: Callable[[], _T]) -> _T:
-        loop = asyncio.get_running_loop()
+    async def _call(
+        self, model_id: str, operation: str, path: str, body: bytes
+    ) -> tuple[bytes, aiohttp.ClientResponse]:
         try:
-            return await loop.run_in_executor(self._executor, call)
+            response = await self._transport.open(operation, path, body, _JSON)
+            try:
+                raw = await response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise connection_error(exc, path) from exc
+            finally:
+                response.release()
         except Exception as exc:
             raise map_bedrock_error(exc, model_id) from exc
+        return raw, response
 
     async def converse(self, request: dict[str, Any]) -> dict[str, Any]:
         """One Converse call (kwargs from converse.to_converse_request); the parsed response."""
-        response = await self._run(request["modelId"], functools.partial(self._client.converse, **request))
-        return dict(response)
+        model_id: str = request["modelId"]
+        raw, _ = await self._call(model_id, "Converse", _model_path(model_id, "converse"), _body(request))
+        parsed = parse_json_object(raw)
+        if parsed is None:
+            raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
+        return parsed
 
     async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
         model_id: str = request["modelId"]
-        loop = asyncio.get_running_loop()
-        handoff = _Handoff(loop)
-        reader = _StreamReader(handoff)
-
-        def open_stream() -> EventStream[Any]:
-            return self._client.converse_stream(**request)["stream"]
-
-        self._readers.add(reader)
+        path = _model_path(model_id, "converse-stream")
         try:
-            loop.run_in_executor(self._executor, reader.run, open_stream)
-        except RuntimeError as exc:  # the executor was shut down by close()
-            self._readers.discard(reader)
-            raise UpstreamError("The Bedrock client is closed.") from exc
+            response = await self._transport.open("ConverseStream", path, _body(request), _EVENT_STREAM)
+        except Exception as exc:
+            raise map_bedrock_error(exc, model_id) from exc
+        buffer = EventStreamBuffer()
+        complete = False
         try:
-            while True:
-                for item in await handoff.take():
-                    if isinstance(item, _End):
-                        return
-                    if isinstance(item, BaseException):
-                        raise map_bedrock_error(item, model_id) from item
-                    yield item
+            try:
+                async for data in response.content.iter_any():
+                    buffer.add_data(data)
+                    for message in buffer:
+                        yield _event(message)
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise map_bedrock_error(connection_error(exc, path), model_id) from exc
+            except Exception as exc:  # in-stream errors (EventStreamError) and corrupt frames
+                raise map_bedrock_error(exc, model_id) from exc
+            complete = True
         finally:
-            reader.close()
-            self._readers.discard(reader)
+            # A stream read to its end goes back to the pool; one abandoned midway is cut off.
+            if complete:
+                response.release()
+            else:
+                response.close()
 
     async def invoke_model(self, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """One InvokeModel call with a JSON body; the JSON answer and its input-token header."""
         payload = compact_json(body).encode("utf-8")
-
-        def call() -> tuple[bytes, str | None]:
-            response = self._client.invoke_model(
-                modelId=model_id, body=payload, contentType="application/json", accept="application/json"
-            )
-            with contextlib.closing(response["body"]) as stream:
-                raw = stream.read()
-            headers: dict[str, str] = response["ResponseMetadata"].get("HTTPHeaders", {})
-            return raw, headers.get(INPUT_TOKEN_HEADER)
-
-        raw, tokens = await self._run(model_id, call)
+        raw, response = await self._call(model_id, "InvokeModel", _model_path(model_id, "invoke"), payload)
         parsed = parse_json_object(raw)
         if parsed is None:
             raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
-        return parsed, tokens
+        return parsed, response.headers.get(INPUT_TOKEN_HEADER)
 
-    def close(self) -> None:
-        """Stop open streams, wait for their threads, and release the HTTP connections."""
-        for reader in list(self._readers):
-            reader.close()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._client.close()
+    async def close(self) -> None:
+        """Release the HTTP connections; streams still open end with an upstream error."""
+        await self._transport.close()
