@@ -9,17 +9,17 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from llmgw.server.auth import current_principal
 from llmgw.server.core.money import PICODOLLARS_PER_USD, format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
-from llmgw.server.errors import InvalidArgument
-from llmgw.server.interceptors import Context
-from llmgw.server.roles import require_admin, target_user
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.governance.roles import require_admin, target_user
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.keys import timestamp
 from llmgw.server.store import governance_repo
 from llmgw.server.store.ledger import QuotaLimit, ledger_entry, quota_limits
 from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument
 
 MAX_LIMIT_USD = Decimal(10**9)
 MAX_LIMIT_DECIMALS = 6
