@@ -27,7 +27,8 @@ from typing import ClassVar
 class GatewayError(Exception):
     """Base of every error a client may see; its message is safe to show them."""
 
-    reason: ClassVar[str] = "INTERNAL"
+    reason: ClassVar[str]
+    """The `google.rpc.ErrorInfo` reason: a value of the `ErrorReason` proto enum without its prefix."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -12,8 +12,6 @@ holds a secret or prompt text.
 from __future__ import annotations
 
 import logging
-import re
-import secrets
 import time
 from collections.abc import Sequence
 from contextvars import ContextVar
@@ -25,9 +23,7 @@ import grpc
 from llmgw.server.governance.identity import Principal
 from llmgw.server.rpc.context import Context
 from llmgw.server.rpc.metrics import GatewayMetrics
-
-REQUEST_ID_HEADER = "x-request-id"
-_WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+from llmgw.wire import request_id
 
 request_logger = logging.getLogger("llmgw.requests")
 
@@ -50,14 +46,9 @@ CallStart: TypeAlias = tuple[CallLog, float]
 def request_id_from(metadata: Sequence[tuple[str, str | bytes]]) -> str:
     """The caller's request id when well formed, else a new one."""
     for name, value in metadata:
-        if name == REQUEST_ID_HEADER and isinstance(value, str) and _WELL_FORMED_ID.fullmatch(value):
+        if name == request_id.HEADER and isinstance(value, str) and request_id.is_well_formed(value):
             return value
-    return new_request_id()
-
-
-def new_request_id() -> str:
-    """A fresh, unguessable request id."""
-    return f"req_{secrets.token_hex(12)}"
+    return request_id.new_request_id()
 
 
 def note(**fields: object) -> None:
@@ -83,7 +74,7 @@ class CallObserver:
         log = CallLog(request_id_from(metadata), method)
         _current.set(log)
         self._metrics.in_flight.inc()
-        await context.send_initial_metadata(((REQUEST_ID_HEADER, log.request_id),))
+        await context.send_initial_metadata(((request_id.HEADER, log.request_id),))
         return log, time.monotonic()
 
     def end(self, start: CallStart, context: Context, error: BaseException | None) -> None:

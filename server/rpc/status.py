@@ -18,10 +18,9 @@ from grpc_status import rpc_status
 
 from llmgw.server.rpc.context import Context
 from llmgw.wire import errors
+from llmgw.wire.status_details import ERROR_DOMAIN
 
 logger = logging.getLogger(__name__)
-
-ERROR_DOMAIN = "llmgw.dev"
 
 # Most specific class first: the first match wins.
 _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] = (

@@ -10,10 +10,11 @@ from typing import Any
 import grpc
 import pytest
 
-from llmgw.server.core.money import format_usd, usd_to_picodollars
+from llmgw.server.core.money import format_usd
 from llmgw.server.store.models import QuotaLedger, RequestRecord, UserQuota
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2
 from tests.server.services.conftest import Gov, ask, field_of, ledger, md, reason, rows
+from tests.support import picodollars
 
 
 def _set(
@@ -46,7 +47,7 @@ def test_quota_round_trip_and_status(gov: Gov) -> None:
     spent = sum(row.cost_picodollars for row in rows("alice"))
     assert spent > 0
     assert status.spent_usd == format_usd(spent)
-    assert status.remaining_usd == format_usd(usd_to_picodollars("1.5") - spent)
+    assert status.remaining_usd == format_usd(picodollars("1.5") - spent)
     assert status.reserved_usd == "0"
     assert not status.exceeded
     assert status.period_end.ToDatetime() - status.period_start.ToDatetime() == timedelta(days=1)
@@ -135,7 +136,7 @@ def test_period_roll_over_resets_spend(gov: Gov) -> None:
 def test_concurrent_requests_overshoot_by_at_most_one_request(gov: Gov) -> None:
     """50 concurrent requests whose quota covers about 3: final spend <= limit + one request's cost."""
     probe = gov.stubs.chat.CreateChatCompletion(ask("[[tokens:40]] go", max_tokens=40), metadata=md(gov.bob))
-    one_cost = usd_to_picodollars(probe.completion.usage.cost_usd)
+    one_cost = picodollars(probe.completion.usage.cost_usd)
     _wait_settled("bob")
     already = ledger("bob").spent_picodollars
     limit = already + 3 * one_cost

@@ -23,12 +23,13 @@ import peewee
 import pytest
 
 from llmgw.fakebedrock.server import FakeBedrockServer
-from llmgw.server.core.money import format_usd, usd_to_picodollars
+from llmgw.server.core.money import format_usd
 from llmgw.server.store import keys_repo
 from llmgw.server.store.db import open_database
 from llmgw.server.store.models import RequestRecord
 from llmgw.v1 import chat_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 from tests.server.services.conftest import ask, ledger, md
+from tests.support import picodollars
 
 SERVER_SECRET = "replica-test-server-secret-0123456789abcdef"
 START_TIMEOUT_S = 20.0
@@ -129,7 +130,7 @@ def test_two_replicas_keep_the_quota_bound(
             probe = chat_service_pb2_grpc.ChatServiceStub(channel).CreateChatCompletion(
                 ask("[[tokens:40]] go", max_tokens=40), metadata=md(user)
             )
-            one_cost = usd_to_picodollars(probe.completion.usage.cost_usd)
+            one_cost = picodollars(probe.completion.usage.cost_usd)
             limit = ledger("dana").spent_picodollars + 3 * one_cost
             quota_service_pb2_grpc.QuotaServiceStub(channel).SetQuota(
                 quota_service_pb2.SetQuotaRequest(
