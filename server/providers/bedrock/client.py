@@ -29,11 +29,11 @@ import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
 from llmgw.server.providers.bedrock.transport import BedrockTransport, TransportConfig, connection_error
+from llmgw.wire.errors import UpstreamError
 
 _OPERATIONS = ("Converse", "ConverseStream", "InvokeModel")
 _JSON = "application/json"
