@@ -99,9 +99,12 @@ async def _boto3_threads(url: str, streams: int, concurrency: int) -> tuple[floa
     import boto3  # noqa: TID251  # the client the gateway used before, measured for comparison
     from botocore.config import Config
 
-    client = boto3.session.Session(**CREDENTIALS).client(
-        "bedrock-runtime", endpoint_url=url, config=Config(max_pool_connections=concurrency)
+    session = boto3.session.Session(
+        aws_access_key_id=CREDENTIALS["aws_access_key_id"],
+        aws_secret_access_key=CREDENTIALS["aws_secret_access_key"],
+        region_name=CREDENTIALS["region_name"],
     )
+    client = session.client("bedrock-runtime", endpoint_url=url, config=Config(max_pool_connections=concurrency))
     executor = ThreadPoolExecutor(max_workers=concurrency)
     loop = asyncio.get_running_loop()
 

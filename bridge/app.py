@@ -7,7 +7,9 @@ the gateway competes on, while the ASGI messages we send are few and simple. Ser
 with httptools and uvloop (see `http_server.serve_http`).
 
 All RPCs share one grpc.aio channel, owned by the app: opened at lifespan startup (or on the
-first request), closed at lifespan shutdown or by `aclose()`.
+first request), closed at lifespan shutdown or by `aclose()`. In `llmgw serve` the channel is
+handed in: the gateway's in-process channel, which calls the servicers through the server's
+pipeline without leaving the process; the bridge cannot tell the difference.
 """
 
 from __future__ import annotations
@@ -61,8 +63,10 @@ class BridgeApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         channel_credentials: grpc.ChannelCredentials | None = None,
         metrics: Callable[[], tuple[bytes, str]] | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self.target = target
+        self._given_channel = channel
         self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
@@ -76,7 +80,9 @@ class BridgeApp:
 
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
-            if self._credentials is None:
+            if self._given_channel is not None:
+                channel = self._given_channel
+            elif self._credentials is None:
                 channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
             else:
                 channel = grpc.aio.secure_channel(self.target, self._credentials, options=_CHANNEL_OPTIONS)
@@ -291,12 +297,19 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     channel_credentials: grpc.ChannelCredentials | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    channel: grpc.aio.Channel | None = None,
 ) -> BridgeApp:
     """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
+    `channel`, when given, is used instead of a channel to `target` (the gateway's in-process one).
     """
     table = build_route_table(discover_services(), DISPATCHERS)
     return BridgeApp(
-        target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
+        target,
+        table,
+        max_body_bytes=max_body_bytes,
+        channel_credentials=channel_credentials,
+        metrics=metrics,
+        channel=channel,
     )

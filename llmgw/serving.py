@@ -1,6 +1,7 @@
 """`llmgw serve`: the gRPC server and the HTTP bridge in one process, from start to a clean exit.
 
-What runs: the Gateway (unless HTTP-only), the bridge (unless gRPC-only), TLS on
+What runs: the Gateway (unless HTTP-only), the bridge (unless gRPC-only; with the Gateway in
+the same process it calls the servicers in-process, through the same pipeline), TLS on
 both when TLS_CERT_FILE and TLS_KEY_FILE are set, the gateway's metrics at the
 bridge's `GET /metrics` (and on METRICS_LISTEN), OpenTelemetry traces when the
 OTEL_* variables ask for them.
@@ -31,17 +32,13 @@ from llmgw.server.settings import Settings
 logger = logging.getLogger("llmgw")
 
 
-def channel_credentials(settings: Settings, in_process: bool) -> grpc.ChannelCredentials | None:
-    """How the bridge reaches gRPC: TLS trusting TLS_CA_FILE when gRPC is TLS, else plain text.
+def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
+    """How an HTTP-only bridge reaches gRPC: TLS trusting TLS_CA_FILE when that is set, else plain text.
 
-    The in-process bridge talks to its own server: without a CA file it trusts the
-    server's own (self-signed) certificate. An HTTP-only bridge uses TLS when
-    TLS_CA_FILE is set.
+    (A bridge in the gateway's own process needs none: it calls the servicers in-process.)
     """
     if settings.tls_ca_file is not None:
         return grpc.ssl_channel_credentials(root_certificates=settings.tls_ca_file.read_bytes())
-    if in_process and settings.tls_cert_file is not None:
-        return grpc.ssl_channel_credentials(root_certificates=settings.tls_cert_file.read_bytes())
     return None
 
 
@@ -70,8 +67,9 @@ async def serve(
             app = create_app(
                 grpc_target,
                 max_body_bytes=settings.max_body_bytes,
-                channel_credentials=channel_credentials(settings, in_process=gateway is not None),
+                channel_credentials=channel_credentials(settings) if gateway is None else None,
                 metrics=gateway.metrics.render if gateway is not None else _process_metrics,
+                channel=None if gateway is None else gateway.in_process_channel(),
             )
             host = settings.http_listen.host
             scheme = "https" if settings.tls_cert_file is not None else "http"

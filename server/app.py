@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Self
+from typing import Self, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,6 +26,7 @@ from llmgw.server.governance.model_access import ModelAccessCache, default_acces
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
 from llmgw.server.rpc.pipeline import GatewayInterceptor
@@ -164,44 +165,44 @@ class Gateway:
         governance = Governance(self.access, self.writer, enforce=enforce_governance)
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = settings.max_body_bytes + 1024 * 1024
+        # Outermost first: traces and logs see every call and its final status; a call
+        # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
+        self._interceptors: list[grpc.aio.ServerInterceptor] = [
+            *([] if tracing is None else [tracing.interceptor()]),
+            GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),
+        ]
         self.server = grpc.aio.server(
-            # Outermost first: traces and logs see every call and its final status; a call
-            # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
-            interceptors=[
-                *([] if tracing is None else [tracing.interceptor()]),
-                GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),
-            ],
-            options=[("grpc.max_receive_message_length", message_limit)],
+            interceptors=self._interceptors, options=[("grpc.max_receive_message_length", message_limit)]
         )
+        # Each servicer is registered on the server and in the handlers the in-process bridge calls.
+        self._local = LocalHandlers()
+        local = cast(grpc.aio.Server, self._local)  # the generated add_* functions call only its two add methods
         recorder = RequestRecorder(self.writer, self.metrics)
         executor = self._db_executor
-        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
+        chat = ChatServicer(self.catalog, self.bedrock, recorder, governance)
+        models = ModelServicer(self.catalog, self.access)
+        embeddings = EmbeddingServicer(self.catalog, self.bedrock, recorder, governance)
+        keys = KeyServicer(self.server_secret, authenticator, executor, clock)
+        quotas = QuotaServicer(
+            executor,
+            settings.default_quota_frequency,
+            settings.default_quota_dollars,
+            settings.is_admin,
+            clock,
+            default_rpm=settings.default_rpm,
+            default_tpm=settings.default_tpm,
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
-        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(self.catalog, self.bedrock, recorder, governance), self.server
-        )
-        key_service_pb2_grpc.add_KeyServiceServicer_to_server(
-            KeyServicer(self.server_secret, authenticator, executor, clock), self.server
-        )
-        quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(
-            QuotaServicer(
-                executor,
-                settings.default_quota_frequency,
-                settings.default_quota_dollars,
-                settings.is_admin,
-                clock,
-                default_rpm=settings.default_rpm,
-                default_tpm=settings.default_tpm,
-            ),
-            self.server,
-        )
-        policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
-            PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock), self.server
-        )
-        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(executor, clock), self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        policies = PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock)
+        usage = UsageServicer(executor, clock)
+        for server in (self.server, local):
+            chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
+            model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
+            embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(embeddings, server)
+            key_service_pb2_grpc.add_KeyServiceServicer_to_server(keys, server)
+            quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(quotas, server)
+            policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(policies, server)
+            usage_service_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)
+            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
         self.port = 0
 
@@ -225,6 +226,14 @@ class Gateway:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         logger.info("gRPC listening on %s:%d", self.settings.grpc_listen.host, self.port)
         return self.port
+
+    def in_process_channel(self) -> grpc.aio.Channel:
+        """A channel onto this gateway's servicers that stays in the process (for `llmgw serve`'s bridge).
+
+        Calls go through the same interceptors as network calls: request id, auth, metrics,
+        logs, error mapping, shutdown tracking (server/rpc/inprocess.py).
+        """
+        return InProcessChannel(self._local, self._interceptors)
 
     @property
     def metrics_port(self) -> int | None:

@@ -7,20 +7,20 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.bridge.conftest import LoopThread, running_bridge
+from tests.bridge.conftest import BRIDGE_MODES, gateway_bridge
 from tests.model_ids import HAIKU
 from tests.support import GatewayThread
 
 
-@pytest.fixture(scope="module")
-def full_bridge_url(loop_thread: LoopThread, gateway: GatewayThread) -> Iterator[str]:
-    with running_bridge(loop_thread, gateway.grpc_target) as url:
+@pytest.fixture(scope="module", params=BRIDGE_MODES)
+def full_bridge_url(request: pytest.FixtureRequest, gateway: GatewayThread) -> Iterator[str]:
+    with gateway_bridge(gateway, request.param) as url:
         yield url
 
 
 @pytest.fixture(scope="module")
-def api_key(gateway: GatewayThread) -> str:
-    return gateway.create_key("alice", "bridge-tests")
+def api_key(gateway: GatewayThread, full_bridge_url: str) -> str:
+    return gateway.create_key("alice", f"bridge-tests-{full_bridge_url.rsplit(':', 1)[1]}")
 
 
 def client(url: str, key: str) -> openai.OpenAI:
