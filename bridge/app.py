@@ -25,6 +25,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmgw.bridge import sse
+from llmgw.bridge.chunks import FAST_PATH, encode_chunk
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
@@ -35,6 +36,7 @@ from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_reques
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_to_dict
+from llmgw.v1 import chat_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
 
@@ -204,9 +206,10 @@ class BridgeApp:
                 await _send_error(send, from_rpc_error(exc))
                 return
             await send({"type": "http.response.start", "status": 200, "headers": sse.HEADERS})
+            render = _stream_renderer(route)
             try:
                 while message is not grpc.aio.EOF:
-                    chunk = _render(route, cast(Message, message))
+                    chunk = render(route, cast(Message, message))
                     if chunk is None:
                         await send({"type": "http.response.body", "body": sse.event(FALLBACK_BODY)})
                         return
@@ -263,6 +266,26 @@ def _render(route: Route, response: Message) -> bytes | None:
     except (TypeError, ValueError):
         logger.exception("could not serialize a %s response", route.rpc)
         return None
+
+
+def _render_chat_chunk(route: Route, response: Message) -> bytes | None:
+    """A chat stream message's JSON by the hand-written encoder (bridge/chunks.py): the per-token hot path."""
+    try:
+        return encode_chunk(cast(chat_service_pb2.StreamChatCompletionResponse, response).chunk)
+    except (TypeError, ValueError):
+        logger.exception("could not serialize a %s response", route.rpc)
+        return None
+
+
+def _stream_renderer(route: Route) -> Callable[[Route, Message], bytes | None]:
+    """How each message of a stream becomes JSON: the chat chunk encoder where it applies, else the generic one."""
+    if (
+        FAST_PATH
+        and route.response_class is chat_service_pb2.StreamChatCompletionResponse
+        and route.response_body == "chunk"
+    ):
+        return _render_chat_chunk
+    return _render
 
 
 async def _cancel_on_disconnect(receive: Receive, call: grpc.aio.Call) -> bool:

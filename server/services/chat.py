@@ -137,8 +137,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             trace.model = model
             events = self._bedrock.converse_stream(converse_request)
             try:
-                async for event in events:
-                    for choice in translator.feed(event):
+                async for batch in events:
+                    for choice in translator.feed_batch(batch):
                         if choice.finish_reason:
                             finish.append(choice)
                             continue

@@ -139,8 +139,13 @@ class BedrockClient:
             raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
         return parsed
 
-    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
+    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The ConverseStream events, as boto3 yields them, in batches; closing the iterator stops Bedrock.
+
+        Each batch is every event that arrived in one read: events that piled up while the
+        consumer was busy (e.g. sending the previous chunk to a slow client) come together,
+        so the consumer can coalesce them into one message.
+        """
         model_id: str = request["modelId"]
         path = _model_path(model_id, "converse-stream")
         try:
@@ -153,8 +158,17 @@ class BedrockClient:
             try:
                 async for data in response.content.iter_any():
                     buffer.add_data(data)
-                    for message in buffer:
-                        yield _event(message)
+                    events: list[dict[str, Any]] = []
+                    failure: Exception | None = None
+                    try:
+                        for message in buffer:
+                            events.append(_event(message))
+                    except Exception as exc:  # an in-stream error: the events before it are delivered first
+                        failure = exc
+                    if events:
+                        yield events
+                    if failure is not None:
+                        raise failure
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 raise map_bedrock_error(connection_error(exc, path), model_id) from exc
             except Exception as exc:  # in-stream errors (EventStreamError) and corrupt frames

@@ -70,15 +70,15 @@ async def client(fake: FakeBedrockServer) -> AsyncIterator[BedrockClient]:
 async def stream_text(bedrock: BedrockClient, prompt: str) -> tuple[str, StreamTranslator]:
     translator = StreamTranslator()
     parts: list[str] = []
-    async for event in bedrock.converse_stream(request(prompt)):
-        for choice in translator.feed(event):
+    async for batch in bedrock.converse_stream(request(prompt)):
+        for choice in translator.feed_batch(batch):
             parts.append(choice.delta.content)
     return "".join(parts), translator
 
 
-async def collect(events: AsyncIterator[dict[str, Any]], into: list[dict[str, Any]]) -> None:
-    async for event in events:
-        into.append(event)
+async def collect(batches: AsyncIterator[list[dict[str, Any]]], into: list[dict[str, Any]]) -> None:
+    async for batch in batches:
+        into.extend(batch)
 
 
 async def test_converse_round_trip(client: BedrockClient) -> None:
@@ -116,8 +116,7 @@ async def test_early_aclose_frees_the_connection(fake: FakeBedrockServer) -> Non
     bedrock = make_client(fake.url, max_concurrency=1)
     try:
         events = bedrock.converse_stream(request(f"{LONG_PAUSES} go on"))
-        assert "messageStart" in await anext(events)
-        await anext(events)
+        assert "messageStart" in (await anext(events))[0]
         await events.aclose()
         result = await asyncio.wait_for(bedrock.converse(request("short")), timeout=5)
         assert result["stopReason"] == "end_turn"
@@ -254,9 +253,10 @@ async def test_two_thousand_streams_get_their_first_token_together() -> None:
 
         async def one(i: int) -> None:
             translator = StreamTranslator()
-            async for event in bedrock.converse_stream(request(f"stream {i}")):
-                translator.feed(event)
-                if "contentBlockDelta" in event and translator.deltas_seen == 1:
+            async for batch in bedrock.converse_stream(request(f"stream {i}")):
+                seen_before = translator.deltas_seen
+                translator.feed_batch(batch)
+                if seen_before == 0 and translator.deltas_seen > 0:
                     open_at_first_token.append(slow.app.stats.streams_started)
                     waited.append(time.monotonic() - started)
             assert translator.finished
