@@ -108,7 +108,8 @@ class Gateway:
     is for bench/governance.py only: it skips the model-access and quota checks
     of chat and embedding requests to measure what they cost. `tracing` adds an
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
-    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
+    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves (the latter only
+    with `metrics_listener`: one worker of several serves it, for all of them).
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
     model access names a model the catalog does not know.
@@ -122,8 +123,10 @@ class Gateway:
         clock: Callable[[], datetime] = utc_now,
         enforce_governance: bool = True,
         tracing: Tracing | None = None,
+        metrics_listener: bool = True,
     ) -> None:
         self.settings = settings
+        self._metrics_listener = metrics_listener
         self.metrics = GatewayMetrics()
         self.calls = CallTracker()
         self.tracing = tracing
@@ -218,7 +221,7 @@ class Gateway:
         else:
             self.port = self.server.add_insecure_port(address)
         await self.server.start()
-        if self.settings.metrics_listen is not None:
+        if self.settings.metrics_listen is not None and self._metrics_listener:
             listen = self.settings.metrics_listen
             self._metrics_server = MetricsServer(self.metrics, listen.host, listen.port)
             logger.info("metrics on http://%s:%d/metrics", listen.host, self._metrics_server.port)
