@@ -49,7 +49,7 @@ class Workers:
 
     def served_by(self) -> set[object]:
         """The worker indexes that logged a chat request."""
-        return {line.get("worker") for line in self.lines if line.get("method", "").endswith("ChatCompletion")}
+        return {line.get("worker") for line in self.lines if str(line.get("method", "")).endswith("ChatCompletion")}
 
 
 @pytest.fixture
@@ -146,7 +146,7 @@ def _metric(port: int, name: str, **labels: str) -> float:
 def test_two_workers_serve_one_port_and_metrics_count_both(workers: Workers) -> None:
     """Requests on new connections reach both workers; /metrics (from either) counts every one of them."""
     key = _key("wendy", "main")
-    body = {"model": HAIKU, "messages": [{"role": "user", "content": "hi"}]}
+    body: dict[str, object] = {"model": HAIKU, "messages": [{"role": "user", "content": "hi"}]}
     served = 0
     deadline = time.monotonic() + 60
     while workers.served_by() != {0, 1} or served < 20:
@@ -210,7 +210,7 @@ def test_sigterm_drains_both_workers(workers: Workers, fake_bedrock: FakeBedrock
     """Streams in flight on both workers finish with [DONE] after SIGTERM; every process exits 0."""
     key = _key("sid", "main")
     prompt = "[[tokens:10]] [[token_delay_ms:100]] go"
-    body = {"model": HAIKU, "stream": True, "messages": [{"role": "user", "content": prompt}]}
+    body: dict[str, object] = {"model": HAIKU, "stream": True, "messages": [{"role": "user", "content": prompt}]}
     results: list[bytes] = []
     started = fake_bedrock.app.stats.streams_started
 
