@@ -29,6 +29,7 @@ from llmgw.server.observability import CallObserver, note_principal
 from llmgw.server.oidc import OidcAuthenticator
 from llmgw.server.pipeline import GatewayInterceptor
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
@@ -96,6 +97,19 @@ def bedrock_config(settings: Settings) -> BedrockClientConfig:
         max_concurrency=settings.bedrock_max_concurrency,
         access_key_id=access_key,
         secret_access_key=secret_key,
+    )
+
+
+def thinking_settings(settings: Settings) -> ThinkingSettings:
+    """The chat answer limit and thinking budgets, from DEFAULT_MAX_TOKENS and THINKING_BUDGET_*."""
+    return ThinkingSettings(
+        default_max_tokens=settings.default_max_tokens,
+        budgets={
+            "low": settings.thinking_budget_low,
+            "medium": settings.thinking_budget_medium,
+            "high": settings.thinking_budget_high,
+            "xhigh": settings.thinking_budget_xhigh,
+        },
     )
 
 
@@ -176,7 +190,7 @@ class Gateway:
         recorder = RequestRecorder(self.writer, self.metrics)
         executor = self._db_executor
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
+            ChatServicer(self.catalog, self.bedrock, recorder, governance, thinking_settings(settings)), self.server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(

@@ -20,6 +20,7 @@ from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 
@@ -28,25 +29,24 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
 
 
-def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The most this request can cost: its size bounds the input, its output cap the output."""
+def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int) -> int:
+    """The most this request can cost: its size bounds the input, the answer limit sent to Bedrock the output.
+
+    `max_tokens` is the `maxTokens` of the Converse request (the caller's limit, else
+    DEFAULT_MAX_TOKENS), which Bedrock never exceeds, thinking included.
+    """
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
             if part.HasField("image_url"):
                 images += 1
                 image_bytes += len(part.image_url.url)
-    if params.HasField("max_completion_tokens"):
-        output = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = model.max_output_tokens
-    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
+    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(max_tokens, 0))
 
 
-def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
-    cost = request_cost(model, input_tokens, output_tokens)
+def _usage(model: CatalogModel, input_tokens: int, output_tokens: int, cache: tuple[int, int]) -> chat_pb2.Usage:
+    """OpenAI's usage block; its cost counts cache reads and writes (`cache`) at their own prices, like the ledger."""
+    cost = request_cost(model, input_tokens, output_tokens, cache_read_tokens=cache[0], cache_write_tokens=cache[1])
     return chat_pb2.Usage(
         prompt_tokens=input_tokens,
         completion_tokens=output_tokens,
@@ -59,12 +59,18 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        governance: Governance,
+        thinking: ThinkingSettings | None = None,
     ) -> None:
         self._catalog = catalog
         self._governance = governance
         self._bedrock = bedrock
         self._recorder = recorder
+        self._thinking = thinking or ThinkingSettings()
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -77,14 +83,16 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=False)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            trace.reservation = await self._governance.admit(principal, bound)
             trace.model = model
             result = from_converse_response(await self._bedrock.converse(converse_request))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
         await self._recorder.record(trace, result.input_tokens, result.output_tokens)
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
@@ -92,7 +100,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             created=trace.created_unix,
             model=params.model,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(model, result.input_tokens, result.output_tokens),
+            usage=_usage(
+                model, result.input_tokens, result.output_tokens, (result.cache_read_tokens, result.cache_write_tokens)
+            ),
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
@@ -132,8 +142,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=True)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            trace.reservation = await self._governance.admit(principal, bound)
             trace.model = model
             events = self._bedrock.converse_stream(converse_request)
             try:
@@ -159,7 +170,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        trace.cache_read_tokens, trace.cache_write_tokens = translator.cache_read_tokens, translator.cache_write_tokens
         await self._recorder.record(trace, input_tokens, output_tokens)
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(model, input_tokens, output_tokens))
+            cache = (translator.cache_read_tokens, translator.cache_write_tokens)
+            yield chunk(usage=_usage(model, input_tokens, output_tokens, cache))
