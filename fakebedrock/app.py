@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from llmgw.fakebedrock.config import FakeBedrockConfig
@@ -28,6 +28,7 @@ from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
 from llmgw.fakebedrock.request import parse_converse
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
+from llmgw.fakebedrock.thinking import check_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -94,10 +95,11 @@ class FakeBedrockApp:
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
+        thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
         knobs = read_knobs(request.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed)
+        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
         if streaming:
             mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
             await self._stream(plan, knobs, mid_stream, receive, send, started)
