@@ -102,6 +102,6 @@ def test_streamed_reasoning_joins_to_the_unary_reasoning(bedrock: BedrockRuntime
 def test_refusal_marker_answers_with_stop_reason_refusal(bedrock: BedrockRuntimeClient) -> None:
     """`[[refuse]]`: HTTP 200, a refusal text, stop reason refusal, tokens billed."""
     answer = bedrock.converse(modelId=FABLE_51, messages=[user("Do the bad thing [[refuse]]")])
-    assert answer["stopReason"] == "refusal"
+    assert str(answer["stopReason"]) == "refusal"
     assert answer["output"]["message"]["content"][-1]["text"] == "I can't help with that request."
     assert answer["usage"]["outputTokens"] > 0

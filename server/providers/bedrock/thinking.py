@@ -11,8 +11,9 @@ into what the model accepts, so Bedrock is never sent something it answers with 
   always thinks. `enabled` and `disabled` are never sent to a model that rejects them.
 - Where the model hides its thinking by default, `display: "summarized"` is asked for,
   so the answer carries `reasoning_content`.
-- While a model thinks, Anthropic refuses forced tool use and sampling changes: a forced
-  `tool_choice` is sent as `auto`, and `temperature` / `top_p` are dropped.
+- While a Claude model thinks, Anthropic refuses forced tool use and sampling changes: a
+  forced `tool_choice` is sent as `auto`, `temperature` is dropped unless it is 1 and
+  `top_p` unless it is 0.95 or above.
 - The Fable rules (catalog `sampling`): "single" drops `top_p` when both are given;
   "fixed" passes `temperature` only at 1 and `top_p` only at 0.99 or above, never both.
 - With no caller limit, the answer limit is DEFAULT_MAX_TOKENS (or the model's catalog
@@ -29,13 +30,14 @@ from typing import Any
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.errors import InvalidArgument
 
-REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
+REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # Anthropic's smallest thinking budget.
 MIN_THINKING_BUDGET = 1024
-_LEVEL = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh"}
+_LEVEL = {"minimal": "low", "low": "low", "medium": "medium", "high": "high", "xhigh": "xhigh", "max": "max"}
 _EFFORT_ORDER = ("low", "medium", "high", "xhigh", "max")
 _FIXED_TEMPERATURE = 1.0
 _FIXED_MIN_TOP_P = 0.99
+_THINKING_MIN_TOP_P = 0.95
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,8 @@ def plan_thinking(
         if on and thinking.summarized_display and "adaptive" in thinking.modes:
             fields["thinking"] = {"type": "adaptive", "display": "summarized"}
         return ThinkingPlan(fields, max_tokens, thinking=on, caller_limit=limit is not None)
-    level = _LEVEL.get(effort, "")
+    # `none` on a model that cannot stop thinking: its lowest effort.
+    level = _LEVEL.get(effort, "low")
     if "adaptive" in thinking.modes:
         adaptive: dict[str, Any] = {"type": "adaptive"}
         if thinking.summarized_display:
@@ -108,7 +111,7 @@ def plan_thinking(
         fields["thinking"] = adaptive
         fields["output_config"] = {"effort": _nearest_effort(level, thinking.efforts)}
         return ThinkingPlan(fields, max_tokens, thinking=True, caller_limit=limit is not None)
-    budget = settings.budgets[level if level in settings.budgets else "high"] if level else MIN_THINKING_BUDGET
+    budget = settings.budgets.get(level, settings.budgets["xhigh"])
     if limit is None:
         max_tokens = min(max_tokens + budget, model.max_output_tokens)
     budget = min(budget, max_tokens - 1)
@@ -133,7 +136,8 @@ def _nearest_effort(level: str, efforts: tuple[str, ...]) -> str:
 def sampling(model: CatalogModel, temperature: float | None, top_p: float | None, thinking: bool) -> dict[str, float]:
     """The inferenceConfig sampling fields the model takes, after its rules and the thinking rule."""
     if thinking and model.owned_by == "anthropic":
-        return {}
+        temperature = temperature if temperature == _FIXED_TEMPERATURE else None
+        top_p = top_p if top_p is not None and top_p >= _THINKING_MIN_TOP_P else None
     rule = model.thinking.sampling
     if rule == "fixed":
         temperature = temperature if temperature == _FIXED_TEMPERATURE else None
