@@ -4,6 +4,8 @@ Routes (model ids arrive percent-encoded, `:` and all):
     POST /model/{modelId}/converse         JSON answer
     POST /model/{modelId}/converse-stream  AWS event-stream answer
     POST /model/{modelId}/invoke           embeddings (Titan, Cohere)
+    GET  /foundation-models                ListFoundationModels (the `bedrock` control plane)
+    GET  /inference-profiles               ListInferenceProfiles (the `bedrock` control plane)
 Errors are HTTP statuses with an `x-amzn-errortype` header and a `{"message": ...}` body,
 except mid-stream failures, which arrive as exception frames inside the stream.
 """
@@ -20,6 +22,7 @@ from typing import Any, cast
 from urllib.parse import unquote
 
 from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
 from llmgw.fakebedrock.eventstream import encode_event, encode_exception
@@ -57,6 +60,7 @@ class FakeBedrockApp:
     def __init__(self, config: FakeBedrockConfig | None = None) -> None:
         self.config = config or FakeBedrockConfig()
         self.stats = FakeBedrockStats()
+        self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -77,6 +81,12 @@ class FakeBedrockApp:
 
     async def _dispatch(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if scope["method"] == "GET":
+            headers = {name.lower(): value for name, value in scope.get("headers", [])}
+            answer = self.control_plane.answer(raw_path.split(b"?")[0], scope.get("query_string", b""), headers)
+            if answer is not None:
+                await _send_json(send, 200, answer)
+                return
         route = _ROUTE.fullmatch(raw_path)
         if scope["method"] != "POST" or route is None:
             raise not_found(f"The Bedrock Runtime API has no {scope['method']} {scope['path']}.")
