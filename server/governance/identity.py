@@ -7,7 +7,7 @@ hot path does not hit the database on every call; an expired key is refused the
 moment it expires, cached or not. A key deleted through this replica is evicted
 from its cache at once (`forget`); another replica refuses it when its cache entry
 runs out, so within KEY_CACHE_SECONDS. Each key's last_used_at is queued for the
-request-log writer at most once a minute, never written on the call's path.
+group-commit writer at most once a minute, never written on the call's path.
 """
 
 from __future__ import annotations
