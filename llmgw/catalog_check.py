@@ -17,10 +17,10 @@ from typing import TextIO
 from llmgw.server.app import bedrock_config
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.catalog_drift import RegionListing, compare_region, unlisted
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.client import BedrockClientConfig
 from llmgw.server.providers.bedrock.control_plane import read_region
 from llmgw.server.settings import Settings
+from llmgw.wire.errors import UpstreamError
 
 EXIT_CLEAN, EXIT_DRIFT, EXIT_ERROR = 0, 1, 2
 

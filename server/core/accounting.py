@@ -72,3 +72,35 @@ def cost_bound(model: CatalogModel, input_token_bound: int, output_token_bound: 
     price = model.price_for(input_token_bound)
     dearest_input = max(price.input, price.cache_write_5m, price.cache_write_1h)
     return cost_picodollars(input_token_bound, dearest_input) + cost_picodollars(output_token_bound, price.output)
+
+
+def chat_cost_bound(
+    model: CatalogModel, serialized_bytes: int, image_url_bytes: int, images: int, max_output_tokens: int | None
+) -> int:
+    """The most a chat request can cost: its size bounds the input, its output cap the output.
+
+    `max_output_tokens` is the answer limit sent to Bedrock (the chat path always sends one:
+    the caller's, else DEFAULT_MAX_TOKENS); None means the model's catalog maximum.
+    """
+    output = model.max_output_tokens if max_output_tokens is None else max(max_output_tokens, 0)
+    return cost_bound(model, chat_input_token_bound(serialized_bytes, image_url_bytes, images), output)
+
+
+def embedding_cost_bound(model: CatalogModel, texts: list[str]) -> int:
+    """The most an embedding request can cost: every token covers at least one byte of UTF-8 text."""
+    return cost_bound(model, sum(len(text.encode()) for text in texts) + PROMPT_OVERHEAD_TOKENS, 0)
+
+
+def failed_stream_input_tokens(
+    *, admitted: bool, answering: bool, client_left: bool, reported_input_tokens: int, prompt_characters: int
+) -> int:
+    """The input tokens charged for a stream that ended in an error or was abandoned.
+
+    The prompt is charged once Bedrock has begun answering, or when the client left after the
+    call went out (nothing escapes the ledger by disconnecting); a call Bedrock refused
+    outright, or one never admitted, costs nothing. Bedrock's own count is used when it sent
+    one, else an estimate rounded up.
+    """
+    if not admitted or not (answering or client_left):
+        return 0
+    return reported_input_tokens or estimate_tokens(prompt_characters)

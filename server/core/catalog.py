@@ -25,7 +25,7 @@ from llmgw.server.core.catalog_model import (
     PriceTier,
     Thinking,
 )
-from llmgw.server.errors import ModelNotFound
+from llmgw.wire.errors import ModelNotFound
 
 __all__ = [
     "Capabilities",

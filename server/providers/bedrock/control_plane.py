@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from llmgw.server.core.catalog_drift import ListedModel, RegionListing
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.client import BedrockClientConfig
+from llmgw.wire.errors import UpstreamError
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock import BedrockClient as ControlClient

@@ -23,7 +23,6 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.server.providers.bedrock.thinking import (
     ThinkingSettings,
     allows_forced_tool_use,
@@ -32,6 +31,7 @@ from llmgw.server.providers.bedrock.thinking import (
     sampling,
 )
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import InvalidArgument, UpstreamError
 
 MAX_STOP_SEQUENCES = 4
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

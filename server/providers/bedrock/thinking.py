@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.errors import InvalidArgument
+from llmgw.wire.errors import InvalidArgument
 
 REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # Anthropic's smallest thinking budget.

@@ -1,46 +1,65 @@
-"""What a request costs: each kind of token at its own price, in the prompt-length tier it falls into."""
+"""The money rules of a request: cost, cost bounds, and what a failed stream is charged."""
 
 from __future__ import annotations
 
-from llmgw.server.core.accounting import cost_bound, request_cost
+import pytest
+
+from llmgw.server.core.accounting import (
+    IMAGE_TOKEN_BOUND,
+    PROMPT_OVERHEAD_TOKENS,
+    chat_cost_bound,
+    embedding_cost_bound,
+    failed_stream_input_tokens,
+    request_cost,
+)
 from llmgw.server.core.catalog import Catalog
+from tests.model_ids import HAIKU, TITAN
 
 CATALOG = Catalog.load()
-HAIKU_55 = CATALOG.get("global.anthropic.claude-haiku-5-5")
-OPUS_47_US = CATALOG.get("us.anthropic.claude-opus-4-7")
 
 
-def test_haiku_55_under_the_threshold_pays_the_base_tier() -> None:
-    """100,000 prompt tokens: 0.10 / 0.50 USD per million (global.)."""
-    cost = request_cost(HAIKU_55, 90_000, 2_000, cache_read_tokens=10_000)
-    assert cost == 90_000 * 100_000 + 10_000 * 10_000 + 2_000 * 500_000
-    assert cost == 9_100_000_000 + 1_000_000_000  # $0.0101 in picodollars
+def test_cost_is_exact_integer_money() -> None:
+    model = CATALOG.get(HAIKU)
+    assert request_cost(model, 1_000, 500) == 1_000 * model.price.input + 500 * model.price.output
 
 
-def test_haiku_55_over_the_threshold_pays_the_long_prompt_tier() -> None:
-    """100,001 prompt tokens, cached ones included: every token at 0.50 / 2.50 USD per million."""
-    cost = request_cost(HAIKU_55, 90_001, 2_000, cache_read_tokens=10_000)
-    assert cost == 90_001 * 500_000 + 10_000 * 50_000 + 2_000 * 2_500_000
+def test_a_chat_bound_counts_bytes_images_overhead_and_the_output_cap() -> None:
+    model = CATALOG.get(HAIKU)
+    bound = chat_cost_bound(model, serialized_bytes=5_000, image_url_bytes=4_000, images=1, max_output_tokens=100)
+    assert bound == request_cost(model, 1_000 + IMAGE_TOKEN_BOUND + PROMPT_OVERHEAD_TOKENS, 100)
 
 
-def test_each_kind_of_token_has_its_own_price() -> None:
-    """Input, cache read, 5-minute and 1-hour cache writes and output, on a regional profile."""
-    cost = request_cost(
-        OPUS_47_US, 1_000, 500, cache_read_tokens=2_000, cache_write_tokens=3_000, cache_write_1h_tokens=4_000
+def test_without_a_cap_the_models_maximum_output_is_the_bound() -> None:
+    model = CATALOG.get(HAIKU)
+    bound = chat_cost_bound(model, serialized_bytes=10, image_url_bytes=0, images=0, max_output_tokens=None)
+    assert bound == request_cost(model, 10 + PROMPT_OVERHEAD_TOKENS, model.max_output_tokens)
+    negative = chat_cost_bound(model, serialized_bytes=10, image_url_bytes=0, images=0, max_output_tokens=-5)
+    assert negative == request_cost(model, 10 + PROMPT_OVERHEAD_TOKENS, 0)
+
+
+def test_an_embedding_bound_is_one_token_per_byte() -> None:
+    model = CATALOG.get(TITAN)
+    assert embedding_cost_bound(model, ["héllo", "ab"]) == request_cost(model, 6 + 2 + PROMPT_OVERHEAD_TOKENS, 0)
+
+
+@pytest.mark.parametrize(
+    ("admitted", "answering", "client_left", "reported", "expected"),
+    [
+        (False, True, True, 50, 0),  # never admitted: nothing went to Bedrock
+        (True, False, False, 0, 0),  # Bedrock refused before answering
+        (True, True, False, 50, 50),  # failed mid-answer: Bedrock's count
+        (True, False, True, 0, 3),  # the client left after the call went out: an estimate (9 chars)
+        (True, True, False, 0, 3),  # answering but no count yet: the estimate, rounded up
+    ],
+)
+def test_what_a_failed_stream_is_charged(
+    admitted: bool, answering: bool, client_left: bool, reported: int, expected: int
+) -> None:
+    charged = failed_stream_input_tokens(
+        admitted=admitted,
+        answering=answering,
+        client_left=client_left,
+        reported_input_tokens=reported,
+        prompt_characters=9,
     )
-    assert cost == 1_000 * 5_500_000 + 2_000 * 550_000 + 3_000 * 6_875_000 + 4_000 * 11_000_000 + 500 * 27_500_000
-
-
-def test_existing_call_shape_still_prices_input_and_output() -> None:
-    """request_cost(model, input, output) keeps working for the callers that know no cache."""
-    assert request_cost(OPUS_47_US, 10, 20) == 10 * 5_500_000 + 20 * 27_500_000
-
-
-def test_cost_bound_prices_input_as_the_dearest_cache_write() -> None:
-    """The reservation assumes every input token could be written to the 1-hour cache."""
-    assert cost_bound(OPUS_47_US, 1_000, 100) == 1_000 * 11_000_000 + 100 * 27_500_000
-
-
-def test_cost_bound_uses_the_tier_of_the_input_bound() -> None:
-    """A bound past Haiku 5.5's threshold reserves at the long-prompt tier."""
-    assert cost_bound(HAIKU_55, 200_000, 10) == 200_000 * 1_000_000 + 10 * 2_500_000
+    assert charged == expected

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.errors import ModelNotFound
+from llmgw.wire.errors import ModelNotFound
 
 OPUS_47 = "anthropic.claude-opus-4-7"
 OPUS_55 = "anthropic.claude-opus-5-5"

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.errors import InvalidArgument
 from llmgw.server.providers.bedrock.converse import to_converse_request
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import InvalidArgument
 
 CATALOG = Catalog.load()
 OPUS_47 = "global.anthropic.claude-opus-4-7"
