@@ -66,7 +66,11 @@ class RequestRow:
     `api` is "chat", "chat_stream" or "embeddings"; `outcome` is "success",
     "quota_exceeded", "model_access_denied", "error" or "cancelled", with
     `error_reason` the error's reason code (empty on success); `created_at` is
-    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money).
+    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money). `input_tokens`
+    are the uncached prompt tokens; cache reads and writes are counted apart.
+    `service_tier` is the Bedrock tier that served the request (empty when none did),
+    `upstream_model` the id sent to Bedrock when it is not `model` (an application
+    inference profile ARN).
     """
 
     id: str
@@ -82,6 +86,10 @@ class RequestRow:
     outcome: str
     error_reason: str
     created_at: datetime
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    service_tier: str = ""
+    upstream_model: str = ""
 
 
 _RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)

@@ -76,6 +76,10 @@ class RequestRecord(BaseModel):
     outcome = peewee.CharField(max_length=32)
     error_reason = peewee.CharField(max_length=64, default="")
     created_at = UtcDateTimeField()
+    cache_read_tokens = peewee.IntegerField(default=0)
+    cache_write_tokens = peewee.IntegerField(default=0)
+    service_tier = peewee.CharField(max_length=16, default="")
+    upstream_model = peewee.TextField(default="")
 
     class Meta:
         """peewee table options; the indexes serve per-user and time-range usage queries."""
