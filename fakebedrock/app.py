@@ -68,6 +68,9 @@ class FakeBedrockApp:
         self._throttle = ThrottleLedger()
         self.prompt_cache = PromptCache()
         self.signer = ThinkingSigner()
+        # Application inference profiles this account has (ARN -> the model id they wrap), as
+        # CreateInferenceProfile would leave them; tests register them here.
+        self.application_profiles: dict[str, str] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope (HTTP requests; lifespan is acknowledged)."""
@@ -108,6 +111,10 @@ class FakeBedrockApp:
     async def _converse(
         self, model_id: str, payload: object, key: bytes, streaming: bool, receive: Receive, send: Send, started: float
     ) -> None:
+        if model_id.startswith("arn:"):
+            if model_id not in self.application_profiles:
+                raise invalid(f"The provided model identifier is invalid: {model_id}.")
+            model_id = self.application_profiles[model_id]
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
