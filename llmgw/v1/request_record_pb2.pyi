@@ -116,8 +116,9 @@ class RequestRecord(_message.Message):
     no model was called.
     """
     upstream_model: _builtins.str
-    """The model id sent to Bedrock when it differs from `model`: an application inference
-    profile ARN, so AWS cost-allocation tags and the gateway's ledger can be matched.
+    """The model id sent to Bedrock (for an application inference profile, its ARN, so AWS
+    cost-allocation tags and the gateway's ledger can be matched); empty when the model
+    was not resolved (unknown id).
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:

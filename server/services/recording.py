@@ -117,7 +117,7 @@ class RequestTrace:
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
             service_tier=self.service_tier,
-            upstream_model=self.upstream_model if self.upstream_model != self.model_id else "",
+            upstream_model=self.upstream_model,
         )
 
 

@@ -69,8 +69,8 @@ class RequestRow:
     aware UTC; `cost_picodollars` is exact (llmgw.server.core.money). `input_tokens`
     are the uncached prompt tokens; cache reads and writes are counted apart.
     `service_tier` is the Bedrock tier that served the request (empty when none did),
-    `upstream_model` the id sent to Bedrock when it is not `model` (an application
-    inference profile ARN).
+    `upstream_model` the id sent to Bedrock (an application inference profile's ARN for
+    one).
     """
 
     id: str
