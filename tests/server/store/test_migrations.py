@@ -124,3 +124,20 @@ def test_concurrent_migrations_apply_each_step_once(store_url: str, tmp_path: Pa
         assert run_sql(check, "SELECT COUNT(*) FROM note")[0][0] == 1
     finally:
         check.close()
+
+
+def test_version_4_adds_cache_tier_and_upstream_columns_to_existing_rows(empty_db: peewee.Database) -> None:
+    """A request log written at version 3 keeps its rows; they read zero cache tokens and empty tier/upstream."""
+    try:
+        assert migrate(empty_db, MIGRATIONS[:3]) == 3
+        run_sql(
+            empty_db,
+            'INSERT INTO request_record (id, "user", key_name, model, api, input_tokens, output_tokens, '
+            "cost_picodollars, latency_ms, outcome, error_reason, created_at) "
+            "VALUES ('chatcmpl-old', 'alice', 'k', 'm', 'chat', 5, 6, 7, 8, 'success', '', '2026-11-30 12:00:00')",
+        )
+        assert migrate(empty_db) == len(MIGRATIONS) >= 4
+        columns = "input_tokens, cache_read_tokens, cache_write_tokens, service_tier, upstream_model"
+        assert run_sql(empty_db, f"SELECT {columns} FROM request_record") == [(5, 0, 0, "", "")]  # noqa: S608
+    finally:
+        empty_db.close()
