@@ -46,9 +46,11 @@ def profile_gateway(
 def sdk(loop_thread: LoopThread, profile_gateway: GatewayThread) -> Iterator[openai.OpenAI]:
     """The official OpenAI SDK on the bridge in front of the profile gateway, as user alice."""
     key = profile_gateway.create_key("alice", "sdk")
-    with running_bridge(loop_thread, profile_gateway.grpc_target) as url:
-        with openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30) as client:
-            yield client
+    with (
+        running_bridge(loop_thread, profile_gateway.grpc_target) as url,
+        openai.OpenAI(base_url=f"{url}/v1", api_key=key, max_retries=0, timeout=30) as client,
+    ):
+        yield client
 
 
 def fresh(words: int) -> str:
@@ -73,3 +75,8 @@ def record(request_id: str) -> RequestRecord:
     """The request log row of a request, by the id the response carried."""
     row: RequestRecord = RequestRecord.get_by_id(request_id)
     return row
+
+
+def create(client: openai.OpenAI, **request: Any) -> Any:
+    """`client.chat.completions.create(**request)`: the tests send dicts the SDK's TypedDicts do not model."""
+    return client.chat.completions.create(**request)

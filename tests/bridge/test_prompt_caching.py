@@ -8,7 +8,7 @@ import openai
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from tests.bridge.sdk_gateway import cost_of, extra, fresh, profile_gateway, record, sdk
+from tests.bridge.sdk_gateway import cost_of, create, extra, fresh, profile_gateway, record, sdk
 from tests.model_ids import HAIKU, HAIKU_45
 
 __all__ = ["profile_gateway", "sdk"]  # fixtures used by name
@@ -34,13 +34,14 @@ def details(usage: Any) -> tuple[int, int]:
 def test_cached_prefix_is_written_then_read_at_exact_prices(sdk: openai.OpenAI) -> None:
     """First call writes the marked system prompt, the second reads it; each token kind at its own price."""
     messages = [system(fresh(40)), {"role": "user", "content": "What now? [[tokens:5]]"}]
-    first = sdk.chat.completions.create(model=HAIKU_45, messages=messages)  # type: ignore[arg-type]
-    second = sdk.chat.completions.create(model=HAIKU_45, messages=messages)  # type: ignore[arg-type]
+    first = create(sdk, model=HAIKU_45, messages=messages)
+    second = create(sdk, model=HAIKU_45, messages=messages)
     for completion in (first, second):
         assert completion.usage is not None
         assert (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (43, 5)
         assert completion.usage.total_tokens == 48
-    assert first.usage is not None and second.usage is not None
+    assert first.usage is not None
+    assert second.usage is not None
     assert details(first.usage) == (0, 40)
     assert details(second.usage) == (40, 0)
     assert cost_of(first.usage) == 3 * PRICE.input + 40 * PRICE.cache_write_5m + 5 * PRICE.output
@@ -59,18 +60,20 @@ def test_cached_prefix_is_written_then_read_at_exact_prices(sdk: openai.OpenAI) 
 def test_streamed_and_unary_usage_agree(sdk: openai.OpenAI) -> None:
     """A streamed read of a cached prefix reports the same usage and cost as a unary read."""
     messages = [system(fresh(25)), {"role": "user", "content": "Tell me [[tokens:4]]"}]
-    sdk.chat.completions.create(model=HAIKU_45, messages=messages)  # type: ignore[arg-type]  # writes the prefix
-    unary = sdk.chat.completions.create(model=HAIKU_45, messages=messages)  # type: ignore[arg-type]
+    create(sdk, model=HAIKU_45, messages=messages)  # writes the prefix
+    unary = create(sdk, model=HAIKU_45, messages=messages)
     chunks = list(
-        sdk.chat.completions.create(
+        create(
+            sdk,
             model=HAIKU_45,
-            messages=messages,  # type: ignore[arg-type]
+            messages=messages,
             stream=True,
             stream_options={"include_usage": True},
         )
     )
     streamed = chunks[-1].usage
-    assert unary.usage is not None and streamed is not None
+    assert unary.usage is not None
+    assert streamed is not None
     assert details(streamed) == details(unary.usage) == (25, 0)
     assert streamed.prompt_tokens == unary.usage.prompt_tokens == 28
     assert streamed.completion_tokens == unary.usage.completion_tokens == 4
@@ -88,7 +91,7 @@ def test_markers_on_messages_tools_and_1h_ttl(sdk: openai.OpenAI) -> None:
         {"role": "user", "content": "Go on [[no_tool]] [[tokens:3]]"},
     ]
     tool = {**TOOL, "cache_control": {**EPHEMERAL, "ttl": "1h"}}
-    completion = sdk.chat.completions.create(model=HAIKU_45, messages=messages, tools=[tool])  # type: ignore[arg-type,list-item]
+    completion = create(sdk, model=HAIKU_45, messages=messages, tools=[tool])
     assert completion.usage is not None
     assert details(completion.usage) == (0, 40)
     assert completion.usage.prompt_tokens == 44
@@ -102,7 +105,7 @@ def test_a_fifth_cache_point_is_refused(sdk: openai.OpenAI) -> None:
     messages = [system(fresh(5)), {"role": "user", "content": parts}]
     tool = {**TOOL, "cache_control": EPHEMERAL}
     with pytest.raises(openai.BadRequestError) as caught:
-        sdk.chat.completions.create(model=HAIKU_45, messages=messages, tools=[tool])  # type: ignore[arg-type,list-item]
+        create(sdk, model=HAIKU_45, messages=messages, tools=[tool])
     assert "At most 4 cache_control markers" in caught.value.message
 
 
@@ -113,18 +116,20 @@ def test_ttl_order_and_bad_markers_are_refused(sdk: openai.OpenAI) -> None:
         {"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {**EPHEMERAL, "ttl": "1h"}}]},
     ]
     with pytest.raises(openai.BadRequestError, match="must come before every marker with ttl '5m'"):
-        sdk.chat.completions.create(model=HAIKU_45, messages=after_5m)  # type: ignore[arg-type]
+        create(sdk, model=HAIKU_45, messages=after_5m)
     with pytest.raises(openai.BadRequestError, match="caches prompts for 5 minutes only"):
-        sdk.chat.completions.create(
+        create(
+            sdk,
             model="us.anthropic.claude-3-7-sonnet-20250219-v1:0",
-            messages=[system(fresh(5), ttl="1h"), {"role": "user", "content": "hi"}],  # type: ignore[list-item]
+            messages=[system(fresh(5), ttl="1h"), {"role": "user", "content": "hi"}],
         )
     with pytest.raises(openai.BadRequestError, match="type must be 'ephemeral'"):
-        sdk.chat.completions.create(
+        create(
+            sdk,
             model=HAIKU_45,
             messages=[
                 {"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "forever"}}]}
-            ],  # type: ignore[list-item]
+            ],
         )
 
 
@@ -132,7 +137,7 @@ def test_markers_on_a_model_without_caching_are_dropped(sdk: openai.OpenAI) -> N
     """Claude 3 Haiku does not cache: its markers (even five) never reach Bedrock, which would refuse them."""
     parts = [{"type": "text", "text": fresh(3), "cache_control": EPHEMERAL} for _ in range(4)]
     messages = [system(fresh(5)), {"role": "user", "content": parts}]
-    completion = sdk.chat.completions.create(model=HAIKU, messages=messages)  # type: ignore[arg-type]
+    completion = create(sdk, model=HAIKU, messages=messages)
     assert completion.usage is not None
     assert details(completion.usage) == (0, 0)
     assert completion.usage.prompt_tokens == 17

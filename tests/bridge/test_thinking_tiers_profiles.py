@@ -9,7 +9,7 @@ import openai
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from tests.bridge.sdk_gateway import ARN, ARN_PLAIN, cost_of, extra, fresh, profile_gateway, record, sdk
+from tests.bridge.sdk_gateway import ARN, ARN_PLAIN, cost_of, create, extra, fresh, profile_gateway, record, sdk
 from tests.model_ids import DEEPSEEK, HAIKU, HAIKU_45
 
 __all__ = ["profile_gateway", "sdk"]  # fixtures used by name
@@ -41,8 +41,8 @@ def assistant_turn(message: Any) -> dict[str, Any]:
 def test_reasoning_content_and_thinking_blocks_streamed_and_unary(sdk: openai.OpenAI) -> None:
     """Explicit thinking: reasoning_content and signed thinking_blocks agree between unary and streamed."""
     messages = [{"role": "user", "content": f"{fresh(4)} [[tokens:6]]"}]
-    unary = sdk.chat.completions.create(model=HAIKU_45, messages=messages, extra_body=THINK)  # type: ignore[arg-type]
-    chunks = list(sdk.chat.completions.create(model=HAIKU_45, messages=messages, stream=True, extra_body=THINK))  # type: ignore[arg-type]
+    unary = create(sdk, model=HAIKU_45, messages=messages, extra_body=THINK)
+    chunks = list(create(sdk, model=HAIKU_45, messages=messages, stream=True, extra_body=THINK))
     message = unary.choices[0].message
     reasoning = extra(message, "reasoning_content")
     assert reasoning.startswith("Thinking:")
@@ -61,14 +61,14 @@ def test_three_turn_tool_loop_with_thinking_passes_the_signature_check(sdk: open
     messages: list[dict[str, Any]] = [{"role": "user", "content": opening}]
     kinds: set[str] = set()
     for turn in range(3):
-        first = sdk.chat.completions.create(model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)  # type: ignore[arg-type,list-item]
+        first = create(sdk, model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)
         call = first.choices[0].message
         assert first.choices[0].finish_reason == "tool_calls"
         kinds.update(block["type"] for block in blocks(call))
         messages.append(assistant_turn(call))
         assert call.tool_calls is not None
         messages.append({"role": "tool", "tool_call_id": call.tool_calls[0].id, "content": f"sunny {turn}"})
-        answer = sdk.chat.completions.create(model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)  # type: ignore[arg-type,list-item]
+        answer = create(sdk, model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)
         assert f"sunny {turn}" in (answer.choices[0].message.content or "")
         messages.append(assistant_turn(answer.choices[0].message))
         messages.append({"role": "user", "content": f"And again? [[redacted_thinking]] [[tokens:4]] {turn}"})
@@ -78,7 +78,7 @@ def test_three_turn_tool_loop_with_thinking_passes_the_signature_check(sdk: open
 def test_a_tampered_or_missing_thinking_block_gets_bedrocks_error(sdk: openai.OpenAI) -> None:
     """An edited signature, edited redacted data, or a tool turn without its thinking: the fake's 400 comes back."""
     messages: list[dict[str, Any]] = [{"role": "user", "content": f"{fresh(3)} [[redacted_thinking]]"}]
-    first = sdk.chat.completions.create(model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)  # type: ignore[arg-type,list-item]
+    first = create(sdk, model=HAIKU_45, messages=messages, tools=[WEATHER], extra_body=THINK)
     turn = assistant_turn(first.choices[0].message)
     assert first.choices[0].message.tool_calls is not None
     result = {"role": "tool", "tool_call_id": first.choices[0].message.tool_calls[0].id, "content": "sunny"}
@@ -97,11 +97,12 @@ def test_a_tampered_or_missing_thinking_block_gets_bedrocks_error(sdk: openai.Op
     ]
     for assistant, error in cases:
         with pytest.raises(openai.BadRequestError, match=error):
-            sdk.chat.completions.create(
+            create(
+                sdk,
                 model=HAIKU_45,
                 messages=[*messages, assistant, result],
                 tools=[WEATHER],
-                extra_body=THINK,  # type: ignore[list-item]
+                extra_body=THINK,
             )
 
 
@@ -109,17 +110,18 @@ def test_thinking_parameter_checks(sdk: openai.OpenAI) -> None:
     """Thinking on a model that does not reason, with reasoning_effort, or with a small budget: 400s."""
     hello = [{"role": "user", "content": "hello"}]
     with pytest.raises(openai.BadRequestError, match=f"The model '{HAIKU}' does not reason"):
-        sdk.chat.completions.create(model=HAIKU, messages=hello, extra_body=THINK)  # type: ignore[arg-type]
+        create(sdk, model=HAIKU, messages=hello, extra_body=THINK)
     with pytest.raises(openai.BadRequestError, match="either reasoning_effort or thinking"):
-        sdk.chat.completions.create(model=HAIKU_45, messages=hello, reasoning_effort="low", extra_body=THINK)  # type: ignore[arg-type]
+        create(sdk, model=HAIKU_45, messages=hello, reasoning_effort="low", extra_body=THINK)
     with pytest.raises(openai.BadRequestError, match="budget_tokens must be at least 1024"):
-        sdk.chat.completions.create(
+        create(
+            sdk,
             model=HAIKU_45,
             messages=hello,
-            extra_body={"thinking": {"type": "enabled", "budget_tokens": 10}},  # type: ignore[arg-type]
+            extra_body={"thinking": {"type": "enabled", "budget_tokens": 10}},
         )
     with pytest.raises(openai.BadRequestError, match="must be below the answer limit"):
-        sdk.chat.completions.create(model=HAIKU_45, messages=hello, max_completion_tokens=2048, extra_body=THINK)  # type: ignore[arg-type]
+        create(sdk, model=HAIKU_45, messages=hello, max_completion_tokens=2048, extra_body=THINK)
 
 
 @pytest.mark.parametrize("tier", ["priority", "flex", "default"])
@@ -127,43 +129,46 @@ def test_service_tier_is_sent_priced_recorded_and_echoed(sdk: openai.OpenAI, tie
     """Each tier's price is charged, the tier is echoed unary and streamed and kept in the request log."""
     price = CATALOG.get(DEEPSEEK).price_for(0, tier)
     messages = [{"role": "user", "content": f"{fresh(7)} [[tokens:5]]"}]
-    completion = sdk.chat.completions.create(model=DEEPSEEK, messages=messages, service_tier=tier)  # type: ignore[arg-type]
+    completion = create(sdk, model=DEEPSEEK, messages=messages, service_tier=tier)
     assert completion.service_tier == tier
     assert completion.usage is not None
     assert cost_of(completion.usage) == 8 * price.input + 5 * price.output
     row = record(completion.id)
     assert (row.service_tier, row.cost_picodollars) == (tier, cost_of(completion.usage))
     chunks = list(
-        sdk.chat.completions.create(
+        create(
+            sdk,
             model=DEEPSEEK,
-            messages=messages,  # type: ignore[arg-type]
-            service_tier=tier,  # type: ignore[arg-type]
+            messages=messages,
+            service_tier=tier,
             stream=True,
             stream_options={"include_usage": True},
         )
     )
     assert chunks[-1].service_tier == tier
-    assert chunks[-1].usage is not None and cost_of(chunks[-1].usage) == cost_of(completion.usage)
+    assert chunks[-1].usage is not None
+    assert cost_of(chunks[-1].usage) == cost_of(completion.usage)
 
 
 def test_tiers_a_model_lacks_are_refused(sdk: openai.OpenAI) -> None:
     """Claude has only the default tier on Bedrock; OpenAI's `scale` has no Bedrock tier."""
     hello = [{"role": "user", "content": "hello"}]
     with pytest.raises(openai.BadRequestError, match="not offered in the 'priority' service tier"):
-        sdk.chat.completions.create(model=HAIKU_45, messages=hello, service_tier="priority")  # type: ignore[arg-type]
+        create(sdk, model=HAIKU_45, messages=hello, service_tier="priority")
     with pytest.raises(openai.BadRequestError, match="service_tier must be one of"):
-        sdk.chat.completions.create(model=DEEPSEEK, messages=hello, service_tier="scale")  # type: ignore[arg-type]
-    auto = sdk.chat.completions.create(model=HAIKU_45, messages=hello, service_tier="auto")  # type: ignore[arg-type]
+        create(sdk, model=DEEPSEEK, messages=hello, service_tier="scale")
+    auto = create(sdk, model=HAIKU_45, messages=hello, service_tier="auto")
     assert auto.service_tier == "default"
 
 
 def test_an_application_profile_is_priced_and_checked_as_its_base_model(sdk: openai.OpenAI) -> None:
     """The ARN is the public id: billed like its base model, capability-checked like it, kept in the log."""
     messages = [{"role": "user", "content": f"{fresh(6)} [[tokens:5]]"}]
-    by_arn = sdk.chat.completions.create(model=ARN, messages=messages)  # type: ignore[arg-type]
-    by_base = sdk.chat.completions.create(model=HAIKU_45, messages=messages)  # type: ignore[arg-type]
+    by_arn = create(sdk, model=ARN, messages=messages)
+    by_base = create(sdk, model=HAIKU_45, messages=messages)
     assert by_arn.model == ARN
-    assert by_arn.usage is not None and by_base.usage is not None
+    assert by_arn.usage is not None
+    assert by_base.usage is not None
     assert by_arn.usage.prompt_tokens == by_base.usage.prompt_tokens == 7
     assert (
         cost_of(by_arn.usage)
@@ -174,8 +179,9 @@ def test_an_application_profile_is_priced_and_checked_as_its_base_model(sdk: ope
     assert (row.model, row.upstream_model) == (ARN, ARN)
     assert record(by_base.id).upstream_model == HAIKU_45
     with pytest.raises(openai.BadRequestError, match=f"The model '{HAIKU}' does not reason"):
-        sdk.chat.completions.create(model=ARN_PLAIN, messages=messages, reasoning_effort="low")  # type: ignore[arg-type]
-    cached = sdk.chat.completions.create(
+        create(sdk, model=ARN_PLAIN, messages=messages, reasoning_effort="low")
+    cached = create(
+        sdk,
         model=ARN,
         messages=[
             {
@@ -185,7 +191,7 @@ def test_an_application_profile_is_priced_and_checked_as_its_base_model(sdk: ope
                     {"type": "text", "text": "hi"},
                 ],
             }
-        ],  # type: ignore[list-item]
+        ],
     )
     assert cached.usage is not None
     assert extra(cached.usage.prompt_tokens_details, "cache_write_tokens") == 9

@@ -22,7 +22,8 @@ def test_tier_prices_scale_every_rate() -> None:
     assert (priority.input, priority.output) == (1_085_000, 3_237_500)
     assert (flex.input, flex.output) == (310_000, 925_000)
     assert request_cost(model, 1000, 100, service_tier="priority") == 1000 * 1_085_000 + 100 * 3_237_500
-    assert model.offers_tier("flex") and not CATALOG.get(HAIKU_45).offers_tier("flex")
+    assert model.offers_tier("flex")
+    assert not CATALOG.get(HAIKU_45).offers_tier("flex")
 
 
 def test_reservation_covers_every_input_token_written_at_the_dearest_price() -> None:
@@ -41,7 +42,8 @@ def test_directory_resolves_arns_to_their_base_model() -> None:
     resolved = directory.resolve(ARN)
     assert (resolved.model.id, resolved.upstream_id) == (HAIKU_45, ARN)
     assert directory.resolve(HAIKU).upstream_id == HAIKU
-    assert ARN in directory and HAIKU in directory
+    assert ARN in directory
+    assert HAIKU in directory
     with pytest.raises(ModelNotFound):
         directory.resolve(ARN + "0")
     with pytest.raises(ValueError, match="not in the catalog"):
@@ -53,7 +55,7 @@ def test_application_profiles_setting() -> None:
     inline = f'[{{arn = "{ARN}", model = "{HAIKU}"}}]'
     settings = Settings.load(environ={"LLMGW_APPLICATION_PROFILES": inline})
     assert settings.application_profiles == (ApplicationProfile(ARN, HAIKU),)
-    with pytest.raises(SettingsError, match="LLMGW_APPLICATION_PROFILES.*not an application inference profile ARN"):
+    with pytest.raises(SettingsError, match=r"LLMGW_APPLICATION_PROFILES.*not an application inference profile ARN"):
         Settings.load(environ={}, application_profiles=[{"arn": "arn:aws:bedrock:::nope", "model": HAIKU}])
     with pytest.raises(SettingsError, match="listed twice"):
         Settings.load(environ={}, application_profiles=[{"arn": ARN, "model": HAIKU}] * 2)

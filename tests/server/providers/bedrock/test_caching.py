@@ -47,7 +47,7 @@ def test_points_follow_marked_parts_messages_system_and_tools() -> None:
 
 
 def test_tool_results_and_assistant_messages_take_markers() -> None:
-    """A marked tool message gets one point after its toolResult; a marked assistant message one after its last block."""
+    """A marked tool message gets one point after its toolResult, a marked assistant message after its last block."""
     call = chat_pb2.ToolCall(id="t1", type="function", function=chat_pb2.FunctionCall(name="lookup", arguments="{}"))
     tool = chat_pb2.Tool(type="function", function=chat_pb2.FunctionDefinition(name="lookup"))
     converse = request(

@@ -83,7 +83,7 @@ def test_answers_carry_thinking_blocks_unary_and_streamed() -> None:
     ]
     assert list(unary.message.thinking_blocks) == expected
     translator = StreamTranslator()
-    events = [
+    events: list[dict[str, Any]] = [
         {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "Hm"}}}},
         {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "m."}}}},
         {"contentBlockDelta": {"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": "sig"}}}},
