@@ -111,10 +111,12 @@ class FakeBedrockApp:
     async def _converse(
         self, model_id: str, payload: object, key: bytes, streaming: bool, receive: Receive, send: Send, started: float
     ) -> None:
-        if model_id.startswith("arn:"):
+        if ":application-inference-profile/" in model_id:
             if model_id not in self.application_profiles:
                 raise invalid(f"The provided model identifier is invalid: {model_id}.")
             model_id = self.application_profiles[model_id]
+        elif ":foundation-model/" in model_id:
+            model_id = model_id.split("/", 1)[1]
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
