@@ -14,7 +14,6 @@ def request_cost(
     model: CatalogModel,
     input_tokens: int,
     output_tokens: int,
-    *,
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     cache_write_1h_tokens: int = 0,

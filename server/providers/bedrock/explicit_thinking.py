@@ -54,4 +54,4 @@ def plan_explicit_thinking(
             field="thinking.budget_tokens",
         )
     fields = {"thinking": {"type": "enabled", "budget_tokens": budget}}
-    return ThinkingPlan(fields, max_tokens, thinking=True, caller_limit=limit is not None)
+    return ThinkingPlan(fields, max_tokens, thinking=True)

@@ -7,8 +7,9 @@ into what the model accepts, so Bedrock is never sent something it answers with 
 
 - `reasoning_effort` becomes adaptive thinking with `output_config.effort` where the
   model has adaptive thinking, else `enabled` with a budget from the settings; `none`
-  becomes `disabled` where the model accepts that, and the lowest effort where it
-  always thinks. `enabled` and `disabled` are never sent to a model that rejects them.
+  becomes `disabled` where the model accepts that, nothing where the model thinks only
+  when asked, and the lowest effort where it always thinks. `enabled` and `disabled`
+  are never sent to a model that rejects them.
 - Where the model hides its thinking by default, `display: "summarized"` is asked for,
   so the answer carries `reasoning_content`.
 - While a Claude model thinks, Anthropic refuses forced tool use and sampling changes: a
@@ -52,12 +53,11 @@ class ThinkingSettings:
 
 @dataclass(frozen=True, slots=True)
 class ThinkingPlan:
-    """What goes to Bedrock for one request: extra model fields, the answer limit, and the rules applied."""
+    """What goes to Bedrock for one request: extra model fields, the answer limit, and whether it thinks."""
 
     fields: dict[str, Any]
     max_tokens: int
     thinking: bool
-    caller_limit: bool
 
 
 def caller_limit(max_completion_tokens: int | None, max_tokens: int | None) -> int | None:
@@ -93,15 +93,17 @@ def plan_thinking(
     max_tokens = limit if limit is not None else default_limit(model, settings)
     fields: dict[str, Any] = {}
     if not thinking.modes:
-        return ThinkingPlan(fields, max_tokens, thinking=False, caller_limit=limit is not None)
+        return ThinkingPlan(fields, max_tokens, thinking=False)
     if effort == "none" and "disabled" in thinking.modes:
         fields["thinking"] = {"type": "disabled"}
-        return ThinkingPlan(fields, max_tokens, thinking=False, caller_limit=limit is not None)
+        return ThinkingPlan(fields, max_tokens, thinking=False)
+    if effort == "none" and not thinking.by_default:
+        return ThinkingPlan(fields, max_tokens, thinking=False)
     if effort is None:
         on = thinking.by_default
         if on and thinking.summarized_display and "adaptive" in thinking.modes:
             fields["thinking"] = {"type": "adaptive", "display": "summarized"}
-        return ThinkingPlan(fields, max_tokens, thinking=on, caller_limit=limit is not None)
+        return ThinkingPlan(fields, max_tokens, thinking=on)
     # `none` on a model that cannot stop thinking: its lowest effort.
     level = _LEVEL.get(effort, "low")
     if "adaptive" in thinking.modes:
@@ -110,7 +112,7 @@ def plan_thinking(
             adaptive["display"] = "summarized"
         fields["thinking"] = adaptive
         fields["output_config"] = {"effort": _nearest_effort(level, thinking.efforts)}
-        return ThinkingPlan(fields, max_tokens, thinking=True, caller_limit=limit is not None)
+        return ThinkingPlan(fields, max_tokens, thinking=True)
     budget = settings.budgets.get(level, settings.budgets["xhigh"])
     if limit is None:
         max_tokens = min(max_tokens + budget, model.max_output_tokens)
@@ -122,7 +124,7 @@ def plan_thinking(
             field="max_completion_tokens" if limit is not None else "reasoning_effort",
         )
     fields["thinking"] = {"type": "enabled", "budget_tokens": budget}
-    return ThinkingPlan(fields, max_tokens, thinking=True, caller_limit=limit is not None)
+    return ThinkingPlan(fields, max_tokens, thinking=True)
 
 
 def _nearest_effort(level: str, efforts: tuple[str, ...]) -> str:
