@@ -111,12 +111,7 @@ class FakeBedrockApp:
     async def _converse(
         self, model_id: str, payload: object, key: bytes, streaming: bool, receive: Receive, send: Send, started: float
     ) -> None:
-        if ":application-inference-profile/" in model_id:
-            if model_id not in self.application_profiles:
-                raise invalid(f"The provided model identifier is invalid: {model_id}.")
-            model_id = self.application_profiles[model_id]
-        elif ":foundation-model/" in model_id:
-            model_id = model_id.split("/", 1)[1]
+        model_id = self._model_behind(model_id)
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
@@ -139,6 +134,16 @@ class FakeBedrockApp:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         await _send_json(send, 200, converse_response(plan, _elapsed_ms(started)))
+
+    def _model_behind(self, model_id: str) -> str:
+        """The model an ARN names: a registered application profile's model, a foundation model's id."""
+        if ":application-inference-profile/" in model_id:
+            if model_id not in self.application_profiles:
+                raise invalid(f"The provided model identifier is invalid: {model_id}.")
+            return self.application_profiles[model_id]
+        if ":foundation-model/" in model_id:
+            return model_id.split("/", 1)[1]
+        return model_id
 
     def _check_reasoning(self, model_id: str, request: ConverseRequest, thinking: ThinkingShown) -> None:
         """Verify every reasoning block sent back; a thinking Claude needs them in an answered tool turn."""
@@ -164,6 +169,7 @@ class FakeBedrockApp:
     async def _invoke(
         self, model_id: str, payload: object, key: bytes, receive: Receive, send: Send, started: float
     ) -> None:
+        model_id = self._model_behind(model_id)
         family = embedding_family(model_id)
         if family is None:
             raise invalid(f"The model {model_id} is not an embedding model this fake serves through InvokeModel.")

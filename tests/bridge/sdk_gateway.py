@@ -18,13 +18,15 @@ import pytest
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.store.models import RequestRecord
 from tests.bridge.conftest import LoopThread, running_bridge
-from tests.model_ids import HAIKU, HAIKU_45
+from tests.model_ids import HAIKU, HAIKU_45, TITAN
 from tests.support import GatewayThread, gateway_settings
 
-# An application profile over a caching, thinking Claude, and one over a model that does neither.
+# Application profiles over a caching, thinking Claude, over a model that does neither, and over
+# an embedding model.
 ARN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/a1b2c3d4e5f6"
 ARN_PLAIN = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/0f9e8d7c6b5a"
-PROFILES = [{"arn": ARN, "model": HAIKU_45}, {"arn": ARN_PLAIN, "model": HAIKU}]
+ARN_EMBED = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/e1e2e3e4e5e6"
+PROFILES = [{"arn": ARN, "model": HAIKU_45}, {"arn": ARN_PLAIN, "model": HAIKU}, {"arn": ARN_EMBED, "model": TITAN}]
 
 
 @pytest.fixture(scope="module")

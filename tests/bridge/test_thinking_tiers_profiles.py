@@ -9,8 +9,19 @@ import openai
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from tests.bridge.sdk_gateway import ARN, ARN_PLAIN, cost_of, create, extra, fresh, profile_gateway, record, sdk
-from tests.model_ids import DEEPSEEK, HAIKU, HAIKU_45
+from tests.bridge.sdk_gateway import (
+    ARN,
+    ARN_EMBED,
+    ARN_PLAIN,
+    cost_of,
+    create,
+    extra,
+    fresh,
+    profile_gateway,
+    record,
+    sdk,
+)
+from tests.model_ids import DEEPSEEK, HAIKU, HAIKU_45, TITAN
 
 __all__ = ["profile_gateway", "sdk"]  # fixtures used by name
 
@@ -195,3 +206,11 @@ def test_an_application_profile_is_priced_and_checked_as_its_base_model(sdk: ope
     )
     assert cached.usage is not None
     assert extra(cached.usage.prompt_tokens_details, "cache_write_tokens") == 9
+
+
+def test_an_application_profile_over_an_embedding_model(sdk: openai.OpenAI) -> None:
+    """Embeddings through an ARN: sent to Bedrock as the ARN, priced as the base model, ARN in the log."""
+    by_arn = sdk.embeddings.create(model=ARN_EMBED, input="three little words")
+    assert by_arn.model == ARN_EMBED
+    assert by_arn.usage.prompt_tokens == 3
+    assert cost_of(by_arn.usage) == 3 * CATALOG.get(TITAN).price.input
