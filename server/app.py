@@ -211,7 +211,7 @@ class Gateway:
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
             ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings)), server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(admission, self.bedrock, recorder, clock), server
         )

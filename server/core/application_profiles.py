@@ -15,7 +15,7 @@ call it for each target.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
@@ -59,6 +59,13 @@ class ModelDirectory:
             model = self.catalog.get(model_id)
             return Resolved(model, model.id)
         return Resolved(self.catalog.get(base), model_id)
+
+    def profiles(self) -> Iterator[Resolved]:
+        """Every registered profile whose base model is served today, as (base model, ARN), by ARN."""
+        served = {model.id for model in self.catalog.served()}
+        for arn, base in sorted(self._profiles.items()):
+            if base in served:
+                yield Resolved(self.catalog.get(base), arn)
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._profiles or model_id in self.catalog

@@ -178,6 +178,10 @@ def test_an_application_profile_is_priced_and_checked_as_its_base_model(sdk: ope
     by_arn = create(sdk, model=ARN, messages=messages)
     by_base = create(sdk, model=HAIKU_45, messages=messages)
     assert by_arn.model == ARN
+    assert ARN in [model.id for model in sdk.models.list()]
+    described = sdk.models.retrieve(ARN)
+    assert described.id == ARN
+    assert extra(described, "input_usd_per_million_tokens") == "1.1"
     assert by_arn.usage is not None
     assert by_base.usage is not None
     assert by_arn.usage.prompt_tokens == by_base.usage.prompt_tokens == 7
