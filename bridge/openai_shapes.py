@@ -12,7 +12,7 @@ only reshapes and never touches protobuf. The hooks, by field:
 
 JSON `null` meaning "absent" is a generic rule of `transcode`, not a hook. The `stream: true`
 switch to the server-streaming RPC is `StreamFlagDispatcher`, declared in `DISPATCHERS` for the
-one endpoint that needs it.
+endpoints that need it (OpenAI's chat completions and Anthropic's messages, which switch alike).
 """
 
 from __future__ import annotations
@@ -85,4 +85,7 @@ DISPATCHERS: dict[frozenset[str], Dispatcher] = {
     frozenset(
         {"llmgw.v1.ChatService.CreateChatCompletion", "llmgw.v1.ChatService.StreamChatCompletion"}
     ): StreamFlagDispatcher("stream"),
+    frozenset({"llmgw.v1.MessagesService.CreateMessage", "llmgw.v1.MessagesService.StreamMessage"}): (
+        StreamFlagDispatcher("stream")
+    ),
 }

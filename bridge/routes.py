@@ -9,6 +9,7 @@ unary/streaming pair is the one we have, see `openai_shapes.DISPATCHERS`).
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import pkgutil
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,10 +21,14 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from llmgw.bridge.framing import OPENAI, Framing
 from llmgw.bridge.path_template import PathTemplate, TemplateError, parse
 
 _PATTERNS = ("get", "put", "post", "delete", "patch")
 _NO_BODY = frozenset({"GET", "DELETE"})
+#: A body field of this type takes the request's bytes as they are, and a response_body of
+#: this type is sent as its bytes with its own content type (grpc-gateway's rule).
+HTTP_BODY = "google.api.HttpBody"
 
 
 class RouteTableError(ValueError):
@@ -43,6 +48,9 @@ class Route:
     response_class: type[Message]
     server_streaming: bool
     method: MethodDescriptor
+    framing: Framing = OPENAI
+    raw_body: bool = False
+    """The body field is a `google.api.HttpBody`: the request's bytes, not JSON."""
 
     @property
     def rpc_path(self) -> str:
@@ -79,6 +87,16 @@ class Endpoint:
     def takes_body(self) -> bool:
         """Whether requests to this endpoint carry a JSON body."""
         return any(route.body for route in self.routes)
+
+    @property
+    def raw_body(self) -> bool:
+        """Whether the body is taken as bytes (a `google.api.HttpBody` field), not decoded as JSON."""
+        return any(route.raw_body for route in self.routes)
+
+    @property
+    def framing(self) -> Framing:
+        """The wire shapes of this endpoint's routes (one per service, so the same for all)."""
+        return self.routes[0].framing
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,8 +154,10 @@ def routes_of_method(method: MethodDescriptor) -> list[Route]:
         body = binding.body or None
         if body and http_method in _NO_BODY:
             raise RouteTableError(f"{rpc}: {http_method} cannot have a body")
+        raw_body = False
         if body and body != "*":
-            _field(method.input_type, body, "body", rpc)
+            body_type = _field(method.input_type, body, "body", rpc).message_type
+            raw_body = body_type is not None and body_type.full_name == HTTP_BODY
         response_body = binding.response_body or None
         if response_body:
             field = _field(method.output_type, response_body, "response_body", rpc)
@@ -154,20 +174,30 @@ def routes_of_method(method: MethodDescriptor) -> list[Route]:
                 response_class=GetMessageClass(method.output_type),
                 server_streaming=method.server_streaming,
                 method=method,
+                raw_body=raw_body,
             )
         )
     return routes
 
 
 def build_route_table(
-    services: Iterable[ServiceDescriptor], dispatchers: Mapping[frozenset[str], Dispatcher]
+    services: Iterable[ServiceDescriptor],
+    dispatchers: Mapping[frozenset[str], Dispatcher],
+    framings: Mapping[str, Framing] | None = None,
 ) -> RouteTable:
     """Build the table; raises RouteTableError on bad annotations or undeclared collisions.
 
     `dispatchers` maps a set of full RPC names (`llmgw.v1.ChatService.CreateChatCompletion`)
-    sharing one endpoint to the dispatcher that splits them.
+    sharing one endpoint to the dispatcher that splits them. `framings` maps a full service
+    name (`llmgw.v1.MessagesService`) to the wire shapes of its routes; others are OpenAI's.
     """
-    routes = [route for service in services for method in service.methods for route in routes_of_method(method)]
+    framings = framings or {}
+    routes = [
+        dataclasses.replace(route, framing=framings.get(service.full_name, OPENAI))
+        for service in services
+        for method in service.methods
+        for route in routes_of_method(method)
+    ]
     groups: dict[tuple[object, ...], list[Route]] = {}
     for route in routes:
         groups.setdefault((route.http_method, *route.template.shape()), []).append(route)

@@ -40,9 +40,9 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
+from llmgw.bridge import anthropic_shapes, openai_shapes
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.openai_shapes import INPUT_HOOKS
-from llmgw.bridge.routes import Route
+from llmgw.bridge.routes import HTTP_BODY, Route
 
 _F = FieldDescriptor
 _INT_RANGES = {
@@ -68,6 +68,7 @@ _OMIT_UNSET_ENUMS = frozenset({"llmgw.v1.ChoiceDelta"})
 
 
 _MONEY_SUFFIX = "_usd"  # string fields holding USD amounts, e.g. limit_usd
+INPUT_HOOKS = {**openai_shapes.INPUT_HOOKS, **anthropic_shapes.INPUT_HOOKS}
 
 
 def type_name(value: object) -> str:
@@ -331,7 +332,11 @@ def bind_query(message: Message, query: bytes, skip: frozenset[str]) -> None:
 def build_request(route: Route, body: object, path_values: Mapping[str, str], query: bytes) -> Message:
     """The RPC's request message from the decoded body, the path variables and the query string."""
     request = route.request_class()
-    if route.body == "*":
+    if route.raw_body:
+        raw = getattr(request, cast(str, route.body))
+        raw.content_type = "application/json"
+        raw.data = body if isinstance(body, bytes) else b""
+    elif route.body == "*":
         parse_into(request, body)
     elif route.body:
         field = _field(cast(Descriptor, request.DESCRIPTOR), route.body)
@@ -417,6 +422,14 @@ def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, o
             if entries:
                 out[name] = {str(k): v if convert is None else convert(v) for k, v in entries.items()}
     return out
+
+
+def response_payload(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None]:
+    """The HTTP body of one response message: JSON data, or the bytes and content type of an HttpBody."""
+    body = getattr(response, route.response_body) if route.response_body else response
+    if body.DESCRIPTOR.full_name == HTTP_BODY:
+        return bytes(body.data), str(body.content_type) or None
+    return message_to_dict(body, top_level=True), None
 
 
 def response_to_dict(route: Route, response: Message) -> dict[str, object]:

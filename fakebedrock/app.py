@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
+from llmgw.eventstream import encode_event, encode_exception
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
-from llmgw.fakebedrock.eventstream import encode_event, encode_exception
 from llmgw.fakebedrock.faults import HANG_LIMIT_S, Fault, ThrottleLedger, fault_error
 from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events

@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -90,6 +91,8 @@ class Model(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     INPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The model id (a Bedrock model id or inference-profile id); may contain `:`."""
     object: _builtins.str
@@ -106,9 +109,17 @@ class Model(_message.Message):
     """USD per 1,000,000 input tokens, as a decimal string."""
     output_usd_per_million_tokens: _builtins.str
     """USD per 1,000,000 output tokens, as a decimal string; `"0"` for embedding models."""
+    type: _builtins.str
+    """Always `model`: Anthropic's model object names its kind here, so Anthropic
+    clients (Claude Code's model discovery) read the same list.
+    """
     @_builtins.property
     def capabilities(self) -> Global___ModelCapabilities:
         """What the model accepts (chat models)."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the catalog's prices were read, as RFC 3339 (Anthropic's `created_at`)."""
 
     def __init__(
         self,
@@ -122,10 +133,12 @@ class Model(_message.Message):
         capabilities: Global___ModelCapabilities | None = ...,
         input_usd_per_million_tokens: _builtins.str = ...,
         output_usd_per_million_tokens: _builtins.str = ...,
+        type: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created_at", b"created_at"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created", b"created", "display_name", b"display_name", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created", b"created", "created_at", b"created_at", "display_name", b"display_name", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

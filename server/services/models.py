@@ -1,6 +1,13 @@
-"""ModelService: the catalog's models, in OpenAI's model-object shape."""
+"""ModelService: the catalog's models, in OpenAI's model-object shape that Anthropic clients read too.
+
+Each model also carries Anthropic's `type` and `created_at`, and the list Anthropic's
+`has_more`, `first_id` and `last_id`, so one `GET /v1/models` serves the OpenAI SDK and
+Claude Code's gateway model discovery alike.
+"""
 
 from __future__ import annotations
+
+from google.protobuf import timestamp_pb2
 
 from llmgw.server.access import ModelAccessCache
 from llmgw.server.auth import current_principal
@@ -28,6 +35,19 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
         ),
         input_usd_per_million_tokens=format_microdollars_per_million(model.price.input),
         output_usd_per_million_tokens=format_microdollars_per_million(model.price.output),
+        type="model",
+        created_at=timestamp_pb2.Timestamp(seconds=created),
+    )
+
+
+def model_list(models: list[model_pb2.Model]) -> model_service_pb2.ListModelsResponse:
+    """The list in both shapes: OpenAI's `{object, data}` and Anthropic's `{data, has_more, first_id, last_id}`."""
+    return model_service_pb2.ListModelsResponse(
+        object="list",
+        data=models,
+        has_more=False,
+        first_id=models[0].id if models else "",
+        last_id=models[-1].id if models else "",
     )
 
 
@@ -39,7 +59,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         self._catalog = catalog
         self._access = access
         self._messages = [model_message(model, created) for model in catalog]
-        self._all = model_service_pb2.ListModelsResponse(object="list", data=self._messages)
+        self._all = model_list(self._messages)
 
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
@@ -49,9 +69,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         if access.models is None:
             return self._all
         allowed = access.models
-        return model_service_pb2.ListModelsResponse(
-            object="list", data=[message for message in self._messages if message.id in allowed]
-        )
+        return model_list([message for message in self._messages if message.id in allowed])
 
     async def GetModel(
         self, request: model_service_pb2.GetModelRequest, context: Context

@@ -196,6 +196,10 @@ DESIGN_ROWS = {
     ("GET", "/v1/requests"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
+    ("POST", "/bedrock/model/{model_id}/invoke"),
+    ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 
@@ -226,3 +230,23 @@ def test_llmgw_table_is_exactly_design() -> None:
     assert table.verbs == frozenset()
     chat = next(e for e in table.endpoints if e.template.source == "/v1/chat/completions")
     assert isinstance(chat.dispatcher, StreamFlagDispatcher)
+
+
+def test_messages_and_bedrock_routes_have_their_framing() -> None:
+    """MessagesService speaks Anthropic's shapes, BedrockService Bedrock's (raw bodies); the rest OpenAI's."""
+    from llmgw.bridge.anthropic_shapes import ANTHROPIC
+    from llmgw.bridge.app import FRAMINGS
+    from llmgw.bridge.bedrock_shapes import BEDROCK
+    from llmgw.bridge.framing import OPENAI
+
+    table = build_route_table(discover_services(), DISPATCHERS, FRAMINGS)
+    by_path = {e.template.source: e for e in table.endpoints}
+    messages = by_path["/v1/messages"]
+    assert messages.framing is ANTHROPIC
+    assert isinstance(messages.dispatcher, StreamFlagDispatcher)
+    assert by_path["/v1/messages/count_tokens"].framing is ANTHROPIC
+    invoke = by_path["/bedrock/model/{model_id}/invoke"]
+    assert invoke.framing is BEDROCK
+    assert invoke.raw_body
+    assert not messages.raw_body
+    assert by_path["/v1/chat/completions"].framing is OPENAI
