@@ -21,6 +21,7 @@ from llmgw.server.core.money import usd_per_million_to_microdollars
 from llmgw.server.errors import ModelNotFound
 
 ModelKind = Literal["chat", "embedding"]
+UpstreamApi = Literal["converse", "messages"]
 EmbeddingFamily = Literal["", "titan-v2", "titan-v1", "cohere-v3"]
 
 
@@ -58,6 +59,8 @@ class CatalogModel:
     dimensions: tuple[int, ...]
     max_batch: int
     max_output_tokens: int
+    api: UpstreamApi
+    anthropic_betas: frozenset[str]
 
 
 class Catalog:
@@ -98,8 +101,10 @@ class Catalog:
             text = resources.files(__package__).joinpath("catalog.toml").read_text(encoding="utf-8")
         data = tomllib.loads(text)
         models: dict[str, CatalogModel] = {}
+        messages_betas = data.get("messages_api_betas", [])
+        _check_betas(messages_betas, "messages_api_betas")
         for position, entry in enumerate(data.get("model", []), start=1):
-            for model in _expand(entry, position):
+            for model in _expand(entry, position, messages_betas):
                 if model.id in models:
                     raise ValueError(f"catalog: {model.base_id}: model id {model.id!r} appears twice")
                 models[model.id] = model
@@ -128,6 +133,8 @@ _FIELDS = frozenset(
         "embedding_family",
         "dimensions",
         "max_batch",
+        "api",
+        "anthropic_betas",
     }
 )
 _FAMILIES: tuple[EmbeddingFamily, ...] = ("titan-v2", "titan-v1", "cohere-v3")
@@ -169,8 +176,17 @@ def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     return value
 
 
-def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
+def _check_betas(betas: object, where: str) -> list[str]:
+    if not isinstance(betas, list) or not all(isinstance(beta, str) and beta for beta in betas):
+        raise ValueError(f"catalog: {where}: anthropic betas must be a list of non-empty strings, got {betas!r}")
+    return betas
+
+
+def _expand(entry: Mapping[str, Any], position: int, messages_betas: list[str]) -> Iterator[CatalogModel]:
     """Yield the base id (when callable on demand) and one model per profile prefix.
+
+    A model served on the Messages API takes the file's `messages_api_betas` unless
+    its entry lists its own `anthropic_betas`.
 
     Raises ValueError naming the entry (its id, or its position when the id is bad).
     """
@@ -208,6 +224,10 @@ def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
         raise ValueError(f"catalog: {base_id}: max_output_tokens must be a positive integer, got {max_output_tokens!r}")
     if not is_chat and max_output_tokens:
         raise ValueError(f"catalog: {base_id}: max_output_tokens applies to chat models only")
+    api: UpstreamApi = entry.get("api", "converse")
+    if api not in ("converse", "messages") or (api == "messages" and not is_chat):
+        raise ValueError(f"catalog: {base_id}: api must be 'converse' or (chat only) 'messages', got {api!r}")
+    betas = _check_betas(entry.get("anthropic_betas", messages_betas if api == "messages" else []), base_id)
 
     def model(model_id: str, profile: str, price: Price) -> CatalogModel:
         return CatalogModel(
@@ -223,6 +243,8 @@ def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
             dimensions=dimensions,
             max_batch=max_batch,
             max_output_tokens=max_output_tokens,
+            api=api,
+            anthropic_betas=frozenset(betas),
         )
 
     if _flag(entry, "on_demand", True, base_id):
