@@ -426,7 +426,7 @@ def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, o
 
 def response_payload(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None]:
     """The HTTP body of one response message: JSON data, or the bytes and content type of an HttpBody."""
-    body = getattr(response, route.response_body) if route.response_body else response
+    body: Any = getattr(response, route.response_body) if route.response_body else response
     if body.DESCRIPTOR.full_name == HTTP_BODY:
         return bytes(body.data), str(body.content_type) or None
     return message_to_dict(body, top_level=True), None

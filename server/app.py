@@ -29,9 +29,11 @@ from llmgw.server.observability import CallObserver, note_principal
 from llmgw.server.oidc import OidcAuthenticator
 from llmgw.server.pipeline import GatewayInterceptor
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
+from llmgw.server.services.messages import MessagesServicer
 from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
@@ -45,12 +47,16 @@ from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.writer import RequestLogWriter
 from llmgw.server.tracing import Tracing
 from llmgw.v1 import (
+    bedrock_service_pb2,
+    bedrock_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    messages_service_pb2,
+    messages_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
     policy_service_pb2,
@@ -77,6 +83,8 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
+    bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
 )
 
 
@@ -179,6 +187,12 @@ class Gateway:
             ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
+        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
+            MessagesServicer(self.catalog, self.bedrock, recorder, governance), self.server
+        )
+        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
+            BedrockPassthroughServicer(self.catalog, self.bedrock, recorder, governance), self.server
+        )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(self.catalog, self.bedrock, recorder, governance), self.server
         )

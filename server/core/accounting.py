@@ -10,9 +10,28 @@ from llmgw.server.core.money import cost_picodollars
 _CHARS_PER_TOKEN = 4
 
 
-def request_cost(model: CatalogModel, input_tokens: int, output_tokens: int) -> int:
-    """The cost in picodollars of a request with these token counts on this model."""
-    return cost_picodollars(input_tokens, model.price.input) + cost_picodollars(output_tokens, model.price.output)
+# Prompt-cache prices relative to the input price, as Anthropic sets them for Claude on Bedrock
+# (reference section 5): a 5-minute cache write costs 1.25x, a cache read 0.1x. The catalog
+# does not price caching per model yet; until it does, these apply to every model.
+CACHE_WRITE_NUMERATOR, CACHE_WRITE_DENOMINATOR = 5, 4
+CACHE_READ_NUMERATOR, CACHE_READ_DENOMINATOR = 1, 10
+
+
+def request_cost(
+    model: CatalogModel, input_tokens: int, output_tokens: int, cache_read_tokens: int = 0, cache_write_tokens: int = 0
+) -> int:
+    """The cost in picodollars of a request with these token counts on this model.
+
+    Cache reads and writes are priced from the input price (rounded up, so nothing is free).
+    """
+    cost = cost_picodollars(input_tokens, model.price.input) + cost_picodollars(output_tokens, model.price.output)
+    if cache_write_tokens:
+        write = cost_picodollars(cache_write_tokens, model.price.input) * CACHE_WRITE_NUMERATOR
+        cost += -(-write // CACHE_WRITE_DENOMINATOR)
+    if cache_read_tokens:
+        read = cost_picodollars(cache_read_tokens, model.price.input) * CACHE_READ_NUMERATOR
+        cost += -(-read // CACHE_READ_DENOMINATOR)
+    return cost
 
 
 def estimate_tokens(characters: int) -> int:

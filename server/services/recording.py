@@ -54,6 +54,8 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
+    session_id: str = ""
+    """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -68,10 +70,19 @@ class RequestTrace:
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
 
-    def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
+    def row(
+        self,
+        input_tokens: int,
+        output_tokens: int,
+        error: BaseException | None,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
-        cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        cost = 0
+        if self.model is not None:
+            cost = request_cost(self.model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
@@ -87,6 +98,9 @@ class RequestTrace:
             outcome=outcome_of(error),
             error_reason=reason,
             created_at=self.created_at,
+            session_id=self.session_id,
+            cache_read_tokens=cache_read_tokens,
+            cache_write_tokens=cache_write_tokens,
         )
 
 
@@ -112,17 +126,30 @@ class RequestRecorder:
             ttft_ms=row.ttft_ms,
         )
 
-    async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
+    async def record(
+        self,
+        trace: RequestTrace,
+        input_tokens: int,
+        output_tokens: int,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
+    ) -> None:
         """Commit a successful request's row and settlement before its response is released."""
-        row = trace.row(input_tokens, output_tokens, None)
+        row = trace.row(input_tokens, output_tokens, None, cache_read_tokens, cache_write_tokens)
         self._observe(row, None)
         await self._writer.record(row, _settlement(trace, row))
 
     def record_failure(
-        self, trace: RequestTrace, error: BaseException, input_tokens: int = 0, output_tokens: int = 0
+        self,
+        trace: RequestTrace,
+        error: BaseException,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cache_read_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> None:
         """Queue a failed or cancelled request's row and settlement without waiting (the task may be cancelled)."""
-        row = trace.row(input_tokens, output_tokens, error)
+        row = trace.row(input_tokens, output_tokens, error, cache_read_tokens, cache_write_tokens)
         self._observe(row, error)
         self._writer.record_nowait(row, _settlement(trace, row))
 

@@ -187,16 +187,53 @@ class BedrockClient:
         response = await self._run(request["modelId"], functools.partial(self._client.converse, **request))
         return dict(response)
 
-    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
-        model_id: str = request["modelId"]
-        loop = asyncio.get_running_loop()
-        handoff = _Handoff(loop)
-        reader = _StreamReader(handoff)
 
         def open_stream() -> EventStream[Any]:
             return self._client.converse_stream(**request)["stream"]
 
+        return self._events(request["modelId"], open_stream)
+
+    def invoke_model_stream(self, model_id: str, body: bytes) -> AsyncGenerator[dict[str, Any], None]:
+        """InvokeModelWithResponseStream with a raw JSON body; its `chunk` events as boto3 yields them."""
+
+        def open_stream() -> EventStream[Any]:
+            response = self._client.invoke_model_with_response_stream(
+                modelId=model_id, body=body, contentType="application/json", accept="application/json"
+            )
+            return response["body"]
+
+        return self._events(model_id, open_stream)
+
+    async def invoke_model_raw(self, model_id: str, body: bytes) -> bytes:
+        """InvokeModel with a raw JSON body; Bedrock's answer bytes, unchanged."""
+
+        def call() -> bytes:
+            response = self._client.invoke_model(
+                modelId=model_id, body=body, contentType="application/json", accept="application/json"
+            )
+            with contextlib.closing(response["body"]) as stream:
+                return bytes(stream.read())
+
+        return await self._run(model_id, call)
+
+    async def count_tokens(self, model_id: str, invoke_body: bytes) -> int:
+        """Bedrock's CountTokens for an InvokeModel body; the input tokens it counts."""
+
+        def call() -> int:
+            response = self._client.count_tokens(modelId=model_id, input={"invokeModel": {"body": invoke_body}})
+            return int(response["inputTokens"])
+
+        return await self._run(model_id, call)
+
+    async def _events(
+        self, model_id: str, open_stream: Callable[[], EventStream[Any]]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The events of a stream opened on a worker thread; closing the iterator stops Bedrock."""
+        loop = asyncio.get_running_loop()
+        handoff = _Handoff(loop)
+        reader = _StreamReader(handoff)
         self._readers.add(reader)
         try:
             loop.run_in_executor(self._executor, reader.run, open_stream)

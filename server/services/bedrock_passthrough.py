@@ -1,0 +1,145 @@
+"""BedrockService: Bedrock's own InvokeModel paths for Claude, authenticated and charged by the gateway.
+
+The caller's body goes to Bedrock as it came, re-signed with the gateway's AWS credentials;
+it is re-serialized only when `anthropic_beta` values the model does not accept had to be
+removed. Governance and recording are the OpenAI path's (`Governance`, `RequestRecorder`).
+The answer is charged from the usage in Bedrock's body, or, for a stream, from the usage in
+its events (and Bedrock's closing invocation metrics); the stream's last frame is held back
+until the usage row is committed, and a caller that leaves is charged for what was generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+from google.api import httpbody_pb2
+
+from llmgw.eventstream import encode_chunk
+from llmgw.server.auth import current_principal
+from llmgw.server.core.accounting import estimate_tokens
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.errors import UpstreamError
+from llmgw.server.governance import Governance
+from llmgw.server.interceptors import Context
+from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, decode_chunk, parse_object
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.services.claude import StreamUsage, allowed_betas, body_images, cost_bound, require_claude, session_id
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+def _betas(body: dict[str, Any]) -> list[str]:
+    value = body.get("anthropic_beta")
+    if isinstance(value, str):
+        return [value]
+    return [beta for beta in value if isinstance(beta, str)] if isinstance(value, list) else []
+
+
+class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer):
+    """InvokeModel and InvokeModelWithResponseStream for Claude models, governed and charged."""
+
+    def __init__(
+        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+    ) -> None:
+        self._catalog = catalog
+        self._bedrock = bedrock
+        self._recorder = recorder
+        self._governance = governance
+
+    async def _prepare(self, model_id: str, raw: bytes, trace: RequestTrace) -> tuple[CatalogModel, bytes]:
+        """Resolve and check the model, filter the betas, admit the request; (model, body to send)."""
+        model = self._catalog.get(model_id)
+        await self._governance.check_model(trace.principal, model.id)
+        require_claude(model)
+        body = parse_object(raw, "body")
+        requested = _betas(body)
+        passed = allowed_betas(model, requested)
+        if passed != requested:
+            if passed:
+                body["anthropic_beta"] = passed
+            else:
+                body.pop("anthropic_beta", None)
+            raw = compact_json(body).encode()
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            max_tokens = model.max_output_tokens
+        image_bytes, images = body_images(body)
+        bound = cost_bound(model, len(raw) - image_bytes, image_bytes, images, max_tokens)
+        trace.reservation = await self._governance.admit(trace.principal, bound)
+        trace.model = model
+        return model, raw
+
+    async def InvokeModel(
+        self, request: bedrock_service_pb2.InvokeModelRequest, context: Context
+    ) -> bedrock_service_pb2.InvokeModelResponse:
+        """One InvokeModel call; Bedrock's answer unchanged, charged from its usage."""
+        trace = RequestTrace(
+            "msg", "bedrock_invoke", current_principal(), request.model_id, session_id=session_id(context)
+        )
+        try:
+            model, payload = await self._prepare(request.model_id, request.body.data, trace)
+            answer = await self._bedrock.invoke_model_raw(model.id, payload)
+            usage = AnthropicUsage()
+            usage.update(parse_object(answer, "Bedrock's answer").get("usage"))
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        await self._recorder.record(
+            trace, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        )
+        body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
+        return bedrock_service_pb2.InvokeModelResponse(body=body)
+
+    async def InvokeModelWithResponseStream(
+        self, request: bedrock_service_pb2.InvokeModelWithResponseStreamRequest, context: Context
+    ) -> AsyncIterator[bedrock_service_pb2.InvokeModelWithResponseStreamResponse]:
+        """Relay the stream's chunks as event-stream frames; the last one after the record."""
+        trace = RequestTrace(
+            "msg", "bedrock_invoke_stream", current_principal(), request.model_id, session_id=session_id(context)
+        )
+        state = StreamUsage()
+        payload = b""
+        last: bytes | None = None
+        try:
+            model, payload = await self._prepare(request.model_id, request.body.data, trace)
+            events = self._bedrock.invoke_model_stream(model.id, payload)
+            try:
+                async for event in events:
+                    data = decode_chunk(event)
+                    if data is None:
+                        continue
+                    body = parse_object(data, "a Bedrock stream event")
+                    state.feed(body)
+                    frame = encode_chunk(data)
+                    if state.stopped:
+                        last = frame
+                        continue
+                    trace.mark_first_token()
+                    yield _frames(frame)
+            finally:
+                await events.aclose()
+            if last is None:
+                raise UpstreamError(f"Bedrock ended the stream for {request.model_id} before it was complete.")
+        except BaseException as exc:
+            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            counts = state.counts(estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0, 0, 0)
+            self._recorder.record_failure(trace, exc, *counts)
+            raise
+        input_tokens, output_tokens, cache_read, cache_write = state.counts(0, left=False)
+        if not state.usage.seen:  # no usage in the events: Bedrock's closing metrics say it
+            input_tokens = state.metrics.get("inputTokenCount", 0)
+            output_tokens = state.metrics.get("outputTokenCount", 0)
+        await self._recorder.record(trace, input_tokens, output_tokens, cache_read, cache_write)
+        yield _frames(last)
+
+
+def _frames(data: bytes) -> bedrock_service_pb2.InvokeModelWithResponseStreamResponse:
+    return bedrock_service_pb2.InvokeModelWithResponseStreamResponse(
+        body=httpbody_pb2.HttpBody(content_type=EVENT_STREAM, data=data)
+    )

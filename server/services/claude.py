@@ -1,0 +1,139 @@
+"""What the Anthropic-shaped services share: call metadata, betas, the cost bound, stream accounting.
+
+MessagesService and BedrockService both send Anthropic bodies to Bedrock for Claude models;
+they pass the same governance (model access, then quota admission with rate limits) and the
+same recording as the OpenAI path, through `Governance` and `RequestRecorder`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens, request_cost
+from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.errors import InvalidArgument
+from llmgw.server.interceptors import Context
+from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, split_betas
+
+logger = logging.getLogger(__name__)
+
+SESSION_HEADER = "x-claude-code-session-id"
+BETA_HEADER = "anthropic-beta"
+_SESSION_MAX = 128
+
+
+def metadata_values(context: Context, name: str) -> list[str]:
+    """Every value of one call-metadata key (the HTTP header of that name, over the bridge)."""
+    values: list[str] = []
+    for key, value in context.invocation_metadata() or ():
+        if key == name:
+            values.append(value.decode("latin-1") if isinstance(value, bytes) else value)
+    return values
+
+
+def session_id(context: Context) -> str:
+    """The Claude Code session the call belongs to, or empty (cut to the log column's size)."""
+    values = metadata_values(context, SESSION_HEADER)
+    return values[0].strip()[:_SESSION_MAX] if values else ""
+
+
+def require_claude(model: CatalogModel) -> None:
+    """Refuse (INVALID_ARGUMENT) a model that takes no Anthropic body."""
+    if model.owned_by != "anthropic" or model.kind != "chat":
+        raise InvalidArgument(
+            f"The model '{model.id}' is not a Claude model: Bedrock takes Anthropic's request format only "
+            "for Claude. Call it on /v1/chat/completions.",
+            field="model",
+        )
+
+
+def allowed_betas(model: CatalogModel, requested: Sequence[str]) -> list[str]:
+    """The betas the model's catalog allowlist has; the rest are dropped (logged at debug)."""
+    passed, dropped = split_betas(requested, model.anthropic_betas)
+    if dropped:
+        logger.debug("dropped anthropic-beta values the model %s does not accept: %s", model.id, ", ".join(dropped))
+    return passed
+
+
+def cost_bound(model: CatalogModel, request_bytes: int, image_bytes: int, images: int, max_tokens: int) -> int:
+    """The most a Messages request can cost: every input token as a cache write (the dearest), plus its output cap."""
+    input_bound = chat_input_token_bound(request_bytes, image_bytes, images)
+    return request_cost(model, 0, max(max_tokens, 0), cache_write_tokens=input_bound)
+
+
+def image_sizes(blocks: Iterable[Mapping[str, object]]) -> tuple[int, int]:
+    """(base64 bytes, count) of the image sources among Anthropic content blocks, nested ones too."""
+    total, count = 0, 0
+    for block in blocks:
+        source = block.get("source")
+        if block.get("type") == "image" and isinstance(source, Mapping):
+            data = source.get("data")
+            total += len(data) if isinstance(data, str) else 0
+            count += 1
+        content = block.get("content")
+        if isinstance(content, list):
+            nested = image_sizes(item for item in content if isinstance(item, Mapping))
+            total, count = total + nested[0], count + nested[1]
+    return total, count
+
+
+def body_images(body: Mapping[str, object]) -> tuple[int, int]:
+    """(base64 bytes, count) of the images in an Anthropic request body."""
+    total, count = 0, 0
+    messages = body.get("messages")
+    for message in messages if isinstance(messages, list) else ():
+        content = message.get("content") if isinstance(message, Mapping) else None
+        if isinstance(content, list):
+            found = image_sizes(block for block in content if isinstance(block, Mapping))
+            total, count = total + found[0], count + found[1]
+    return total, count
+
+
+@dataclass(slots=True)
+class StreamUsage:
+    """What a stream of Anthropic events has cost so far, for the record however it ends."""
+
+    usage: AnthropicUsage = field(default_factory=AnthropicUsage)
+    generated_chars: int = 0
+    started: bool = False
+    stopped: bool = False
+    metrics: dict[str, int] = field(default_factory=dict)
+
+    def feed(self, event: Mapping[str, object]) -> None:
+        """Account one event: usage, generated text, Bedrock's closing invocation metrics."""
+        self.started = True
+        self.usage.feed_event(event)
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta")
+            if isinstance(delta, Mapping):
+                for key in ("text", "partial_json", "thinking"):
+                    value = delta.get(key)
+                    if isinstance(value, str):
+                        self.generated_chars += len(value)
+        elif kind == "message_stop":
+            self.stopped = True
+            metrics = event.get("amazon-bedrock-invocationMetrics")
+            if isinstance(metrics, Mapping):
+                self.metrics = {k: v for k, v in metrics.items() if isinstance(v, int)}
+
+    def counts(self, prompt_estimate: int, left: bool) -> tuple[int, int, int, int]:
+        """(input, output, cache read, cache write) to charge.
+
+        A finished stream is charged what Bedrock reported. A stream that ended early is charged
+        the input Bedrock reported (or the prompt's estimate when the caller left after the call
+        went out), and at least an estimate of what was generated.
+        """
+        usage = self.usage
+        if self.stopped:
+            return usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        input_tokens = usage.input_tokens if usage.seen else (prompt_estimate if left or self.started else 0)
+        output = max(usage.output_tokens, estimate_tokens(self.generated_chars))
+        return input_tokens, output, usage.cache_read_tokens, usage.cache_write_tokens
+
+
+def prompt_estimate(body_bytes: int) -> int:
+    """A rough prompt size in tokens, for a stream that died before Bedrock said."""
+    return estimate_tokens(body_bytes)

@@ -1,0 +1,151 @@
+"""MessagesService: Anthropic's Messages API for Claude models, through Bedrock's Anthropic body.
+
+The request goes to InvokeModel / InvokeModelWithResponseStream as Bedrock's Anthropic body
+(providers/bedrock/anthropic.py keeps every field), so thinking signatures, cache breakpoints
+and tool blocks reach the model as the client sent them. A streamed answer's `message_stop` is
+held back until the usage row is committed, so a client that has the last event has been
+charged; a client that leaves is charged for what was generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from llmgw.server.auth import current_principal
+from llmgw.server.core.accounting import estimate_tokens
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.errors import InvalidArgument, NotFound, UpstreamError
+from llmgw.server.governance import Governance
+from llmgw.server.interceptors import Context
+from llmgw.server.providers.bedrock.anthropic import (
+    decode_chunk,
+    event_from_body,
+    invoke_body,
+    message_from_body,
+    messages_body,
+    parse_object,
+    requested_betas,
+)
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.services.claude import (
+    BETA_HEADER,
+    StreamUsage,
+    allowed_betas,
+    body_images,
+    cost_bound,
+    metadata_values,
+    require_claude,
+    session_id,
+)
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
+
+ESTIMATE_HEADER = "x-llmgw-token-count"
+
+
+class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
+    """Checks a Messages request (catalog, policy, quota), calls Bedrock, records the request."""
+
+    def __init__(
+        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+    ) -> None:
+        self._catalog = catalog
+        self._bedrock = bedrock
+        self._recorder = recorder
+        self._governance = governance
+
+    async def _prepare(
+        self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace
+    ) -> tuple[CatalogModel, bytes]:
+        """Resolve and check the model, build the Bedrock body, admit the request; (model, body)."""
+        model = self._catalog.get(params.model)
+        await self._governance.check_model(trace.principal, model.id)
+        require_claude(model)
+        betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
+        body = invoke_body(params, betas)
+        payload = compact_json(body).encode()
+        image_bytes, images = body_images(body)
+        bound = cost_bound(model, len(payload) - image_bytes, image_bytes, images, params.max_tokens)
+        trace.reservation = await self._governance.admit(trace.principal, bound)
+        trace.model = model
+        return model, payload
+
+    async def CreateMessage(
+        self, request: messages_service_pb2.CreateMessageRequest, context: Context
+    ) -> messages_service_pb2.CreateMessageResponse:
+        """Answer in one response; the usage row is committed before the answer is returned."""
+        params = request.params
+        trace = RequestTrace("msg", "messages", current_principal(), params.model, session_id=session_id(context))
+        try:
+            model, payload = await self._prepare(params, context, trace)
+            raw = await self._bedrock.invoke_model_raw(model.id, payload)
+            message, usage = message_from_body(parse_object(raw, "Bedrock's answer"), params.model)
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        message.id = trace.id
+        await self._recorder.record(
+            trace, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+        )
+        return messages_service_pb2.CreateMessageResponse(message=message)
+
+    async def StreamMessage(
+        self, request: messages_service_pb2.StreamMessageRequest, context: Context
+    ) -> AsyncIterator[messages_service_pb2.StreamMessageResponse]:
+        """Relay Anthropic's stream events as Bedrock produces them; `message_stop` after the record."""
+        params = request.params
+        trace = RequestTrace(
+            "msg", "messages_stream", current_principal(), params.model, session_id=session_id(context)
+        )
+        state = StreamUsage()
+        payload = b""
+        stop: messages_pb2.MessageStreamEvent | None = None
+        try:
+            model, payload = await self._prepare(params, context, trace)
+            events = self._bedrock.invoke_model_stream(model.id, payload)
+            try:
+                async for event in events:
+                    data = decode_chunk(event)
+                    if data is None:
+                        continue
+                    body = parse_object(data, "a Bedrock stream event")
+                    state.feed(body)
+                    converted = event_from_body(body, params.model)
+                    if converted.type == "message_start":
+                        converted.message.id = trace.id
+                    if converted.type == "message_stop":
+                        stop = converted
+                        continue
+                    trace.mark_first_token()
+                    yield messages_service_pb2.StreamMessageResponse(event=converted)
+            finally:
+                await events.aclose()
+            if stop is None:
+                raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
+        except BaseException as exc:
+            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            counts = state.counts(estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0, 0, 0)
+            self._recorder.record_failure(trace, exc, *counts)
+            raise
+        await self._recorder.record(trace, *state.counts(0, left=False))
+        yield messages_service_pb2.StreamMessageResponse(event=stop)
+
+    async def CountTokens(
+        self, request: messages_service_pb2.CountTokensRequest, context: Context
+    ) -> messages_service_pb2.CountTokensResponse:
+        """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
+        params = request.params
+        model = self._catalog.get(params.model)
+        await self._governance.check_model(current_principal(), model.id)
+        body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
+        body.setdefault("max_tokens", 1)
+        payload = compact_json(body).encode()
+        try:
+            count = await self._bedrock.count_tokens(model.base_id, payload)
+        except (InvalidArgument, NotFound):  # the model has no CountTokens (or not for this body): estimate
+            await context.send_initial_metadata(((ESTIMATE_HEADER, "estimate"),))
+            return messages_service_pb2.CountTokensResponse(input_tokens=estimate_tokens(len(payload)), estimated=True)
+        return messages_service_pb2.CountTokensResponse(input_tokens=count)
