@@ -181,7 +181,7 @@ class BridgeApp:
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         try:
             response = await call
-            headers = response_headers(await call.initial_metadata())
+            headers = response_headers((*(await call.initial_metadata()), *(await call.trailing_metadata())))
         except grpc.aio.AioRpcError as exc:
             await _send_error(send, route.framing, from_rpc_error(exc))
             return

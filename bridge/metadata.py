@@ -9,8 +9,8 @@ Request headers that travel as call metadata, unchanged:
 A value gRPC cannot carry (non-printable or non-ASCII bytes) is dropped, which the server then
 sees as a missing header.
 
-Response headers: initial metadata named `x-llmgw-*` (e.g. `x-llmgw-token-count: estimate`)
-becomes a response header of the same name.
+Response headers: a unary call's initial or trailing metadata named `x-llmgw-*` (e.g.
+`x-llmgw-token-count: estimate`) becomes a response header of the same name.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ def outgoing_metadata(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str
 
 
 def response_headers(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[tuple[bytes, bytes]]:
-    """The response headers for a call's initial metadata: its `x-llmgw-*` entries."""
+    """The response headers for a call's metadata: its `x-llmgw-*` entries."""
     return [
         (name.encode("ascii"), value.encode("ascii") if isinstance(value, str) else value)
         for name, value in metadata or ()

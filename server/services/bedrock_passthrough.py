@@ -2,7 +2,9 @@
 
 The caller's body goes to Bedrock as it came, re-signed with the gateway's AWS credentials;
 it is re-serialized only when `anthropic_beta` values the model does not accept had to be
-removed. Governance and recording are the OpenAI path's (`Governance`, `RequestRecorder`).
+removed, or when `anthropic_version` is not Bedrock's `bedrock-2023-05-31` (the Anthropic SDK
+2.x sends its API version, `2026-10-21`, in that field; Bedrock's InvokeModel takes only its
+own, so the gateway pins it, as reference section 10.10 advises). Governance and recording are the OpenAI path's (`Governance`, `RequestRecorder`).
 The answer is charged from the usage in Bedrock's body, or, for a stream, from the usage in
 its events (and Bedrock's closing invocation metrics); the stream's last frame is held back
 until the usage row is committed, and a caller that leaves is charged for what was generated.
@@ -23,7 +25,12 @@ from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.errors import UpstreamError
 from llmgw.server.governance import Governance
 from llmgw.server.interceptors import Context
-from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, decode_chunk, parse_object
+from llmgw.server.providers.bedrock.anthropic import (
+    BEDROCK_ANTHROPIC_VERSION,
+    AnthropicUsage,
+    decode_chunk,
+    parse_object,
+)
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.services.claude import StreamUsage, allowed_betas, body_images, cost_bound, require_claude, session_id
@@ -59,11 +66,13 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         body = parse_object(raw, "body")
         requested = _betas(body)
         passed = allowed_betas(model, requested)
-        if passed != requested:
+        pinned = body.get("anthropic_version") == BEDROCK_ANTHROPIC_VERSION
+        if passed != requested or not pinned:
             if passed:
                 body["anthropic_beta"] = passed
             else:
                 body.pop("anthropic_beta", None)
+            body["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
             raw = compact_json(body).encode()
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):

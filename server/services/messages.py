@@ -116,6 +116,8 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
                     converted = event_from_body(body, params.model)
                     if converted.type == "message_start":
                         converted.message.id = trace.id
+                    elif converted.type == "message_delta":  # cumulative counts, as Anthropic's own API sends
+                        converted.usage.CopyFrom(state.usage.proto())
                     if converted.type == "message_stop":
                         stop = converted
                         continue
@@ -146,6 +148,6 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         try:
             count = await self._bedrock.count_tokens(model.base_id, payload)
         except (InvalidArgument, NotFound):  # the model has no CountTokens (or not for this body): estimate
-            await context.send_initial_metadata(((ESTIMATE_HEADER, "estimate"),))
+            context.set_trailing_metadata(((ESTIMATE_HEADER, "estimate"),))
             return messages_service_pb2.CountTokensResponse(input_tokens=estimate_tokens(len(payload)), estimated=True)
         return messages_service_pb2.CountTokensResponse(input_tokens=count)
