@@ -179,8 +179,10 @@ class FakeBedrockApp:
             watcher.cancel()
         if outcome == "completed":
             self.stats.streams_completed += 1
-        else:
+        elif outcome == "aborted":
             self.stats.streams_aborted += 1
+        else:
+            self.stats.streams_failed += 1
 
     async def _count_tokens(self, model_id: str, payload: object, send: Send) -> None:
         """CountTokens on an InvokeModel body; refused for models that count only on mantle."""
@@ -294,7 +296,10 @@ async def _send_anthropic_stream(
     watcher: asyncio.Future[None],
     started: float,
 ) -> str:
-    """Send Anthropic's events (event-stream chunks or SSE), paced like ConverseStream; "completed" or "aborted"."""
+    """Send Anthropic's events (event-stream chunks or SSE), paced like ConverseStream.
+
+    Returns "completed", "aborted" or "failed" (a `mid_stream` fault's in-stream error).
+    """
     pending: list[bytes] = []
     tokens_sent = 0
 
@@ -304,8 +309,11 @@ async def _send_anthropic_stream(
             return encode_chunk(data)
         return b"event: " + str(event["type"]).encode() + b"\ndata: " + data + b"\n\n"
 
+    mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
     for event, is_token in anthropic.events(result, model_id, message_id):
         if is_token:
+            if mid_stream and tokens_sent == _DELTAS_BEFORE_STREAM_ERROR:
+                break
             delay_ms = knobs.token_delay_ms if tokens_sent else knobs.ttft_ms
             tokens_sent += 1
             if delay_ms > 0:
@@ -315,6 +323,15 @@ async def _send_anthropic_stream(
                 if watcher.done():
                     return "aborted"
         pending.append(frame(event))
+    if mid_stream:
+        error = {"message": "The model stopped while streaming.", "originalStatusCode": 500}
+        if path == "invoke":
+            pending.append(encode_exception("modelStreamErrorException", json.dumps(error).encode()))
+        else:
+            payload = {"type": "error", "error": {"type": "api_error", "message": error["message"]}}
+            pending.append(b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n")
+        await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
+        return "failed"
     stop: dict[str, object] = {"type": "message_stop"}
     if path == "invoke":
         stop["amazon-bedrock-invocationMetrics"] = anthropic.invocation_metrics(result, _elapsed_ms(started))

@@ -2,12 +2,14 @@
 
 The caller's body goes to Bedrock as it came, re-signed with the gateway's AWS credentials;
 it is re-serialized only when `anthropic_beta` values the model does not accept had to be
-removed, or when `anthropic_version` is not Bedrock's `bedrock-2023-05-31` (the Anthropic SDK
-2.x sends its API version, `2026-10-21`, in that field; Bedrock's InvokeModel takes only its
-own, so the gateway pins it, as reference section 10.10 advises). Governance and recording are the OpenAI path's (`Governance`, `RequestRecorder`).
-The answer is charged from the usage in Bedrock's body, or, for a stream, from the usage in
-its events (and Bedrock's closing invocation metrics); the stream's last frame is held back
-until the usage row is committed, and a caller that leaves is charged for what was generated.
+removed, or when `anthropic_version` is not Bedrock's `bedrock-2023-05-31` (the Anthropic
+SDK 2.x sends its API version, `2026-10-21`, in that field; Bedrock's InvokeModel takes only
+its own, so the gateway pins it, as reference section 10.10 advises). Governance and
+recording are the OpenAI path's (`Governance`, `RequestRecorder`). The answer is charged
+from the usage in Bedrock's body or, for a stream, from the usage in its events (Bedrock's
+closing invocation metrics when the events carry none); the stream's last frame is held
+back until the usage row is committed, and a caller that leaves is charged for what was
+generated.
 """
 
 from __future__ import annotations

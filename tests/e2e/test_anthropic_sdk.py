@@ -46,7 +46,7 @@ def client(served_gateway: ServedGateway, key: str) -> Iterator[anthropic.Anthro
 
 @pytest.fixture(scope="module")
 def bedrock(served_gateway: ServedGateway, key: str) -> Iterator[anthropic.AnthropicBedrock]:
-    """`AnthropicBedrock(base_url=<gateway>/bedrock)` skipping AWS auth: the gateway key is its Bearer token, no SigV4."""
+    """`AnthropicBedrock(base_url=<gateway>/bedrock)` without AWS auth: the gateway key as Bearer token, no SigV4."""
     with anthropic.AnthropicBedrock(
         base_url=f"{served_gateway.http_url}/bedrock",
         aws_region="us-east-1",
@@ -140,7 +140,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
         tools=[WEATHER],  # type: ignore[list-item]
         messages=[
             {"role": "user", "content": "Weather in Paris?"},
-            {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
+            {"role": "assistant", "content": first.content},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "sunny, 21C"}]},
         ],
     )
@@ -183,12 +183,12 @@ def test_thinking_signature_round_trip(client: anthropic.Anthropic) -> None:
         thinking=thinking,
         messages=[
             {"role": "user", "content": "Think [[tokens:3]]"},
-            {"role": "assistant", "content": first.content},  # type: ignore[typeddict-item]
+            {"role": "assistant", "content": first.content},
             {"role": "user", "content": "And then?"},
         ],
     )
     assert follow_up.stop_reason == "end_turn"
-    tampered = {"type": "thinking", "thinking": block.thinking, "signature": block.signature[:-4] + "AAAA"}
+    tampered: Any = {"type": "thinking", "thinking": block.thinking, "signature": block.signature[:-4] + "AAAA"}
     with pytest.raises(anthropic.BadRequestError, match="signature"):
         client.messages.create(
             model=HAIKU45,
@@ -196,7 +196,7 @@ def test_thinking_signature_round_trip(client: anthropic.Anthropic) -> None:
             thinking=thinking,
             messages=[
                 {"role": "user", "content": "Think [[tokens:3]]"},
-                {"role": "assistant", "content": [tampered]},  # type: ignore[list-item]
+                {"role": "assistant", "content": [tampered]},
                 {"role": "user", "content": "And then?"},
             ],
         )
@@ -244,21 +244,31 @@ def test_errors_in_anthropic_shape(
     text: Any = [{"role": "user", "content": "hi"}]
     with pytest.raises(anthropic.NotFoundError) as missing:
         client.messages.create(model="anthropic.nope-v1:0", max_tokens=8, messages=text)
-    assert missing.value.body == {
-        "type": "error",
-        "error": {"type": "not_found_error", "message": missing.value.body["error"]["message"]},
-    }  # type: ignore[index]
-    with pytest.raises(anthropic.BadRequestError):
+    body: Any = missing.value.body
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error"
+    assert "anthropic.nope-v1:0" in body["error"]["message"]
+    with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model=HAIKU45, max_tokens=0, messages=text)
+    assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     with pytest.raises(anthropic.BadRequestError, match="not a Claude model"):
         client.messages.create(model="amazon.nova-micro-v1:0", max_tokens=8, messages=text)
-    with anthropic.Anthropic(base_url=served_gateway.http_url, api_key="sk-wrong", max_retries=0) as wrong:
-        with pytest.raises(anthropic.AuthenticationError):
-            wrong.messages.create(model=HAIKU45, max_tokens=8, messages=text)
+    wrong = anthropic.Anthropic(base_url=served_gateway.http_url, api_key="sk-wrong", max_retries=0)
+    with wrong, pytest.raises(anthropic.AuthenticationError) as unauthenticated:
+        wrong.messages.create(model=HAIKU45, max_tokens=8, messages=text)
+    assert unauthenticated.value.body["error"]["type"] == "authentication_error"  # type: ignore[index]
+    throttled: Any = [{"role": "user", "content": "[[fault:throttle]]"}]
+    with pytest.raises(anthropic.InternalServerError) as overloaded:
+        client.messages.create(model=HAIKU45, max_tokens=8, messages=throttled)
+    assert overloaded.value.status_code == 503
+    assert overloaded.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     with pytest.raises(anthropic.InternalServerError):
-        client.messages.create(
-            model=HAIKU45, max_tokens=8, messages=[{"role": "user", "content": "[[fault:throttle]]"}]
-        )
+        client.messages.create(model=HAIKU45, max_tokens=8, messages=throttled, stream=True)
+    broken: Any = [{"role": "user", "content": "[[fault:mid_stream]] [[tokens:8]]"}]
+    stream = client.messages.create(model=HAIKU45, max_tokens=64, messages=broken, stream=True)
+    with pytest.raises(anthropic.APIStatusError) as in_stream:
+        list(stream)
+    assert in_stream.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
 
 
 def test_a_beta_off_the_allowlist_never_reaches_bedrock(client: anthropic.Anthropic) -> None:
@@ -370,7 +380,7 @@ def test_models_list_in_anthropic_shape(client: anthropic.Anthropic) -> None:
 
 
 def test_claude_code_shaped_session_is_recorded(served_gateway: ServedGateway, key: str, root: str) -> None:
-    """A Claude Code-like sequence (cached system blocks, tools, thinking, a session header), each request logged with it."""
+    """A Claude Code-like sequence (cached system, tools, thinking, a session header), each request logged with it."""
     session = "5d1c2e4a-claude-code-session"
     headers = {
         "x-api-key": key,
@@ -383,7 +393,7 @@ def test_claude_code_shaped_session_is_recorded(served_gateway: ServedGateway, k
         {"type": "text", "text": "Tool rules. " * 30, "cache_control": {"type": "ephemeral"}},
     ]
     tools = [WEATHER]
-    turn1 = {
+    turn1: dict[str, Any] = {
         "model": HAIKU45,
         "max_tokens": 4096,
         "system": system,
