@@ -21,12 +21,10 @@ from typing import Any
 from google.api import httpbody_pb2
 
 from llmgw.eventstream import encode_chunk
-from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.errors import UpstreamError
-from llmgw.server.governance import Governance
-from llmgw.server.interceptors import Context
+from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     BEDROCK_ANTHROPIC_VERSION,
     AnthropicUsage,
@@ -35,9 +33,11 @@ from llmgw.server.providers.bedrock.anthropic import (
 )
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.claude import StreamUsage, allowed_betas, body_images, cost_bound, require_claude, session_id
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
+from llmgw.wire.errors import UpstreamError
 
 EVENT_STREAM = "application/vnd.amazon.eventstream"
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens, request_cost
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.errors import InvalidArgument
-from llmgw.server.interceptors import Context
 from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, split_betas
+from llmgw.server.rpc.context import Context
+from llmgw.wire.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
 

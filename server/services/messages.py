@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.errors import InvalidArgument, NotFound, UpstreamError
-from llmgw.server.governance import Governance
-from llmgw.server.interceptors import Context
+from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     decode_chunk,
     event_from_body,
@@ -29,6 +27,7 @@ from llmgw.server.providers.bedrock.anthropic import (
 )
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.claude import (
     BETA_HEADER,
     StreamUsage,
@@ -41,6 +40,7 @@ from llmgw.server.services.claude import (
 )
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
 
 ESTIMATE_HEADER = "x-llmgw-token-count"
 

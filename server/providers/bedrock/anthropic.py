@@ -21,8 +21,8 @@ from typing import Any
 from google.protobuf import json_format, struct_pb2
 from google.protobuf.message import Message
 
-from llmgw.server.errors import InvalidArgument
 from llmgw.v1 import messages_pb2
+from llmgw.wire.errors import InvalidArgument
 
 BEDROCK_ANTHROPIC_VERSION = "bedrock-2023-05-31"
 #: The `anthropic-version` the native route is called with (reference 10.7: pinned).
