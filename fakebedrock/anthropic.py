@@ -133,7 +133,8 @@ def parse(payload: object, *, native: bool, count_only: bool = False) -> Anthrop
     choice = payload.get("tool_choice")
     forced = choice.get("name") if isinstance(choice, dict) and choice.get("type") == "tool" else None
     stops = payload.get("stop_sequences", [])
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+    # The same request answers alike streamed or not, as on Converse.
+    canonical = json.dumps({k: v for k, v in payload.items() if k != "stream"}, sort_keys=True, separators=(",", ":"))
     thinking = payload.get("thinking")
     converse = ConverseRequest(
         seed=hashlib.blake2b(canonical.encode(), digest_size=16).digest(),

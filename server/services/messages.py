@@ -1,8 +1,11 @@
 """MessagesService: Anthropic's Messages API for Claude models, through Bedrock's Anthropic body.
 
-The request goes to InvokeModel / InvokeModelWithResponseStream as Bedrock's Anthropic body
-(providers/bedrock/anthropic.py keeps every field), so thinking signatures, cache breakpoints
-and tool blocks reach the model as the client sent them. A streamed answer's `message_stop` is
+The catalog says which API serves a model: `api = "messages"` models go to Bedrock Runtime's
+native `POST /anthropic/v1/messages` route (with their profile id, betas in the
+`anthropic-beta` header, `anthropic-version: 2023-06-01`), the others to InvokeModel /
+InvokeModelWithResponseStream with Bedrock's Anthropic body (betas in `anthropic_beta`).
+Either way providers/bedrock/anthropic.py keeps every field, so thinking signatures, cache
+breakpoints and tool blocks reach the model as the client sent them. A streamed answer's `message_stop` is
 held back until the usage row is committed, so a client that has the last event has been
 charged; a client that leaves is charged for what was generated.
 """
@@ -10,10 +13,12 @@ charged; a client that leaves is charged for what was generated.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass
+from typing import Any
 
 from llmgw.server.core.accounting import estimate_tokens
-from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.core.catalog import Catalog
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
@@ -22,6 +27,7 @@ from llmgw.server.providers.bedrock.anthropic import (
     invoke_body,
     message_from_body,
     messages_body,
+    native_body,
     parse_object,
     requested_betas,
 )
@@ -45,6 +51,15 @@ from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
 ESTIMATE_HEADER = "x-llmgw-token-count"
 
 
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One upstream call: the model id, the body, and the betas when it goes to the native route."""
+
+    model_id: str
+    body: bytes
+    native_betas: list[str] | None
+
+
 class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     """Checks a Messages request (catalog, policy, quota), calls Bedrock, records the request."""
 
@@ -57,20 +72,31 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         self._governance = governance
 
     async def _prepare(
-        self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace
-    ) -> tuple[CatalogModel, bytes]:
-        """Resolve and check the model, build the Bedrock body, admit the request; (model, body)."""
+        self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
+    ) -> _Call:
+        """Resolve and check the model, build the Bedrock body for its API, admit the request."""
         model = self._catalog.get(params.model)
         await self._governance.check_model(trace.principal, model.id)
         require_claude(model)
         betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
-        body = invoke_body(params, betas)
+        native = model.api == "messages"
+        body = native_body(params, model.id, stream) if native else invoke_body(params, betas)
         payload = compact_json(body).encode()
         image_bytes, images = body_images(body)
         bound = cost_bound(model, len(payload) - image_bytes, image_bytes, images, params.max_tokens)
         trace.reservation = await self._governance.admit(trace.principal, bound)
         trace.model = model
-        return model, payload
+        return _Call(model.id, payload, betas if native else None)
+
+    async def _create(self, call: _Call) -> bytes:
+        if call.native_betas is None:
+            return await self._bedrock.invoke_model_raw(call.model_id, call.body)
+        return await self._bedrock.native_messages(call.model_id, call.body, call.native_betas)
+
+    def _stream(self, call: _Call) -> AsyncGenerator[dict[str, Any], None]:
+        if call.native_betas is None:
+            return self._bedrock.invoke_model_stream(call.model_id, call.body)
+        return self._bedrock.native_messages_stream(call.model_id, call.body, call.native_betas)
 
     async def CreateMessage(
         self, request: messages_service_pb2.CreateMessageRequest, context: Context
@@ -79,8 +105,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         params = request.params
         trace = RequestTrace("msg", "messages", current_principal(), params.model, session_id=session_id(context))
         try:
-            model, payload = await self._prepare(params, context, trace)
-            raw = await self._bedrock.invoke_model_raw(model.id, payload)
+            raw = await self._create(await self._prepare(params, context, trace, stream=False))
             message, usage = message_from_body(parse_object(raw, "Bedrock's answer"), params.model)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
@@ -104,8 +129,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         payload = b""
         stop: messages_pb2.MessageStreamEvent | None = None
         try:
-            model, payload = await self._prepare(params, context, trace)
-            events = self._bedrock.invoke_model_stream(model.id, payload)
+            call = await self._prepare(params, context, trace, stream=True)
+            payload = call.body
+            events = self._stream(call)
             try:
                 async for event in events:
                     data = decode_chunk(event)

@@ -90,17 +90,18 @@ def expected_cost(model_id: str, usage: dict[str, int]) -> Decimal:
     )
 
 
-def test_unary_and_streamed_text_agree(client: anthropic.Anthropic) -> None:
-    """A streamed answer's text equals the unary answer's, and usage comes in both."""
+@pytest.mark.parametrize("model", [HAIKU45, SONNET5], ids=["invoke-model", "native-messages-route"])
+def test_unary_and_streamed_text_agree(client: anthropic.Anthropic, model: str) -> None:
+    """A streamed answer's text equals the unary answer's, and usage comes in both (InvokeModel and native route)."""
     request: dict[str, Any] = {
-        "model": HAIKU45,
+        "model": model,
         "max_tokens": 64,
         "messages": [{"role": "user", "content": "Say something [[tokens:6]]"}],
     }
     unary = client.messages.create(**request)
     assert unary.type == "message"
     assert unary.role == "assistant"
-    assert unary.model == HAIKU45
+    assert unary.model == model
     assert unary.stop_reason == "end_turn"
     text = "".join(block.text for block in unary.content if block.type == "text")
     assert len(text.split()) == 6
@@ -122,10 +123,11 @@ def test_x_api_key_is_accepted(served_gateway: ServedGateway, key: str) -> None:
     assert models.status_code == 200
 
 
-def test_tool_round_trip(client: anthropic.Anthropic) -> None:
+@pytest.mark.parametrize("model", [HAIKU45, SONNET5], ids=["invoke-model", "native-messages-route"])
+def test_tool_round_trip(client: anthropic.Anthropic, model: str) -> None:
     """The model calls the tool; its result goes back and the answer mentions it."""
     first = client.messages.create(
-        model=HAIKU45,
+        model=model,
         max_tokens=128,
         tools=[WEATHER],  # type: ignore[list-item]
         messages=[{"role": "user", "content": "Weather in Paris?"}],
@@ -135,7 +137,7 @@ def test_tool_round_trip(client: anthropic.Anthropic) -> None:
     assert call.name == "get_weather"
     assert call.input == {"city": "sample"}
     second = client.messages.create(
-        model=HAIKU45,
+        model=model,
         max_tokens=128,
         tools=[WEATHER],  # type: ignore[list-item]
         messages=[
@@ -162,9 +164,14 @@ def test_streamed_tool_call(client: anthropic.Anthropic) -> None:
     assert final.stop_reason == "tool_use"
 
 
-def test_thinking_signature_round_trip(client: anthropic.Anthropic) -> None:
+@pytest.mark.parametrize(
+    ("model", "thinking"),
+    [(HAIKU45, {"type": "enabled", "budget_tokens": 1024}), (SONNET5, {"type": "adaptive", "display": "summarized"})],
+    ids=["invoke-model", "native-messages-route"],
+)
+def test_thinking_signature_round_trip(client: anthropic.Anthropic, model: str, thinking: Any) -> None:
     """A signed thinking block comes back byte-identical, so the next turn (checked by the fake) is accepted."""
-    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    HAIKU45 = model  # noqa: N806 - the same steps for each upstream API
     first = client.messages.create(
         model=HAIKU45, max_tokens=2048, thinking=thinking, messages=[{"role": "user", "content": "Think [[tokens:3]]"}]
     )
