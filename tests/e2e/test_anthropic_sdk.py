@@ -171,7 +171,7 @@ def test_streamed_tool_call(client: anthropic.Anthropic) -> None:
 )
 def test_thinking_signature_round_trip(client: anthropic.Anthropic, model: str, thinking: Any) -> None:
     """A signed thinking block comes back byte-identical, so the next turn (checked by the fake) is accepted."""
-    HAIKU45 = model  # noqa: N806 - the same steps for each upstream API
+    HAIKU45 = model
     first = client.messages.create(
         model=HAIKU45, max_tokens=2048, thinking=thinking, messages=[{"role": "user", "content": "Think [[tokens:3]]"}]
     )
