@@ -39,9 +39,14 @@ def session_id(context: Context) -> str:
     return values[0].strip()[:_SESSION_MAX] if values else ""
 
 
+def is_claude(model: CatalogModel) -> bool:
+    """Whether Bedrock takes Anthropic's own request body for the model."""
+    return model.owned_by == "anthropic" and model.kind == "chat"
+
+
 def require_claude(model: CatalogModel) -> None:
     """Refuse (INVALID_ARGUMENT) a model that takes no Anthropic body."""
-    if model.owned_by != "anthropic" or model.kind != "chat":
+    if not is_claude(model):
         raise InvalidArgument(
             f"The model '{model.id}' is not a Claude model: Bedrock takes Anthropic's request format only "
             "for Claude. Call it on /v1/chat/completions.",

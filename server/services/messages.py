@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog
@@ -31,6 +31,11 @@ from llmgw.server.providers.bedrock.anthropic import (
     parse_object,
     requested_betas,
 )
+from llmgw.server.providers.bedrock.anthropic_converse import (
+    ConverseEventTranslator,
+    message_from_converse,
+    to_converse,
+)
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.rpc.context import Context
@@ -40,8 +45,8 @@ from llmgw.server.services.claude import (
     allowed_betas,
     body_images,
     cost_bound,
+    is_claude,
     metadata_values,
-    require_claude,
     session_id,
 )
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
@@ -53,11 +58,13 @@ ESTIMATE_HEADER = "x-llmgw-token-count"
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """One upstream call: the model id, the body, and the betas when it goes to the native route."""
+    """One upstream call: which API, the model id, the body (JSON bytes, or Converse kwargs), the betas."""
 
+    api: Literal["invoke", "native", "converse"]
     model_id: str
     body: bytes
-    native_betas: list[str] | None
+    converse: dict[str, Any] | None = None
+    betas: list[str] = field(default_factory=list)
 
 
 class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
@@ -74,29 +81,60 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     async def _prepare(
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
     ) -> _Call:
-        """Resolve and check the model, build the Bedrock body for its API, admit the request."""
+        """Resolve and check the model, build the request for the API that serves it, admit the request."""
         model = self._catalog.get(params.model)
         await self._governance.check_model(trace.principal, model.id)
-        require_claude(model)
-        betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
-        native = model.api == "messages"
-        body = native_body(params, model.id, stream) if native else invoke_body(params, betas)
-        payload = compact_json(body).encode()
-        image_bytes, images = body_images(body)
-        bound = cost_bound(model, len(payload) - image_bytes, image_bytes, images, params.max_tokens)
+        if is_claude(model):
+            betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
+            if model.api == "messages":
+                call = _Call(
+                    "native", model.id, compact_json(native_body(params, model.id, stream)).encode(), None, betas
+                )
+            else:
+                call = _Call("invoke", model.id, compact_json(invoke_body(params, betas)).encode())
+        else:
+            converse = to_converse(params, model)
+            call = _Call("converse", model.id, compact_json(messages_body(params)).encode(), converse)
+        image_bytes, images = body_images(parse_object(call.body, "request"))
+        bound = cost_bound(model, len(call.body) - image_bytes, image_bytes, images, params.max_tokens)
         trace.reservation = await self._governance.admit(trace.principal, bound)
         trace.model = model
-        return _Call(model.id, payload, betas if native else None)
+        return call
 
-    async def _create(self, call: _Call) -> bytes:
-        if call.native_betas is None:
-            return await self._bedrock.invoke_model_raw(call.model_id, call.body)
-        return await self._bedrock.native_messages(call.model_id, call.body, call.native_betas)
+    async def _create(self, call: _Call, trace: RequestTrace) -> dict[str, Any]:
+        """The answer as Anthropic's Message body, from whichever API serves the model."""
+        if call.converse is not None:
+            response = await self._bedrock.converse(call.converse)
+            return message_from_converse(response, call.model_id, trace.id)
+        if call.api == "native":
+            raw = await self._bedrock.native_messages(call.model_id, call.body, call.betas)
+        else:
+            raw = await self._bedrock.invoke_model_raw(call.model_id, call.body)
+        return parse_object(raw, "Bedrock's answer")
 
-    def _stream(self, call: _Call) -> AsyncGenerator[dict[str, Any], None]:
-        if call.native_betas is None:
-            return self._bedrock.invoke_model_stream(call.model_id, call.body)
-        return self._bedrock.native_messages_stream(call.model_id, call.body, call.native_betas)
+    async def _events(self, call: _Call, trace: RequestTrace) -> AsyncGenerator[dict[str, Any], None]:
+        """The answer as Anthropic's stream events, from whichever API serves the model."""
+        if call.converse is not None:
+            translator = ConverseEventTranslator(call.model_id, trace.id)
+            converse_events = self._bedrock.converse_stream(call.converse)
+            try:
+                async for event in converse_events:
+                    for anthropic_event in translator.feed(event):
+                        yield anthropic_event
+            finally:
+                await converse_events.aclose()
+            return
+        if call.api == "native":
+            events = self._bedrock.native_messages_stream(call.model_id, call.body, call.betas)
+        else:
+            events = self._bedrock.invoke_model_stream(call.model_id, call.body)
+        try:
+            async for event in events:
+                data = decode_chunk(event)
+                if data is not None:
+                    yield parse_object(data, "a Bedrock stream event")
+        finally:
+            await events.aclose()
 
     async def CreateMessage(
         self, request: messages_service_pb2.CreateMessageRequest, context: Context
@@ -105,8 +143,8 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         params = request.params
         trace = RequestTrace("msg", "messages", current_principal(), params.model, session_id=session_id(context))
         try:
-            raw = await self._create(await self._prepare(params, context, trace, stream=False))
-            message, usage = message_from_body(parse_object(raw, "Bedrock's answer"), params.model)
+            body = await self._create(await self._prepare(params, context, trace, stream=False), trace)
+            message, usage = message_from_body(body, params.model)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
@@ -131,13 +169,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         try:
             call = await self._prepare(params, context, trace, stream=True)
             payload = call.body
-            events = self._stream(call)
+            events = self._events(call, trace)
             try:
-                async for event in events:
-                    data = decode_chunk(event)
-                    if data is None:
-                        continue
-                    body = parse_object(data, "a Bedrock stream event")
+                async for body in events:
                     state.feed(body)
                     converted = event_from_body(body, params.model)
                     if converted.type == "message_start":

@@ -16,8 +16,10 @@ from tests.e2e.conftest import ServedGateway
 
 HAIKU45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"
 SONNET5 = "global.anthropic.claude-sonnet-5"
+NOVA_LITE = "amazon.nova-lite-v1:0"
 ALLOWED_BETA = "context-1m-2025-08-07"
 FOREIGN_BETA = "claude-code-20250219"  # Bedrock runtime rejects it (reference 10.5)
+PNG_1PX = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 WEATHER = {
     "name": "get_weather",
     "description": "Weather of a city",
@@ -112,6 +114,37 @@ def test_unary_and_streamed_text_agree(client: anthropic.Anthropic, model: str) 
     assert final.usage.output_tokens == unary.usage.output_tokens
     assert final.usage.input_tokens == unary.usage.input_tokens
     assert final.stop_reason == "end_turn"
+
+
+def test_a_non_claude_model_through_converse(client: anthropic.Anthropic) -> None:
+    """Nova answers the Messages API through Converse: text, streamed text alike, a tool call, an image."""
+    request: dict[str, Any] = {
+        "model": NOVA_LITE,
+        "max_tokens": 64,
+        "system": "Be brief.",
+        "messages": [{"role": "user", "content": "Say something [[tokens:5]]"}],
+    }
+    unary = client.messages.create(**request)
+    text = "".join(block.text for block in unary.content if block.type == "text")
+    assert len(text.split()) == 5
+    with client.messages.stream(**request) as stream:
+        assert "".join(stream.text_stream) == text
+        final = stream.get_final_message()
+    assert final.usage.output_tokens == unary.usage.output_tokens == 5
+    assert final.usage.input_tokens == unary.usage.input_tokens > 0
+    called = client.messages.create(
+        model=NOVA_LITE,
+        max_tokens=64,
+        tools=[WEATHER],  # type: ignore[list-item]
+        messages=[{"role": "user", "content": "Weather?"}],
+    )
+    assert called.stop_reason == "tool_use"
+    assert next(block for block in called.content if block.type == "tool_use").input == {"city": "sample"}
+    image: Any = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_1PX}}
+    seen = client.messages.create(
+        model=NOVA_LITE, max_tokens=64, messages=[{"role": "user", "content": [image, {"type": "text", "text": "?"}]}]
+    )
+    assert "Seen image/png" in "".join(block.text for block in seen.content if block.type == "text")
 
 
 def test_x_api_key_is_accepted(served_gateway: ServedGateway, key: str) -> None:
@@ -258,8 +291,10 @@ def test_errors_in_anthropic_shape(
     with pytest.raises(anthropic.BadRequestError) as bad:
         client.messages.create(model=HAIKU45, max_tokens=0, messages=text)
     assert bad.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
-    with pytest.raises(anthropic.BadRequestError, match="not a Claude model"):
-        client.messages.create(model="amazon.nova-micro-v1:0", max_tokens=8, messages=text)
+    thinking: Any = {"type": "enabled", "budget_tokens": 1024}
+    with pytest.raises(anthropic.BadRequestError, match="only through Converse") as converse_refusal:
+        client.messages.create(model=NOVA_LITE, max_tokens=8, messages=text, thinking=thinking)
+    assert converse_refusal.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
     wrong = anthropic.Anthropic(base_url=served_gateway.http_url, api_key="sk-wrong", max_retries=0)
     with wrong, pytest.raises(anthropic.AuthenticationError) as unauthenticated:
         wrong.messages.create(model=HAIKU45, max_tokens=8, messages=text)
