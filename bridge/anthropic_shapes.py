@@ -2,7 +2,10 @@
 
 Input hooks (merged into `transcode`'s hooks by field name), for the fields Anthropic accepts
 as a string or a list of blocks: `"s"` -> `[{"type": "text", "text": "s"}]` (message content,
-the system prompt, a tool result's content).
+the system prompt, a tool result's content). Free-form JSON objects (a tool call's `input`, a
+tool's `input_schema`) are held in the proto as their JSON text (messages.proto says why):
+`json_text` writes them in on the way in, and the output hook `json_value` reads them back out,
+key order kept both ways.
 
 `AnthropicFraming` gives these routes Anthropic's error JSON,
 `{"type": "error", "error": {"type": ..., "message": ...}}`, with the error type chosen by
@@ -16,8 +19,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from llmgw.bridge.codec import dumps
-from llmgw.bridge.errors import OpenAIError
+from llmgw.bridge.codec import dumps, loads
+from llmgw.bridge.errors import ClientError, OpenAIError
 from llmgw.bridge.framing import Headers, retry_headers
 
 Hook = Callable[[object, str], object]
@@ -53,10 +56,35 @@ def text_blocks(value: object, where: str) -> object:
     return value
 
 
+def json_text(value: object, where: str) -> object:
+    """A JSON object as its compact text (key order kept), for a field that holds JSON text."""
+    if value is None or isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise ClientError(f"{where}: expected an object", param=where)
+    return dumps(value).decode()
+
+
+def json_value(text: object) -> object:
+    """The JSON value a JSON-text field holds, for the response; the text itself if it is not JSON."""
+    if not isinstance(text, str):
+        return text
+    try:
+        return loads(text.encode())
+    except ValueError:
+        return text
+
+
 INPUT_HOOKS: dict[str, Hook] = {
     "llmgw.v1.InputMessage.content": text_blocks,
     "llmgw.v1.MessageParams.system": text_blocks,
     "llmgw.v1.ContentBlock.content": text_blocks,
+    "llmgw.v1.ContentBlock.input": json_text,
+    "llmgw.v1.MessageTool.input_schema": json_text,
+}
+OUTPUT_HOOKS: dict[str, Callable[[object], object]] = {
+    "llmgw.v1.ContentBlock.input": json_value,
+    "llmgw.v1.MessageTool.input_schema": json_value,
 }
 
 

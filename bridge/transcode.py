@@ -8,8 +8,9 @@ Input (JSON -> proto):
   strings are strings, booleans are booleans, integers are whole numbers (or decimal strings)
   within range, floating fields take numbers;
 - enums take their short lowercase form (`user`, `tool_calls`) or the full value name;
-- the OpenAI shapes that are not plain proto JSON are rewritten first by the hooks in
-  `openai_shapes.INPUT_HOOKS`, keyed by the field's full name.
+- the OpenAI and Anthropic shapes that are not plain proto JSON are rewritten first by the
+  hooks in `openai_shapes.INPUT_HOOKS` and `anthropic_shapes.INPUT_HOOKS`, keyed by the
+  field's full name.
 
 Output (proto -> JSON), chosen so responses have OpenAI's shape:
 - fields with explicit presence (messages, `optional` scalars) appear only when set;
@@ -20,7 +21,9 @@ Output (proto -> JSON), chosen so responses have OpenAI's shape:
   a streamed chunk's `delta` (`ChoiceDelta`), where an unset enum is left out as OpenAI does
   (`role` appears in the first delta only);
 - 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
-- well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
+- well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form;
+- a field with an output hook (`anthropic_shapes.OUTPUT_HOOKS`, keyed by full name) is written
+  by it: the Anthropic fields holding JSON text go out as the JSON they hold.
 
 The short enum form strips the prefix that buf's ENUM_VALUE_PREFIX rule guarantees: the enum's
 name in UPPER_SNAKE_CASE plus `_` (`FinishReason.FINISH_REASON_TOOL_CALLS` <-> `tool_calls`).
@@ -69,6 +72,7 @@ _OMIT_UNSET_ENUMS = frozenset({"llmgw.v1.ChoiceDelta"})
 
 _MONEY_SUFFIX = "_usd"  # string fields holding USD amounts, e.g. limit_usd
 INPUT_HOOKS = {**openai_shapes.INPUT_HOOKS, **anthropic_shapes.INPUT_HOOKS}
+OUTPUT_HOOKS = anthropic_shapes.OUTPUT_HOOKS
 
 
 def type_name(value: object) -> str:
@@ -363,7 +367,10 @@ def _bytes_to_json(value: bytes) -> str:
 
 
 def _converter(field: FieldDescriptor) -> _Convert:
-    """How one value of a field becomes JSON data."""
+    """How one value of a field becomes JSON data (an output hook, keyed by field name, first)."""
+    hook = OUTPUT_HOOKS.get(field.full_name)
+    if hook is not None:
+        return hook
     if field.message_type is not None:
         return _well_known_to_json if _is_well_known(field.message_type) else message_to_dict
     if field.type == _F.TYPE_ENUM:

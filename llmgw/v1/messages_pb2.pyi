@@ -6,7 +6,6 @@ isort:skip_file
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 import builtins as _builtins
 import sys
@@ -26,6 +25,10 @@ class CacheControl(_message.Message):
     `stop_reason`) are strings rather than enums: they are Anthropic's open sets
     of tags, which grow with every API version, and the gateway passes values it
     does not know through to Bedrock unchanged instead of rejecting them.
+    Free-form JSON (a tool call's input, a tool's schema) is held as its JSON
+    text, not as a google.protobuf.Struct: a Struct is a map, which loses key
+    order, and a thinking block's signature binds the exact text that preceded
+    it. Over HTTP these fields are JSON objects, as Anthropic sends them.
 
     A prompt-caching breakpoint on a block, a tool or a system block.
     """
@@ -134,6 +137,10 @@ class ContentBlock(_message.Message):
     """The id of a `tool_use` block (`toolu_...`)."""
     name: _builtins.str
     """The tool name of a `tool_use` block."""
+    input: _builtins.str
+    """The arguments of a `tool_use` block: a JSON object, as its JSON text
+    (an object over HTTP), key order and numbers kept as the model wrote them.
+    """
     tool_use_id: _builtins.str
     """The `tool_use` block a `tool_result` answers."""
     is_error: _builtins.bool
@@ -153,10 +160,6 @@ class ContentBlock(_message.Message):
         """The data of an `image` or `document` block."""
 
     @_builtins.property
-    def input(self) -> _struct_pb2.Struct:
-        """The arguments of a `tool_use` block, a JSON object."""
-
-    @_builtins.property
     def content(self) -> _containers.RepeatedCompositeFieldContainer[Global___ContentBlock]:
         """The result of a `tool_result` block: text, images or documents. A JSON
         string is accepted as one text block.
@@ -174,7 +177,7 @@ class ContentBlock(_message.Message):
         source: Global___ContentSource | None = ...,
         id: _builtins.str | None = ...,
         name: _builtins.str | None = ...,
-        input: _struct_pb2.Struct | None = ...,
+        input: _builtins.str | None = ...,
         tool_use_id: _builtins.str | None = ...,
         content: _abc.Iterable[Global___ContentBlock] | None = ...,
         is_error: _builtins.bool | None = ...,
@@ -287,12 +290,10 @@ class MessageTool(_message.Message):
     """The tool's name, `[a-zA-Z0-9_-]{1,64}`."""
     description: _builtins.str
     """What the tool does, for the model."""
+    input_schema: _builtins.str
+    """The JSON schema of the tool's input, as its JSON text (an object over HTTP)."""
     type: _builtins.str
     """The type of an Anthropic-defined tool (e.g. `bash_20250124`); absent for custom tools."""
-    @_builtins.property
-    def input_schema(self) -> _struct_pb2.Struct:
-        """The JSON schema of the tool's input."""
-
     @_builtins.property
     def cache_control(self) -> Global___CacheControl:
         """A prompt-caching breakpoint after this tool."""
@@ -302,7 +303,7 @@ class MessageTool(_message.Message):
         *,
         name: _builtins.str = ...,
         description: _builtins.str | None = ...,
-        input_schema: _struct_pb2.Struct | None = ...,
+        input_schema: _builtins.str | None = ...,
         cache_control: Global___CacheControl | None = ...,
         type: _builtins.str | None = ...,
     ) -> None: ...

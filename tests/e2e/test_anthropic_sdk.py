@@ -183,6 +183,20 @@ def test_tool_round_trip(client: anthropic.Anthropic, model: str) -> None:
     assert "sunny, 21C" in "".join(block.text for block in second.content if block.type == "text")
 
 
+def test_tool_input_keeps_its_key_order(client: anthropic.Anthropic) -> None:
+    """A tool call's input and a tool's schema keep their key order through the gateway (no map in between)."""
+    tool: Any = {
+        "name": "order",
+        "input_schema": {"type": "object", "properties": {"zeta": {"type": "integer"}, "alpha": {"type": "string"}}},
+    }
+    answer = client.messages.create(
+        model=HAIKU45, max_tokens=64, tools=[tool], messages=[{"role": "user", "content": "call it"}]
+    )
+    call = next(block for block in answer.content if block.type == "tool_use")
+    assert list(call.input) == ["zeta", "alpha"]
+    assert call.input == {"zeta": 1, "alpha": "sample"}
+
+
 def test_streamed_tool_call(client: anthropic.Anthropic) -> None:
     """A streamed tool call arrives whole: the SDK assembles its input from the JSON deltas."""
     with client.messages.stream(

@@ -5,8 +5,9 @@ Claude models take Anthropic's own request on Bedrock, either as an InvokeModel 
 or on the native `POST /anthropic/v1/messages` route (the same body with `model` set to a
 profile id and betas in the `anthropic-beta` header). Every field of the request is carried
 over as the caller sent it; thinking signatures and redacted data are strings copied byte for
-byte. Tool inputs and schemas travel as protobuf Structs, whose numbers are doubles: whole
-numbers are written back as integers, so `{"n": 1}` reaches Bedrock as it left the model.
+byte. Tool inputs and schemas travel as their JSON text (messages.proto says why) and are
+parsed in order, so they reach Bedrock as the model wrote them; Bedrock's answers are turned
+back into that text the same way.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from google.protobuf import json_format, struct_pb2
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from llmgw.v1 import messages_pb2
@@ -33,19 +34,20 @@ _BLOCK_FIELDS = frozenset(
 )
 
 
-def plain(value: object) -> object:
-    """JSON data from a Struct's Python form: whole-number doubles become integers."""
-    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
-        return int(value)
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
+def json_object(text: str, field: str) -> dict[str, Any]:
+    """A JSON object field's value, parsed in order; InvalidArgument naming the field otherwise."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        raise InvalidArgument(f"{field}: not valid JSON", field=field) from None
+    if not isinstance(value, dict):
+        raise InvalidArgument(f"{field}: expected a JSON object", field=field)
     return value
 
 
-def _struct(value: struct_pb2.Struct) -> object:
-    return plain(json_format.MessageToDict(value))
+def json_text(value: object) -> str:
+    """The JSON text of a free-form value from Bedrock, compact, key order kept."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _cache(block: messages_pb2.CacheControl) -> dict[str, object]:
@@ -72,7 +74,7 @@ def block_to_dict(block: messages_pb2.ContentBlock, where: str) -> dict[str, obj
         if field.name in _BLOCK_FIELDS:
             out[field.name] = value
     if block.HasField("input"):
-        out["input"] = _struct(block.input)
+        out["input"] = json_object(block.input, f"{where}.input")
     elif block.type == "tool_use":
         out["input"] = {}
     if block.content:
@@ -82,14 +84,14 @@ def block_to_dict(block: messages_pb2.ContentBlock, where: str) -> dict[str, obj
     return out
 
 
-def _tool(tool: messages_pb2.MessageTool) -> dict[str, object]:
+def _tool(tool: messages_pb2.MessageTool, where: str) -> dict[str, object]:
     out: dict[str, object] = {"name": tool.name}
     if tool.HasField("type"):
         out["type"] = tool.type
     if tool.HasField("description"):
         out["description"] = tool.description
     if tool.HasField("input_schema"):
-        out["input_schema"] = _struct(tool.input_schema)
+        out["input_schema"] = json_object(tool.input_schema, f"{where}.input_schema")
     if tool.HasField("cache_control"):
         out["cache_control"] = _cache(tool.cache_control)
     return out
@@ -117,7 +119,7 @@ def messages_body(params: messages_pb2.MessageParams, *, count_only: bool = Fals
     if params.system:
         body["system"] = [block_to_dict(block, f"system[{i}]") for i, block in enumerate(params.system)]
     if params.tools:
-        body["tools"] = [_tool(tool) for tool in params.tools]
+        body["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(params.tools)]
     if params.HasField("tool_choice"):
         choice: dict[str, object] = {"type": params.tool_choice.type or "auto"}
         if params.tool_choice.HasField("name"):
@@ -234,10 +236,21 @@ def _parse_into(message: Message, data: Mapping[str, object]) -> None:
         raise InvalidArgument(f"Bedrock answered with a body the gateway cannot read: {exc}") from None
 
 
+def _with_json_text(block: object) -> object:
+    """A content block from Bedrock with its free-form `input` turned into JSON text."""
+    if isinstance(block, Mapping) and "input" in block and not isinstance(block["input"], str):
+        return {**block, "input": json_text(block["input"])}
+    return block
+
+
 def message_from_body(body: Mapping[str, object], model_id: str) -> tuple[messages_pb2.Message, AnthropicUsage]:
     """Bedrock's Anthropic answer as the API's Message (named by the caller's model id) and its usage."""
     message = messages_pb2.Message()
-    _parse_into(message, {key: value for key, value in body.items() if key != "usage" and value is not None})
+    data = {key: value for key, value in body.items() if key != "usage" and value is not None}
+    content = data.get("content")
+    if isinstance(content, list):
+        data["content"] = [_with_json_text(block) for block in content]
+    _parse_into(message, data)
     usage = AnthropicUsage()
     usage.update(body.get("usage"))
     message.model = model_id
@@ -255,6 +268,8 @@ def event_from_body(event: Mapping[str, object], model_id: str) -> messages_pb2.
     delta = data.get("delta")
     if isinstance(delta, Mapping):
         data["delta"] = {key: value for key, value in delta.items() if value is not None}
+    if "content_block" in data:
+        data["content_block"] = _with_json_text(data["content_block"])
     _parse_into(out, data)
     return out
 

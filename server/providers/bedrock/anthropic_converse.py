@@ -15,10 +15,8 @@ import binascii
 from collections.abc import Mapping
 from typing import Any
 
-from google.protobuf import json_format
-
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, plain
+from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, json_object
 from llmgw.v1 import messages_pb2
 from llmgw.wire.errors import InvalidArgument
 
@@ -84,7 +82,7 @@ def _block(block: messages_pb2.ContentBlock, field: str, model: CatalogModel, in
     if kind == "document":
         return _document(block, field, index)
     if kind == "tool_use":
-        tool_input = plain(json_format.MessageToDict(block.input)) if block.HasField("input") else {}
+        tool_input = json_object(block.input, f"{field}.input") if block.HasField("input") else {}
         return {"toolUse": {"toolUseId": block.id, "name": block.name, "input": tool_input}}
     if kind == "tool_result":
         content = [_block(item, f"{field}.content[{i}]", model, i) for i, item in enumerate(block.content)]
@@ -134,7 +132,8 @@ def _tool_config(params: messages_pb2.MessageParams, model: CatalogModel) -> dic
     for i, tool in enumerate(params.tools):
         if tool.HasField("type") and tool.type != "custom":
             raise _refuse(f"tools[{i}].type", f"the Anthropic tool {tool.type!r}", model)
-        schema = plain(json_format.MessageToDict(tool.input_schema)) if tool.HasField("input_schema") else {}
+        where = f"tools[{i}].input_schema"
+        schema = json_object(tool.input_schema, where) if tool.HasField("input_schema") else {}
         spec: dict[str, Any] = {"name": tool.name, "inputSchema": {"json": schema or {"type": "object"}}}
         if tool.HasField("description"):
             spec["description"] = tool.description
