@@ -34,7 +34,15 @@ from llmgw.server.providers.bedrock.anthropic import (
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.claude import StreamUsage, allowed_betas, body_images, cost_bound, require_claude, session_id
+from llmgw.server.services.claude import (
+    StreamUsage,
+    allowed_betas,
+    body_images,
+    cost_bound,
+    find_model,
+    require_claude,
+    session_id,
+)
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
 from llmgw.wire.errors import UpstreamError
@@ -62,7 +70,7 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
 
     async def _prepare(self, model_id: str, raw: bytes, trace: RequestTrace) -> tuple[CatalogModel, bytes]:
         """Resolve and check the model, filter the betas, admit the request; (model, body to send)."""
-        model = self._catalog.get(model_id)
+        model = find_model(self._catalog, model_id)
         await self._governance.check_model(trace.principal, model.id)
         require_claude(model)
         body = parse_object(raw, "body")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens, request_cost
-from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, split_betas
 from llmgw.server.rpc.context import Context
 from llmgw.wire.errors import InvalidArgument
@@ -37,6 +37,25 @@ def session_id(context: Context) -> str:
     """The Claude Code session the call belongs to, or empty (cut to the log column's size)."""
     values = metadata_values(context, SESSION_HEADER)
     return values[0].strip()[:_SESSION_MAX] if values else ""
+
+
+_ARN_RESOURCES = (":inference-profile/", ":foundation-model/")
+
+
+def find_model(catalog: Catalog, model_id: str) -> CatalogModel:
+    """The catalog entry for an id, also when given as the ARN of a system-defined profile or base model.
+
+    `arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-...` is the
+    profile `us.anthropic.claude-...` (Claude Code may be configured with ARNs); an id the
+    catalog does not know, in either form, is ModelNotFound naming what the caller sent.
+    """
+    if model_id.startswith("arn:"):
+        for resource in _ARN_RESOURCES:
+            if resource in model_id:
+                resolved = model_id.split(resource, 1)[1]
+                if resolved in catalog:
+                    return catalog.get(resolved)
+    return catalog.get(model_id)
 
 
 def is_claude(model: CatalogModel) -> bool:

@@ -45,6 +45,7 @@ from llmgw.server.services.claude import (
     allowed_betas,
     body_images,
     cost_bound,
+    find_model,
     is_claude,
     metadata_values,
     session_id,
@@ -82,7 +83,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
     ) -> _Call:
         """Resolve and check the model, build the request for the API that serves it, admit the request."""
-        model = self._catalog.get(params.model)
+        model = find_model(self._catalog, params.model)
         await self._governance.check_model(trace.principal, model.id)
         if is_claude(model):
             betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
@@ -200,7 +201,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     ) -> messages_service_pb2.CountTokensResponse:
         """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
         params = request.params
-        model = self._catalog.get(params.model)
+        model = find_model(self._catalog, params.model)
         await self._governance.check_model(current_principal(), model.id)
         body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
         body.setdefault("max_tokens", 1)

@@ -355,6 +355,18 @@ def test_bedrock_passthrough_unary_and_stream(
     assert by_api["bedrock_invoke_stream"]["output_tokens"] == final.usage.output_tokens
 
 
+def test_profile_arns_resolve_to_their_catalog_entry(
+    bedrock: anthropic.AnthropicBedrock, client: anthropic.Anthropic
+) -> None:
+    """An inference-profile ARN (as Claude Code may be configured with) is the profile it names, on both paths."""
+    arn = f"arn:aws:bedrock:us-east-1:123456789012:inference-profile/{HAIKU45}"
+    messages: Any = [{"role": "user", "content": "hi [[tokens:2]]"}]
+    assert bedrock.messages.create(model=arn, max_tokens=16, messages=messages).stop_reason == "end_turn"
+    assert client.messages.create(model=arn, max_tokens=16, messages=messages).model == arn
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.create(model=arn.replace("haiku", "nope"), max_tokens=16, messages=messages)
+
+
 def test_bedrock_passthrough_drops_foreign_betas(bedrock: anthropic.AnthropicBedrock) -> None:
     """A beta the model's allowlist lacks is removed from the body before Bedrock sees it."""
     answer = bedrock.messages.create(

@@ -156,8 +156,14 @@ def invoke_body(params: messages_pb2.MessageParams, betas: Iterable[str]) -> dic
 
 
 def native_body(params: messages_pb2.MessageParams, model_id: str, stream: bool) -> dict[str, Any]:
-    """The body for the native `/anthropic/v1/messages` route (betas go in a header)."""
+    """The body for the native `/anthropic/v1/messages` route (betas go in a header).
+
+    `metadata` is left out: the route rejects `metadata.user_id` values outside a pattern it
+    does not publish (reference 10.5), and Claude Code's do not fit it; the gateway's request
+    log already says who asked.
+    """
     body: dict[str, Any] = {"model": model_id, **messages_body(params)}
+    body.pop("metadata", None)
     if stream:
         body["stream"] = True
     return body

@@ -92,10 +92,11 @@ def test_invoke_body_keeps_every_field() -> None:
 
 def test_native_body_names_the_model_and_the_stream() -> None:
     """The native route takes the profile id and `stream` in the body, and no Bedrock version or betas."""
-    body = native_body(
-        params(messages=[{"role": "user", "content": [{"type": "text", "text": "x"}]}]), "global.m", True
-    )
+    text = [{"type": "text", "text": "x"}]
+    request = params(metadata={"user_id": "user_abc_account__session_1"}, messages=[{"role": "user", "content": text}])
+    body = native_body(request, "global.m", True)
     assert (body["model"], body["stream"]) == ("global.m", True)
+    assert "metadata" not in body  # the native route rejects user ids outside its unpublished pattern
     assert "anthropic_version" not in body
     assert "anthropic_beta" not in body
 
