@@ -1,6 +1,6 @@
 """Anthropic's Messages API shapes on `/v1/messages`: input hooks and the wire framing.
 
-Input hooks (merged into `transcode`'s hooks by field name), for the fields Anthropic accepts
+Input hooks (`ANTHROPIC_SHAPES`, keyed by field name), for the fields Anthropic accepts
 as a string or a list of blocks: `"s"` -> `[{"type": "text", "text": "s"}]` (message content,
 the system prompt, a tool result's content). Free-form JSON objects (a tool call's `input`, a
 tool's `input_schema`) are held in the proto as their JSON text (messages.proto says why):
@@ -17,13 +17,10 @@ Anthropic SDKs (and so Claude Code) honour instead of retrying a 429 or 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import ClientError, OpenAIError
 from llmgw.bridge.framing import Headers, retry_headers
-
-Hook = Callable[[object, str], object]
+from llmgw.bridge.routes import HttpApi, InputHook, JsonShapes, OutputHook
 
 SSE_HEADERS: Headers = [
     (b"content-type", b"text/event-stream; charset=utf-8"),
@@ -75,14 +72,14 @@ def json_value(text: object) -> object:
         return text
 
 
-INPUT_HOOKS: dict[str, Hook] = {
+INPUT_HOOKS: dict[str, InputHook] = {
     "llmgw.v1.InputMessage.content": text_blocks,
     "llmgw.v1.MessageParams.system": text_blocks,
     "llmgw.v1.ContentBlock.content": text_blocks,
     "llmgw.v1.ContentBlock.input": json_text,
     "llmgw.v1.MessageTool.input_schema": json_text,
 }
-OUTPUT_HOOKS: dict[str, Callable[[object], object]] = {
+OUTPUT_HOOKS: dict[str, OutputHook] = {
     "llmgw.v1.ContentBlock.input": json_value,
     "llmgw.v1.MessageTool.input_schema": json_value,
 }
@@ -146,3 +143,6 @@ class AnthropicFraming:
 
 
 ANTHROPIC = AnthropicFraming()
+ANTHROPIC_SHAPES = JsonShapes(input_hooks=INPUT_HOOKS, output_hooks=OUTPUT_HOOKS)
+ANTHROPIC_API = HttpApi(ANTHROPIC_SHAPES, ANTHROPIC)
+"""Anthropic's Messages API, as MessagesService speaks it over HTTP."""

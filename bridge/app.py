@@ -22,18 +22,18 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from llmgw.bridge.anthropic_shapes import ANTHROPIC
-from llmgw.bridge.bedrock_shapes import BEDROCK
+from llmgw.bridge.anthropic_shapes import ANTHROPIC_API
+from llmgw.bridge.bedrock_shapes import BEDROCK_API
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
-from llmgw.bridge.framing import OPENAI, Framing, allow_header, fallback_stream_error
+from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata, response_headers
-from llmgw.bridge.openai_shapes import DISPATCHERS
+from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_FRAMING, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
-from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
+from llmgw.bridge.routes import HttpApi, Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_payload
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
@@ -46,8 +46,8 @@ _JSON = (b"content-type", b"application/json")
 _SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
 # Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
-#: The wire shapes of the services that are not OpenAI-shaped (see framing.py).
-FRAMINGS: dict[str, Framing] = {"llmgw.v1.MessagesService": ANTHROPIC, "llmgw.v1.BedrockService": BEDROCK}
+#: The services that speak another API than OpenAI's, with its JSON shapes and wire framing.
+APIS: dict[str, HttpApi] = {"llmgw.v1.MessagesService": ANTHROPIC_API, "llmgw.v1.BedrockService": BEDROCK_API}
 
 
 class _ClientGone(Exception):
@@ -124,7 +124,7 @@ class BridgeApp:
         self._open()
         request_id = request_id_for(scope["headers"])
         send = sending_request_id(send, request_id)
-        framing: Framing = OPENAI
+        framing: Framing = OPENAI_FRAMING
         try:
             if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
                 if method != "GET":
@@ -135,7 +135,7 @@ class BridgeApp:
                     await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
                 return
             match = self._router.match(method, path)
-            framing = match.endpoint.framing
+            framing = match.endpoint.framing or OPENAI_FRAMING
             body: object = None
             if match.endpoint.takes_body:
                 raw = await self._read_body(scope, receive)
@@ -183,7 +183,7 @@ class BridgeApp:
             response = await call
             headers = response_headers((*(await call.initial_metadata()), *(await call.trailing_metadata())))
         except grpc.aio.AioRpcError as exc:
-            await _send_error(send, route.framing, from_rpc_error(exc))
+            await _send_error(send, route.framing or OPENAI_FRAMING, from_rpc_error(exc))
             return
         except asyncio.CancelledError:
             if _left(watcher):
@@ -208,7 +208,7 @@ class BridgeApp:
     ) -> None:
         call = self._streaming[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
-        framing = route.framing
+        framing = route.framing or OPENAI_FRAMING
         try:
             try:
                 message = await call.read()
@@ -330,7 +330,7 @@ def create_app(
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
     """
-    table = build_route_table(discover_services(), DISPATCHERS, FRAMINGS)
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
     return BridgeApp(
         target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
     )

@@ -14,6 +14,7 @@ from llmgw.bridge.anthropic_shapes import FINAL_CODES
 from llmgw.bridge.codec import dumps
 from llmgw.bridge.errors import OpenAIError
 from llmgw.bridge.framing import Headers, retry_headers
+from llmgw.bridge.routes import PLAIN_JSON, HttpApi
 from llmgw.eventstream import encode_exception
 
 #: Bedrock's error code for each HTTP status the gateway sends.
@@ -73,3 +74,5 @@ class BedrockFraming:
 
 
 BEDROCK = BedrockFraming()
+BEDROCK_API = HttpApi(PLAIN_JSON, BEDROCK)
+"""Bedrock Runtime's own paths, as BedrockService serves them over HTTP (bodies are raw bytes)."""

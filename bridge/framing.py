@@ -1,13 +1,13 @@
-"""How one family of routes looks on the wire: error bodies, streamed events, the stream's end.
+"""How one HTTP API looks on the wire: error bodies, streamed events, the stream's end.
 
-The route table gives every route a `Framing` (declared per service in `FRAMINGS`, see
-`app.create_app`); the app never asks which API it is serving. Three exist:
+The route table gives every route its API's `Framing` (`routes.HttpApi`, declared per service
+in `app.create_app`); the app never asks which API it is serving. Three exist:
 
-- OpenAI (the default): errors as `{"error": {...}}`, each streamed message one `data:` event,
-  `data: [DONE]` at the end (`sse.py`);
-- Anthropic (`anthropic_shapes.py`), for MessagesService: Anthropic's error JSON and named
+- OpenAI's (`openai_shapes.py`, the default): errors as `{"error": {...}}`, each streamed
+  message one `data:` event, `data: [DONE]` at the end (`sse.py`);
+- Anthropic's (`anthropic_shapes.py`), for MessagesService: Anthropic's error JSON and named
   SSE events;
-- Bedrock (`bedrock_shapes.py`), for BedrockService: Bedrock's error JSON with an
+- Bedrock's (`bedrock_shapes.py`), for BedrockService: Bedrock's error JSON with an
   `x-amzn-errortype` header, and the stream's bytes relayed as they are (`google.api.HttpBody`).
 """
 
@@ -16,9 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from llmgw.bridge import sse
-from llmgw.bridge.codec import dumps
-from llmgw.bridge.errors import FALLBACK_BODY, OpenAIError
+from llmgw.bridge.errors import OpenAIError
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -47,41 +45,9 @@ def retry_headers(error: OpenAIError) -> Headers:
     return [] if error.retry_after is None else [(b"retry-after", str(error.retry_after).encode())]
 
 
-class OpenAIFraming:
-    """OpenAI's shapes: the SDKs' error body, `data:` events and `[DONE]`."""
-
-    def error(self, error: OpenAIError) -> tuple[bytes, Headers]:
-        """OpenAI's `{"error": {...}}` body."""
-        return error.body(), retry_headers(error)
-
-    def stream_headers(self, content_type: str | None) -> Headers:
-        """Server-sent events."""
-        return sse.HEADERS
-
-    def stream_item(self, payload: dict[str, object] | bytes) -> bytes | None:
-        """One `data:` event."""
-        if isinstance(payload, bytes):
-            return sse.event(payload)
-        try:
-            return sse.event(dumps(payload))
-        except (TypeError, ValueError):
-            return None
-
-    def stream_error(self, error: OpenAIError) -> bytes:
-        """One `data: {"error": ...}` event."""
-        return sse.event(error.body())
-
-    def stream_end(self) -> bytes:
-        """`data: [DONE]`."""
-        return sse.DONE
-
-
-OPENAI = OpenAIFraming()
-
-
 def fallback_stream_error(framing: Framing) -> bytes:
     """The in-band error for a message that could not be serialized."""
-    return framing.stream_error(OpenAIError(500, "internal error", "api_error")) or sse.event(FALLBACK_BODY)
+    return framing.stream_error(OpenAIError(500, "internal error", "api_error"))
 
 
 def allow_header(allow: Sequence[str]) -> Headers:

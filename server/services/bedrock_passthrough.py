@@ -15,7 +15,8 @@ generated.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
 from google.api import httpbody_pb2
@@ -23,7 +24,6 @@ from google.api import httpbody_pb2
 from llmgw.eventstream import encode_chunk
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     BEDROCK_ANTHROPIC_VERSION,
@@ -34,12 +34,13 @@ from llmgw.server.providers.bedrock.anthropic import (
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
     StreamUsage,
     allowed_betas,
     body_images,
+    catalog_id,
     cost_bound,
-    find_model,
     require_claude,
     session_id,
 )
@@ -61,17 +62,27 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
     """InvokeModel and InvokeModelWithResponseStream for Claude models, governed and charged."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
     ) -> None:
         self._catalog = catalog
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
-        self._governance = governance
+        self._clock = clock
 
-    async def _prepare(self, model_id: str, raw: bytes, trace: RequestTrace) -> tuple[CatalogModel, bytes]:
+    def _trace(self, api: str, model_id: str, context: Context) -> RequestTrace:
+        """The request's trace, naming the model by its catalog id (an ARN resolved)."""
+        resolved = catalog_id(self._catalog, model_id)
+        return RequestTrace("msg", api, current_principal(), resolved, self._clock(), session_id=session_id(context))
+
+    async def _prepare(self, raw: bytes, trace: RequestTrace) -> tuple[CatalogModel, bytes]:
         """Resolve and check the model, filter the betas, admit the request; (model, body to send)."""
-        model = find_model(self._catalog, model_id)
-        await self._governance.check_model(trace.principal, model.id)
+        model = await self._admission.model(trace)
         require_claude(model)
         body = parse_object(raw, "body")
         requested = _betas(body)
@@ -89,19 +100,16 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
             max_tokens = model.max_output_tokens
         image_bytes, images = body_images(body)
         bound = cost_bound(model, len(raw) - image_bytes, image_bytes, images, max_tokens)
-        trace.reservation = await self._governance.admit(trace.principal, bound)
-        trace.model = model
+        await self._admission.admit(trace, model, bound)
         return model, raw
 
     async def InvokeModel(
         self, request: bedrock_service_pb2.InvokeModelRequest, context: Context
     ) -> bedrock_service_pb2.InvokeModelResponse:
         """One InvokeModel call; Bedrock's answer unchanged, charged from its usage."""
-        trace = RequestTrace(
-            "msg", "bedrock_invoke", current_principal(), request.model_id, session_id=session_id(context)
-        )
+        trace = self._trace("bedrock_invoke", request.model_id, context)
         try:
-            model, payload = await self._prepare(request.model_id, request.body.data, trace)
+            model, payload = await self._prepare(request.body.data, trace)
             answer = await self._bedrock.invoke_model_raw(model.id, payload)
             usage = AnthropicUsage()
             usage.update(parse_object(answer, "Bedrock's answer").get("usage"))
@@ -119,14 +127,12 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         self, request: bedrock_service_pb2.InvokeModelWithResponseStreamRequest, context: Context
     ) -> AsyncIterator[bedrock_service_pb2.InvokeModelWithResponseStreamResponse]:
         """Relay the stream's chunks as event-stream frames; the last one after the record."""
-        trace = RequestTrace(
-            "msg", "bedrock_invoke_stream", current_principal(), request.model_id, session_id=session_id(context)
-        )
+        trace = self._trace("bedrock_invoke_stream", request.model_id, context)
         state = StreamUsage()
         payload = b""
         last: bytes | None = None
         try:
-            model, payload = await self._prepare(request.model_id, request.body.data, trace)
+            model, payload = await self._prepare(request.body.data, trace)
             events = self._bedrock.invoke_model_stream(model.id, payload)
             try:
                 async for event in events:

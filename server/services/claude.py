@@ -42,20 +42,20 @@ def session_id(context: Context) -> str:
 _ARN_RESOURCES = (":inference-profile/", ":foundation-model/")
 
 
-def find_model(catalog: Catalog, model_id: str) -> CatalogModel:
-    """The catalog entry for an id, also when given as the ARN of a system-defined profile or base model.
+def catalog_id(catalog: Catalog, model_id: str) -> str:
+    """The catalog id a caller's model id names, also when given as the ARN of a system-defined profile or model.
 
     `arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-...` is the
-    profile `us.anthropic.claude-...` (Claude Code may be configured with ARNs); an id the
-    catalog does not know, in either form, is ModelNotFound naming what the caller sent.
+    profile `us.anthropic.claude-...` (Claude Code may be configured with ARNs); any other id,
+    known or not, is returned as it is, for the catalog lookup to accept or refuse.
     """
     if model_id.startswith("arn:"):
         for resource in _ARN_RESOURCES:
             if resource in model_id:
                 resolved = model_id.split(resource, 1)[1]
                 if resolved in catalog:
-                    return catalog.get(resolved)
-    return catalog.get(model_id)
+                    return resolved
+    return model_id
 
 
 def is_claude(model: CatalogModel) -> bool:

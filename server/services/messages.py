@@ -13,13 +13,13 @@ charged; a client that leaves is charged for what was generated.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     decode_chunk,
@@ -39,13 +39,14 @@ from llmgw.server.providers.bedrock.anthropic_converse import (
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
     BETA_HEADER,
     StreamUsage,
     allowed_betas,
     body_images,
+    catalog_id,
     cost_bound,
-    find_model,
     is_claude,
     metadata_values,
     session_id,
@@ -72,19 +73,29 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     """Checks a Messages request (catalog, policy, quota), calls Bedrock, records the request."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
     ) -> None:
         self._catalog = catalog
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
-        self._governance = governance
+        self._clock = clock
+
+    def _trace(self, api: str, params: messages_pb2.MessageParams, context: Context) -> RequestTrace:
+        """The request's trace, naming the model by its catalog id (an ARN resolved)."""
+        model_id = catalog_id(self._catalog, params.model)
+        return RequestTrace("msg", api, current_principal(), model_id, self._clock(), session_id=session_id(context))
 
     async def _prepare(
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
     ) -> _Call:
         """Resolve and check the model, build the request for the API that serves it, admit the request."""
-        model = find_model(self._catalog, params.model)
-        await self._governance.check_model(trace.principal, model.id)
+        model = await self._admission.model(trace)
         if is_claude(model):
             betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
             if model.api == "messages":
@@ -98,8 +109,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             call = _Call("converse", model.id, compact_json(messages_body(params)).encode(), converse)
         image_bytes, images = body_images(parse_object(call.body, "request"))
         bound = cost_bound(model, len(call.body) - image_bytes, image_bytes, images, params.max_tokens)
-        trace.reservation = await self._governance.admit(trace.principal, bound)
-        trace.model = model
+        await self._admission.admit(trace, model, bound)
         return call
 
     async def _create(self, call: _Call, trace: RequestTrace) -> dict[str, Any]:
@@ -142,7 +152,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     ) -> messages_service_pb2.CreateMessageResponse:
         """Answer in one response; the usage row is committed before the answer is returned."""
         params = request.params
-        trace = RequestTrace("msg", "messages", current_principal(), params.model, session_id=session_id(context))
+        trace = self._trace("messages", params, context)
         try:
             body = await self._create(await self._prepare(params, context, trace, stream=False), trace)
             message, usage = message_from_body(body, params.model)
@@ -161,9 +171,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     ) -> AsyncIterator[messages_service_pb2.StreamMessageResponse]:
         """Relay Anthropic's stream events as Bedrock produces them; `message_stop` after the record."""
         params = request.params
-        trace = RequestTrace(
-            "msg", "messages_stream", current_principal(), params.model, session_id=session_id(context)
-        )
+        trace = self._trace("messages_stream", params, context)
         state = StreamUsage()
         payload = b""
         stop: messages_pb2.MessageStreamEvent | None = None
@@ -201,8 +209,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     ) -> messages_service_pb2.CountTokensResponse:
         """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
         params = request.params
-        model = find_model(self._catalog, params.model)
-        await self._governance.check_model(current_principal(), model.id)
+        model = await self._admission.model(self._trace("count_tokens", params, context))
         body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
         body.setdefault("max_tokens", 1)
         payload = compact_json(body).encode()

@@ -11,7 +11,7 @@ from botocore.eventstream import EventStreamBuffer
 from llmgw.bridge.anthropic_shapes import ANTHROPIC, json_text, json_value, text_blocks
 from llmgw.bridge.bedrock_shapes import BEDROCK
 from llmgw.bridge.errors import ClientError, OpenAIError
-from llmgw.bridge.framing import OPENAI
+from llmgw.bridge.openai_shapes import OPENAI_FRAMING as OPENAI
 
 
 def error(status: int, code: str | None = None, retry_after: int | None = None) -> OpenAIError:
