@@ -8,6 +8,8 @@ Routes (model ids arrive percent-encoded, `:` and all):
                                            Claude: `chunk` events carrying base64 Anthropic stream events
     POST /model/{modelId}/count-tokens     CountTokens (refused for models that have it on mantle only)
     POST /anthropic/v1/messages            the native Messages route: Anthropic JSON, or SSE with `stream`
+    GET  /foundation-models                ListFoundationModels (the `bedrock` control plane)
+    GET  /inference-profiles               ListInferenceProfiles (the `bedrock` control plane)
 Errors are HTTP statuses with an `x-amzn-errortype` header and a `{"message": ...}` body,
 except mid-stream failures, which arrive as exception frames inside the stream.
 """
@@ -22,12 +24,13 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from llmgw.eventstream import encode_chunk, encode_event, encode_exception
 from llmgw.fakebedrock import anthropic
 from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
 from llmgw.fakebedrock.faults import HANG_LIMIT_S, Fault, ThrottleLedger, fault_error
@@ -35,6 +38,7 @@ from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
 from llmgw.fakebedrock.request import parse_converse
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
+from llmgw.fakebedrock.thinking import check_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -66,6 +70,7 @@ class FakeBedrockApp:
     def __init__(self, config: FakeBedrockConfig | None = None) -> None:
         self.config = config or FakeBedrockConfig()
         self.stats = FakeBedrockStats()
+        self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
         self._prompt_cache: set[bytes] = set()
 
@@ -90,6 +95,12 @@ class FakeBedrockApp:
         if scope["method"] == "POST" and raw_path == _NATIVE_MESSAGES:
             await self._native(scope, body, receive, send, started)
             return
+        if scope["method"] == "GET":
+            headers = {name.lower(): value for name, value in scope.get("headers", [])}
+            answer = self.control_plane.answer(raw_path.split(b"?")[0], scope.get("query_string", b""), headers)
+            if answer is not None:
+                await _send_json(send, 200, answer)
+                return
         route = _ROUTE.fullmatch(raw_path)
         if scope["method"] != "POST" or route is None:
             raise not_found(f"The Bedrock Runtime API has no {scope['method']} {scope['path']}.")
@@ -116,10 +127,11 @@ class FakeBedrockApp:
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
+        thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
         knobs = read_knobs(request.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed)
+        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
         if streaming:
             mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
             await self._stream(plan, knobs, mid_stream, receive, send, started)

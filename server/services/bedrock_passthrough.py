@@ -41,6 +41,7 @@ from llmgw.server.services.claude import (
     body_images,
     catalog_id,
     cost_bound,
+    note_cache,
     require_claude,
     session_id,
 )
@@ -117,9 +118,8 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
-        await self._recorder.record(
-            trace, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
-        )
+        note_cache(trace, usage)
+        await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
         body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
         return bedrock_service_pb2.InvokeModelResponse(body=body)
 
@@ -153,14 +153,14 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
                 raise UpstreamError(f"Bedrock ended the stream for {request.model_id} before it was complete.")
         except BaseException as exc:
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
-            counts = state.counts(estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0, 0, 0)
+            counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
             self._recorder.record_failure(trace, exc, *counts)
             raise
-        input_tokens, output_tokens, cache_read, cache_write = state.counts(0, left=False)
+        input_tokens, output_tokens = state.settle(trace, 0, left=False)
         if not state.usage.seen:  # no usage in the events: Bedrock's closing metrics say it
             input_tokens = state.metrics.get("inputTokenCount", 0)
             output_tokens = state.metrics.get("outputTokenCount", 0)
-        await self._recorder.record(trace, input_tokens, output_tokens, cache_read, cache_write)
+        await self._recorder.record(trace, input_tokens, output_tokens)
         yield _frames(last)
 
 

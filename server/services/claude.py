@@ -11,10 +11,12 @@ import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens, request_cost
+from llmgw.server.core import accounting
+from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, split_betas
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.recording import RequestTrace
 from llmgw.wire.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -82,9 +84,8 @@ def allowed_betas(model: CatalogModel, requested: Sequence[str]) -> list[str]:
 
 
 def cost_bound(model: CatalogModel, request_bytes: int, image_bytes: int, images: int, max_tokens: int) -> int:
-    """The most a Messages request can cost: every input token as a cache write (the dearest), plus its output cap."""
-    input_bound = chat_input_token_bound(request_bytes, image_bytes, images)
-    return request_cost(model, 0, max(max_tokens, 0), cache_write_tokens=input_bound)
+    """The most a Messages request can cost: its size bounds the input (priced the dearest way), its cap the output."""
+    return accounting.cost_bound(model, chat_input_token_bound(request_bytes, image_bytes, images), max(max_tokens, 0))
 
 
 def image_sizes(blocks: Iterable[Mapping[str, object]]) -> tuple[int, int]:
@@ -143,21 +144,22 @@ class StreamUsage:
             if isinstance(metrics, Mapping):
                 self.metrics = {k: v for k, v in metrics.items() if isinstance(v, int)}
 
-    def counts(self, prompt_estimate: int, left: bool) -> tuple[int, int, int, int]:
-        """(input, output, cache read, cache write) to charge.
+    def settle(self, trace: RequestTrace, prompt_estimate: int, left: bool) -> tuple[int, int]:
+        """(input, output) to charge, with the cache counts noted on the trace.
 
         A finished stream is charged what Bedrock reported. A stream that ended early is charged
         the input Bedrock reported (or the prompt's estimate when the caller left after the call
         went out), and at least an estimate of what was generated.
         """
         usage = self.usage
+        note_cache(trace, usage)
         if self.stopped:
-            return usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
+            return usage.input_tokens, usage.output_tokens
         input_tokens = usage.input_tokens if usage.seen else (prompt_estimate if left or self.started else 0)
-        output = max(usage.output_tokens, estimate_tokens(self.generated_chars))
-        return input_tokens, output, usage.cache_read_tokens, usage.cache_write_tokens
+        return input_tokens, max(usage.output_tokens, estimate_tokens(self.generated_chars))
 
 
-def prompt_estimate(body_bytes: int) -> int:
-    """A rough prompt size in tokens, for a stream that died before Bedrock said."""
-    return estimate_tokens(body_bytes)
+def note_cache(trace: RequestTrace, usage: AnthropicUsage) -> None:
+    """Put the answer's prompt-cache counts on the trace, which charges them at their own prices."""
+    trace.cache_read_tokens = usage.cache_read_tokens
+    trace.cache_write_tokens = usage.cache_write_tokens

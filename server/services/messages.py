@@ -49,6 +49,7 @@ from llmgw.server.services.claude import (
     cost_bound,
     is_claude,
     metadata_values,
+    note_cache,
     session_id,
 )
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
@@ -161,9 +162,8 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             raise
         trace.mark_first_token()
         message.id = trace.id
-        await self._recorder.record(
-            trace, usage.input_tokens, usage.output_tokens, usage.cache_read_tokens, usage.cache_write_tokens
-        )
+        note_cache(trace, usage)
+        await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
         return messages_service_pb2.CreateMessageResponse(message=message)
 
     async def StreamMessage(
@@ -198,10 +198,10 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
-            counts = state.counts(estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0, 0, 0)
+            counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
             self._recorder.record_failure(trace, exc, *counts)
             raise
-        await self._recorder.record(trace, *state.counts(0, left=False))
+        await self._recorder.record(trace, *state.settle(trace, 0, left=False))
         yield messages_service_pb2.StreamMessageResponse(event=stop)
 
     async def CountTokens(

@@ -57,6 +57,9 @@ class RequestTrace:
     reservation: Reservation | None = None
     session_id: str = ""
     """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
+    # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -71,19 +74,18 @@ class RequestTrace:
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
 
-    def row(
-        self,
-        input_tokens: int,
-        output_tokens: int,
-        error: BaseException | None,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-    ) -> RequestRow:
+    def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
         cost = 0
         if self.model is not None:
-            cost = request_cost(self.model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens)
+            cost = request_cost(
+                self.model,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens=self.cache_read_tokens,
+                cache_write_tokens=self.cache_write_tokens,
+            )
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
@@ -100,8 +102,8 @@ class RequestTrace:
             error_reason=reason,
             created_at=self.created_at,
             session_id=self.session_id,
-            cache_read_tokens=cache_read_tokens,
-            cache_write_tokens=cache_write_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
         )
 
 
@@ -127,30 +129,17 @@ class RequestRecorder:
             ttft_ms=row.ttft_ms,
         )
 
-    async def record(
-        self,
-        trace: RequestTrace,
-        input_tokens: int,
-        output_tokens: int,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
-    ) -> None:
+    async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
         """Commit a successful request's row and settlement before its response is released."""
-        row = trace.row(input_tokens, output_tokens, None, cache_read_tokens, cache_write_tokens)
+        row = trace.row(input_tokens, output_tokens, None)
         self._observe(row, None)
         await self._writer.record(row, _settlement(trace, row))
 
     def record_failure(
-        self,
-        trace: RequestTrace,
-        error: BaseException,
-        input_tokens: int = 0,
-        output_tokens: int = 0,
-        cache_read_tokens: int = 0,
-        cache_write_tokens: int = 0,
+        self, trace: RequestTrace, error: BaseException, input_tokens: int = 0, output_tokens: int = 0
     ) -> None:
         """Queue a failed or cancelled request's row and settlement without waiting (the task may be cancelled)."""
-        row = trace.row(input_tokens, output_tokens, error, cache_read_tokens, cache_write_tokens)
+        row = trace.row(input_tokens, output_tokens, error)
         self._observe(row, error)
         self._writer.record_nowait(row, _settlement(trace, row))
 

@@ -80,15 +80,14 @@ def wait_for_record(served: ServedGateway, root: str, request_id: str) -> dict[s
 
 
 def expected_cost(model_id: str, usage: dict[str, int]) -> Decimal:
-    """The exact USD cost of a usage on a model, from the catalog (cache write 1.25x, read 0.1x input)."""
+    """The exact USD cost of a usage on a model: each kind of token at the catalog's price for it."""
     price = Catalog.load().get(model_id).price
-    input_rate = Decimal(price.input) / 10**12  # microdollars per million tokens -> USD per token
-    output_rate = Decimal(price.output) / 10**12
-    return (
-        usage["input_tokens"] * input_rate
-        + usage["output_tokens"] * output_rate
-        + usage.get("cache_creation_input_tokens", 0) * input_rate * Decimal("1.25")
-        + usage.get("cache_read_input_tokens", 0) * input_rate * Decimal("0.1")
+    per_token = Decimal(10) ** -12  # picodollars: tokens x microdollars-per-million
+    return per_token * (
+        usage["input_tokens"] * price.input
+        + usage["output_tokens"] * price.output
+        + (usage.get("cache_creation_input_tokens") or 0) * price.cache_write_5m
+        + (usage.get("cache_read_input_tokens") or 0) * price.cache_read
     )
 
 
