@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from llmgw.fakebedrock.errors import invalid
 from llmgw.fakebedrock.request import ConverseRequest, ImageInfo, ToolSpec, count_words
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
+from llmgw.fakebedrock.thinking import check_request
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 #: The betas Bedrock Runtime accepts for Claude (reference section 10.5, runtime column).
@@ -66,8 +67,12 @@ class AnthropicRequest:
     cache_key: bytes
 
 
-def parse(payload: object, *, native: bool, count_only: bool = False) -> AnthropicRequest:
-    """Check an Anthropic body as Bedrock would; raises a ValidationException for what it rejects."""
+def parse(payload: object, model_id: str, *, native: bool, count_only: bool = False) -> AnthropicRequest:
+    """Check an Anthropic body as Bedrock would; raises a ValidationException for what it rejects.
+
+    Thinking, sampling and forced tool use are checked against the model's rules by
+    `thinking.check_request`, the same rules the Converse paths apply.
+    """
     if not isinstance(payload, dict):
         raise invalid("Malformed input request: expected a JSON object.")
     if native:
@@ -84,6 +89,7 @@ def parse(payload: object, *, native: bool, count_only: bool = False) -> Anthrop
     max_tokens = payload.get("max_tokens")
     if not count_only and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise invalid("max_tokens: Field required (a positive integer)")
+    check_request(model_id, _converse_view(payload), max_tokens if isinstance(max_tokens, int) else None)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages: at least one message is required")
@@ -156,6 +162,19 @@ def parse(payload: object, *, native: bool, count_only: bool = False) -> Anthrop
         cache_prefix_tokens=breakpoint_tokens,
         cache_key=key,
     )
+
+
+def _converse_view(payload: dict[str, object]) -> dict[str, object]:
+    """The parts of an Anthropic body the thinking rules read, in the Converse shape they take."""
+    extra = {key: payload[key] for key in ("thinking", "output_config") if key in payload}
+    sampling = {
+        name: payload[key] for key, name in (("temperature", "temperature"), ("top_p", "topP")) if key in payload
+    }
+    view: dict[str, object] = {"additionalModelRequestFields": extra, "inferenceConfig": sampling}
+    choice = payload.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        view["toolConfig"] = {"toolChoice": {str(choice["type"]): {}}}
+    return view
 
 
 def _block_words(block: dict[str, object], texts: list[str], images: list[ImageInfo]) -> int:

@@ -168,7 +168,7 @@ class FakeBedrockApp:
         """A Claude answer on InvokeModel (JSON / event-stream chunks) or the native route (JSON / SSE)."""
         if isinstance(payload, dict) and isinstance(payload.get("anthropic_beta"), list):
             self.stats.betas_seen.extend(str(beta) for beta in payload["anthropic_beta"])
-        request = anthropic.parse(payload, native=path == "native")
+        request = anthropic.parse(payload, model_id, native=path == "native")
         knobs = read_knobs(request.converse.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
@@ -208,7 +208,7 @@ class FakeBedrockApp:
             body = json.loads(base64.b64decode(raw))
         except (binascii.Error, ValueError):
             raise invalid("input.invokeModel.body: not a base64 JSON body") from None
-        request = anthropic.parse(body, native=False, count_only=True)
+        request = anthropic.parse(body, model_id, native=False, count_only=True)
         await _send_json(send, 200, {"inputTokens": request.converse.input_tokens})
 
     async def _invoke(

@@ -216,10 +216,14 @@ class Gateway:
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
-            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock), server
+            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
-            BedrockPassthroughServicer(self.catalog, admission, self.bedrock, recorder, clock), server
+            BedrockPassthroughServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+            ),
+            server,
         )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(admission, self.bedrock, recorder, clock), server

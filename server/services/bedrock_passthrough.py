@@ -31,8 +31,10 @@ from llmgw.server.providers.bedrock.anthropic import (
     decode_chunk,
     parse_object,
 )
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
@@ -69,7 +71,9 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         bedrock: BedrockClient,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
     ) -> None:
+        self._thinking = thinking or ThinkingSettings()
         self._catalog = catalog
         self._admission = admission
         self._bedrock = bedrock
@@ -89,7 +93,9 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         requested = _betas(body)
         passed = allowed_betas(model, requested)
         pinned = body.get("anthropic_version") == BEDROCK_ANTHROPIC_VERSION
-        if passed != requested or not pinned:
+        before = compact_json(body)
+        fit_to_model(body, model, self._thinking)
+        if passed != requested or not pinned or compact_json(body) != before:
             if passed:
                 body["anthropic_beta"] = passed
             else:

@@ -36,8 +36,10 @@ from llmgw.server.providers.bedrock.anthropic_converse import (
     message_from_converse,
     to_converse,
 )
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
@@ -80,7 +82,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         bedrock: BedrockClient,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
     ) -> None:
+        self._thinking = thinking or ThinkingSettings()
         self._catalog = catalog
         self._admission = admission
         self._bedrock = bedrock
@@ -100,11 +104,11 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         if is_claude(model):
             betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
             if model.api == "messages":
-                call = _Call(
-                    "native", model.id, compact_json(native_body(params, model.id, stream)).encode(), None, betas
-                )
+                body = fit_to_model(native_body(params, model.id, stream), model, self._thinking)
+                call = _Call("native", model.id, compact_json(body).encode(), None, betas)
             else:
-                call = _Call("invoke", model.id, compact_json(invoke_body(params, betas)).encode())
+                body = fit_to_model(invoke_body(params, betas), model, self._thinking)
+                call = _Call("invoke", model.id, compact_json(body).encode())
         else:
             converse = to_converse(params, model)
             call = _Call("converse", model.id, compact_json(messages_body(params)).encode(), converse)

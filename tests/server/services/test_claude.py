@@ -183,3 +183,22 @@ def test_messages_refusals_are_recorded_with_the_session(gov: Gov, bridge_url: s
     assert (row.outcome, row.session_id, row.cost_picodollars) == ("quota_exceeded", "sess-bob", 0)
     assert ledger("bob").spent_picodollars == 0
     assert Decimal(0) == Decimal(ledger("bob").reserved_picodollars)
+
+
+def test_thinking_the_model_would_refuse_is_fitted_to_it(
+    gov: Gov, bridge_url: str, fake_bedrock: FakeBedrockServer
+) -> None:
+    """Opus 4.7 refuses `enabled` (the fake answers 400 as Bedrock does); through the gateway it thinks adaptively."""
+    opus = "global.anthropic.claude-opus-4-7"
+    body = {
+        "model": opus,
+        "max_tokens": 8000,
+        "thinking": {"type": "enabled", "budget_tokens": 2048},
+        "messages": [{"role": "user", "content": "think [[tokens:3]]"}],
+    }
+    direct = httpx.post(f"{fake_bedrock.url}/anthropic/v1/messages", json=body, timeout=10)
+    assert direct.status_code == 400
+    assert "not supported" in direct.json()["message"]
+    through = httpx.post(f"{bridge_url}/v1/messages", json=body, headers={"x-api-key": gov.alice}, timeout=10)
+    assert through.status_code == 200, through.text
+    assert through.json()["content"][0]["type"] == "thinking"
