@@ -2,11 +2,12 @@
 
 Reads Bedrock's Anthropic request (`anthropic_version: "bedrock-2023-05-31"` on InvokeModel,
 `model` on `/anthropic/v1/messages`), rejects what Bedrock rejects (a beta the model does not
-accept is a 400 "invalid beta flag"; a thinking block whose signature is not the one the fake
-issued is a 400), and answers with the same deterministic plan as Converse (responder.py),
-shaped as Anthropic's Message or its stream events. Thinking, when asked for, comes first and
-is signed; `cache_control` breakpoints write the prefix up to the last one to a cache the app
-keeps, and a later request with the same prefix reads it, as Bedrock reports both in usage.
+accept is a 400 "invalid beta flag"; thinking, sampling or forced tool use the model refuses,
+by thinking.py's rules; a thinking block whose signature is not the one the fake issued), and
+answers with the same deterministic plan as Converse (responder.py), shaped as Anthropic's
+Message or its stream events. Thinking comes first and is signed (its text empty where the
+model hides it); `cache_control` breakpoints write the prefix up to the last one to a cache the
+app keeps, and a later request with the same prefix reads it, as Bedrock reports both in usage.
 """
 
 import base64
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from llmgw.fakebedrock.errors import invalid
 from llmgw.fakebedrock.request import ConverseRequest, ImageInfo, ToolSpec, count_words
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
-from llmgw.fakebedrock.thinking import check_request
+from llmgw.fakebedrock.thinking import ThinkingShown, check_request
 
 BEDROCK_VERSION = "bedrock-2023-05-31"
 #: The betas Bedrock Runtime accepts for Claude (reference section 10.5, runtime column).
@@ -43,7 +44,6 @@ RUNTIME_BETAS = frozenset(
 #: Models whose runtime CountTokens is refused (the cards give them count_tokens on mantle only).
 NO_COUNT_TOKENS = ("claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-5", "claude-fable", "claude-opus-5")
 _SIGNING_KEY = b"fake-bedrock-thinking"
-_THINKING_WORDS = ("Considering", "the", "question", "step", "by", "step.")
 
 
 def is_anthropic_model(model_id: str) -> bool:
@@ -61,7 +61,7 @@ class AnthropicRequest:
     """A valid Anthropic request: the Converse-shaped view the planner reads, and the extras."""
 
     converse: ConverseRequest
-    thinking: bool
+    thinking: ThinkingShown
     betas: tuple[str, ...]
     cache_prefix_tokens: int
     cache_key: bytes
@@ -89,7 +89,7 @@ def parse(payload: object, model_id: str, *, native: bool, count_only: bool = Fa
     max_tokens = payload.get("max_tokens")
     if not count_only and (not isinstance(max_tokens, int) or max_tokens < 1):
         raise invalid("max_tokens: Field required (a positive integer)")
-    check_request(model_id, _converse_view(payload), max_tokens if isinstance(max_tokens, int) else None)
+    shown = check_request(model_id, _converse_view(payload), max_tokens if isinstance(max_tokens, int) else None)
     messages = payload.get("messages")
     if not isinstance(messages, list) or not messages:
         raise invalid("messages: at least one message is required")
@@ -141,7 +141,6 @@ def parse(payload: object, model_id: str, *, native: bool, count_only: bool = Fa
     stops = payload.get("stop_sequences", [])
     # The same request answers alike streamed or not, as on Converse.
     canonical = json.dumps({k: v for k, v in payload.items() if k != "stream"}, sort_keys=True, separators=(",", ":"))
-    thinking = payload.get("thinking")
     converse = ConverseRequest(
         seed=hashlib.blake2b(canonical.encode(), digest_size=16).digest(),
         input_tokens=running,
@@ -157,7 +156,7 @@ def parse(payload: object, model_id: str, *, native: bool, count_only: bool = Fa
     key = hashlib.blake2b(json.dumps(cache_prefix, sort_keys=True).encode(), digest_size=16).digest()
     return AnthropicRequest(
         converse=converse,
-        thinking=isinstance(thinking, dict) and thinking.get("type") in ("enabled", "adaptive"),
+        thinking=shown,
         betas=tuple(betas),
         cache_prefix_tokens=breakpoint_tokens,
         cache_key=key,
@@ -233,10 +232,12 @@ class Answer:
     usage: dict[str, int]
 
 
-def answer(request: AnthropicRequest, output_tokens: int, tools_allowed: bool, cache: set[bytes]) -> Answer:
+def answer(
+    request: AnthropicRequest, output_tokens: int, tools_allowed: bool, refuse: bool, cache: set[bytes]
+) -> Answer:
     """Plan the answer and its usage; writes (or reads) the prompt cache."""
-    plan = plan_answer(request.converse, output_tokens, tools_allowed)
-    thinking = " ".join(_THINKING_WORDS) if request.thinking else None
+    plan = plan_answer(request.converse, output_tokens, tools_allowed, request.thinking, refuse)
+    thinking = plan.reasoning_text if plan.reasoning_tokens else None
     cached = request.cache_prefix_tokens
     read = write = 0
     if cached:
@@ -247,7 +248,7 @@ def answer(request: AnthropicRequest, output_tokens: int, tools_allowed: bool, c
             cache.add(request.cache_key)
     usage = {
         "input_tokens": request.converse.input_tokens - cached,
-        "output_tokens": plan.output_tokens + (len(_THINKING_WORDS) if thinking else 0),
+        "output_tokens": plan.output_tokens,
         "cache_creation_input_tokens": write,
         "cache_read_input_tokens": read,
     }
@@ -294,7 +295,7 @@ def events(result: Answer, model_id: str, message_id: str) -> list[tuple[dict[st
         index += 1
 
     if result.thinking is not None:
-        words = [word + " " for word in _THINKING_WORDS[:-1]] + [_THINKING_WORDS[-1]]
+        words = plan.reasoning_tokens if plan.reasoning_shown else ()
         deltas = [{"type": "thinking_delta", "thinking": word} for word in words]
         deltas.append({"type": "signature_delta", "signature": sign(result.thinking)})
         block({"type": "thinking", "thinking": "", "signature": ""}, deltas)

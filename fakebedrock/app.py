@@ -62,6 +62,8 @@ class FakeBedrockStats:
     streams_failed: int = 0
     betas_seen: list[str] = field(default_factory=list)
     """Every anthropic-beta value that reached the fake, accepted or not."""
+    native_messages: int = 0
+    """Requests to the native `/anthropic/v1/messages` route."""
 
 
 class FakeBedrockApp:
@@ -143,6 +145,7 @@ class FakeBedrockApp:
 
     async def _native(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
         """The native Messages route: the model is in the body, betas in the `anthropic-beta` header."""
+        self.stats.native_messages += 1
         payload = _parse_json(body)
         headers = dict(scope["headers"])
         if isinstance(payload, dict):
@@ -172,7 +175,7 @@ class FakeBedrockApp:
         knobs = read_knobs(request.converse.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        result = anthropic.answer(request, knobs.output_tokens, knobs.tools_allowed, self._prompt_cache)
+        result = anthropic.answer(request, knobs.output_tokens, knobs.tools_allowed, knobs.refuse, self._prompt_cache)
         message_id = f"msg_bdrk_{uuid.uuid4().hex[:24]}"
         if not streaming:
             if knobs.ttft_ms > 0:

@@ -202,3 +202,38 @@ def test_thinking_the_model_would_refuse_is_fitted_to_it(
     through = httpx.post(f"{bridge_url}/v1/messages", json=body, headers={"x-api-key": gov.alice}, timeout=10)
     assert through.status_code == 200, through.text
     assert through.json()["content"][0]["type"] == "thinking"
+
+
+def test_the_openai_path_reaches_messages_models_on_the_native_route(
+    gov: Gov, bridge_url: str, fake_bedrock: FakeBedrockServer
+) -> None:
+    """Opus 4.7 (`api = "messages"`) answers the OpenAI SDK via /anthropic/v1/messages: text, stream, tools, image."""
+    import openai
+
+    opus = "global.anthropic.claude-opus-4-7"
+    before = fake_bedrock.app.stats.native_messages
+    png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    with openai.OpenAI(base_url=f"{bridge_url}/v1", api_key=gov.alice, max_retries=0) as sdk:
+        unary = sdk.chat.completions.create(model=opus, messages=[{"role": "user", "content": "hi [[tokens:4]]"}])
+        text = unary.choices[0].message.content or ""
+        streamed = "".join(
+            chunk.choices[0].delta.content or ""
+            for chunk in sdk.chat.completions.create(
+                model=opus, messages=[{"role": "user", "content": "hi [[tokens:4]]"}], stream=True
+            )
+            if chunk.choices
+        )
+        tool: Any = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
+        called = sdk.chat.completions.create(model=opus, messages=[{"role": "user", "content": "go"}], tools=[tool])
+        image: Any = [
+            {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+            {"type": "text", "text": "see"},
+        ]
+        seen = sdk.chat.completions.create(model=opus, messages=[{"role": "user", "content": image}])
+    assert len(text.split()) == 4
+    assert streamed == text
+    assert unary.usage is not None
+    assert unary.usage.completion_tokens == 4
+    assert called.choices[0].finish_reason == "tool_calls"
+    assert "Seen image/png" in (seen.choices[0].message.content or "")
+    assert fake_bedrock.app.stats.native_messages - before == 4
