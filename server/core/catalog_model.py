@@ -17,6 +17,8 @@ LifecycleState = Literal["active", "legacy"]
 Access = Literal["open", "gated", "invitation"]
 ThinkingMode = Literal["adaptive", "enabled", "disabled"]
 SamplingRule = Literal["free", "single", "fixed"]
+# A cache price left out of a Price: the input price is used.
+_SAME_AS_INPUT = -1
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +61,21 @@ class Thinking:
 class Price:
     """Microdollars per million tokens; `tokens * rate` is picodollars, exactly.
 
-    A model without prompt caching carries its input price as its cache prices, so a
-    cache count Bedrock reports anyway is never free.
+    A model without prompt caching carries its input price as its cache prices (also the
+    default when a cache price is not given), so a cache count Bedrock reports anyway is
+    never free.
     """
 
     input: int
     output: int
-    cache_read: int = 0
-    cache_write_5m: int = 0
-    cache_write_1h: int = 0
+    cache_read: int = _SAME_AS_INPUT
+    cache_write_5m: int = _SAME_AS_INPUT
+    cache_write_1h: int = _SAME_AS_INPUT
+
+    def __post_init__(self) -> None:
+        for name in ("cache_read", "cache_write_5m", "cache_write_1h"):
+            if getattr(self, name) == _SAME_AS_INPUT:
+                object.__setattr__(self, name, self.input)
 
 
 @dataclass(frozen=True, slots=True)

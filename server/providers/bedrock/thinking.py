@@ -7,8 +7,9 @@ into what the model accepts, so Bedrock is never sent something it answers with 
 
 - `reasoning_effort` becomes adaptive thinking with `output_config.effort` where the
   model has adaptive thinking, else `enabled` with a budget from the settings; `none`
-  becomes `disabled` where the model accepts that, and the lowest effort where it
-  always thinks. `enabled` and `disabled` are never sent to a model that rejects them.
+  becomes `disabled` where the model accepts that, nothing where the model thinks only
+  when asked, and the lowest effort where it always thinks. `enabled` and `disabled`
+  are never sent to a model that rejects them.
 - Where the model hides its thinking by default, `display: "summarized"` is asked for,
   so the answer carries `reasoning_content`.
 - While a Claude model thinks, Anthropic refuses forced tool use and sampling changes: a
@@ -95,6 +96,8 @@ def plan_thinking(
         return ThinkingPlan(fields, max_tokens, thinking=False)
     if effort == "none" and "disabled" in thinking.modes:
         fields["thinking"] = {"type": "disabled"}
+        return ThinkingPlan(fields, max_tokens, thinking=False)
+    if effort == "none" and not thinking.by_default:
         return ThinkingPlan(fields, max_tokens, thinking=False)
     if effort is None:
         on = thinking.by_default

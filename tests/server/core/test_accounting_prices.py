@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmgw.server.core.accounting import cost_bound, request_cost
-from llmgw.server.core.catalog import Catalog
+from llmgw.server.core.catalog import Catalog, Price
 
 CATALOG = Catalog.load()
 HAIKU_55 = CATALOG.get("global.anthropic.claude-haiku-5-5")
@@ -44,3 +44,9 @@ def test_cost_bound_prices_input_as_the_dearest_cache_write() -> None:
 def test_cost_bound_uses_the_tier_of_the_input_bound() -> None:
     """A bound past Haiku 5.5's threshold reserves at the long-prompt tier."""
     assert cost_bound(HAIKU_55, 200_000, 10) == 200_000 * 1_000_000 + 10 * 2_500_000
+
+
+def test_a_price_without_cache_prices_charges_cache_tokens_as_input() -> None:
+    """Price(input, output) alone never makes a cache token free."""
+    price = Price(input=7, output=9)
+    assert (price.cache_read, price.cache_write_5m, price.cache_write_1h) == (7, 7, 7)

@@ -65,6 +65,7 @@ def request(model: str, **fields: Any) -> dict[str, Any]:
         ),
         (FABLE_51, None, {"thinking": {"type": "adaptive", "display": "summarized"}}),
         (OPUS_47, None, None),
+        ("global.anthropic.claude-sonnet-5", "none", None),
     ],
 )
 def test_reasoning_effort_fits_the_model(model: str, effort: str | None, fields: dict[str, Any] | None) -> None:
