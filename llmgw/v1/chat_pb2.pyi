@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from llmgw.v1 import messages_pb2 as _messages_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -178,40 +179,6 @@ class ImageUrl(_message.Message):
 Global___ImageUrl: _TypeAlias = ImageUrl  # noqa: Y015
 
 @_typing.final
-class CacheControl(_message.Message):
-    """A prompt-caching marker, the convention Anthropic's SDKs and other gateways use
-    on the OpenAI shape: `{"type": "ephemeral", "ttl": "5m"}`. The gateway sends a
-    Converse `cachePoint` right after the marked block. On a model without prompt
-    caching the marker is dropped silently (as OpenAI treats caching hints); at most 4
-    markers per request (Bedrock's limit), else INVALID_ARGUMENT.
-    """
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TYPE_FIELD_NUMBER: _builtins.int
-    TTL_FIELD_NUMBER: _builtins.int
-    type: _builtins.str
-    """Always `ephemeral`. Required."""
-    ttl: _builtins.str
-    """How long the prefix stays cached: `5m` (default) or `1h`. `1h` only on models the
-    catalog marks with the 1-hour TTL, else INVALID_ARGUMENT; `1h` markers must come
-    before `5m` ones (tools, then system, then messages).
-    """
-    def __init__(
-        self,
-        *,
-        type: _builtins.str = ...,
-        ttl: _builtins.str = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["ttl", b"ttl", "type", b"type"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___CacheControl: _TypeAlias = CacheControl  # noqa: Y015
-
-@_typing.final
 class ContentPart(_message.Message):
     """One part of a message's content. In JSON a plain string `content` is
     accepted as a single text part.
@@ -232,8 +199,14 @@ class ContentPart(_message.Message):
         """The image, for an image part. Only models with vision accept it."""
 
     @_builtins.property
-    def cache_control(self) -> Global___CacheControl:
-        """Cache the prompt up to and including this part."""
+    def cache_control(self) -> _messages_pb2.CacheControl:
+        """Cache the prompt up to and including this part: `{"type": "ephemeral", "ttl": "5m"}`,
+        the convention Anthropic's SDKs and other gateways use on the OpenAI shape. The gateway
+        sends a Converse `cachePoint` right after the marked block. On a model without prompt
+        caching markers are dropped silently (as OpenAI treats caching hints); at most 4 per
+        request (Bedrock's limit), `1h` only on models with the 1-hour TTL and never after a `5m`
+        marker (tools, then system, then messages), else INVALID_ARGUMENT.
+        """
 
     def __init__(
         self,
@@ -241,7 +214,7 @@ class ContentPart(_message.Message):
         type: Global___ContentPartType.ValueType = ...,
         text: _builtins.str = ...,
         image_url: Global___ImageUrl | None = ...,
-        cache_control: Global___CacheControl | None = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "image_url", b"image_url"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -376,7 +349,7 @@ class ChatMessage(_message.Message):
         """Tool calls the assistant made (assistant messages only)."""
 
     @_builtins.property
-    def cache_control(self) -> Global___CacheControl:
+    def cache_control(self) -> _messages_pb2.CacheControl:
         """Cache the prompt up to the end of this message."""
 
     @_builtins.property
@@ -393,7 +366,7 @@ class ChatMessage(_message.Message):
         name: _builtins.str = ...,
         tool_calls: _abc.Iterable[Global___ToolCall] | None = ...,
         tool_call_id: _builtins.str = ...,
-        cache_control: Global___CacheControl | None = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
         thinking_blocks: _abc.Iterable[Global___ThinkingBlock] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control"]  # noqa: Y015
@@ -456,7 +429,7 @@ class Tool(_message.Message):
         """The function definition."""
 
     @_builtins.property
-    def cache_control(self) -> Global___CacheControl:
+    def cache_control(self) -> _messages_pb2.CacheControl:
         """Cache the prompt up to and including this tool (tools come first in the prompt)."""
 
     def __init__(
@@ -464,7 +437,7 @@ class Tool(_message.Message):
         *,
         type: _builtins.str = ...,
         function: Global___FunctionDefinition | None = ...,
-        cache_control: Global___CacheControl | None = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "function", b"function"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -623,9 +596,10 @@ class ChatCompletionParams(_message.Message):
         """How the model may use the tools. Absent: `auto`."""
 
     @_builtins.property
-    def thinking(self) -> Global___ThinkingConfig:
+    def thinking(self) -> _messages_pb2.ThinkingConfig:
         """Claude's extended thinking with an explicit budget, Anthropic's shape:
-        `{"type": "enabled", "budget_tokens": 2048}` or `{"type": "disabled"}`. Not together
+        `{"type": "enabled", "budget_tokens": 2048}` or `{"type": "disabled"}` (`display` is
+        ignored here; the gateway asks for summarized thinking where a model hides it). Not together
         with `reasoning_effort`. Models with only adaptive thinking get the effort level whose
         budget (THINKING_BUDGET_*) is closest below. INVALID_ARGUMENT for models that do not reason.
         """
@@ -647,7 +621,7 @@ class ChatCompletionParams(_message.Message):
         user: _builtins.str = ...,
         n: _builtins.int | None = ...,
         reasoning_effort: _builtins.str | None = ...,
-        thinking: Global___ThinkingConfig | None = ...,
+        thinking: _messages_pb2.ThinkingConfig | None = ...,
         service_tier: _builtins.str | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens", "_max_tokens", b"_max_tokens", "_n", b"_n", "_reasoning_effort", b"_reasoning_effort", "_service_tier", b"_service_tier", "_temperature", b"_temperature", "_top_p", b"_top_p", "max_completion_tokens", b"max_completion_tokens", "max_tokens", b"max_tokens", "n", b"n", "reasoning_effort", b"reasoning_effort", "service_tier", b"service_tier", "stream_options", b"stream_options", "temperature", b"temperature", "thinking", b"thinking", "tool_choice", b"tool_choice", "top_p", b"top_p"]  # noqa: Y015
@@ -684,36 +658,6 @@ class ChatCompletionParams(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__top_p) -> _WhichOneofReturnType__top_p | None: ...
 
 Global___ChatCompletionParams: _TypeAlias = ChatCompletionParams  # noqa: Y015
-
-@_typing.final
-class ThinkingConfig(_message.Message):
-    """An explicit thinking request."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    TYPE_FIELD_NUMBER: _builtins.int
-    BUDGET_TOKENS_FIELD_NUMBER: _builtins.int
-    type: _builtins.str
-    """`enabled` or `disabled`. Required."""
-    budget_tokens: _builtins.int
-    """Tokens the model may think with, at least 1024 and below the answer limit
-    (`max_completion_tokens`; absent: DEFAULT_MAX_TOKENS plus the budget).
-    """
-    def __init__(
-        self,
-        *,
-        type: _builtins.str = ...,
-        budget_tokens: _builtins.int | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens", "budget_tokens", b"budget_tokens"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens", "budget_tokens", b"budget_tokens", "type", b"type"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType__budget_tokens: _TypeAlias = _typing.Literal["budget_tokens"]  # noqa: Y015
-    _WhichOneofArgType__budget_tokens: _TypeAlias = _typing.Literal["_budget_tokens", b"_budget_tokens"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType__budget_tokens) -> _WhichOneofReturnType__budget_tokens | None: ...
-
-Global___ThinkingConfig: _TypeAlias = ThinkingConfig  # noqa: Y015
 
 @_typing.final
 class AssistantMessage(_message.Message):

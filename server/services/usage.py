@@ -45,6 +45,7 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         created_at=timestamp(row.created_at),
         api=row.api,
         error_reason=row.error_reason,
+        session_id=row.session_id,
         cache_read_tokens=row.cache_read_tokens,
         cache_write_tokens=row.cache_write_tokens,
         service_tier=row.service_tier,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.v1 import chat_pb2
+from llmgw.v1 import chat_pb2, messages_pb2
 from llmgw.wire.errors import InvalidArgument
 
 # Bedrock's limit on cache points per request (system, messages and tools together).
@@ -45,7 +45,7 @@ class CachePoints:
         """
         if not owner.HasField("cache_control"):
             return []
-        marker: chat_pb2.CacheControl = owner.cache_control
+        marker: messages_pb2.CacheControl = owner.cache_control
         field = f"{where}.cache_control"
         if marker.type != "ephemeral":
             raise InvalidArgument(f"{field}.type must be 'ephemeral', but is '{marker.type}'.", field=f"{field}.type")

@@ -18,14 +18,14 @@ from llmgw.server.providers.bedrock.thinking import (
     default_limit,
     plan_thinking,
 )
-from llmgw.v1 import chat_pb2
+from llmgw.v1 import messages_pb2
 from llmgw.wire.errors import InvalidArgument
 
 _LEVELS = ("low", "medium", "high", "xhigh")
 
 
 def plan_explicit_thinking(
-    model: CatalogModel, config: chat_pb2.ThinkingConfig, limit: int | None, settings: ThinkingSettings
+    model: CatalogModel, config: messages_pb2.ThinkingConfig, limit: int | None, settings: ThinkingSettings
 ) -> ThinkingPlan:
     """The thinking fields and answer limit for an explicit `thinking` parameter."""
     if config.type == "disabled":

@@ -10,7 +10,7 @@ import grpc
 
 from llmgw.server.core.money import format_usd
 from llmgw.server.store.models import RequestRecord
-from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2
+from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, messages_pb2, quota_pb2, quota_service_pb2
 from tests.model_ids import HAIKU_45
 from tests.server.services.conftest import Gov, ledger, md, rows
 from tests.support import picodollars
@@ -20,7 +20,7 @@ BURST = 50
 
 def _cached_ask(prefix: str) -> chat_service_pb2.CreateChatCompletionRequest:
     """A request whose long system prompt is marked for caching (1h, the dearest write)."""
-    marker = chat_pb2.CacheControl(type="ephemeral", ttl="1h")
+    marker = messages_pb2.CacheControl(type="ephemeral", ttl="1h")
     system = chat_pb2.ChatMessage(
         role=chat_pb2.ROLE_SYSTEM, content=[chat_pb2.ContentPart(text=prefix, cache_control=marker)]
     )

@@ -8,18 +8,18 @@ import pytest
 
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.providers.bedrock.converse import to_converse_request
-from llmgw.v1 import chat_pb2
+from llmgw.v1 import chat_pb2, messages_pb2
 from llmgw.wire.errors import InvalidArgument
 from tests.model_ids import HAIKU, HAIKU_45
 
 CATALOG = Catalog.load()
-FIVE_MINUTES = chat_pb2.CacheControl(type="ephemeral")
-ONE_HOUR = chat_pb2.CacheControl(type="ephemeral", ttl="1h")
+FIVE_MINUTES = messages_pb2.CacheControl(type="ephemeral")
+ONE_HOUR = messages_pb2.CacheControl(type="ephemeral", ttl="1h")
 POINT = {"cachePoint": {"type": "default"}}
 POINT_1H = {"cachePoint": {"type": "default", "ttl": "1h"}}
 
 
-def part(text: str, marker: chat_pb2.CacheControl | None = None) -> chat_pb2.ContentPart:
+def part(text: str, marker: messages_pb2.CacheControl | None = None) -> chat_pb2.ContentPart:
     return chat_pb2.ContentPart(text=text, cache_control=marker)
 
 
@@ -80,12 +80,12 @@ def test_markers_are_dropped_on_a_model_without_caching() -> None:
             "messages[1].content[0].cache_control.ttl",
         ),
         (
-            [message(chat_pb2.ROLE_USER, part("u", chat_pb2.CacheControl(type="persistent")))],
+            [message(chat_pb2.ROLE_USER, part("u", messages_pb2.CacheControl(type="persistent")))],
             "must be 'ephemeral'",
             "messages[0].content[0].cache_control.type",
         ),
         (
-            [message(chat_pb2.ROLE_USER, part("u", chat_pb2.CacheControl(type="ephemeral", ttl="1d")))],
+            [message(chat_pb2.ROLE_USER, part("u", messages_pb2.CacheControl(type="ephemeral", ttl="1d")))],
             "must be '5m' or '1h'",
             "messages[0].content[0].cache_control.ttl",
         ),

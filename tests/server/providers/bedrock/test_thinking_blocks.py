@@ -10,7 +10,7 @@ import pytest
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
-from llmgw.v1 import chat_pb2
+from llmgw.v1 import chat_pb2, messages_pb2
 from llmgw.wire.errors import InvalidArgument
 from tests.model_ids import DEEPSEEK, HAIKU, HAIKU_45
 
@@ -117,7 +117,7 @@ def test_answers_carry_thinking_blocks_unary_and_streamed() -> None:
 )
 def test_explicit_thinking(model: str, thinking: dict[str, Any], fields: dict[str, Any], max_tokens: int) -> None:
     """`enabled` with a budget where the model takes it, else the effort whose budget fits; `disabled` turns it off."""
-    config = chat_pb2.ThinkingConfig(**thinking)
+    config = messages_pb2.ThinkingConfig(**thinking)
     request = converse(params(model, user("q"), thinking=config))
     assert request["additionalModelRequestFields"] == fields
     assert request["inferenceConfig"]["maxTokens"] == max_tokens
