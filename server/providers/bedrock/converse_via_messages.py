@@ -149,14 +149,24 @@ def native_request(request: Mapping[str, Any], model_id: str, stream: bool) -> t
     return body, [str(beta) for beta in betas] if isinstance(betas, list) else []
 
 
-def _usage(usage: Mapping[str, Any]) -> dict[str, int]:
-    counts = {
+def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Converse's usage for Anthropic's.
+
+    `cache_creation`'s 1-hour writes become `cacheDetails`, so they are charged at the 1-hour price.
+    """
+    counts: dict[str, Any] = {
         "inputTokens": int(usage.get("input_tokens", 0)),
         "outputTokens": int(usage.get("output_tokens", 0)),
         "cacheReadInputTokens": int(usage.get("cache_read_input_tokens") or 0),
         "cacheWriteInputTokens": int(usage.get("cache_creation_input_tokens") or 0),
     }
     counts["totalTokens"] = sum(counts.values())
+    by_ttl = usage.get("cache_creation")
+    if isinstance(by_ttl, Mapping):
+        details = [
+            {"ttl": ttl, "inputTokens": int(by_ttl.get(f"ephemeral_{ttl}_input_tokens") or 0)} for ttl in ("1h", "5m")
+        ]
+        counts["cacheDetails"] = [detail for detail in details if detail["inputTokens"]]
     return counts
 
 
