@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmgw.server.providers.bedrock.converse_via_messages import converse_response, native_request
 
 
 def test_a_cache_point_keeps_its_ttl_on_the_native_route() -> None:
     """A 1h cachePoint marks the block before it with ttl 1h; a plain one with no ttl (Anthropic's 5m)."""
-    request = {
-        "modelId": "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc",
+    arn = "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc"
+    request: dict[str, Any] = {
+        "modelId": arn,
         "system": [{"text": "rules"}, {"cachePoint": {"type": "default", "ttl": "1h"}}],
         "messages": [{"role": "user", "content": [{"text": "q"}, {"cachePoint": {"type": "default"}}]}],
     }
-    body, _ = native_request(request, request["modelId"], stream=False)
-    assert body["model"] == request["modelId"]
+    body, _ = native_request(request, arn, stream=False)
+    assert body["model"] == arn
     assert body["system"] == [{"type": "text", "text": "rules", "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
     assert body["messages"][0]["content"] == [{"type": "text", "text": "q", "cache_control": {"type": "ephemeral"}}]
 
