@@ -55,6 +55,13 @@ def test_cached_prefix_is_written_then_read_at_exact_prices(sdk: openai.OpenAI) 
             5,
         )
         assert row.cost_picodollars == cost_of(completion.usage)
+    listed = sdk.get("/requests", cast_to=object)
+    assert isinstance(listed, dict)
+    by_id = {request["id"]: request for request in listed["requests"]}
+    assert by_id[second.id]["cache_read_tokens"] == 40
+    assert by_id[first.id]["cache_write_tokens"] == 40
+    assert by_id[first.id]["upstream_model"] == HAIKU_45
+    assert by_id[first.id]["service_tier"] == "default"
 
 
 def test_streamed_and_unary_usage_agree(sdk: openai.OpenAI) -> None:
