@@ -1,24 +1,27 @@
-"""ChatService: OpenAI-shaped chat completions served by Bedrock Converse / ConverseStream."""
+"""ChatService: OpenAI-shaped chat completions, built as Converse requests.
+
+Bedrock answers them through Converse / ConverseStream, or, for Claude models the catalog marks
+`api = "messages"`, through the native Messages route (services/upstream.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
 
-from llmgw.server.core.accounting import (
-    chat_input_token_bound,
-    cost_bound,
-    estimate_tokens,
-    request_cost,
-)
-from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.core.money import format_usd
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core import accounting
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
+from llmgw.server.services import upstream
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 from llmgw.wire.errors import UpstreamError
@@ -28,43 +31,70 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
 
 
-def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The most this request can cost: its size bounds the input, its output cap the output."""
+def chat_cost_bound(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int, service_tier: str = "default"
+) -> int:
+    """The request's cost bound (core/accounting.py), from its size, images and the answer limit sent.
+
+    `max_tokens` is the Converse request's `maxTokens` (the caller's limit, else
+    DEFAULT_MAX_TOKENS), which Bedrock never exceeds, thinking included.
+    """
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
             if part.HasField("image_url"):
                 images += 1
                 image_bytes += len(part.image_url.url)
-    if params.HasField("max_completion_tokens"):
-        output = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = model.max_output_tokens
-    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
+    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, max_tokens, service_tier)
 
 
-def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
-    cost = request_cost(model, input_tokens, output_tokens)
+def _usage(trace: RequestTrace, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
+    """OpenAI's usage block, with the cost the ledger is charged.
+
+    `prompt_tokens` counts every prompt token, as OpenAI does: Bedrock's uncached
+    `inputTokens` plus its cache reads and writes, which `prompt_tokens_details`
+    breaks out (`cached_tokens` for reads, `cache_write_tokens` for writes).
+    """
+    prompt_tokens = input_tokens + trace.cache_read_tokens + trace.cache_write_tokens
     return chat_pb2.Usage(
-        prompt_tokens=input_tokens,
+        prompt_tokens=prompt_tokens,
         completion_tokens=output_tokens,
-        total_tokens=input_tokens + output_tokens,
-        cost_usd=format_usd(cost),
+        total_tokens=prompt_tokens + output_tokens,
+        cost_usd=usd(trace.cost(input_tokens, output_tokens)),
+        prompt_tokens_details=chat_pb2.PromptTokensDetails(
+            cached_tokens=trace.cache_read_tokens, cache_write_tokens=trace.cache_write_tokens
+        ),
     )
+
+
+def _prepare(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, trace: RequestTrace, thinking: ThinkingSettings
+) -> tuple[dict[str, Any], str | None, int]:
+    """The Converse request (sent under the trace's upstream id), the tier asked for, and the cost bound."""
+    converse_request = to_converse_request(params, model, thinking)
+    converse_request["modelId"] = trace.upstream_model or model.id
+    tier: str | None = converse_request.get("serviceTier", {}).get("type")
+    trace.service_tier = tier or "default"
+    bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"], trace.service_tier)
+    return converse_request, tier, bound
 
 
 class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
+        self._clock = clock
+        self._thinking = thinking or ThinkingSettings()
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -72,19 +102,19 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """Answer in one response; the usage row is committed before the answer is returned."""
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat", principal, params.model)
+        trace = RequestTrace("chatcmpl", "chat", principal, params.model, self._clock())
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
-            result = from_converse_response(await self._bedrock.converse(converse_request))
+            converse_request, tier, bound = _prepare(params, model, trace, self._thinking)
+            await self._admission.admit(trace, model, bound)
+            result = from_converse_response(await upstream.converse(self._bedrock, model, converse_request), tier)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
+        trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
         await self._recorder.record(trace, result.input_tokens, result.output_tokens)
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
@@ -92,7 +122,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             created=trace.created_unix,
             model=params.model,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(model, result.input_tokens, result.output_tokens),
+            usage=_usage(trace, result.input_tokens, result.output_tokens),
+            service_tier=result.service_tier,
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
@@ -108,8 +139,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model)
-        translator = StreamTranslator()
+        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model, self._clock())
+        translator: StreamTranslator | None = None
         finish: list[chat_pb2.ChunkChoice] = []
 
         # The fields every chunk shares, built once and copied (cheaper than keyword construction per token).
@@ -129,13 +160,12 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             return response
 
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
-            events = self._bedrock.converse_stream(converse_request)
+            converse_request, tier, bound = _prepare(params, model, trace, self._thinking)
+            translator = StreamTranslator(tier)
+            await self._admission.admit(trace, model, bound)
+            events = upstream.converse_stream(self._bedrock, model, converse_request)
             try:
                 async for batch in events:
                     for choice in translator.feed_batch(batch):
@@ -149,17 +179,21 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             if not translator.finished:
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
-            # The prompt is charged once Bedrock has begun answering, or when the client left
-            # after the call went out (nothing escapes the ledger by disconnecting); a call
-            # Bedrock refused outright costs nothing.
-            input_tokens = 0
-            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
-            if trace.model is not None and (translator.started or left):
-                input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
-            self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
+            state = translator or StreamTranslator()
+            input_tokens = accounting.failed_stream_input_tokens(
+                admitted=trace.model is not None,
+                answering=state.started,
+                client_left=isinstance(exc, asyncio.CancelledError | GeneratorExit),
+                reported_input_tokens=state.input_tokens,
+                prompt_characters=_prompt_characters(params),
+            )
+            self._recorder.record_failure(trace, exc, input_tokens, state.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        trace.cache_read_tokens, trace.cache_write_tokens = translator.cache_read_tokens, translator.cache_write_tokens
+        trace.cache_write_1h_tokens, trace.service_tier = translator.cache_write_1h_tokens, translator.service_tier
         await self._recorder.record(trace, input_tokens, output_tokens)
+        envelope.service_tier = translator.service_tier
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(model, input_tokens, output_tokens))
+            yield chunk(usage=_usage(trace, input_tokens, output_tokens))
