@@ -185,7 +185,7 @@ async def _httpx_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Reques
 async def _grpc_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
     # Several connections (a local subchannel pool each), so a gateway with several workers
     # sharing the port gets its calls spread over them, as many real clients would.
-    stubs = []
+    stubs: list[chat_service_pb2_grpc.ChatServiceAsyncStub] = []
     for _ in range(max(1, min(spec.concurrency, GRPC_CONNECTIONS))):
         channel = grpc.aio.insecure_channel(spec.address, options=[("grpc.use_local_subchannel_pool", 1)])
         stack.push_async_callback(channel.close)
@@ -194,7 +194,7 @@ async def _grpc_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Request
     parse_into(params, chat_body(spec), "", OPENAI_SHAPES)
     metadata = (("authorization", f"Bearer {spec.api_key}"),)
 
-    def requester(stub: chat_service_pb2_grpc.ChatServiceStub) -> Requester:
+    def requester(stub: chat_service_pb2_grpc.ChatServiceAsyncStub) -> Requester:
         async def unary() -> float | None:
             response = await stub.CreateChatCompletion(
                 chat_service_pb2.CreateChatCompletionRequest(params=params), metadata=metadata
