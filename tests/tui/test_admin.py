@@ -18,6 +18,7 @@ from llmgw.tui.screens.model_access import ModelAccessScreen
 from llmgw.tui.screens.quota_status import QuotaStatusScreen
 from llmgw.tui.screens.quotas import QuotasScreen
 from llmgw.tui.screens.usage import UsageScreen
+from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.tui.widgets.spend_chart import SpendChart
 from llmgw.v1 import (
     model_service_pb2,
@@ -169,8 +170,8 @@ async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fre
         select = user_app.screen.query_one("#model", Select)
         await until(pilot, lambda: select.value != Select.NULL, "the models")
         select.value = HAIKU
-        user_app.screen.query_one("#prompt", Input).value = "spend a little [[tokens:5]]"
-        user_app.screen.query_one("#prompt", Input).focus()
+        user_app.screen.query_one("#prompt", PromptArea).text = "spend a little [[tokens:5]]"
+        user_app.screen.query_one("#prompt", PromptArea).focus()
         await pilot.press("enter")
         await until(pilot, lambda: bool(of_type(messages, ChatAnswered)), "the answer")
     app = admin_app(gateway, fresh_user)

@@ -21,6 +21,7 @@ from llmgw.tui.screens.secret import SecretModal
 from llmgw.tui.screens.signin import SignInScreen
 from llmgw.tui.screens.usage import UsageScreen
 from llmgw.tui.widgets.chat_message import ChatMessage
+from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.v1 import (
     policy_service_pb2,
     policy_service_pb2_grpc,
@@ -105,8 +106,8 @@ def test_chat(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
         select = screen.query_one("#model", Select)
         await until(pilot, lambda: select.value != Select.NULL, "the models")
         select.value = HAIKU
-        screen.query_one("#prompt", Input).value = "Say something **bold** [[tokens:12]]"
-        screen.query_one("#prompt", Input).focus()
+        screen.query_one("#prompt", PromptArea).text = "Say something **bold** [[tokens:12]]"
+        screen.query_one("#prompt", PromptArea).focus()
         await pilot.press("enter")
         await until(
             pilot,
