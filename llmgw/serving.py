@@ -25,8 +25,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgw.bridge.app import create_app, serve_http
 from llmgw.server.app import CANCEL_MARGIN_S, Gateway
+from llmgw.server.rpc.tracing import tracing_from_environ
 from llmgw.server.settings import Settings
-from llmgw.server.tracing import tracing_from_environ
 
 logger = logging.getLogger("llmgw")
 

@@ -16,8 +16,7 @@ from typing import Literal, TypeVar
 
 import grpc
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import DecodeError, Message
-from google.rpc import error_details_pb2, status_pb2
+from google.protobuf.message import Message
 
 from llmgw.tui.format import readable_times
 from llmgw.v1 import (
@@ -40,11 +39,11 @@ from llmgw.v1 import (
     usage_service_pb2,
     usage_service_pb2_grpc,
 )
+from llmgw.wire.status_details import status_details
 
 CALL_TIMEOUT_S = 15.0
 # A streamed answer may take minutes; the stop key is the user's deadline.
 STREAM_TIMEOUT_S = 600.0
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 _Req = TypeVar("_Req", bound=Message)
 _Resp = TypeVar("_Resp", bound=Message)
 
@@ -147,29 +146,15 @@ class RequestPage:
     next_page_token: str
 
 
-def _details(error: grpc.aio.AioRpcError) -> error_details_pb2.ErrorInfo:
-    info = error_details_pb2.ErrorInfo()
-    for key, value in error.trailing_metadata() or ():
-        if key != _STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status()
-        try:
-            status.ParseFromString(value)
-        except DecodeError:
-            return info
-        for detail in status.details:
-            if detail.Unpack(info):
-                return info
-    return info
-
-
 def _failure(error: grpc.aio.AioRpcError, target: str) -> GatewayFailure:
     code = error.code().name
     message = error.details() or ""
-    info = _details(error)
-    if code == "UNAVAILABLE" and not info.reason:
+    details = status_details(tuple(error.trailing_metadata() or ()))
+    if code == "UNAVAILABLE" and not details.from_gateway:
         message = f"cannot reach the gateway at {target}; is it running?"
-    return GatewayFailure(code, str(info.reason), message, str(info.metadata.get("field", "")))
+    if details.retry_after_seconds is not None and details.reason == "RATE_LIMIT_EXCEEDED":
+        message = f"{message} (try again in {details.retry_after_seconds} s)"
+    return GatewayFailure(code, details.reason, message, details.field)
 
 
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:

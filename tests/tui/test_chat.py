@@ -15,11 +15,9 @@ from llmgw.tui.widgets.chat_message import ChatMessage
 from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.tui.widgets.quota_bar import QuotaBar
 from llmgw.v1 import policy_service_pb2, policy_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from tests.model_ids import HAIKU, SONNET
 from tests.support import GatewayThread, bearer
 from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
-
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 
 
 async def open_chat(app: GatewayApp, pilot: Pilot[None]) -> ChatScreen:
