@@ -39,6 +39,7 @@ from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
+from llmgw.server.services.users import UserServicer
 from llmgw.server.settings import Settings
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
@@ -59,6 +60,8 @@ from llmgw.v1 import (
     quota_service_pb2_grpc,
     usage_service_pb2,
     usage_service_pb2_grpc,
+    user_service_pb2,
+    user_service_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
@@ -77,6 +80,7 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
 )
 
 
@@ -201,6 +205,17 @@ class Gateway:
             PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock), self.server
         )
         usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(executor, clock), self.server)
+        user_service_pb2_grpc.add_UserServiceServicer_to_server(
+            UserServicer(
+                executor,
+                settings.admin_list,
+                settings.is_admin,
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                clock,
+            ),
+            self.server,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
         self.port = 0

@@ -38,6 +38,9 @@ from llmgw.v1 import (
     request_record_pb2,
     usage_service_pb2,
     usage_service_pb2_grpc,
+    user_pb2,
+    user_service_pb2,
+    user_service_pb2_grpc,
 )
 from llmgw.wire.status_details import status_details
 
@@ -194,6 +197,7 @@ class GatewayClient:
         self._quotas = quota_service_pb2_grpc.QuotaServiceStub(self._channel)
         self._policies = policy_service_pb2_grpc.PolicyServiceStub(self._channel)
         self._usage = usage_service_pb2_grpc.UsageServiceStub(self._channel)
+        self._users = user_service_pb2_grpc.UserServiceStub(self._channel)
 
     async def close(self) -> None:
         """Close the channel, cancelling any call still running."""
@@ -207,31 +211,45 @@ class GatewayClient:
             raise _failure(error, self.target) from None
 
     async def identify(self) -> Identity:
-        """Check the key and find out who it belongs to and whether they are an admin.
-
-        ListModels proves the server is reachable and the key valid. The user's name comes
-        from their own quota status; reading a quota (GetQuota) is for admins only, so
-        PERMISSION_DENIED there means an ordinary user.
-        """
-        await self.list_models()
-        try:
-            user = (await self.quota_status("me")).user
-        except GatewayFailure as failure:
-            if failure.code != "UNIMPLEMENTED":
-                raise
-            user = ""
-        try:
-            await self.get_quota("me")
-        except GatewayFailure as failure:
-            if failure.code not in ("PERMISSION_DENIED", "UNIMPLEMENTED"):
-                raise
-            return Identity(user, is_admin=False)
-        return Identity(user, is_admin=True)
+        """Check the key and find out who it belongs to and whether they are an admin (GetCurrentUser)."""
+        response = await self._unary(self._users.GetCurrentUser, user_service_pb2.GetCurrentUserRequest())
+        return Identity(response.user, response.is_admin)
 
     async def list_models(self) -> list[model_pb2.Model]:
         """The models the caller may use, sorted by id."""
         response = await self._unary(self._models.ListModels, model_service_pb2.ListModelsRequest())
         return list(response.data)
+
+    async def catalog(self) -> list[model_pb2.Model]:
+        """Every model of the catalog, whoever may use it (admins only), sorted by id."""
+        response = await self._unary(self._models.ListModels, model_service_pb2.ListModelsRequest(include_all=True))
+        return list(response.data)
+
+    async def list_users(self) -> list[user_pb2.User]:
+        """Every user the gateway knows, by name, following every page (admins only)."""
+        users: list[user_pb2.User] = []
+        token = ""
+        while True:
+            request = user_service_pb2.ListUsersRequest(page_size=1000, page_token=token)
+            response = await self._unary(self._users.ListUsers, request)
+            users.extend(response.users)
+            token = response.next_page_token
+            if not token:
+                return users
+
+    async def watch_requests(self, user: str = "") -> AsyncIterator[list[request_record_pb2.RequestRecord]]:
+        """Batches of requests as the gateway records them; an empty batch says the stream is alive.
+
+        Runs until the caller stops iterating (which cancels the call) or the stream fails.
+        """
+        call = self._usage.WatchRequests(usage_service_pb2.WatchRequestsRequest(user=user), metadata=self._metadata)
+        try:
+            async for response in call:
+                yield list(response.requests)
+        except grpc.aio.AioRpcError as error:
+            raise _failure(error, self.target) from None
+        finally:
+            call.cancel()
 
     async def stream_chat(
         self, options: ChatOptions, turns: Sequence[ChatTurn]

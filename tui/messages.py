@@ -96,3 +96,10 @@ class UserPicked(Message):
     """An admin picked a user on the Users screen; the per-user screens now follow them."""
 
     user: str
+
+
+@dataclass(eq=False)
+class LiveState(Message):
+    """The live tail's connection changed: `connecting`, `live`, `reconnecting` or `stopped`."""
+
+    state: str

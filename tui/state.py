@@ -1,6 +1,6 @@
 """App-level state: who is signed in, the catalog, the users the gateway knows, and the selected user.
 
-Every screen gets the one Console the app builds after sign-in, so the catalog and
+Every screen gets the one ConsoleState the app builds after sign-in, so the catalog and
 user list are loaded once and an admin's pick on the Users screen reaches every
 per-user screen (access, quota, rate limit, keys, log): each looks at
 `selected_user` when it is shown and loads that user if it shows another.
@@ -18,7 +18,7 @@ from llmgw.v1 import model_pb2
 
 
 @dataclass(eq=False)
-class Console:
+class ConsoleState:
     """The shared state of one signed-in session."""
 
     client: GatewayClient

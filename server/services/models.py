@@ -6,6 +6,7 @@ from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import ModelAccessCache
+from llmgw.server.governance.roles import require_admin
 from llmgw.server.rpc.context import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 from llmgw.wire.errors import ModelNotFound
@@ -44,8 +45,12 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
-        """The catalog models the caller may use, sorted by id."""
-        access = await self._access.access(current_principal().user)
+        """The catalog models the caller may use (or, for an admin asking `include_all`, all), sorted by id."""
+        principal = current_principal()
+        if request.include_all:
+            require_admin(principal)
+            return self._all
+        access = await self._access.access(principal.user)
         if access.models is None:
             return self._all
         allowed = access.models

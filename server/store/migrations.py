@@ -150,7 +150,24 @@ def _create_rate_limits(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests, _create_governance, _create_rate_limits)
+def _number_request_records(db: peewee.Database) -> None:
+    """Version 4: a number per request record in insertion order, for following the log (WatchRequests).
+
+    SQLite already numbers rows in insertion order (`rowid`, under its one write
+    lock), so only PostgreSQL gets a column: `seq`, filled from a sequence as rows
+    are inserted, with an index to read onward from a number.
+    """
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql("ALTER TABLE request_record ADD COLUMN seq BIGSERIAL")  # type: ignore[no-untyped-call]  # unannotated in the peewee stub
+        db.execute_sql("CREATE INDEX request_record_seq ON request_record (seq)")  # type: ignore[no-untyped-call]  # unannotated in the peewee stub
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _create_keys_and_requests,
+    _create_governance,
+    _create_rate_limits,
+    _number_request_records,
+)
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 
 

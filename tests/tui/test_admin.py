@@ -221,13 +221,13 @@ async def test_non_admin_pushing_an_admin_screen_is_refused(gateway: GatewayThre
     app = signed_in_app(gateway, fresh_user("sneaky"))
     async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
         await until(pilot, lambda: app.session is not None, "the sign-in")
-        assert app.session is not None
-        await app.push_screen(UsageScreen(app.session.client, app.session.identity))
+        assert app.console_state is not None
+        await app.push_screen(UsageScreen(app.console_state))
         await pilot.pause()
         assert app.screen.query(".admin-refused")
         assert not app.screen.query("#requests")
         assert [m.screen for m in of_type(messages, AdminRefused) if isinstance(m, AdminRefused)] == ["UsageScreen"]
-        client: GatewayClient = app.session.client
+        client: GatewayClient = app.console_state.client
         with pytest.raises(GatewayFailure) as refused:
             await client.set_model_access("root", [HAIKU])
         assert refused.value.code == "PERMISSION_DENIED"

@@ -327,8 +327,8 @@ def test_admin_screen_refused(size: tuple[int, int], gateway: GatewayThread, sna
     async def refused(pilot: Pilot[None]) -> None:
         await signed_in(pilot)
         assert isinstance(pilot.app, GatewayApp)
-        assert pilot.app.session is not None
-        await pilot.app.push_screen(UsageScreen(pilot.app.session.client, pilot.app.session.identity))
+        assert pilot.app.console_state is not None
+        await pilot.app.push_screen(UsageScreen(pilot.app.console_state))
         await pilot.pause()
         pilot.app.clear_notifications()
         await pilot.pause()

@@ -10,7 +10,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
 from llmgw.tui.messages import AdminRefused
-from llmgw.tui.state import Console
+from llmgw.tui.state import ConsoleState
 
 
 class AdminScreen(Screen[None]):
@@ -20,7 +20,7 @@ class AdminScreen(Screen[None]):
     non-admin from even seeing the forms.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: ConsoleState) -> None:
         super().__init__()
         self.console = console
         self.client = console.client

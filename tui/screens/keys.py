@@ -22,7 +22,7 @@ from llmgw.tui.messages import KeyCreated, KeyDeleted
 from llmgw.tui.screens.confirm import ConfirmModal
 from llmgw.tui.screens.create_key import CreateKeyModal, NewKey
 from llmgw.tui.screens.secret import SecretModal
-from llmgw.tui.state import Console
+from llmgw.tui.state import ConsoleState
 from llmgw.v1 import key_pb2, key_service_pb2
 
 COLUMNS = ("Name", "Status", "Expires", "Last used", "Created")
@@ -39,7 +39,7 @@ class KeysScreen(Screen[None]):
         Binding("ctrl+r", "refresh", "Refresh"),
     ]
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: ConsoleState) -> None:
         super().__init__()
         self.console = console
         self._client = console.client

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from textual import on, work
@@ -28,7 +28,7 @@ class ModelAccessScreen(UserScreen):
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+b", "reset", "Reset to default"),
     ]
-    FIELD_LABELS = {"user": "User", "models": "Models"}
+    FIELD_LABELS: ClassVar[Mapping[str, str]] = {"user": "User", "models": "Models"}
     RESET_WHAT = "the default model access (DEFAULT_MODEL_ACCESS)"
 
     def compose_admin(self) -> Iterable[Widget]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
@@ -48,7 +48,7 @@ class QuotasScreen(UserScreen):
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+b", "reset", "Reset to default"),
     ]
-    FIELD_LABELS = {"user": "User", "limit_usd": LIMIT_LABEL, "frequency": "Period"}
+    FIELD_LABELS: ClassVar[Mapping[str, str]] = {"user": "User", "limit_usd": LIMIT_LABEL, "frequency": "Period"}
     RESET_WHAT = "the default quota (DEFAULT_QUOTA_*)"
 
     def compose_admin(self) -> Iterable[Widget]:

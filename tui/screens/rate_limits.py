@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import ClassVar
 
 from textual import on, work
@@ -37,7 +37,11 @@ class RateLimitsScreen(UserScreen):
         Binding("ctrl+s", "save", "Save"),
         Binding("ctrl+b", "reset", "Reset to default"),
     ]
-    FIELD_LABELS = {"user": "User", "requests_per_minute": RPM_LABEL, "tokens_per_minute": TPM_LABEL}
+    FIELD_LABELS: ClassVar[Mapping[str, str]] = {
+        "user": "User",
+        "requests_per_minute": RPM_LABEL,
+        "tokens_per_minute": TPM_LABEL,
+    }
     RESET_WHAT = "the default rate limits (DEFAULT_RPM, DEFAULT_TPM)"
 
     def compose_admin(self) -> Iterable[Widget]:
@@ -94,7 +98,9 @@ class RateLimitsScreen(UserScreen):
             field = self.query_one(field_id, Input)
             result = field.validate(field.value)
             if result is not None and not result.is_valid:
-                self.notify(f"{label}: {' '.join(result.failure_descriptions)}", title="Invalid input", severity="error")
+                self.notify(
+                    f"{label}: {' '.join(result.failure_descriptions)}", title="Invalid input", severity="error"
+                )
                 field.focus()
                 return
             values.append(int(field.value))

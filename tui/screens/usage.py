@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -18,7 +18,7 @@ from llmgw.tui.format import OUTCOME_NAMES, ago, day_after, midnight, moment, pa
 from llmgw.tui.inputs import FromLive, KnownModel
 from llmgw.tui.screens.request_detail import RequestDetailModal
 from llmgw.tui.screens.user_base import UserScreen
-from llmgw.tui.state import Console
+from llmgw.tui.state import ConsoleState
 from llmgw.tui.widgets.spend_chart import SpendChart
 from llmgw.v1 import request_record_pb2, usage_service_pb2
 
@@ -46,9 +46,14 @@ class UsageScreen(UserScreen):
         Binding("t", "toggle_times", "Times"),
         Binding("e", "export", "Export CSV"),
     ]
-    FIELD_LABELS = {"user": "User", "start_time": "From", "end_time": "To", "page_token": "Page"}
+    FIELD_LABELS: ClassVar[Mapping[str, str]] = {
+        "user": "User",
+        "start_time": "From",
+        "end_time": "To",
+        "page_token": "Page",
+    }
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: ConsoleState) -> None:
         super().__init__(console)
         self._records: list[request_record_pb2.RequestRecord] = []
         self._tokens: list[str] = [""]
@@ -219,7 +224,9 @@ class UsageScreen(UserScreen):
     @work(exclusive=True, group="export")
     async def _export(self, filters: Filters) -> None:
         try:
-            path, count = await export_requests(self.client, filters.records, self.console.export_dir, self.console.now())
+            path, count = await export_requests(
+                self.client, filters.records, self.console.export_dir, self.console.now()
+            )
         except GatewayFailure as failure:
             self.refused(failure)
             return

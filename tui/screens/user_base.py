@@ -22,7 +22,7 @@ from llmgw.tui.feedback import report_failure
 from llmgw.tui.inputs import FromLive, UserName
 from llmgw.tui.screens.admin_base import AdminScreen
 from llmgw.tui.screens.confirm import ConfirmModal
-from llmgw.tui.state import Console
+from llmgw.tui.state import ConsoleState
 
 
 class UserScreen(AdminScreen):
@@ -34,7 +34,7 @@ class UserScreen(AdminScreen):
     # What a reset puts back, for the confirmation ("the default quota").
     RESET_WHAT: ClassVar[str] = ""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: ConsoleState) -> None:
         super().__init__(console)
         self.loaded_user = ""
 
