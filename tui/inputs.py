@@ -13,8 +13,8 @@ from collections.abc import Callable
 from textual.suggester import Suggester
 from textual.validation import ValidationResult, Validator
 
-MAX_USER_NAME = 256
-_USER_NAME = re.compile(r"[^\s]+")
+MAX_USER_NAME = 255
+_USER_NAME = re.compile(r"[A-Za-z0-9._@+-]+")
 KEY_NAME_MAX = 64
 _KEY_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
@@ -34,7 +34,7 @@ class FromLive(Suggester):
 
 
 class UserName(Validator):
-    """A user name: not blank, no spaces, at most 256 characters."""
+    """A user name as the gateway accepts it: 1 to 255 of letters, digits, `.`, `_`, `@`, `+`, `-`."""
 
     def validate(self, value: str) -> ValidationResult:
         """Check one typed user name."""
@@ -44,7 +44,7 @@ class UserName(Validator):
         if len(value) > MAX_USER_NAME:
             return self.failure(f"A user name has at most {MAX_USER_NAME} characters.")
         if not _USER_NAME.fullmatch(value):
-            return self.failure("A user name has no spaces.")
+            return self.failure("A user name uses only letters, digits, '.', '_', '@', '+' and '-'.")
         return self.success()
 
 
