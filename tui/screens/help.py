@@ -31,7 +31,11 @@ def key_label(keys: str) -> str:
         if key in _KEY_NAMES:
             names.append(_KEY_NAMES[key])
             continue
-        names.append("+".join(part if len(part) == 1 else part.capitalize() for part in key.split("+")))
+        parts = key.split("+")
+        # A letter with modifiers is written upper-case (Ctrl+R); a bare letter as typed (n).
+        names.append(
+            "+".join(part.upper() if len(part) == 1 and len(parts) > 1 else part.capitalize() for part in parts)
+        )
     return " / ".join(dict.fromkeys(names))
 
 
