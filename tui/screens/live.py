@@ -43,7 +43,7 @@ class LiveScreen(Screen[None]):
     def __init__(self, console: ConsoleState) -> None:
         super().__init__()
         self.console = console
-        self.state = "connecting"
+        self.state = ""
         self.seen = 0
         self._records: deque[request_record_pb2.RequestRecord] = deque(maxlen=KEEP_ROWS)
         self._user = ""
@@ -105,6 +105,7 @@ class LiveScreen(Screen[None]):
             pause = min(pause * 2, RETRY_MOST_S)
 
     def _show_state(self, state: str, user: str, why: str = "") -> None:
+        changed = state != self.state
         self.state = state
         self._user, self._why = user, why
         mark = {"live": "● live", "connecting": "◌ connecting…", "reconnecting": "○ disconnected"}.get(
@@ -113,7 +114,8 @@ class LiveScreen(Screen[None]):
         # The screen's sub-title is what the header shows: the connection indicator.
         self.sub_title = mark
         self._status()
-        self.post_message(LiveState(state))
+        if changed:
+            self.post_message(LiveState(state))
 
     def _status(self) -> None:
         mark = self.sub_title
