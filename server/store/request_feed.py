@@ -20,8 +20,11 @@ REREAD_MARGIN = 1000
 BATCH = 500
 
 
-def _number(db: peewee.Database) -> peewee.SQL:
-    return peewee.SQL('"seq"' if isinstance(db, peewee.PostgresqlDatabase) else "rowid")
+def _number() -> peewee.SQL:
+    """The insertion number column of the database the models are bound to (through the store's proxy)."""
+    db = RequestRecord._meta.database
+    bound = db.obj if isinstance(db, peewee.DatabaseProxy) else db
+    return peewee.SQL('"seq"' if isinstance(bound, peewee.PostgresqlDatabase) else "rowid")
 
 
 @dataclass
@@ -34,15 +37,13 @@ class FeedCursor:
 
 def start_cursor() -> FeedCursor:
     """A cursor at the end of the log: only rows inserted from now on are read."""
-    db = RequestRecord._meta.database
-    latest = RequestRecord.select(peewee.fn.MAX(_number(db))).scalar()
+    latest = RequestRecord.select(peewee.fn.MAX(_number())).scalar()
     return FeedCursor(int(latest or 0))
 
 
 def read_new(cursor: FeedCursor, user: str | None) -> list[RequestRecord]:
     """Rows inserted since the cursor (of `user` only, unless None), in insertion order; advances the cursor."""
-    db = RequestRecord._meta.database
-    number = _number(db)
+    number = _number()
     query = (
         RequestRecord.select(RequestRecord, number.alias("feed_number"))
         .where(number > cursor.position - REREAD_MARGIN)

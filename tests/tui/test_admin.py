@@ -344,15 +344,18 @@ async def test_non_admin_sees_no_admin_screens(gateway: GatewayThread, fresh_use
         assert not app.session.identity.is_admin
         shown = {binding.action for _, binding, enabled, _ in app.active_bindings.values() if enabled}
         assert "show('chat')" in shown
-        assert not {
-            "show('access')",
-            "show('quotas')",
-            "show('status')",
-            "show('usage')",
-            "show('users')",
-            "show('rates')",
-            "show('spend')",
-        } & shown
+        assert (
+            not {
+                "show('access')",
+                "show('quotas')",
+                "show('status')",
+                "show('usage')",
+                "show('users')",
+                "show('rates')",
+                "show('spend')",
+            }
+            & shown
+        )
         assert "show('live')" in shown
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Go to Keys" in titles

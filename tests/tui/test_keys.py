@@ -130,7 +130,9 @@ async def test_long_name_is_refused_before_sending(gateway: GatewayThread, fresh
         await pilot.pause()
         assert app.screen is form
         assert form.query_one("#name", Input).value == "k" * 80
-        assert str(form.query_one("#problem", Static).content) == "A key name has at most 64 characters; this one has 80."
+        assert (
+            str(form.query_one("#problem", Static).content) == "A key name has at most 64 characters; this one has 80."
+        )
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, "the keys screen")
         assert names(screen) == ["tui"]

@@ -41,8 +41,6 @@ def shown_ids(screen: LiveScreen) -> set[str]:
     return {str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)}
 
 
-
-
 async def test_admin_sees_another_clients_request_within_a_second(
     gateway: GatewayThread, fresh_user: UserFactory
 ) -> None:
