@@ -23,10 +23,10 @@ from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.tui.widgets.spend_chart import SpendChart
 from llmgw.v1 import (
-    policy_service_pb2,
-    policy_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
     quota_pb2,
     quota_service_pb2,
     quota_service_pb2_grpc,

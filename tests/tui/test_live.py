@@ -6,6 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -38,7 +39,7 @@ def chat_once(gateway: GatewayThread, key: str) -> str:
 def shown_ids(screen: LiveScreen) -> set[str]:
     """The request ids in the tail."""
     table = screen.query_one("#requests", DataTable)
-    return {str(table.coordinate_to_cell_key((row, 0)).row_key.value) for row in range(table.row_count)}
+    return {str(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value) for row in range(table.row_count)}
 
 
 async def test_admin_sees_another_clients_request_within_a_second(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -164,4 +165,4 @@ async def test_detail_absolute_times_and_csv_export(
         assert written[0]["created_at"] == newest.strftime("%Y-%m-%d %H:%M:%S")
         assert written[0]["cost_usd"] == "0.000055"
         assert {row["outcome"] for row in written} == {"rate limited"}
-        assert not list(tmp_path.glob("*.partial"))
+        assert os.listdir(tmp_path) == [target.name]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Input, Static
 
@@ -13,6 +16,7 @@ from llmgw.tui.screens.keys import KeysScreen
 from llmgw.tui.screens.quotas import QuotasScreen
 from llmgw.tui.screens.rate_limits import RateLimitsScreen
 from llmgw.tui.screens.usage import UsageScreen
+from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.screens.users import UsersScreen
 from llmgw.v1 import (
     chat_pb2,
@@ -32,10 +36,17 @@ def admin_app(gateway: GatewayThread, fresh_user: UserFactory) -> GatewayApp:
     return GatewayApp(gateway.grpc_target, gateway.create_key("root", fresh_user("admin-key")))
 
 
+def follows(screen: UserScreen, user: str) -> Callable[[], bool]:
+    """Whether the per-user screen shows `user`."""
+    return lambda: screen.loaded_user == user
+
+
 def table_rows(table: DataTable[str]) -> dict[str, list[str]]:
     """The table's rows by row key."""
     return {
-        str(table.coordinate_to_cell_key((row, 0)).row_key.value): [str(cell) for cell in table.get_row_at(row)]
+        str(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value): [
+            str(cell) for cell in table.get_row_at(row)
+        ]
         for row in range(table.row_count)
     }
 
@@ -79,12 +90,12 @@ async def test_users_home_lists_users_and_drives_the_per_user_screens(
         await pilot.press("enter")
         picked = of_type(messages, UserPicked)
         assert [item.user for item in picked if isinstance(item, UserPicked)] == [user]
-        for key, kind in (("f4", QuotasScreen), ("f8", RateLimitsScreen)):
+        for key in ("f4", "f8"):
             await pilot.press(key)
-            await until(pilot, lambda kind=kind: isinstance(app.screen, kind), kind.__name__)
+            await until(pilot, lambda: isinstance(app.screen, QuotasScreen | RateLimitsScreen), key)
             shown = app.screen
-            assert isinstance(shown, kind)
-            await until(pilot, lambda shown=shown: shown.loaded_user == user, f"{kind.__name__} following {user}")
+            assert isinstance(shown, QuotasScreen | RateLimitsScreen)
+            await until(pilot, follows(shown, user), f"{key} following {user}")
         assert app.screen.query_one("#user", Input).value == user
         await pilot.press("f2")
         await until(pilot, lambda: isinstance(app.screen, KeysScreen), "the keys screen")

@@ -73,12 +73,17 @@ def test_list_users_shows_keys_spend_and_own_settings(gov: Gov) -> None:
     assert alice.keys == 2
     assert alice.spent_usd == answer.completion.usage.cost_usd
     assert alice.limit_usd == "3"
-    assert alice.has_own_quota and not alice.has_own_policy and not alice.has_own_rate_limit
+    assert alice.has_own_quota
+    assert not alice.has_own_policy
+    assert not alice.has_own_rate_limit
     assert alice.HasField("last_request_at")
     assert alice.period.end_time.ToDatetime() > alice.period.start_time.ToDatetime()
-    assert by_name["bob"].has_own_policy and not by_name["bob"].HasField("last_request_at")
-    assert by_name["carol"].has_own_rate_limit and by_name["carol"].keys == 0
-    assert by_name["root"].is_admin and not alice.is_admin
+    assert by_name["bob"].has_own_policy
+    assert not by_name["bob"].HasField("last_request_at")
+    assert by_name["carol"].has_own_rate_limit
+    assert by_name["carol"].keys == 0
+    assert by_name["root"].is_admin
+    assert not alice.is_admin
     assert listed.next_page_token == ""
 
 
@@ -177,10 +182,12 @@ def test_watch_streams_new_requests_by_permission(gov: Gov) -> None:
     """The admin's watch sees everyone's new requests; alice's sees only hers; naming bob is refused."""
     everyone, own = Watch(gov, gov.root), Watch(gov, gov.alice)
     try:
-        assert everyone.live.wait(WATCH_TIMEOUT_S) and own.live.wait(WATCH_TIMEOUT_S)
+        assert everyone.live.wait(WATCH_TIMEOUT_S)
+        assert own.live.wait(WATCH_TIMEOUT_S)
         bobs = gov.stubs.chat.CreateChatCompletion(ask("[[tokens:3]] hi"), metadata=md(gov.bob)).completion.id
         alices = gov.stubs.chat.CreateChatCompletion(ask("[[tokens:3]] hi"), metadata=md(gov.alice)).completion.id
-        assert everyone.wait_for(bobs) and everyone.wait_for(alices)
+        assert everyone.wait_for(bobs)
+        assert everyone.wait_for(alices)
         assert own.wait_for(alices)
         assert bobs not in own.ids
         assert set(own.users) == {"alice"}
