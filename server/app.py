@@ -204,7 +204,8 @@ class Gateway:
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock), self.server
         )
-        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(executor, clock), self.server)
+        self.usage = UsageServicer(executor, clock)
+        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(self.usage, self.server)
         user_service_pb2_grpc.add_UserServiceServicer_to_server(
             UserServicer(
                 executor,
@@ -269,6 +270,7 @@ class Gateway:
         await self.writer.close()
         self.bedrock.close()
         self._db_executor.shutdown(wait=True)
+        self.usage.close()
         self.database.close()
 
     async def __aenter__(self) -> Self:

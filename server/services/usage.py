@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
@@ -81,6 +81,15 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
     def __init__(self, executor: Executor, clock: Callable[[], datetime]) -> None:
         self._executor = executor
         self._clock = clock
+        # The request feed reads on a thread (and connection) of its own; see store/request_feed.py.
+        self._feed = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmgw-feed")
+
+    def close(self) -> None:
+        """Stop the feed's thread (after the server stopped)."""
+        self._feed.shutdown(wait=True)
+
+    async def _feed_read(self, call: Callable[[], _T]) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(self._feed, call)
 
     async def _db(self, call: Callable[[], _T]) -> _T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
@@ -196,12 +205,12 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
         every KEEPALIVE_S without requests. The log is read every POLL_S.
         """
         user = _whose(current_principal(), request.user)
-        cursor = await self._db(request_feed.start_cursor)
+        cursor = await self._feed_read(request_feed.start_cursor)
         yield usage_service_pb2.WatchRequestsResponse()
         quiet = 0.0
         while True:
             await asyncio.sleep(POLL_S)
-            rows = await self._db(lambda: request_feed.read_new(cursor, user))
+            rows = await self._feed_read(lambda: request_feed.read_new(cursor, user))
             if rows:
                 quiet = 0.0
                 yield usage_service_pb2.WatchRequestsResponse(requests=[record_message(row) for row in rows])

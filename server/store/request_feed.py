@@ -5,6 +5,10 @@ its single write lock, so in commit order) or PostgreSQL's `seq` column (from a
 sequence, migration 4). On PostgreSQL a transaction can commit after one that
 took later numbers, so each read starts `REREAD_MARGIN` numbers back and the
 caller drops ids it has already sent (`FeedCursor` keeps them).
+
+Run these on a thread of their own: on SQLite a connection whose thread left a
+statement unfinished keeps reading the snapshot of that moment, and the feed must
+always see the latest commits.
 """
 
 from __future__ import annotations
@@ -36,9 +40,20 @@ class FeedCursor:
 
 
 def start_cursor() -> FeedCursor:
-    """A cursor at the end of the log: only rows inserted from now on are read."""
-    latest = RequestRecord.select(peewee.fn.MAX(_number())).scalar()
-    return FeedCursor(int(latest or 0))
+    """A cursor at the end of the log: only rows inserted from now on are read.
+
+    The rows within the re-read margin count as sent already, so the first read
+    does not replay them.
+    """
+    # Read to the end (not .scalar()): a statement left open would pin this connection's snapshot.
+    rows = list(RequestRecord.select(peewee.fn.MAX(_number())).tuples())
+    cursor = FeedCursor(int(rows[0][0] or 0))
+    number = _number()
+    recent = RequestRecord.select(RequestRecord.id, number.alias("feed_number")).where(
+        number > cursor.position - REREAD_MARGIN
+    )
+    cursor.sent = {str(row[0]): int(row[1]) for row in recent.tuples()}
+    return cursor
 
 
 def read_new(cursor: FeedCursor, user: str | None) -> list[RequestRecord]:

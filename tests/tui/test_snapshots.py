@@ -316,7 +316,9 @@ def test_usage(size: tuple[int, int], tab: str, gateway: GatewayThread, snap_com
 
         def filtered_rows_shown() -> bool:
             users = {table.get_row_at(row)[1] for row in range(table.row_count)}
-            return table.row_count == 3 and users == {user} and str(totals.content).startswith("3 requests, $8.82 match")
+            return (
+                table.row_count == 3 and users == {user} and str(totals.content).startswith("3 requests, $8.82 match")
+            )
 
         await until(pilot, filtered_rows_shown, "the fixed requests")
         tabs = screen.query_one("#tabs", TabbedContent)

@@ -179,7 +179,8 @@ class Watch:
 
 
 def test_watch_streams_new_requests_by_permission(gov: Gov) -> None:
-    """The admin's watch sees everyone's new requests; alice's sees only hers; naming bob is refused."""
+    """The admin's watch sees everyone's new requests (not older ones); alice's only hers; naming bob is refused."""
+    before = gov.stubs.chat.CreateChatCompletion(ask("[[tokens:3]] hi"), metadata=md(gov.alice)).completion.id
     everyone, own = Watch(gov, gov.root), Watch(gov, gov.alice)
     try:
         assert everyone.live.wait(WATCH_TIMEOUT_S)
@@ -192,6 +193,8 @@ def test_watch_streams_new_requests_by_permission(gov: Gov) -> None:
         assert bobs not in own.ids
         assert set(own.users) == {"alice"}
         assert everyone.ids.count(alices) == 1
+        assert before not in everyone.ids
+        assert before not in own.ids
     finally:
         everyone.close()
         own.close()
