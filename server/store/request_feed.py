@@ -46,13 +46,13 @@ def start_cursor() -> FeedCursor:
     does not replay them.
     """
     # Read to the end (not .scalar()): a statement left open would pin this connection's snapshot.
-    rows = list(RequestRecord.select(peewee.fn.MAX(_number())).tuples())
+    rows = cast(list[tuple[Any, ...]], list(RequestRecord.select(peewee.fn.MAX(_number())).tuples()))
     cursor = FeedCursor(int(rows[0][0] or 0))
     number = _number()
     recent = RequestRecord.select(RequestRecord.id, number.alias("feed_number")).where(
         number > cursor.position - REREAD_MARGIN
     )
-    cursor.sent = {str(row[0]): int(row[1]) for row in recent.tuples()}
+    cursor.sent = {str(row[0]): int(row[1]) for row in cast(list[tuple[Any, ...]], list(recent.tuples()))}
     return cursor
 
 
