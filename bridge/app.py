@@ -27,7 +27,7 @@ from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata
-from llmgw.bridge.openai_shapes import DISPATCHERS
+from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
@@ -296,7 +296,7 @@ def create_app(
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
     """
-    table = build_route_table(discover_services(), DISPATCHERS)
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES)
     return BridgeApp(
         target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
     )

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 
-from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
-from llmgw.server.core.catalog import Catalog
-from llmgw.server.core.money import format_usd
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core.accounting import embedding_cost_bound, request_cost
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
@@ -21,30 +22,26 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
     """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self, admission: Admission, bedrock: BedrockClient, recorder: RequestRecorder, clock: Callable[[], datetime]
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
+        self._clock = clock
 
     async def CreateEmbedding(
         self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
     ) -> embedding_service_pb2.CreateEmbeddingResponse:
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
-        trace = RequestTrace("embd", "embeddings", principal, request.model)
+        trace = RequestTrace("embd", "embeddings", principal, request.model, self._clock())
         try:
-            model = self._catalog.get(request.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             if model.kind != "embedding":
                 raise InvalidArgument(f"The model '{model.id}' is a chat model, not an embedding model.", "model")
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
-            # Every token covers at least one byte of UTF-8 text; embeddings have no output.
-            input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
-            trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
-            trace.model = model
+            await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
             replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
@@ -64,6 +61,6 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             ],
             model=request.model,
             usage=embedding_service_pb2.EmbeddingUsage(
-                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=format_usd(cost)
+                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=usd(cost)
             ),
         )

@@ -4,31 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
 
-from google.protobuf.message import Message
-
-from llmgw.server.core.money import format_usd
 from llmgw.server.governance.identity import Principal, current_principal
 from llmgw.server.governance.roles import ME, target_user
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.keys import timestamp
+from llmgw.server.services.convert import optional_datetime, timestamp, usd
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import request_feed, usage_repo
 from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.usage_repo import RequestFilter
 from llmgw.v1 import request_record_pb2, usage_service_pb2, usage_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
 
 SUMMARY_DEFAULT_DAYS = 30
+SUMMARY_MAX_DAYS = 400
+TOP_SPENDERS = 20
 # How often a watch reads the request log, and the longest it stays silent.
 POLL_S = 0.25
 KEEPALIVE_S = 10.0
-SUMMARY_MAX_DAYS = 400
-TOP_SPENDERS = 20
-_T = TypeVar("_T")
 _OUTCOME_PREFIX = "OUTCOME_"
 OUTCOME_NAMES = {
     value.number: value.name.removeprefix(_OUTCOME_PREFIX).lower()
@@ -49,7 +44,7 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         model=row.model,
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
-        cost_usd=format_usd(row.cost_picodollars),
+        cost_usd=usd(row.cost_picodollars),
         latency_ms=row.latency_ms,
         outcome=_OUTCOME_NUMBERS.get(row.outcome, request_record_pb2.OUTCOME_UNSPECIFIED),
         created_at=timestamp(row.created_at),
@@ -68,37 +63,24 @@ def _whose(principal: Principal, requested: str) -> str | None:
     return target_user(principal, requested or ME)
 
 
-def _time(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    return value
-
-
 class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
     """Reads the request log; users see their own requests, admins everyone's."""
 
-    def __init__(self, executor: Executor, clock: Callable[[], datetime]) -> None:
-        self._executor = executor
+    def __init__(self, db: DatabaseRunner, clock: Callable[[], datetime]) -> None:
+        self._db = db
         self._clock = clock
         # The request feed reads on a thread (and connection) of its own; see store/request_feed.py.
-        self._feed = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmgw-feed")
+        self._feed = DatabaseRunner(threads=1)
 
     def close(self) -> None:
         """Stop the feed's thread (after the server stopped)."""
-        self._feed.shutdown(wait=True)
-
-    async def _feed_read(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._feed, call)
-
-    async def _db(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._feed.close()
 
     async def ListRequests(
         self, request: usage_service_pb2.ListRequestsRequest, context: Context
     ) -> usage_service_pb2.ListRequestsResponse:
         """A page of matching records, newest first, with a token for the next."""
-        start, end = _time(request, "start_time"), _time(request, "end_time")
+        start, end = optional_datetime(request, "start_time"), optional_datetime(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         selected = RequestFilter(
@@ -119,7 +101,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                 raise InvalidArgument("page_token is not a token this gateway issued", field="page_token") from None
             if after[0].tzinfo is None:
                 raise InvalidArgument("page_token is not a token this gateway issued", field="page_token")
-        rows = await self._db(lambda: usage_repo.list_requests(selected, size + 1, after))
+        rows = await self._db.run(lambda: usage_repo.list_requests(selected, size + 1, after))
         page = rows[:size]
         token = encode_token(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > size else ""
         return usage_service_pb2.ListRequestsResponse(
@@ -130,8 +112,8 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
         self, request: usage_service_pb2.GetUsageSummaryRequest, context: Context
     ) -> usage_service_pb2.GetUsageSummaryResponse:
         """Spend by model and by UTC day (every day of the range, zero when idle), with totals."""
-        end = _time(request, "end_time") or self._clock()
-        start = _time(request, "start_time") or end - timedelta(days=SUMMARY_DEFAULT_DAYS)
+        end = optional_datetime(request, "end_time") or self._clock()
+        start = optional_datetime(request, "start_time") or end - timedelta(days=SUMMARY_DEFAULT_DAYS)
         if end <= start:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         if end - start > timedelta(days=SUMMARY_MAX_DAYS):
@@ -144,7 +126,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
             start_time=start,
             end_time=end,
         )
-        by_model, by_day, users, keys = await self._db(
+        by_model, by_day, users, keys = await self._db.run(
             lambda: (
                 usage_repo.totals_by_model(selected),
                 usage_repo.totals_by_day(selected),
@@ -161,7 +143,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                 request_record_pb2.DaySpend(
                     day=day.isoformat(),
                     requests=total.requests if total else 0,
-                    cost_usd=format_usd(total.cost_picodollars if total else 0),
+                    cost_usd=usd(total.cost_picodollars if total else 0),
                 )
             )
             day += timedelta(days=1)
@@ -172,16 +154,16 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                     requests=total.requests,
                     input_tokens=total.input_tokens,
                     output_tokens=total.output_tokens,
-                    cost_usd=format_usd(total.cost_picodollars),
+                    cost_usd=usd(total.cost_picodollars),
                 )
                 for total in by_model
             ],
             by_day=day_spend,
-            total_usd=format_usd(sum(total.cost_picodollars for total in by_model)),
+            total_usd=usd(sum(total.cost_picodollars for total in by_model)),
             requests=sum(total.requests for total in by_model),
             top_users=[
                 request_record_pb2.UserSpend(
-                    user=total.user, requests=total.requests, cost_usd=format_usd(total.cost_picodollars)
+                    user=total.user, requests=total.requests, cost_usd=usd(total.cost_picodollars)
                 )
                 for total in users
             ],
@@ -190,7 +172,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                     user=total.user,
                     key_name=total.key_name,
                     requests=total.requests,
-                    cost_usd=format_usd(total.cost_picodollars),
+                    cost_usd=usd(total.cost_picodollars),
                 )
                 for total in keys
             ],
@@ -205,12 +187,12 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
         every KEEPALIVE_S without requests. The log is read every POLL_S.
         """
         user = _whose(current_principal(), request.user)
-        cursor = await self._feed_read(request_feed.start_cursor)
+        cursor = await self._feed.run(request_feed.start_cursor)
         yield usage_service_pb2.WatchRequestsResponse()
         quiet = 0.0
         while True:
             await asyncio.sleep(POLL_S)
-            rows = await self._feed_read(lambda: request_feed.read_new(cursor, user))
+            rows = await self._feed.run(lambda: request_feed.read_new(cursor, user))
             if rows:
                 quiet = 0.0
                 yield usage_service_pb2.WatchRequestsResponse(requests=[record_message(row) for row in rows])

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import Executor
 from datetime import datetime
-from typing import TypeVar
 
-from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.roles import require_admin
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.keys import timestamp
+from llmgw.server.services.convert import timestamp, usd
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import users_repo
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.users_repo import UserSummary
 from llmgw.v1 import user_pb2, user_service_pb2, user_service_pb2_grpc
-
-_T = TypeVar("_T")
 
 
 def user_message(summary: UserSummary) -> user_pb2.User:
@@ -27,8 +22,8 @@ def user_message(summary: UserSummary) -> user_pb2.User:
     message = user_pb2.User(
         user=summary.user,
         keys=summary.keys,
-        spent_usd=format_usd(summary.spent_picodollars),
-        limit_usd=format_usd(summary.limit_picodollars),
+        spent_usd=usd(summary.spent_picodollars),
+        limit_usd=usd(summary.limit_picodollars),
         has_own_quota=summary.has_own_quota,
         has_own_policy=summary.has_own_policy,
         has_own_rate_limit=summary.has_own_rate_limit,
@@ -45,22 +40,19 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
 
     def __init__(
         self,
-        executor: Executor,
+        db: DatabaseRunner,
         admins: tuple[str, ...],
         is_admin: Callable[[str], bool],
         default_frequency: QuotaFrequency,
         default_limit: int,
         clock: Callable[[], datetime],
     ) -> None:
-        self._executor = executor
+        self._db = db
         self._admins = admins
         self._is_admin = is_admin
         self._default_frequency = default_frequency
         self._default_limit = default_limit
         self._clock = clock
-
-    async def _db(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def GetCurrentUser(
         self, request: user_service_pb2.GetCurrentUserRequest, context: Context
@@ -84,6 +76,6 @@ class UserServicer(user_service_pb2_grpc.UserServiceServicer):
             found = users_repo.summaries(page, self._default_frequency, self._default_limit, self._is_admin, now)
             return found, len(names) > size
 
-        found, more = await self._db(read)
+        found, more = await self._db.run(read)
         token = encode_token(found[-1].user) if more and found else ""
         return user_service_pb2.ListUsersResponse(users=[user_message(user) for user in found], next_page_token=token)
