@@ -4,6 +4,8 @@ Routes (model ids arrive percent-encoded, `:` and all):
     POST /model/{modelId}/converse         JSON answer
     POST /model/{modelId}/converse-stream  AWS event-stream answer
     POST /model/{modelId}/invoke           embeddings (Titan, Cohere)
+    GET  /foundation-models                ListFoundationModels (the `bedrock` control plane)
+    GET  /inference-profiles               ListInferenceProfiles (the `bedrock` control plane)
 Errors are HTTP statuses with an `x-amzn-errortype` header and a `{"message": ...}` body,
 except mid-stream failures, which arrive as exception frames inside the stream.
 """
@@ -16,10 +18,11 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote
 
 from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
 from llmgw.fakebedrock.eventstream import encode_event, encode_exception
@@ -28,6 +31,7 @@ from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
 from llmgw.fakebedrock.request import parse_converse
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
+from llmgw.fakebedrock.thinking import check_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -56,6 +60,7 @@ class FakeBedrockApp:
     def __init__(self, config: FakeBedrockConfig | None = None) -> None:
         self.config = config or FakeBedrockConfig()
         self.stats = FakeBedrockStats()
+        self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -76,6 +81,12 @@ class FakeBedrockApp:
 
     async def _dispatch(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if scope["method"] == "GET":
+            headers = {name.lower(): value for name, value in scope.get("headers", [])}
+            answer = self.control_plane.answer(raw_path.split(b"?")[0], scope.get("query_string", b""), headers)
+            if answer is not None:
+                await _send_json(send, 200, answer)
+                return
         route = _ROUTE.fullmatch(raw_path)
         if scope["method"] != "POST" or route is None:
             raise not_found(f"The Bedrock Runtime API has no {scope['method']} {scope['path']}.")
@@ -94,10 +105,11 @@ class FakeBedrockApp:
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
+        thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
         knobs = read_knobs(request.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed)
+        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
         if streaming:
             mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
             await self._stream(plan, knobs, mid_stream, receive, send, started)

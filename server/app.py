@@ -24,6 +24,7 @@ from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticat
 from llmgw.server.governance.model_access import ModelAccessCache, default_access
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.authentication import Authentication
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
@@ -101,6 +102,19 @@ def bedrock_config(settings: Settings) -> BedrockClientConfig:
         max_concurrency=settings.bedrock_max_concurrency,
         access_key_id=access_key,
         secret_access_key=secret_key,
+    )
+
+
+def thinking_settings(settings: Settings) -> ThinkingSettings:
+    """The chat answer limit and thinking budgets, from DEFAULT_MAX_TOKENS and THINKING_BUDGET_*."""
+    return ThinkingSettings(
+        default_max_tokens=settings.default_max_tokens,
+        budgets={
+            "low": settings.thinking_budget_low,
+            "medium": settings.thinking_budget_medium,
+            "high": settings.thinking_budget_high,
+            "xhigh": settings.thinking_budget_xhigh,
+        },
     )
 
 
@@ -194,7 +208,7 @@ class Gateway:
         recorder = RequestRecorder(self.writer, self.metrics)
         admission = Admission(self.catalog, self.governance)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(admission, self.bedrock, recorder, clock), server
+            ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings)), server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(

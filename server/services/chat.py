@@ -13,6 +13,7 @@ from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
@@ -25,25 +26,24 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
 
 
-def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The request's cost bound (core/accounting.py), from its size, images and output cap."""
+def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int) -> int:
+    """The request's cost bound (core/accounting.py), from its size, images and the answer limit sent.
+
+    `max_tokens` is the Converse request's `maxTokens` (the caller's limit, else
+    DEFAULT_MAX_TOKENS), which Bedrock never exceeds, thinking included.
+    """
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
             if part.HasField("image_url"):
                 images += 1
                 image_bytes += len(part.image_url.url)
-    if params.HasField("max_completion_tokens"):
-        output: int | None = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = None
-    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, output)
+    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, max_tokens)
 
 
-def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
-    cost = request_cost(model, input_tokens, output_tokens)
+def _usage(model: CatalogModel, input_tokens: int, output_tokens: int, cache: tuple[int, int]) -> chat_pb2.Usage:
+    """OpenAI's usage block; its cost counts cache reads and writes (`cache`) at their own prices, like the ledger."""
+    cost = request_cost(model, input_tokens, output_tokens, cache_read_tokens=cache[0], cache_write_tokens=cache[1])
     return chat_pb2.Usage(
         prompt_tokens=input_tokens,
         completion_tokens=output_tokens,
@@ -56,12 +56,18 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
 
     def __init__(
-        self, admission: Admission, bedrock: BedrockClient, recorder: RequestRecorder, clock: Callable[[], datetime]
+        self,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
     ) -> None:
         self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
         self._clock = clock
+        self._thinking = thinking or ThinkingSettings()
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -73,13 +79,15 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
-            converse_request = to_converse_request(params, model)
-            await self._admission.admit(trace, model, chat_cost_bound(params, model))
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            await self._admission.admit(trace, model, bound)
             result = from_converse_response(await self._bedrock.converse(converse_request))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
         await self._recorder.record(trace, result.input_tokens, result.output_tokens)
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
@@ -87,7 +95,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             created=trace.created_unix,
             model=params.model,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(model, result.input_tokens, result.output_tokens),
+            usage=_usage(
+                model, result.input_tokens, result.output_tokens, (result.cache_read_tokens, result.cache_write_tokens)
+            ),
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
@@ -126,8 +136,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            converse_request = to_converse_request(params, model)
-            await self._admission.admit(trace, model, chat_cost_bound(params, model))
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            await self._admission.admit(trace, model, bound)
             events = self._bedrock.converse_stream(converse_request)
             try:
                 async for event in events:
@@ -152,7 +163,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        trace.cache_read_tokens, trace.cache_write_tokens = translator.cache_read_tokens, translator.cache_write_tokens
         await self._recorder.record(trace, input_tokens, output_tokens)
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(model, input_tokens, output_tokens))
+            cache = (translator.cache_read_tokens, translator.cache_write_tokens)
+            yield chunk(usage=_usage(model, input_tokens, output_tokens, cache))

@@ -15,9 +15,10 @@ _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_E
 
 
 def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
-    """The API view of one catalog model."""
+    """The API view of one catalog model, with its lifecycle marks so callers can move off legacy models."""
     caps = model.capabilities
-    return model_pb2.Model(
+    lifecycle = model.lifecycle
+    message = model_pb2.Model(
         id=model.id,
         object="model",
         created=created,
@@ -25,11 +26,28 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
         display_name=model.display_name,
         kind=_KINDS[model.kind],
         capabilities=model_pb2.ModelCapabilities(
-            system=caps.system, vision=caps.vision, tools=caps.tools, streaming_tools=caps.streaming_tools
+            system=caps.system,
+            vision=caps.vision,
+            tools=caps.tools,
+            streaming_tools=caps.streaming_tools,
+            reasoning=bool(model.thinking.modes),
+            prompt_caching=model.prompt_caching,
         ),
         input_usd_per_million_tokens=format_microdollars_per_million(model.price.input),
         output_usd_per_million_tokens=format_microdollars_per_million(model.price.output),
+        legacy=lifecycle.state == "legacy",
+        access=lifecycle.access,
+        data_retention_opt_in=lifecycle.data_retention_opt_in,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
     )
+    if lifecycle.end_of_life is not None:
+        message.end_of_life = lifecycle.end_of_life.isoformat()
+        message.successor = f"{model.profile}.{lifecycle.successor}" if model.profile else lifecycle.successor
+    if model.prompt_caching:
+        message.cache_read_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_read)
+        message.cache_write_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_write_5m)
+    return message
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -39,23 +57,26 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         created = catalog.prices_read_at
         self._catalog = catalog
         self._access = access
-        self._messages = [model_message(model, created) for model in catalog]
-        self._all = model_service_pb2.ListModelsResponse(object="list", data=self._messages)
+        self._messages = {model.id: model_message(model, created) for model in catalog}
 
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
-        """The catalog models the caller may use (or, for an admin asking `include_all`, all), sorted by id."""
+        """The served catalog models the caller may use (or, for an admin asking `include_all`, all of them).
+
+        Sorted by id; models past their end of life are left out.
+        """
         principal = current_principal()
         if request.include_all:
             require_admin(principal)
-            return self._all
+            served = self._catalog.served()
+            return model_service_pb2.ListModelsResponse(
+                object="list", data=[self._messages[model.id] for model in served]
+            )
         access = await self._access.access(principal.user)
-        if access.models is None:
-            return self._all
-        allowed = access.models
         return model_service_pb2.ListModelsResponse(
-            object="list", data=[message for message in self._messages if message.id in allowed]
+            object="list",
+            data=[self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)],
         )
 
     async def GetModel(

@@ -55,6 +55,9 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
+    # Prompt-cache counts Bedrock reported; charged at their own prices (the row keeps input/output).
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -72,7 +75,15 @@ class RequestTrace:
     def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
-        cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        cost = 0
+        if self.model is not None:
+            cost = request_cost(
+                self.model,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens=self.cache_read_tokens,
+                cache_write_tokens=self.cache_write_tokens,
+            )
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
