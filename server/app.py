@@ -32,9 +32,11 @@ from llmgw.server.rpc.pipeline import GatewayInterceptor
 from llmgw.server.rpc.shutdown import CallTracker
 from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.admission import Admission
+from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
+from llmgw.server.services.messages import MessagesServicer
 from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
@@ -48,12 +50,16 @@ from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import (
+    bedrock_service_pb2,
+    bedrock_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    messages_service_pb2,
+    messages_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
     policy_service_pb2,
@@ -82,6 +88,8 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
+    bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
     user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
 )
 
@@ -211,6 +219,16 @@ class Gateway:
             ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings)), server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
+        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
+            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            server,
+        )
+        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
+            BedrockPassthroughServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+            ),
+            server,
+        )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(admission, self.bedrock, recorder, clock), server
         )

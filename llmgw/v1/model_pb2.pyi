@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -100,6 +101,8 @@ class Model(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     INPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
     LEGACY_FIELD_NUMBER: _builtins.int
     END_OF_LIFE_FIELD_NUMBER: _builtins.int
     SUCCESSOR_FIELD_NUMBER: _builtins.int
@@ -125,6 +128,10 @@ class Model(_message.Message):
     """USD per 1,000,000 input tokens, as a decimal string."""
     output_usd_per_million_tokens: _builtins.str
     """USD per 1,000,000 output tokens, as a decimal string; `"0"` for embedding models."""
+    type: _builtins.str
+    """Always `model`: Anthropic's model object names its kind here, so Anthropic
+    clients (Claude Code's model discovery) read the same list.
+    """
     legacy: _builtins.bool
     """True for a model Bedrock marks Legacy: still served, but due to be retired; move off it."""
     end_of_life: _builtins.str
@@ -149,6 +156,10 @@ class Model(_message.Message):
     def capabilities(self) -> Global___ModelCapabilities:
         """What the model accepts (chat models)."""
 
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the catalog's prices were read, as RFC 3339 (Anthropic's `created_at`)."""
+
     def __init__(
         self,
         *,
@@ -161,6 +172,8 @@ class Model(_message.Message):
         capabilities: Global___ModelCapabilities | None = ...,
         input_usd_per_million_tokens: _builtins.str = ...,
         output_usd_per_million_tokens: _builtins.str = ...,
+        type: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
         legacy: _builtins.bool = ...,
         end_of_life: _builtins.str | None = ...,
         successor: _builtins.str | None = ...,
@@ -171,9 +184,9 @@ class Model(_message.Message):
         cache_read_usd_per_million_tokens: _builtins.str | None = ...,
         cache_write_usd_per_million_tokens: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "end_of_life", b"end_of_life", "successor", b"successor"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "created_at", b"created_at", "end_of_life", b"end_of_life", "successor", b"successor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "access", b"access", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "context_window", b"context_window", "created", b"created", "data_retention_opt_in", b"data_retention_opt_in", "display_name", b"display_name", "end_of_life", b"end_of_life", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "legacy", b"legacy", "max_output_tokens", b"max_output_tokens", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by", "successor", b"successor"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "access", b"access", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "context_window", b"context_window", "created", b"created", "created_at", b"created_at", "data_retention_opt_in", b"data_retention_opt_in", "display_name", b"display_name", "end_of_life", b"end_of_life", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "legacy", b"legacy", "max_output_tokens", b"max_output_tokens", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by", "successor", b"successor", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__cache_read_usd_per_million_tokens: _TypeAlias = _typing.Literal["cache_read_usd_per_million_tokens"]  # noqa: Y015
     _WhichOneofArgType__cache_read_usd_per_million_tokens: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens"]  # noqa: Y015

@@ -1,4 +1,8 @@
-"""ChatService: OpenAI-shaped chat completions served by Bedrock Converse / ConverseStream."""
+"""ChatService: OpenAI-shaped chat completions, built as Converse requests.
+
+Bedrock answers them through Converse / ConverseStream, or, for Claude models the catalog marks
+`api = "messages"`, through the native Messages route (services/upstream.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from llmgw.server.providers.bedrock.converse import check_capabilities, from_con
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
+from llmgw.server.services import upstream
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
@@ -82,7 +87,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             converse_request = to_converse_request(params, model, self._thinking)
             bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
             await self._admission.admit(trace, model, bound)
-            result = from_converse_response(await self._bedrock.converse(converse_request))
+            result = from_converse_response(await upstream.converse(self._bedrock, model, converse_request))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
@@ -139,7 +144,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             converse_request = to_converse_request(params, model, self._thinking)
             bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
             await self._admission.admit(trace, model, bound)
-            events = self._bedrock.converse_stream(converse_request)
+            events = upstream.converse_stream(self._bedrock, model, converse_request)
             try:
                 async for event in events:
                     for choice in translator.feed(event):

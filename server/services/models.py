@@ -1,6 +1,13 @@
-"""ModelService: the catalog's models, in OpenAI's model-object shape."""
+"""ModelService: the catalog's models, in OpenAI's model-object shape that Anthropic clients read too.
+
+Each model also carries Anthropic's `type` and `created_at`, and the list Anthropic's
+`has_more`, `first_id` and `last_id`, so one `GET /v1/models` serves the OpenAI SDK and
+Claude Code's gateway model discovery alike.
+"""
 
 from __future__ import annotations
+
+from google.protobuf import timestamp_pb2
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
@@ -40,6 +47,8 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
         data_retention_opt_in=lifecycle.data_retention_opt_in,
         context_window=model.context_window,
         max_output_tokens=model.max_output_tokens,
+        type="model",
+        created_at=timestamp_pb2.Timestamp(seconds=created),
     )
     if lifecycle.end_of_life is not None:
         message.end_of_life = lifecycle.end_of_life.isoformat()
@@ -48,6 +57,17 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
         message.cache_read_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_read)
         message.cache_write_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_write_5m)
     return message
+
+
+def model_list(models: list[model_pb2.Model]) -> model_service_pb2.ListModelsResponse:
+    """The list in both shapes: OpenAI's `{object, data}` and Anthropic's `{data, has_more, first_id, last_id}`."""
+    return model_service_pb2.ListModelsResponse(
+        object="list",
+        data=models,
+        has_more=False,
+        first_id=models[0].id if models else "",
+        last_id=models[-1].id if models else "",
+    )
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
@@ -69,15 +89,9 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         principal = current_principal()
         if request.include_all:
             require_admin(principal)
-            served = self._catalog.served()
-            return model_service_pb2.ListModelsResponse(
-                object="list", data=[self._messages[model.id] for model in served]
-            )
+            return model_list([self._messages[model.id] for model in self._catalog.served()])
         access = await self._access.access(principal.user)
-        return model_service_pb2.ListModelsResponse(
-            object="list",
-            data=[self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)],
-        )
+        return model_list([self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)])
 
     async def GetModel(
         self, request: model_service_pb2.GetModelRequest, context: Context

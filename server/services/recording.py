@@ -55,7 +55,9 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
-    # Prompt-cache counts Bedrock reported; charged at their own prices (the row keeps input/output).
+    session_id: str = ""
+    """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
+    # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
 
@@ -99,6 +101,9 @@ class RequestTrace:
             outcome=outcome_of(error),
             error_reason=reason,
             created_at=self.created_at,
+            session_id=self.session_id,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
         )
 
 

@@ -150,8 +150,18 @@ def _create_rate_limits(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
+def _add_session_and_cache_tokens(db: peewee.Database) -> None:
+    """Version 4: the request log's Claude Code session id and prompt-cache token counts."""
+    for column in (
+        "session_id VARCHAR(128) NOT NULL DEFAULT ''",
+        "cache_read_tokens INTEGER NOT NULL DEFAULT 0",
+        "cache_write_tokens INTEGER NOT NULL DEFAULT 0",
+    ):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 def _number_request_records(db: peewee.Database) -> None:
-    """Version 4: a number per request record in insertion order, for following the log (WatchRequests).
+    """Version 5: a number per request record in insertion order, for following the log (WatchRequests).
 
     SQLite already numbers rows in insertion order (`rowid`, under its one write
     lock), so only PostgreSQL gets a column: `seq`, filled from a sequence as rows
@@ -166,6 +176,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _create_keys_and_requests,
     _create_governance,
     _create_rate_limits,
+    _add_session_and_cache_tokens,
     _number_request_records,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
