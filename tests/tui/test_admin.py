@@ -196,6 +196,22 @@ async def test_bad_limit_is_readable_and_form_keeps_state(gateway: GatewayThread
         assert app.screen is screen
 
 
+async def test_unknown_user_points_to_the_keys_screen(gateway: GatewayThread, fresh_user: UserFactory) -> None:
+    """Saving a quota for a user with no key says where to create their first key (no dead end)."""
+    stranger = fresh_user("stranger")
+    messages: list[Message] = []
+    app = admin_app(gateway, fresh_user)
+    async with app.run_test(size=(100, 30), message_hook=messages.append) as pilot:
+        screen = await go(app, pilot, "f4", QuotasScreen)
+        await load(pilot, screen, stranger)
+        screen.query_one("#limit", Input).value = "3"
+        await pilot.press("ctrl+s")
+        await until(pilot, lambda: bool(of_type(messages, ServerRefused)), "the refusal")
+        refused = of_type(messages, ServerRefused)[0]
+        assert isinstance(refused, ServerRefused)
+        assert refused.message.endswith("on Keys (F2) type their name, Enter, then n.")
+
+
 async def test_save_never_writes_onto_another_user(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """alice on screen, `bob` typed, Ctrl+S: bob is loaded instead and neither user's settings change."""
     alice, bob = fresh_user("alice"), fresh_user("bob")

@@ -121,7 +121,17 @@ class UserScreen(AdminScreen):
         self.console.remember_users([user])
 
     def refused(self, failure: GatewayFailure) -> None:
-        """Report a failed call, naming fields by their labels on this screen."""
+        """Report a failed call, naming fields by their labels on this screen.
+
+        An unknown user is not a dead end: the notification says where to make their first key.
+        """
+        if failure.field == "user" and "create a key for them first" in failure.message:
+            failure = GatewayFailure(
+                failure.code,
+                failure.reason,
+                f"{failure.message}: on Keys (F2) type their name, Enter, then n.",
+                failure.field,
+            )
         report_failure(self, failure, self.FIELD_LABELS)
 
     def load(self, user: str) -> None:
