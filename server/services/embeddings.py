@@ -42,7 +42,7 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
             await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
-            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            replies = await asyncio.gather(*(self._bedrock.invoke_model(trace.upstream_model, body) for body in bodies))
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)

@@ -160,8 +160,14 @@ def _add_session_and_cache_tokens(db: peewee.Database) -> None:
         db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
 
 
+def _request_tier_upstream(db: peewee.Database) -> None:
+    """Version 5: the request log keeps the service tier and the model id sent to Bedrock."""
+    for column in ("service_tier VARCHAR(16) NOT NULL DEFAULT ''", "upstream_model TEXT NOT NULL DEFAULT ''"):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 def _number_request_records(db: peewee.Database) -> None:
-    """Version 5: a number per request record in insertion order, for following the log (WatchRequests).
+    """Version 6: a number per request record in insertion order, for following the log (WatchRequests).
 
     SQLite already numbers rows in insertion order (`rowid`, under its one write
     lock), so only PostgreSQL gets a column: `seq`, filled from a sequence as rows
@@ -177,6 +183,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _create_governance,
     _create_rate_limits,
     _add_session_and_cache_tokens,
+    _request_tier_upstream,
     _number_request_records,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""

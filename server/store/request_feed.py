@@ -2,7 +2,7 @@
 
 Rows are read onward from an insertion number: SQLite's `rowid` (assigned under
 its single write lock, so in commit order) or PostgreSQL's `seq` column (from a
-sequence, migration 5). On PostgreSQL a transaction can commit after one that
+sequence, migration 6). On PostgreSQL a transaction can commit after one that
 took later numbers, so each read starts `REREAD_MARGIN` numbers back and the
 caller drops ids it has already sent (`FeedCursor` keeps them).
 
