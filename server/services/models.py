@@ -101,9 +101,7 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         if everything:
             require_admin(principal)
         access = await self._access.access(principal.user)
-        data = [
-            self._messages[model.id] for model in self._catalog.served() if everything or access.allows(model.id)
-        ]
+        data = [self._messages[model.id] for model in self._catalog.served() if everything or access.allows(model.id)]
         data += [
             model_message(profile.model, self._created, profile.upstream_id)
             for profile in self._models.profiles()
