@@ -22,9 +22,14 @@ HEADER = (
     "error_reason",
     "input_tokens",
     "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
     "cost_usd",
     "latency_ms",
     "ttft_ms",
+    "service_tier",
+    "upstream_model",
+    "session_id",
 )
 
 
@@ -40,9 +45,14 @@ def _row(record: request_record_pb2.RequestRecord) -> list[str]:
         record.error_reason,
         str(record.input_tokens),
         str(record.output_tokens),
+        str(record.cache_read_tokens),
+        str(record.cache_write_tokens),
         record.cost_usd,
         str(record.latency_ms),
         str(record.ttft_ms) if record.HasField("ttft_ms") else "",
+        record.service_tier,
+        record.upstream_model,
+        record.session_id,
     ]
 
 

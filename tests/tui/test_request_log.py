@@ -154,6 +154,8 @@ async def test_detail_absolute_times_and_csv_export(
         assert "Error reason RATE_LIMIT_EXCEEDED" in detail
         assert "First token  no token came" in detail
         assert "API          chat_stream" in detail
+        assert "Cache        0 read, 0 written" in detail
+        assert f"Sent as      {HAIKU}" in detail
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, "the log again")
         await pilot.press("e")
@@ -165,4 +167,5 @@ async def test_detail_absolute_times_and_csv_export(
         assert written[0]["created_at"] == newest.strftime("%Y-%m-%d %H:%M:%S")
         assert written[0]["cost_usd"] == "0.000055"
         assert {row["outcome"] for row in written} == {"rate limited"}
+        assert written[0]["cache_read_tokens"] == "0"
         assert os.listdir(tmp_path) == [target.name]
