@@ -7,7 +7,9 @@ the gateway competes on, while the ASGI messages we send are few and simple. Ser
 with httptools and uvloop (see `http_server.serve_http`).
 
 All RPCs share one grpc.aio channel, owned by the app: opened at lifespan startup (or on the
-first request), closed at lifespan shutdown or by `aclose()`.
+first request), closed at lifespan shutdown or by `aclose()`. In `llmgw serve` the channel is
+handed in: the gateway's in-process channel, which calls the servicers through the server's
+pipeline without leaving the process; the bridge cannot tell the difference.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmgw.bridge.anthropic_shapes import ANTHROPIC_API
 from llmgw.bridge.bedrock_shapes import BEDROCK_API
+from llmgw.bridge.chunks import FAST_PATH, encode_chunk
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
@@ -35,6 +38,7 @@ from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_reques
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import HttpApi, Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_payload
+from llmgw.v1 import chat_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
 
@@ -65,8 +69,10 @@ class BridgeApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         channel_credentials: grpc.ChannelCredentials | None = None,
         metrics: Callable[[], tuple[bytes, str]] | None = None,
+        channel: grpc.aio.Channel | None = None,
     ) -> None:
         self.target = target
+        self._given_channel = channel
         self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
@@ -80,7 +86,9 @@ class BridgeApp:
 
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
-            if self._credentials is None:
+            if self._given_channel is not None:
+                channel = self._given_channel
+            elif self._credentials is None:
                 channel = grpc.aio.insecure_channel(self.target, options=_CHANNEL_OPTIONS)
             else:
                 channel = grpc.aio.secure_channel(self.target, self._credentials, options=_CHANNEL_OPTIONS)
@@ -215,7 +223,8 @@ class BridgeApp:
             except grpc.aio.AioRpcError as exc:
                 await _send_error(send, framing, from_rpc_error(exc))
                 return
-            rendered = None if message is grpc.aio.EOF else _render(route, cast(Message, message))
+            render = _stream_renderer(route)
+            rendered = None if message is grpc.aio.EOF else render(route, cast(Message, message))
             content_type = rendered[1] if rendered is not None else None
             await send({"type": "http.response.start", "status": 200, "headers": framing.stream_headers(content_type)})
             try:
@@ -226,7 +235,7 @@ class BridgeApp:
                         return
                     await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     message = await call.read()
-                    rendered = None if message is grpc.aio.EOF else _render(route, cast(Message, message))
+                    rendered = None if message is grpc.aio.EOF else render(route, cast(Message, message))
             except grpc.aio.AioRpcError as exc:
                 await send({"type": "http.response.body", "body": framing.stream_error(from_rpc_error(exc))})
                 return
@@ -280,6 +289,24 @@ def _render(route: Route, response: Message) -> tuple[dict[str, object] | bytes,
         return None
 
 
+_Payload = tuple[dict[str, object] | bytes, str | None]
+
+
+def _render_chat_chunk(route: Route, response: Message) -> _Payload | None:
+    """A chat stream message as its JSON bytes by the hand-written encoder (bridge/chunks.py): the per-token path."""
+    try:
+        return encode_chunk(cast(chat_service_pb2.StreamChatCompletionResponse, response).chunk), None
+    except (TypeError, ValueError):
+        logger.exception("could not serialize a %s response", route.rpc)
+        return None
+
+
+def _stream_renderer(route: Route) -> Callable[[Route, Message], _Payload | None]:
+    """How each message of a stream is rendered: the chat chunk encoder where it applies, else the generic one."""
+    chat = route.response_class is chat_service_pb2.StreamChatCompletionResponse and route.response_body == "chunk"
+    return _render_chat_chunk if FAST_PATH and chat else _render
+
+
 def _dumps(route: Route, payload: dict[str, object]) -> bytes | None:
     """JSON text, or None (logged) when the data cannot be serialized (e.g. a NaN double)."""
     try:
@@ -325,12 +352,19 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     channel_credentials: grpc.ChannelCredentials | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    channel: grpc.aio.Channel | None = None,
 ) -> BridgeApp:
     """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
+    `channel`, when given, is used instead of a channel to `target` (the gateway's in-process one).
     """
     table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
     return BridgeApp(
-        target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
+        target,
+        table,
+        max_body_bytes=max_body_bytes,
+        channel_credentials=channel_credentials,
+        metrics=metrics,
+        channel=channel,
     )

@@ -7,6 +7,7 @@ escaped, NaN refused rather than sent as invalid JSON).
 from __future__ import annotations
 
 import json
+from json.encoder import encode_basestring
 
 
 def _reject_constant(name: str) -> object:
@@ -20,6 +21,11 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan
 def dumps(value: object) -> bytes:
     """Serialize to compact UTF-8 JSON; raises ValueError/TypeError for values JSON cannot hold."""
     return _ENCODER.encode(value).encode()
+
+
+def quote(text: str) -> str:
+    """A JSON string literal for `text`, escaped exactly as `dumps` escapes strings (for hand-built JSON)."""
+    return encode_basestring(text)
 
 
 def loads(body: bytes) -> object:

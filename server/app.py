@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Self
+from typing import Self, cast
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -27,6 +27,7 @@ from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
 from llmgw.server.rpc.pipeline import GatewayInterceptor
@@ -135,7 +136,9 @@ class Gateway:
     `governance` builds the model-access and quota checks; bench/governance.py passes a
     stand-in that checks nothing, to measure what they cost. `tracing` adds an
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
-    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
+    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves (the latter only
+    with `metrics_listener`: one worker of several serves it, for all of them).
+    `in_process_channel()` is the channel the bridge in the same process calls it through.
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
     model access names a model the catalog does not know.
@@ -149,9 +152,11 @@ class Gateway:
         clock: Callable[[], datetime] = utc_now,
         governance: GovernanceFactory = Governance,
         tracing: Tracing | None = None,
+        metrics_listener: bool = True,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self._metrics_listener = metrics_listener
         self.metrics = GatewayMetrics()
         self.calls = CallTracker()
         self.tracing = tracing
@@ -183,7 +188,10 @@ class Gateway:
         )
         self.access = ModelAccessCache(default, self.db, settings.key_cache_seconds)
         self.governance = governance(self.access, self.writer)
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []
         self.server = self._grpc_server()
+        # The same handlers, for the in-process bridge (server/rpc/inprocess.py).
+        self._local = LocalHandlers()
         self._add_services()
         self.port = 0
 
@@ -208,16 +216,24 @@ class Gateway:
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024
+        # Outermost first: traces and logs see every call and its final status; a call
+        # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
+        self._interceptors = [*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline]
         return grpc.aio.server(
-            # Outermost first: traces and logs see every call and its final status; a call
-            # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
-            interceptors=[*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline],
-            options=[("grpc.max_receive_message_length", message_limit)],
+            interceptors=self._interceptors, options=[("grpc.max_receive_message_length", message_limit)]
         )
 
     def _add_services(self) -> None:
         """Every servicer, health and reflection, on the server."""
-        settings, clock, server = self.settings, self.clock, self.server
+        # Each servicer is registered on the server and in the handlers the in-process bridge calls;
+        # the generated add_* functions call only LocalHandlers' two add methods.
+        for server in (self.server, cast(grpc.aio.Server, self._local)):
+            self._add_servicers(server)
+        reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
+
+    def _add_servicers(self, server: grpc.aio.Server) -> None:
+        """Every servicer and health on one server (or the in-process handlers)."""
+        settings, clock = self.settings, self.clock
         recorder = RequestRecorder(self.writer, self.metrics)
         admission = Admission(self.models, self.governance)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
@@ -269,7 +285,6 @@ class Gateway:
             server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
-        reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
 
     async def start(self) -> int:
         """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
@@ -283,7 +298,7 @@ class Gateway:
         else:
             self.port = self.server.add_insecure_port(address)
         await self.server.start()
-        if self.settings.metrics_listen is not None:
+        if self.settings.metrics_listen is not None and self._metrics_listener:
             listen = self.settings.metrics_listen
             self._metrics_server = MetricsServer(self.metrics, listen.host, listen.port)
             logger.info("metrics on http://%s:%d/metrics", listen.host, self._metrics_server.port)
@@ -291,6 +306,14 @@ class Gateway:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         logger.info("gRPC listening on %s:%d", self.settings.grpc_listen.host, self.port)
         return self.port
+
+    def in_process_channel(self) -> grpc.aio.Channel:
+        """A channel onto this gateway's servicers that stays in the process (for `llmgw serve`'s bridge).
+
+        Calls go through the same interceptors as network calls: request id, auth, metrics,
+        logs, error mapping, shutdown tracking (server/rpc/inprocess.py).
+        """
+        return InProcessChannel(self._local, self._interceptors)
 
     @property
     def metrics_port(self) -> int | None:
@@ -318,7 +341,7 @@ class Gateway:
         if self.tracing is not None:
             self.tracing.shutdown()
         await self.writer.close()
-        self.bedrock.close()
+        await self.bedrock.close()
         self.db.close()
         self.usage.close()
         self.database.close()

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -329,7 +329,7 @@ class Settings:
     bedrock_endpoint_url: str | None = None
     bedrock_max_attempts: int = 3
     bedrock_read_timeout_seconds: float = 120.0
-    bedrock_max_concurrency: int = 256
+    bedrock_max_concurrency: int = 2048
     grpc_listen: ListenAddress = ListenAddress("127.0.0.1", 50051)
     http_listen: ListenAddress = ListenAddress("127.0.0.1", 8080)
     max_body_bytes: int = 20 * 1024 * 1024
@@ -353,6 +353,7 @@ class Settings:
     thinking_budget_high: int = 16384
     thinking_budget_xhigh: int = 32768
     application_profiles: tuple[ApplicationProfile, ...] = ()
+    workers: int = field(default_factory=lambda: available_cpus())
 
     @classmethod
     def load(
@@ -402,6 +403,14 @@ class Settings:
         return user in self.admin_list
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset): WORKERS' default."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 # How each setting's raw value (TOML value or environment string) is parsed.
 _PARSERS: dict[str, Callable[[object], object]] = {
     "admin_list": _parse_list,
@@ -440,4 +449,5 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "thinking_budget_high": _thinking_budget,
     "thinking_budget_xhigh": _thinking_budget,
     "application_profiles": _parse_application_profiles,
+    "workers": _positive_int,
 }

@@ -1,7 +1,10 @@
 """The gateway's Prometheus metrics: what operators watch, one registry per Gateway.
 
 Each Gateway owns its own CollectorRegistry (never the process-global one), so
-several gateways in one process (tests) do not collide. The HTTP bridge serves it
+several gateways in one process (tests) do not collide. With several worker
+processes (`llmgw serve --workers N`), prometheus_client's multiprocess mode is on
+(PROMETHEUS_MULTIPROC_DIR, set by the supervisor): every worker writes its samples
+to files there and any worker's `/metrics` renders the sum over all of them. The HTTP bridge serves it
 at `GET /metrics` when it runs in the same process; a `--grpc-only` process serves
 it on METRICS_LISTEN. Costs are a float counter of USD: fine for dashboards, while
 the ledger and the request log stay exact.
@@ -9,10 +12,11 @@ the ledger and the request log stay exact.
 
 from __future__ import annotations
 
+import os
 import threading
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from llmgw.server.core.money import PICODOLLARS_PER_USD
@@ -22,6 +26,8 @@ from llmgw.wire import errors
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 REJECTION_OUTCOMES = frozenset({"quota_exceeded", "model_access_denied", "rate_limited"})
+# Set by `llmgw serve --workers N` (llmgw/workers.py) for its workers: prometheus_client's multiprocess mode.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Model ids come from clients; past this many distinct ones, new ids count as "other".
 MAX_MODEL_LABELS = 200
 
@@ -65,7 +71,9 @@ class GatewayMetrics:
             registry=r,
         )
         self.rpcs = Counter("llmgw_grpc_calls", "gRPC calls by method and status code.", ["method", "code"], registry=r)
-        self.in_flight = Gauge("llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r)
+        self.in_flight = Gauge(
+            "llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r, multiprocess_mode="livesum"
+        )
         self._models: set[str] = set()
 
     def _model_label(self, model: str) -> str:
@@ -94,9 +102,17 @@ class GatewayMetrics:
         if row.outcome in REJECTION_OUTCOMES:
             self.rejections.labels(row.outcome).inc()
 
+    def exposition_registry(self) -> CollectorRegistry:
+        """What /metrics shows: this registry, or in multiprocess mode the sum over every worker's files."""
+        if not os.environ.get(MULTIPROCESS_DIR_ENV):
+            return self.registry
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]  # untyped upstream
+        return combined
+
     def render(self) -> tuple[bytes, str]:
-        """The registry in the Prometheus text format, with its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The metrics in the Prometheus text format, with its content type."""
+        return generate_latest(self.exposition_registry()), CONTENT_TYPE_LATEST
 
 
 class MetricsServer:
@@ -105,7 +121,7 @@ class MetricsServer:
     def __init__(self, metrics: GatewayMetrics, host: str, port: int) -> None:
         self._server: WSGIServer
         self._thread: threading.Thread
-        self._server, self._thread = start_http_server(port, host, registry=metrics.registry)
+        self._server, self._thread = start_http_server(port, host, registry=metrics.exposition_registry())
         self.port = int(self._server.server_port)
 
     def close(self) -> None:

@@ -167,8 +167,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             await self._admission.admit(trace, model, bound)
             events = upstream.converse_stream(self._bedrock, model, converse_request)
             try:
-                async for event in events:
-                    for choice in translator.feed(event):
+                async for batch in events:
+                    for choice in translator.feed_batch(batch):
                         if choice.finish_reason:
                             finish.append(choice)
                             continue

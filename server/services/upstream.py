@@ -33,16 +33,19 @@ async def converse(bedrock: BedrockClient, model: CatalogModel, request: dict[st
 
 def converse_stream(
     bedrock: BedrockClient, model: CatalogModel, request: dict[str, Any]
-) -> AsyncGenerator[dict[str, Any], None]:
-    """A streamed answer as ConverseStream events, from the API the catalog says serves the model."""
+) -> AsyncGenerator[list[dict[str, Any]], None]:
+    """A streamed answer as ConverseStream events, in batches that arrived together (to coalesce).
+
+    From the API the catalog says serves the model.
+    """
     if model.api != "messages":
-        return bedrock.converse_stream(request)
+        return bedrock.converse_stream_batches(request)
     return _native_stream(bedrock, model, request)
 
 
 async def _native_stream(
     bedrock: BedrockClient, model: CatalogModel, request: dict[str, Any]
-) -> AsyncGenerator[dict[str, Any], None]:
+) -> AsyncGenerator[list[dict[str, Any]], None]:
     body, betas = native_request(request, request["modelId"], stream=True)
     translator = ConverseEventsFromMessages()
     events = bedrock.native_messages_stream(request["modelId"], compact_json(body).encode(), betas)
@@ -50,7 +53,8 @@ async def _native_stream(
         async for event in events:
             data = decode_chunk(event)
             if data is not None:
-                for converted in translator.feed(parse_object(data, "a Bedrock stream event")):
-                    yield converted
+                converted = translator.feed(parse_object(data, "a Bedrock stream event"))
+                if converted:
+                    yield list(converted)
     finally:
         await events.aclose()

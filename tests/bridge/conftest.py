@@ -1,9 +1,11 @@
 """Fixtures: a real grpc.aio server with small in-test llmgw.v1 servicers, and the bridge over real HTTP.
 
 Both run on 127.0.0.1 port 0 in an event loop of their own thread, so the synchronous OpenAI
-SDK can call them from a test without blocking them. The bridge's upstream is the
-`upstream_target` fixture: override it (e.g. with a full gateway) and every bridge test runs
-against that server instead.
+SDK can call them from a test without blocking them.
+
+`bridge_url` is parametrised over the two ways the bridge reaches the services: over the
+network (a grpc.aio channel, as `llmgw serve --http-only --grpc-target` does) and in-process
+(the gateway's InProcessChannel, as `llmgw serve` does), so every bridge test runs in both.
 """
 
 from __future__ import annotations
@@ -11,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 import pytest
@@ -22,6 +24,7 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from llmgw.bridge import create_app, serve_http
+from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.v1 import (
     chat_pb2,
     chat_service_pb2,
@@ -63,6 +66,15 @@ class LoopThread:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
         self.loop.close()
+
+
+BRIDGE_MODES = ("network", "in-process")
+
+
+class Runner(Protocol):
+    """Something that runs a coroutine on its loop and waits: a LoopThread or a GatewayThread."""
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T: ...
 
 
 @dataclass
@@ -228,6 +240,7 @@ class Upstream:
 
     target: str
     state: UpstreamState
+    channel: grpc.aio.Channel
 
 
 @pytest.fixture(scope="session")
@@ -241,34 +254,41 @@ def loop_thread() -> Iterator[LoopThread]:
 def upstream(loop_thread: LoopThread) -> Iterator[Upstream]:
     state = UpstreamState()
 
+    local = LocalHandlers()
+
     async def start() -> tuple[grpc.aio.Server, int]:
         server = grpc.aio.server()
-        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(FakeChat(state), server)
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(FakeModels(state), server)
-        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(FakeEmbeddings(state), server)
+        chat, models, embeddings = FakeChat(state), FakeModels(state), FakeEmbeddings(state)
         health_servicer = health.aio.HealthServicer()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        for registry in (server, cast(grpc.aio.Server, local)):  # add_* call only LocalHandlers' two methods
+            chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, registry)
+            model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, registry)
+            embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(embeddings, registry)
+            health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registry)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         return server, port
 
     server, port = loop_thread.run(start())
-    yield Upstream(f"127.0.0.1:{port}", state)
+    yield Upstream(f"127.0.0.1:{port}", state, InProcessChannel(local, ()))
     loop_thread.run(server.stop(None))
 
 
-@pytest.fixture(scope="session")
-def upstream_target(upstream: Upstream) -> str:
-    return upstream.target
-
-
 @contextlib.contextmanager
-def running_bridge(loop_thread: LoopThread, target: str) -> Iterator[str]:
-    """The bridge for `target` served on a free port of `loop_thread`; yields its base URL."""
+def running_bridge(
+    loop_thread: Runner,
+    target: str,
+    channel: grpc.aio.Channel | None = None,
+    metrics: Callable[[], tuple[bytes, str]] | None = None,
+) -> Iterator[str]:
+    """The bridge for `target` (or over `channel`) served on a free port of `loop_thread`; yields its base URL.
+
+    An in-process `channel` must belong to a server on the same loop as `loop_thread`.
+    """
 
     async def start() -> tuple[asyncio.Task[None], int]:
-        app = create_app(target, max_body_bytes=64 * 1024)
+        app = create_app(target, max_body_bytes=64 * 1024, channel=channel, metrics=metrics)
         ready = asyncio.Event()
         ports: list[int] = []
         task = asyncio.create_task(serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append))
@@ -287,7 +307,25 @@ def running_bridge(loop_thread: LoopThread, target: str) -> Iterator[str]:
         loop_thread.run(stop(task))
 
 
-@pytest.fixture(scope="session")
-def bridge_url(loop_thread: LoopThread, upstream_target: str) -> Iterator[str]:
-    with running_bridge(loop_thread, upstream_target) as url:
+@pytest.fixture(scope="session", params=BRIDGE_MODES)
+def bridge_url(request: pytest.FixtureRequest, loop_thread: LoopThread, upstream: Upstream) -> Iterator[str]:
+    channel = upstream.channel if request.param == "in-process" else None
+    with running_bridge(loop_thread, upstream.target, channel) as url:
         yield url
+
+
+@contextlib.contextmanager
+def gateway_bridge(gateway: Any, mode: str, *, metrics: bool = False) -> Iterator[str]:
+    """The bridge in front of a GatewayThread's gateway, over the network or in its process (on its loop)."""
+    served = gateway.gateway
+    render = served.metrics.render if metrics else None
+    if mode == "in-process":
+        with running_bridge(gateway, gateway.grpc_target, served.in_process_channel(), render) as url:
+            yield url
+        return
+    loop = LoopThread()
+    try:
+        with running_bridge(loop, gateway.grpc_target, None, render) as url:
+            yield url
+    finally:
+        loop.close()

@@ -160,6 +160,7 @@ def test_stream_error_mid_stream_is_in_band(bridge_url: str) -> None:
 
 def test_disconnect_cancels_the_grpc_call(bridge_url: str, upstream: Upstream) -> None:
     """Closing the connection mid-stream cancels the servicer's call at once."""
+    upstream.state.stream_cancelled.clear()
     parts = urlsplit(bridge_url)
     body = chat_body(model="slow", stream=True)
     with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=10) as sock:

@@ -111,7 +111,7 @@ def tls_gateway(
 def https_url(tls_gateway: GatewayThread, pki: Pki) -> Iterator[str]:
     """The bridge over HTTPS, reaching the gateway over TLS with the CA."""
     loop = LoopThread()
-    credentials = channel_credentials(tls_gateway.settings, in_process=False)
+    credentials = channel_credentials(tls_gateway.settings)
     app = create_app(tls_gateway.grpc_target, channel_credentials=credentials)
 
     async def start() -> tuple[asyncio.Task[None], int]:

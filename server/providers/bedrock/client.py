@@ -1,51 +1,122 @@
-"""The one boto3 Bedrock Runtime client of the gateway, made usable from asyncio.
+"""The gateway's Bedrock Runtime client: Converse, ConverseStream and InvokeModel on the event loop.
 
-boto3 blocks, so every call runs on a thread of the client's own pool, sized like
-its HTTP connection pool: requests neither block the event loop nor queue behind
-one another. A streamed answer holds one thread that reads botocore's EventStream
-and hands its events to the loop, waking the loop only when the consumer waits for
-one (a consumer that falls behind takes every event available in one wake-up
-instead of one wake-up per token); when the consumer stops early, the HTTP stream
-is closed at once so Bedrock stops generating (and charging) and the thread exits.
-Every botocore failure leaves this module as a domain error (errors.py).
+boto3 is used at start-up for what it does best and what must match the AWS SDKs exactly:
+the credential chain, the endpoint of the region, the signing name and the operations'
+error shapes (for the retry rules). Chat and embedding calls (Converse, ConverseStream,
+InvokeModel) then go through transport.py (botocore's signer and retry rules over an
+aiohttp pool): no call holds a thread and the pool size (BEDROCK_MAX_CONCURRENCY) is the
+only limit on calls in flight. Bodies are the REST-JSON shapes boto3 would send; answers
+are parsed once, straight from JSON into the dicts boto3 would return (the event stream
+with botocore's own `EventStreamBuffer`), so converse.py and stream.py read them unchanged.
+
+The Anthropic Messages API's calls (InvokeModel with raw bodies and its response stream,
+the native `/anthropic/v1/messages` route, CountTokens) still run boto3 or native.py on a
+thread pool of the same size, their streams handed to the loop by `_Handoff`; moving them
+onto the transport is the next step (bench/RESULTS.md).
+
+When the consumer of a stream stops early or is cancelled, the HTTP connection is closed
+at once so Bedrock stops generating (and charging). Every failure leaves this module as a
+domain error (errors.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import json
 import threading
 from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import quote
 
+import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.config import Config
-from botocore.eventstream import EventStream
+from botocore.eventstream import EventStream, EventStreamBuffer, EventStreamMessage
+from botocore.exceptions import EventStreamError
 
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
 from llmgw.server.providers.bedrock.native import NativeMessagesClient, SseEvents
+from llmgw.server.providers.bedrock.transport import BedrockTransport, TransportConfig, connection_error
 from llmgw.wire.errors import UpstreamError
 
 _T = TypeVar("_T")
+_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel")
+_JSON = "application/json"
+_EVENT_STREAM = "application/vnd.amazon.eventstream"
 
 
 @dataclass(frozen=True, slots=True)
 class BedrockClientConfig:
-    """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake."""
+    """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake.
+
+    `max_concurrency` is the size of the HTTP connection pool: the most Bedrock calls
+    (streams included) in flight at once; more wait for a connection.
+    """
 
     region: str
     endpoint_url: str | None = None
     max_attempts: int = 3
     connect_timeout_s: float = 5
     read_timeout_s: float = 120
-    max_concurrency: int = 256
+    max_concurrency: int = 2048
     access_key_id: str | None = None
     secret_access_key: str | None = None
+
+
+def _json_default(value: object) -> str:
+    """Blobs (image bytes) travel base64-encoded in REST-JSON, as botocore's serializer sends them."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode("ascii")
+    raise TypeError(f"cannot send a {type(value).__name__} to Bedrock")
+
+
+def _body(request: dict[str, Any]) -> bytes:
+    fields = {key: value for key, value in request.items() if key != "modelId"}
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode("utf-8")
+
+
+def _model_path(model_id: str, action: str) -> str:
+    return f"/model/{quote(model_id, safe='')}/{action}"
+
+
+def _decode_blobs(block: dict[str, Any]) -> None:
+    """Blob members arrive base64-encoded in JSON; botocore decodes them to bytes, and so does this.
+
+    The Converse output blobs: a reasoning block's `redactedContent`, an image's or a
+    document's `source.bytes`.
+    """
+    reasoning = block.get("reasoningContent")
+    if isinstance(reasoning, dict) and isinstance(reasoning.get("redactedContent"), str):
+        reasoning["redactedContent"] = base64.b64decode(reasoning["redactedContent"])
+    for kind in ("image", "document"):
+        source = block.get(kind, {}).get("source") if isinstance(block.get(kind), dict) else None
+        if isinstance(source, dict) and isinstance(source.get("bytes"), str):
+            source["bytes"] = base64.b64decode(source["bytes"])
+
+
+def _event(message: EventStreamMessage) -> dict[str, Any]:
+    """One event-stream message as boto3 yields it ({event type: payload}), or the in-stream error raised."""
+    headers: dict[str, Any] = message.headers  # type: ignore[assignment]  # a dict; botocore-stubs say int
+    kind = headers.get(":message-type")
+    if kind == "event":
+        payload = parse_json_object(message.payload) or {}
+        delta = payload.get("delta")
+        if isinstance(delta, dict) and "reasoningContent" in delta:
+            _decode_blobs(delta)
+        return {headers.get(":event-type", ""): payload}
+    if kind == "exception":
+        body = parse_json_object(message.payload) or {}
+        code, text = headers.get(":exception-type", ""), body.get("message") or body.get("Message") or ""
+    else:
+        code, text = headers.get(":error-code", ""), headers.get(":error-message", "")
+    raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "ConverseStream")
 
 
 class _End:
@@ -155,7 +226,7 @@ def _close_event_stream(stream: EventStream[Any] | SseEvents) -> None:
 
 
 class BedrockClient:
-    """Async Converse, ConverseStream and InvokeModel over one thread-safe boto3 client."""
+    """Async Converse, ConverseStream and InvokeModel over one connection pool."""
 
     def __init__(self, config: BedrockClientConfig) -> None:
         session = boto3.session.Session(
@@ -163,6 +234,24 @@ class BedrockClient:
             aws_secret_access_key=config.secret_access_key,
             region_name=config.region,
         )
+        # Made only to read the endpoint and service model; it never sends a request.
+        reference = session.client("bedrock-runtime", endpoint_url=config.endpoint_url)
+        model = reference.meta.service_model
+        self._transport = BedrockTransport(
+            TransportConfig(
+                endpoint_url=reference.meta.endpoint_url,
+                region=reference.meta.region_name,
+                signing_name=model.signing_name or "bedrock",
+                credentials=session.get_credentials(),
+                max_attempts=config.max_attempts,
+                connect_timeout_s=config.connect_timeout_s,
+                read_timeout_s=config.read_timeout_s,
+                max_connections=config.max_concurrency,
+            ),
+            {name: model.operation_model(name) for name in _OPERATIONS},
+        )
+        reference.close()
+        # The Anthropic Messages API's calls, still blocking (see the module docstring).
         self._client = session.client(
             "bedrock-runtime",
             endpoint_url=config.endpoint_url,
@@ -191,18 +280,85 @@ class BedrockClient:
         except Exception as exc:
             raise map_bedrock_error(exc, model_id) from exc
 
+    async def _call(
+        self, model_id: str, operation: str, path: str, body: bytes
+    ) -> tuple[bytes, aiohttp.ClientResponse]:
+        try:
+            response = await self._transport.open(operation, path, body, _JSON)
+            try:
+                raw = await response.read()
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise connection_error(exc, path) from exc
+            finally:
+                response.release()
+        except Exception as exc:
+            raise map_bedrock_error(exc, model_id) from exc
+        return raw, response
+
     async def converse(self, request: dict[str, Any]) -> dict[str, Any]:
         """One Converse call (kwargs from converse.to_converse_request); the parsed response."""
-        response = await self._run(request["modelId"], functools.partial(self._client.converse, **request))
-        return dict(response)
+        model_id: str = request["modelId"]
+        raw, _ = await self._call(model_id, "Converse", _model_path(model_id, "converse"), _body(request))
+        parsed = parse_json_object(raw)
+        if parsed is None:
+            raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
+        content = parsed.get("output", {}).get("message", {}).get("content")
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict):
+                _decode_blobs(block)
+        return parsed
 
-    def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
+    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """The ConverseStream events one by one, as boto3 yields them; closing the iterator stops Bedrock."""
+        batches = self.converse_stream_batches(request)
+        try:
+            async for batch in batches:
+                for event in batch:
+                    yield event
+        finally:
+            await batches.aclose()
 
-        def open_stream() -> EventStream[Any]:
-            return self._client.converse_stream(**request)["stream"]
+    async def converse_stream_batches(self, request: dict[str, Any]) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The ConverseStream events, as boto3 yields them, in batches; closing the iterator stops Bedrock.
 
-        return self._events(request["modelId"], open_stream)
+        Each batch is every event that arrived in one read: events that piled up while the
+        consumer was busy (e.g. sending the previous chunk to a slow client) come together,
+        so the consumer can coalesce them into one message.
+        """
+        model_id: str = request["modelId"]
+        path = _model_path(model_id, "converse-stream")
+        try:
+            response = await self._transport.open("ConverseStream", path, _body(request), _EVENT_STREAM)
+        except Exception as exc:
+            raise map_bedrock_error(exc, model_id) from exc
+        buffer = EventStreamBuffer()
+        complete = False
+        try:
+            try:
+                async for data in response.content.iter_any():
+                    buffer.add_data(data)
+                    events: list[dict[str, Any]] = []
+                    failure: Exception | None = None
+                    try:
+                        for message in buffer:
+                            events.append(_event(message))
+                    except Exception as exc:  # an in-stream error: the events before it are delivered first
+                        failure = exc
+                    if events:
+                        yield events
+                    if failure is not None:
+                        raise failure
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                raise map_bedrock_error(connection_error(exc, path), model_id) from exc
+            except Exception as exc:  # in-stream errors (EventStreamError) and corrupt frames
+                raise map_bedrock_error(exc, model_id) from exc
+            complete = True
+        finally:
+            # A stream read to its end goes back to the pool; one abandoned midway is cut off.
+            if complete:
+                response.release()
+            else:
+                response.close()
 
     def invoke_model_stream(self, model_id: str, body: bytes) -> AsyncGenerator[dict[str, Any], None]:
         """InvokeModelWithResponseStream with a raw JSON body; its `chunk` events as boto3 yields them."""
@@ -274,24 +430,15 @@ class BedrockClient:
     async def invoke_model(self, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """One InvokeModel call with a JSON body; the JSON answer and its input-token header."""
         payload = compact_json(body).encode("utf-8")
-
-        def call() -> tuple[bytes, str | None]:
-            response = self._client.invoke_model(
-                modelId=model_id, body=payload, contentType="application/json", accept="application/json"
-            )
-            with contextlib.closing(response["body"]) as stream:
-                raw = stream.read()
-            headers: dict[str, str] = response["ResponseMetadata"].get("HTTPHeaders", {})
-            return raw, headers.get(INPUT_TOKEN_HEADER)
-
-        raw, tokens = await self._run(model_id, call)
+        raw, response = await self._call(model_id, "InvokeModel", _model_path(model_id, "invoke"), payload)
         parsed = parse_json_object(raw)
         if parsed is None:
             raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
-        return parsed, tokens
+        return parsed, response.headers.get(INPUT_TOKEN_HEADER)
 
-    def close(self) -> None:
-        """Stop open streams, wait for their threads, and release the HTTP connections."""
+    async def close(self) -> None:
+        """Release the HTTP connections; streams still open end with an upstream error."""
+        await self._transport.close()
         for reader in list(self._readers):
             reader.close()
         self._executor.shutdown(wait=True, cancel_futures=True)

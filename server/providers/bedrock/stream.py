@@ -1,7 +1,9 @@
-"""Bedrock ConverseStream events -> OpenAI chat.completion.chunk choices, one event at a time.
+"""Bedrock ConverseStream events -> OpenAI chat.completion.chunk choices, coalesced per batch.
 
 The translator is fed the event dicts exactly as boto3 yields them and returns
-the chunk choices to send, so the chat service only frames and sends. It also
+the chunk choices to send, so the chat service only frames and sends. Events that
+arrived together (while the service was still handing over the previous chunk) become
+one choice: per-token work is paid once per batch, not once per token. It also
 keeps the counts the ledger needs: Bedrock's token usage when the `metadata`
 event arrives, and until then the number of deltas seen, so a stream that dies
 (or is abandoned) before its metadata is still charged for what was generated.
@@ -17,7 +19,7 @@ is kept for pricing and the final chunks.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from llmgw.server.providers.bedrock.converse import cache_write_1h, finish_reason
@@ -50,6 +52,12 @@ class StreamTranslator:
     def output_tokens_estimate(self) -> int:
         """Bedrock's output count once known, else the deltas seen (about one token each)."""
         return self.output_tokens if self.output_tokens is not None else self.deltas_seen
+
+    def feed_batch(self, events: Sequence[Mapping[str, Any]]) -> list[chat_pb2.ChunkChoice]:
+        """The chunk choices for events that arrived together, coalesced (see `coalesce`)."""
+        if len(events) == 1:
+            return self.feed(events[0])
+        return coalesce([choice for event in events for choice in self.feed(event)])
 
     def feed(self, event: Mapping[str, Any]) -> list[chat_pb2.ChunkChoice]:
         """The chunk choices to send for one ConverseStream event (often none)."""
@@ -138,3 +146,47 @@ class StreamTranslator:
             delta.role = chat_pb2.ROLE_ASSISTANT
             self._role_sent = True
         return chat_pb2.ChunkChoice(index=0, delta=delta, finish_reason=finish)
+
+
+def coalesce(choices: list[chat_pb2.ChunkChoice]) -> list[chat_pb2.ChunkChoice]:
+    """Consecutive delta choices merged into one; a choice with a finish reason stays on its own.
+
+    Text and reasoning text are concatenated in order, thinking blocks kept in order.
+    Tool-call fragments stay well formed: a fragment that continues the previous entry's
+    tool call (same index, no id) extends its arguments, a new tool call (an id) starts a
+    new entry, so each call appears once per merged delta, its id and name (if in this
+    batch) first, its arguments in order.
+    """
+    if len(choices) < 2:
+        return choices
+    merged: list[chat_pb2.ChunkChoice] = []
+    pending: chat_pb2.ChunkChoice | None = None
+    for choice in choices:
+        if choice.finish_reason:
+            if pending is not None:
+                merged.append(pending)
+                pending = None
+            merged.append(choice)
+        elif pending is None:
+            pending = choice
+        else:
+            _merge_delta(pending.delta, choice.delta)
+    if pending is not None:
+        merged.append(pending)
+    return merged
+
+
+def _merge_delta(into: chat_pb2.ChoiceDelta, delta: chat_pb2.ChoiceDelta) -> None:
+    if delta.role and not into.role:
+        into.role = delta.role
+    if delta.HasField("content"):
+        into.content = into.content + delta.content
+    if delta.HasField("reasoning_content"):
+        into.reasoning_content = into.reasoning_content + delta.reasoning_content
+    into.thinking_blocks.extend(delta.thinking_blocks)
+    for call in delta.tool_calls:
+        last = into.tool_calls[-1] if into.tool_calls else None
+        if last is not None and last.index == call.index and not call.id:
+            last.function.arguments += call.function.arguments
+        else:
+            into.tool_calls.append(call)

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from urllib.parse import urlsplit
 
 import grpc
 import httpx2 as httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from llmgw.bridge.app import create_app, serve_http
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.rpc.logging_setup import JsonFormatter
 from llmgw.v1 import chat_service_pb2, chat_service_pb2_grpc, quota_pb2, quota_service_pb2, quota_service_pb2_grpc
-from tests.bridge.conftest import LoopThread
+from tests.bridge.conftest import BRIDGE_MODES, gateway_bridge
 from tests.chat_requests import params, user
 from tests.model_ids import HAIKU
 from tests.support import GatewayThread, bearer, gateway_settings
@@ -26,31 +24,11 @@ from tests.support import GatewayThread, bearer, gateway_settings
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-@pytest.fixture(scope="module")
-def bridge_url(gateway: GatewayThread) -> Iterator[str]:
-    """The bridge serving the module gateway's metrics at /metrics."""
-    assert gateway.gateway is not None
-    loop = LoopThread()
-    app = create_app(gateway.grpc_target, metrics=gateway.gateway.metrics.render)
-
-    async def start() -> tuple[asyncio.Task[None], int]:
-        ready = asyncio.Event()
-        ports: list[int] = []
-        task = asyncio.create_task(serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append))
-        await asyncio.wait_for(ready.wait(), 10)
-        return task, ports[0]
-
-    async def stop(task: asyncio.Task[None]) -> None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    task, port = loop.run(start())
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        loop.run(stop(task))
-        loop.close()
+@pytest.fixture(scope="module", params=BRIDGE_MODES)
+def bridge_url(request: pytest.FixtureRequest, gateway: GatewayThread) -> Iterator[str]:
+    """The bridge serving the module gateway's metrics at /metrics, over the network and in-process."""
+    with gateway_bridge(gateway, request.param, metrics=True) as url:
+        yield url
 
 
 def scrape(url: str) -> Samples:
@@ -73,8 +51,9 @@ def delta(before: Samples, after: Samples, name: str, **labels: str) -> float:
 
 def test_metrics_move_by_what_the_requests_did(gateway: GatewayThread, bridge_url: str) -> None:
     """Two answered chats and one quota refusal move requests, tokens, cost, histograms and rejections exactly."""
-    key = gateway.create_key("metrics-user", "m")
-    root = gateway.create_key("root", "metrics-admin")
+    user = f"metrics-user-{urlsplit(bridge_url).port}"  # one per bridge mode, on the one module gateway
+    key = gateway.create_key(user, "m")
+    root = gateway.create_key("root", f"metrics-admin-{urlsplit(bridge_url).port}")
     before = scrape(bridge_url)
     body = {"model": HAIKU, "messages": [{"role": "user", "content": "count me"}]}
     usages = []
@@ -85,9 +64,7 @@ def test_metrics_move_by_what_the_requests_did(gateway: GatewayThread, bridge_ur
             usages.append(response.json()["usage"])
         with gateway.channel() as channel:
             quota_service_pb2_grpc.QuotaServiceStub(channel).SetQuota(
-                quota_service_pb2.SetQuotaRequest(
-                    user="metrics-user", frequency=quota_pb2.QUOTA_FREQUENCY_DAILY, limit_usd="0"
-                ),
+                quota_service_pb2.SetQuotaRequest(user=user, frequency=quota_pb2.QUOTA_FREQUENCY_DAILY, limit_usd="0"),
                 metadata=bearer(root),
             )
         assert client.post("/v1/chat/completions", json=body).status_code == 429
@@ -112,7 +89,8 @@ def test_request_id_is_returned_and_logged_once_without_secrets(
     gateway: GatewayThread, bridge_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A client's x-request-id comes back and names one JSON log line; a bad one is replaced; no secret is logged."""
-    key = gateway.create_key("log-user", "l")
+    user = f"log-user-{urlsplit(bridge_url).port}"  # one per bridge mode, on the one module gateway
+    key = gateway.create_key(user, "l")
     caplog.set_level(logging.INFO, logger="llmgw.requests")
     body = {"model": HAIKU, "messages": [{"role": "user", "content": "log me"}], "stream": True}
     headers = {"authorization": f"Bearer {key}", "x-request-id": "client-req-42"}
@@ -142,7 +120,7 @@ def test_request_id_is_returned_and_logged_once_without_secrets(
     lines = request_lines()
     mine = [line for line in lines if '"request_id": "client-req-42"' in line]
     assert len(mine) == 1
-    for field in ('"code": "OK"', '"user": "log-user"', '"outcome": "success"', '"output_tokens": ', HAIKU):
+    for field in ('"code": "OK"', f'"user": "{user}"', '"outcome": "success"', '"output_tokens": ', HAIKU):
         assert field in mine[0]
     assert any(replaced_id in line for line in lines)
     assert any('"code": "UNAUTHENTICATED"' in line for line in lines)

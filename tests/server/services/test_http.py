@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import socket
 import time
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import httpx2 as httpx
 import openai
 import pytest
 
 from llmgw.v1 import policy_service_pb2, quota_pb2, quota_service_pb2
-from tests.bridge.conftest import LoopThread, running_bridge
+from tests.bridge.conftest import BRIDGE_MODES, gateway_bridge
 from tests.model_ids import HAIKU, NOVA_MICRO
-from tests.server.services.conftest import Gov, md, rows
+from tests.server.services.conftest import Gov, ledger, md, rows
 
 
-@pytest.fixture
-def bridge_url(gov: Gov) -> Iterator[str]:
-    """The HTTP bridge in front of this test's gateway."""
-    loop = LoopThread()
-    try:
-        with running_bridge(loop, gov.gateway.grpc_target) as url:
-            yield url
-    finally:
-        loop.close()
+@pytest.fixture(params=BRIDGE_MODES)
+def bridge_url(request: pytest.FixtureRequest, gov: Gov) -> Iterator[str]:
+    """The HTTP bridge in front of this test's gateway, over the network and in-process."""
+    with gateway_bridge(gov.gateway, request.param) as url:
+        yield url
 
 
 def _sdk(url: str, key: str) -> openai.OpenAI:
@@ -99,3 +98,36 @@ def test_governance_resources_over_http(gov: Gov, bridge_url: str) -> None:
         )
         assert listed.status_code == 200, listed.text
         assert listed.json()["requests"] == []
+
+
+def test_client_leaving_a_stream_cancels_it_and_is_charged(gov: Gov, bridge_url: str) -> None:
+    """An HTTP client that drops an SSE stream midway: the call is cancelled, logged as such and charged."""
+    parts = urlsplit(bridge_url)
+    body = json.dumps(
+        {
+            "model": HAIKU,
+            "stream": True,
+            "messages": [{"role": "user", "content": "[[token_delay_ms:30]] [[tokens:200]] go"}],
+        }
+    ).encode()
+    with socket.create_connection((parts.hostname or "", parts.port or 0), timeout=10) as sock:
+        sock.sendall(
+            (
+                f"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gov.alice}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        received = b""
+        while received.count(b"data: ") < 5:
+            received += sock.recv(4096)
+    deadline = time.monotonic() + 5
+    while not rows("alice") and time.monotonic() < deadline:
+        time.sleep(0.02)
+    while ledger("alice").reserved_picodollars and time.monotonic() < deadline:
+        time.sleep(0.02)
+    [row] = rows("alice")
+    assert row.outcome == "cancelled"
+    assert 3 <= row.output_tokens < 200
+    assert row.cost_picodollars > 0
+    assert ledger("alice").spent_picodollars == row.cost_picodollars

@@ -12,22 +12,18 @@ import pytest
 
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.v1 import quota_service_pb2, quota_service_pb2_grpc
-from tests.bridge.conftest import LoopThread, running_bridge
+from tests.bridge.conftest import BRIDGE_MODES, gateway_bridge
 from tests.model_ids import HAIKU
 from tests.server.services.conftest import Clock, Gov, ask, field_of, md, reason, rows, start_gateway
 
 CHAT = {"model": HAIKU, "messages": [{"role": "user", "content": "hi"}]}
 
 
-@pytest.fixture
-def bridge_url(gov: Gov) -> Iterator[str]:
-    """The HTTP bridge in front of this test's gateway."""
-    loop = LoopThread()
-    try:
-        with running_bridge(loop, gov.gateway.grpc_target) as url:
-            yield url
-    finally:
-        loop.close()
+@pytest.fixture(params=BRIDGE_MODES)
+def bridge_url(request: pytest.FixtureRequest, gov: Gov) -> Iterator[str]:
+    """The HTTP bridge in front of this test's gateway, over the network and in-process."""
+    with gateway_bridge(gov.gateway, request.param) as url:
+        yield url
 
 
 def _outcomes(user: str, count: int) -> list[str]:

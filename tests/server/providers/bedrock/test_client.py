@@ -1,9 +1,8 @@
-"""BedrockClient against the fake Bedrock over real HTTP (server/providers/bedrock/client.py)."""
+"""BedrockClient against the fake Bedrock over real HTTP (server/providers/bedrock/client.py, transport.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -13,7 +12,7 @@ import pytest
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig, _Handoff
+from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, parse_invoke_response
 from llmgw.server.providers.bedrock.stream import StreamTranslator
@@ -23,8 +22,8 @@ from tests.model_ids import HAIKU as HAIKU_ID
 
 CATALOG = Catalog.load()
 HAIKU = CATALOG.get(HAIKU_ID)
-# Markers for a stream that pauses 30 s between tokens: a reader thread blocked in
-# recv() on it is only freed in time if closing the stream wakes it.
+# Markers for a stream that pauses 30 s between tokens: its pooled connection is only
+# free in time if closing the stream closes the connection at once.
 LONG_PAUSES = "[[tokens:3]] [[token_delay_ms:30000]]"
 
 
@@ -65,21 +64,21 @@ def slow_fake() -> Iterator[FakeBedrockServer]:
 async def client(fake: FakeBedrockServer) -> AsyncIterator[BedrockClient]:
     bedrock = make_client(fake.url)
     yield bedrock
-    bedrock.close()
+    await bedrock.close()
 
 
 async def stream_text(bedrock: BedrockClient, prompt: str) -> tuple[str, StreamTranslator]:
     translator = StreamTranslator()
     parts: list[str] = []
-    async for event in bedrock.converse_stream(request(prompt)):
-        for choice in translator.feed(event):
+    async for batch in bedrock.converse_stream_batches(request(prompt)):
+        for choice in translator.feed_batch(batch):
             parts.append(choice.delta.content)
     return "".join(parts), translator
 
 
-async def collect(events: AsyncIterator[dict[str, Any]], into: list[dict[str, Any]]) -> None:
-    async for event in events:
-        into.append(event)
+async def collect(batches: AsyncIterator[list[dict[str, Any]]], into: list[dict[str, Any]]) -> None:
+    async for batch in batches:
+        into.extend(batch)
 
 
 async def test_converse_round_trip(client: BedrockClient) -> None:
@@ -112,22 +111,21 @@ async def test_invoke_model_round_trip(client: BedrockClient) -> None:
     assert batch.input_tokens > 0
 
 
-async def test_early_aclose_frees_the_thread(fake: FakeBedrockServer) -> None:
-    """Closing a stream mid-pause frees its only worker thread at once (not at the next token, 30 s away)."""
+async def test_early_aclose_frees_the_connection(fake: FakeBedrockServer) -> None:
+    """Closing a stream mid-pause frees the pool's only connection at once (not at the next token, 30 s away)."""
     bedrock = make_client(fake.url, max_concurrency=1)
     try:
-        events = bedrock.converse_stream(request(f"{LONG_PAUSES} go on"))
-        assert "messageStart" in await anext(events)
-        await anext(events)
+        events = bedrock.converse_stream_batches(request(f"{LONG_PAUSES} go on"))
+        assert "messageStart" in (await anext(events))[0]
         await events.aclose()
         result = await asyncio.wait_for(bedrock.converse(request("short")), timeout=5)
         assert result["stopReason"] == "end_turn"
     finally:
-        bedrock.close()
+        await bedrock.close()
 
 
 async def test_cancelled_consumer_closes_the_stream(fake: FakeBedrockServer) -> None:
-    """Cancelling the task that reads a stream frees the worker thread just like aclose."""
+    """Cancelling the task that reads a stream frees its connection just like aclose."""
     bedrock = make_client(fake.url, max_concurrency=1)
     first = asyncio.Event()
 
@@ -144,7 +142,7 @@ async def test_cancelled_consumer_closes_the_stream(fake: FakeBedrockServer) -> 
         result = await asyncio.wait_for(bedrock.converse(request("short")), timeout=5)
         assert result["stopReason"] == "end_turn"
     finally:
-        bedrock.close()
+        await bedrock.close()
 
 
 async def test_fifty_streams_overlap(slow_fake: FakeBedrockServer) -> None:
@@ -155,7 +153,7 @@ async def test_fifty_streams_overlap(slow_fake: FakeBedrockServer) -> None:
         results = await asyncio.gather(*(stream_text(bedrock, f"stream {i}") for i in range(50)))
         elapsed = time.monotonic() - started
     finally:
-        bedrock.close()
+        await bedrock.close()
     assert all(text and translator.finished for text, translator in results)
     assert elapsed < 50 * 0.3 / 3
 
@@ -179,40 +177,94 @@ async def test_stream_refused_before_first_event(fake: FakeBedrockServer) -> Non
         with pytest.raises(UpstreamThrottled):
             await stream_text(bedrock, "[[fault:throttle]] busy stream")
     finally:
-        bedrock.close()
+        await bedrock.close()
 
 
 async def test_mid_stream_error_after_first_events(client: BedrockClient) -> None:
     """An in-stream exception raises a mapped GatewayError after the events before it were delivered."""
     seen: list[dict[str, Any]] = []
     with pytest.raises(GatewayError) as caught:
-        await collect(client.converse_stream(request("[[fault:mid_stream]] break halfway")), seen)
+        await collect(client.converse_stream_batches(request("[[fault:mid_stream]] break halfway")), seen)
     assert seen
     assert "messageStart" in seen[0]
     assert HAIKU.id in caught.value.message
 
 
-async def test_handoff_delivers_a_burst_in_one_take() -> None:
-    """Events a thread hands over while nobody waits arrive together, in order, in one take."""
-    handoff = _Handoff(asyncio.get_running_loop())
+async def test_early_aclose_tells_bedrock(fake: FakeBedrockServer) -> None:
+    """An abandoned stream is cut off on the wire, so the fake sees the client leave (and stops generating)."""
+    bedrock = make_client(fake.url)
+    try:
+        events = bedrock.converse_stream(request(f"{LONG_PAUSES} stop me"))
+        await anext(events)
+        await events.aclose()
+        for _ in range(100):
+            if fake.app.stats.streams_aborted:
+                break
+            await asyncio.sleep(0.05)
+        assert fake.app.stats.streams_aborted == 1
+    finally:
+        await bedrock.close()
 
-    def burst() -> None:
-        for i in range(5):
-            handoff.put({"n": i})
 
-    thread = threading.Thread(target=burst)
-    thread.start()
-    thread.join()
-    assert await handoff.take() == [{"n": i} for i in range(5)]
+async def test_image_bytes_travel_as_base64(client: BedrockClient) -> None:
+    """A request with image bytes is sent the way botocore sends blobs, and Bedrock accepts it."""
+    params = chat_pb2.ChatCompletionParams(
+        model=HAIKU.id,
+        messages=[
+            chat_pb2.ChatMessage(
+                role=chat_pb2.ROLE_USER,
+                content=[
+                    chat_pb2.ContentPart(text="What is this?"),
+                    chat_pb2.ContentPart(
+                        image_url=chat_pb2.ImageUrl(url="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAAB")
+                    ),
+                ],
+            )
+        ],
+    )
+    result = from_converse_response(await client.converse(to_converse_request(params, HAIKU)))
+    assert result.message.content
 
 
-async def test_handoff_wakes_a_waiting_consumer() -> None:
-    """A consumer waiting on an empty handoff is woken by the thread's next event."""
-    handoff = _Handoff(asyncio.get_running_loop())
-    waiting = asyncio.ensure_future(handoff.take())
-    await asyncio.sleep(0)
-    assert not waiting.done()
-    thread = threading.Thread(target=handoff.put, args=({"n": 1},))
-    thread.start()
-    thread.join()
-    assert await asyncio.wait_for(waiting, timeout=5) == [{"n": 1}]
+async def test_unreachable_bedrock_is_an_upstream_error() -> None:
+    """Nothing listening: the connection error is retried, then mapped to an UpstreamError naming the model."""
+    bedrock = make_client("http://127.0.0.1:9", max_attempts=2)
+    try:
+        with pytest.raises(GatewayError, match="could not be reached") as caught:
+            await stream_text(bedrock, "anyone there?")
+        assert HAIKU.id in caught.value.message
+    finally:
+        await bedrock.close()
+
+
+async def test_two_thousand_streams_get_their_first_token_together() -> None:
+    """2,000 concurrent streams are all open at Bedrock before the first of them gets its first token.
+
+    With a thread per stream and 256 threads, only 256 could be open when the first token
+    comes, and the last stream would wait ceil(2000 / 256) = 8 first-token times; here every
+    stream is in flight at once and all first tokens arrive within a few first-token times.
+    """
+    streams, first_token_s = 2000, 8.0
+    with FakeBedrockServer(FakeBedrockConfig(ttft_ms=int(first_token_s * 1000), output_tokens=1)) as slow:
+        bedrock = make_client(slow.url, max_concurrency=streams)
+        open_at_first_token: list[int] = []
+        waited: list[float] = []
+        started = time.monotonic()
+
+        async def one(i: int) -> None:
+            translator = StreamTranslator()
+            async for batch in bedrock.converse_stream_batches(request(f"stream {i}")):
+                seen_before = translator.deltas_seen
+                translator.feed_batch(batch)
+                if seen_before == 0 and translator.deltas_seen > 0:
+                    open_at_first_token.append(slow.app.stats.streams_started)
+                    waited.append(time.monotonic() - started)
+            assert translator.finished
+
+        try:
+            await asyncio.wait_for(asyncio.gather(*(one(i) for i in range(streams))), timeout=120)
+        finally:
+            await bedrock.close()
+    assert len(waited) == streams
+    assert min(open_at_first_token) == streams
+    assert max(waited) < 3 * first_token_s

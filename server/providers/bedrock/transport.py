@@ -1,0 +1,189 @@
+"""Signed Bedrock Runtime HTTP calls on the event loop: botocore's signer and retry rules over aiohttp.
+
+Why not boto3 on threads (the old client) or aiobotocore: a thread per in-flight call
+capped concurrency at the pool size and made hundreds of threads fight for the GIL, and
+a full botocore client (sync or async) spends about 3 ms of CPU per short stream in its
+hook machinery and per-event shape parsing (bench/RESULTS.md, "Bedrock transport").
+This module keeps the parts of botocore that make a call correct and costs little:
+SigV4 signing (`SigV4Auth`), the standard retry mode's conditions, backoff and retry
+quota (`botocore.retries.standard`), and the error shapes the error table reads
+(`ClientError`, `EndpointConnectionError`, timeouts). The number of calls in flight is
+bounded by the aiohttp connection pool (BEDROCK_MAX_CONCURRENCY), not by threads; a call
+over the limit waits for a connection without a time limit of its own.
+
+Retries happen only before a response is accepted: an error status or a connection
+failure is retried as botocore's standard mode would; once a 2xx response has begun
+(a stream's first bytes), nothing is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest, AWSResponse
+from botocore.compat import HTTPHeaders
+from botocore.credentials import Credentials, ReadOnlyCredentials
+from botocore.exceptions import (
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+    ReadTimeoutError,
+)
+from botocore.model import OperationModel
+from botocore.retries import quota, standard
+from yarl import URL
+
+from llmgw.server.providers.bedrock.converse import parse_json_object
+
+_USER_AGENT = "llmgw (botocore signer over aiohttp)"
+
+
+@dataclass(frozen=True, slots=True)
+class TransportConfig:
+    """Where Bedrock is, who signs, how patiently to wait and how many calls may be in flight."""
+
+    endpoint_url: str
+    region: str
+    signing_name: str
+    credentials: Credentials | None
+    max_attempts: int
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_connections: int
+
+
+class BedrockTransport:
+    """One aiohttp connection pool to Bedrock; `open` returns an accepted (2xx) response or raises."""
+
+    def __init__(self, config: TransportConfig, operations: Mapping[str, OperationModel]) -> None:
+        self._config = config
+        self._operations = operations
+        self._base = config.endpoint_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+        throttling = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
+        self._policy = standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(max_attempts=config.max_attempts),
+            retry_backoff=standard.ExponentialBackoff(service_name="bedrock-runtime", throttling_detector=throttling),
+        )
+        self._quota = standard.RetryQuotaChecker(quota.RetryQuota(), throttling)
+
+    def _client_session(self) -> aiohttp.ClientSession:
+        """The pool, made on first use (aiohttp wants a running loop)."""
+        if self._session is None or self._session.closed:
+            config = self._config
+            connector = aiohttp.TCPConnector(limit=config.max_connections, limit_per_host=0, enable_cleanup_closed=True)
+            timeout = aiohttp.ClientTimeout(
+                total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=config.read_timeout_s
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=timeout, headers={"User-Agent": _USER_AGENT}
+            )
+        return self._session
+
+    async def _frozen_credentials(self) -> ReadOnlyCredentials:
+        credentials = self._config.credentials
+        if credentials is None:
+            raise NoCredentialsError
+        refresh_needed = getattr(credentials, "refresh_needed", None)
+        if callable(refresh_needed) and refresh_needed():
+            # A refresh may call STS or the instance metadata service: never on the loop.
+            return await asyncio.to_thread(credentials.get_frozen_credentials)
+        return credentials.get_frozen_credentials()
+
+    async def _signed_headers(self, url: str, body: bytes, accept: str) -> dict[str, str]:
+        request = AWSRequest(
+            method="POST", url=url, data=body, headers={"Content-Type": "application/json", "Accept": accept}
+        )
+        SigV4Auth(await self._frozen_credentials(), self._config.signing_name, self._config.region).add_auth(request)
+        return dict(request.headers.items())
+
+    async def open(self, operation: str, path: str, body: bytes, accept: str) -> aiohttp.ClientResponse:
+        """POST `body` to `path` (already percent-encoded), retrying as botocore's standard mode does.
+
+        Returns the accepted response, whose body the caller reads and then releases
+        (or closes, to abandon it). Raises ClientError for an error answer and botocore's
+        connection and timeout errors, so errors.py maps every failure in one place.
+        """
+        url = self._base + path
+        operation_model = self._operations.get(operation)
+        session = self._client_session()
+        request_context: dict[str, Any] = {}
+        attempt = 1
+        while True:
+            headers = await self._signed_headers(url, body, accept)
+            response: aiohttp.ClientResponse | None = None
+            error: Exception
+            parsed: dict[str, Any] | None = None
+            http_response: AWSResponse | None = None
+            try:
+                response = await session.post(URL(url, encoded=True), data=body, headers=headers)
+                if response.status < 300:
+                    # botocore passes the request context here (its stubs say a RetryContext).
+                    self._quota.release_retry_quota(request_context, _aws_response(url, response))  # type: ignore[arg-type]
+                    return response
+                raw = await response.read()
+                response.release()
+                parsed = _error_response(response, raw)
+                http_response = _aws_response(url, response)
+                error = ClientError(parsed, operation)  # type: ignore[arg-type]  # botocore's TypedDict
+            except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+                if response is not None:
+                    response.close()
+                error = connection_error(exc, url)
+            context = standard.RetryContext(
+                attempt_number=attempt,
+                operation_model=operation_model,
+                parsed_response=parsed,
+                http_response=http_response,
+                caught_exception=None if parsed is not None else error,
+                request_context=request_context,
+            )
+            if not self._policy.should_retry(context) or not self._quota.acquire_retry_quota(context):
+                raise error
+            await asyncio.sleep(self._policy.compute_retry_delay(context))
+            attempt += 1
+
+    async def close(self) -> None:
+        """Close every pooled connection (in-flight responses end with a connection error)."""
+        if self._session is not None:
+            with contextlib.suppress(Exception):
+                await self._session.close()
+
+
+def _aws_response(url: str, response: aiohttp.ClientResponse) -> AWSResponse:
+    """The response as botocore's retry rules read it (status, x-amz-retry-after)."""
+    headers = HTTPHeaders()
+    for name, value in response.headers.items():
+        headers[name] = value
+    return AWSResponse(url, response.status, headers, None)
+
+
+def _error_response(response: aiohttp.ClientResponse, raw: bytes) -> dict[str, Any]:
+    """The error as botocore's rest-json parser reads it: code from x-amzn-errortype, else the body."""
+    body = parse_json_object(raw) or {}
+    code = response.headers.get("x-amzn-errortype", "") or str(body.get("__type") or body.get("code") or "")
+    code = code.split(":")[0].split("#")[-1]
+    message = str(body.get("message") or body.get("Message") or "")
+    return {
+        "Error": {"Code": code or str(response.status), "Message": message},
+        "ResponseMetadata": {"HTTPStatusCode": response.status},
+    }
+
+
+def connection_error(exc: BaseException, url: str) -> Exception:
+    """The botocore exception for a failure to connect or to read in time (errors.py maps these).
+
+    Also used for failures while reading an accepted response's body.
+    """
+    if isinstance(exc, aiohttp.ConnectionTimeoutError):
+        return ConnectTimeoutError(endpoint_url=url)
+    if isinstance(exc, TimeoutError):
+        return ReadTimeoutError(endpoint_url=url)
+    return EndpointConnectionError(endpoint_url=url)
