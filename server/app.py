@@ -25,6 +25,9 @@ from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticat
 from llmgw.server.governance.model_access import ModelAccessCache, default_access
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.routing.breaker import BreakerPolicy
+from llmgw.server.routing.router import RetryPolicy, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.authentication import Authentication
 from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
@@ -39,6 +42,7 @@ from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
+from llmgw.server.services.routes import RouteServicer
 from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
 from llmgw.server.store.db import open_database
@@ -58,6 +62,8 @@ from llmgw.v1 import (
     policy_service_pb2_grpc,
     quota_service_pb2,
     quota_service_pb2_grpc,
+    route_service_pb2,
+    route_service_pb2_grpc,
     usage_service_pb2,
     usage_service_pb2_grpc,
 )
@@ -78,6 +84,7 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    route_service_pb2.DESCRIPTOR.services_by_name["RouteService"].full_name,
 )
 
 
@@ -86,18 +93,54 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bedrock_config(settings: Settings) -> BedrockClientConfig:
-    """The Bedrock client settings; the fake gets dummy credentials, real Bedrock boto3's chain."""
+def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClientConfig:
+    """The Bedrock client settings of a region (AWS_REGION by default).
+
+    The fake gets dummy credentials, real Bedrock the region's profile or role, else
+    boto3's chain. A `[bedrock.regions.*]` table for AWS_REGION overrides
+    BEDROCK_ENDPOINT_URL. Each client makes one attempt per call: the router retries.
+    """
+    name = region or settings.aws_region
+    table = next((entry for entry in settings.bedrock if entry.name == name), None)
+    endpoint = settings.bedrock_endpoint_url if name == settings.aws_region else None
     access_key, secret_key = FAKE_AWS_CREDENTIALS if settings.benchmark_mode else (None, None)
     return BedrockClientConfig(
-        region=settings.aws_region,
-        endpoint_url=settings.bedrock_endpoint_url,
-        max_attempts=settings.bedrock_max_attempts,
+        region=name,
+        endpoint_url=endpoint if table is None or table.endpoint_url is None else table.endpoint_url,
+        max_attempts=1,
+        connect_timeout_s=settings.bedrock_connect_timeout_seconds,
         read_timeout_s=settings.bedrock_read_timeout_seconds,
         max_concurrency=settings.bedrock_max_concurrency,
         access_key_id=access_key,
         secret_access_key=secret_key,
+        profile=None if table is None or settings.benchmark_mode else table.profile,
+        role_arn=None if table is None or settings.benchmark_mode else table.role_arn,
     )
+
+
+def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
+    """One Bedrock client per region, the retry and breaker policies, metrics watching the breakers."""
+    router = Router(
+        {region: BedrockClient(bedrock_config(settings, region)) for region in settings.regions},
+        RetryPolicy(
+            max_rounds=settings.bedrock_max_attempts,
+            backoff_base_s=settings.bedrock_backoff_base_seconds,
+            backoff_max_s=settings.bedrock_backoff_max_seconds,
+            first_byte_timeout_s=settings.bedrock_first_byte_timeout_seconds,
+            idle_timeout_s=settings.bedrock_idle_timeout_seconds,
+            total_timeout_s=settings.bedrock_total_timeout_seconds,
+        ),
+        BreakerPolicy(
+            failures=settings.breaker_failures,
+            failure_rate=settings.breaker_failure_rate,
+            window_s=settings.breaker_window_seconds,
+            min_requests=settings.breaker_min_requests,
+            cooldown_s=settings.breaker_cooldown_seconds,
+        ),
+        observer=metrics,
+    )
+    metrics.watch_breakers(router.breaker_states)
+    return router
 
 
 class Gateway:
@@ -110,8 +153,8 @@ class Gateway:
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
     Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
 
-    Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
-    model access names a model the catalog does not know.
+    Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS or LLMGW_ROUTES) when the
+    default model access or a route names a model the catalog does not know.
     """
 
     def __init__(
@@ -130,6 +173,7 @@ class Gateway:
         self._metrics_server: MetricsServer | None = None
         self.catalog = catalog or Catalog.load()
         default = default_access(self.catalog, settings.default_model_access)
+        self.routes = RouteTable(self.catalog, settings.routes, settings.aws_region)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
@@ -139,7 +183,7 @@ class Gateway:
             quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
         )
-        self.bedrock = BedrockClient(bedrock_config(settings))
+        self.router = build_router(settings, self.metrics)
         self.health = health.aio.HealthServicer()
         self.authenticator = authenticator = KeyAuthenticator(
             self.server_secret,
@@ -179,9 +223,10 @@ class Gateway:
         local = cast(grpc.aio.Server, self._local)  # the generated add_* functions call only its two add methods
         recorder = RequestRecorder(self.writer, self.metrics)
         executor = self._db_executor
-        chat = ChatServicer(self.catalog, self.bedrock, recorder, governance)
+        chat = ChatServicer(self.catalog, self.routes, self.router, recorder, governance)
         models = ModelServicer(self.catalog, self.access)
-        embeddings = EmbeddingServicer(self.catalog, self.bedrock, recorder, governance)
+        embeddings = EmbeddingServicer(self.catalog, self.router.client(settings.aws_region), recorder, governance)
+        routes = RouteServicer(self.routes, self.router)
         keys = KeyServicer(self.server_secret, authenticator, executor, clock)
         quotas = QuotaServicer(
             executor,
@@ -202,6 +247,7 @@ class Gateway:
             quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(quotas, server)
             policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(policies, server)
             usage_service_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)
+            route_service_pb2_grpc.add_RouteServiceServicer_to_server(routes, server)
             health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
         self.port = 0
@@ -261,7 +307,7 @@ class Gateway:
         if self.tracing is not None:
             self.tracing.shutdown()
         await self.writer.close()
-        await self.bedrock.close()
+        await self.router.close()
         self._db_executor.shutdown(wait=True)
         self.database.close()
 

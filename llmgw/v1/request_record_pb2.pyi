@@ -77,6 +77,9 @@ class RequestRecord(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     API_FIELD_NUMBER: _builtins.int
     ERROR_REASON_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    UPSTREAM_MODEL_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The request id (`chatcmpl-...` or `embd-...`), as returned to the client."""
     user: _builtins.str
@@ -84,7 +87,9 @@ class RequestRecord(_message.Message):
     key_name: _builtins.str
     """The name of the key used (never the key itself)."""
     model: _builtins.str
-    """The model id as the caller sent it."""
+    """The model id that answered: as the caller sent it, or the fallback's id
+    when a fallback answered (see upstream_model for the Bedrock id called).
+    """
     input_tokens: _builtins.int
     """Input tokens as Bedrock counted them (estimated if the stream died first)."""
     output_tokens: _builtins.int
@@ -101,6 +106,18 @@ class RequestRecord(_message.Message):
     """Which API: `chat`, `chat_stream` or `embeddings`."""
     error_reason: _builtins.str
     """The machine-readable reason of a failure (e.g. `QUOTA_EXCEEDED`); empty on success."""
+    region: _builtins.str
+    """The AWS region of the target that answered (on failure: the last one
+    tried); empty when Bedrock was not called.
+    """
+    upstream_model: _builtins.str
+    """The Bedrock model or inference-profile id called there (e.g.
+    `us.anthropic.claude-3-haiku-20240307-v1:0`); its price is what was charged.
+    """
+    attempts: _builtins.int
+    """Calls made to Bedrock for this request, retries and failovers included;
+    0 when Bedrock was not called.
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the request was received."""
@@ -121,10 +138,13 @@ class RequestRecord(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         api: _builtins.str = ...,
         error_reason: _builtins.str = ...,
+        region: _builtins.str = ...,
+        upstream_model: _builtins.str = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "created_at", b"created_at", "ttft_ms", b"ttft_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "ttft_ms", b"ttft_ms", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "attempts", b"attempts", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "region", b"region", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ttft_ms: _TypeAlias = _typing.Literal["ttft_ms"]  # noqa: Y015
     _WhichOneofArgType__ttft_ms: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms"]  # noqa: Y015

@@ -10,10 +10,13 @@ the ledger and the request log stay exact.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.registry import Collector
 
 from llmgw.server.core.money import PICODOLLARS_PER_USD
 from llmgw.server.store.group_commit import RequestRow
@@ -24,6 +27,27 @@ TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 REJECTION_OUTCOMES = frozenset({"quota_exceeded", "model_access_denied", "rate_limited"})
 # Model ids come from clients; past this many distinct ones, new ids count as "other".
 MAX_MODEL_LABELS = 200
+# The breaker-state gauge's values: what a dashboard plots.
+BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+BreakerStates = Callable[[], Iterable[tuple[str, str, str]]]
+
+
+class _BreakerCollector(Collector):
+    """`llmgw_breaker_state{region, target}`, read from the router at each scrape (a cool-down ends by time)."""
+
+    def __init__(self, states: BreakerStates) -> None:
+        self._states = states
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        """One sample per target that has a breaker: 0 closed, 1 half-open, 2 open."""
+        family = GaugeMetricFamily(
+            "llmgw_breaker_state",
+            "Circuit breaker of each route target: 0 closed, 1 half-open, 2 open.",
+            labels=["region", "target"],
+        )
+        for region, target, state in self._states():
+            family.add_metric([region, target], BREAKER_STATE_VALUES[state])
+        yield family
 
 
 class GatewayMetrics:
@@ -66,7 +90,42 @@ class GatewayMetrics:
         )
         self.rpcs = Counter("llmgw_grpc_calls", "gRPC calls by method and status code.", ["method", "code"], registry=r)
         self.in_flight = Gauge("llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r)
+        # Targets come from the settings, not from clients, so their labels are bounded.
+        self.attempts = Counter(
+            "llmgw_bedrock_attempts",
+            "Calls to Bedrock by region, target id and outcome (success or the error reason).",
+            ["region", "target", "outcome"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "llmgw_failovers",
+            "Requests that left a failed target for another attempt, by the target left.",
+            ["region", "target"],
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            "llmgw_breaker_transitions",
+            "Circuit breaker state changes by target and the state entered.",
+            ["region", "target", "state"],
+            registry=r,
+        )
         self._models: set[str] = set()
+
+    def attempt(self, region: str, model: str, outcome: str) -> None:
+        """One call to Bedrock ended (the router reports it)."""
+        self.attempts.labels(region, model, outcome).inc()
+
+    def failover(self, region: str, model: str) -> None:
+        """A request moved on from a failed target."""
+        self.failovers.labels(region, model).inc()
+
+    def breaker_transition(self, region: str, model: str, state: str) -> None:
+        """A target's breaker changed state."""
+        self.breaker_transitions.labels(region, model, state).inc()
+
+    def watch_breakers(self, states: BreakerStates) -> None:
+        """Export the breakers' states, read from `states` at each scrape."""
+        self.registry.register(_BreakerCollector(states))
 
     def _model_label(self, model: str) -> str:
         if model in self._models:

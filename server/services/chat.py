@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from llmgw.server.core.accounting import (
     chat_input_token_bound,
@@ -14,14 +15,15 @@ from llmgw.server.core.accounting import (
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_usd
 from llmgw.server.governance.admission import Governance
-from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.governance.identity import Principal, current_principal
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.routing.router import Candidate, Progress, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
-from llmgw.wire.errors import UpstreamError
+from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
@@ -55,16 +57,58 @@ def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_p
     )
 
 
+class _Requests:
+    """The Converse request for each candidate, built once per target model (its id and output cap differ)."""
+
+    def __init__(self, params: chat_pb2.ChatCompletionParams) -> None:
+        self._params = params
+        self._built: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, candidate: Candidate) -> dict[str, Any]:
+        model = candidate.target.model
+        request = self._built.get(model.id)
+        if request is None:
+            request = self._built[model.id] = to_converse_request(self._params, model)
+        return request
+
+
 class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
-    """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
+    """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock through the router, records it.
+
+    The quota reservation is taken once, before routing, for the dearest candidate
+    (targets and allowed fallbacks), and settled once at the price of the target that
+    answered.
+    """
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        routes: RouteTable,
+        router: Router,
+        recorder: RequestRecorder,
+        governance: Governance,
     ) -> None:
         self._catalog = catalog
         self._governance = governance
-        self._bedrock = bedrock
+        self._routes = routes
+        self._router = router
         self._recorder = recorder
+
+    async def _candidates(
+        self, principal: Principal, params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool
+    ) -> list[Candidate]:
+        """The route's targets, then those of each fallback the caller may use and that can serve the request."""
+        route = self._routes.route(model)
+        candidates = [Candidate(model.id, target) for target in route.targets]
+        for fallback_id in route.fallbacks:
+            fallback = self._catalog.get(fallback_id)
+            try:
+                await self._governance.check_model(principal, fallback.id)
+                check_capabilities(params, fallback, streaming=streaming)
+            except (ModelAccessDenied, InvalidArgument):
+                continue
+            candidates.extend(Candidate(fallback.id, target) for target in self._routes.route(fallback).targets)
+        return candidates
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -73,26 +117,36 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         params = request.params
         principal = current_principal()
         trace = RequestTrace("chatcmpl", "chat", principal, params.model)
+        progress = Progress()
         try:
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=False)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
-            result = from_converse_response(await self._bedrock.converse(converse_request))
+            to_converse_request(params, model)  # the caller's mistakes surface before any quota is taken
+            candidates = await self._candidates(principal, params, model, streaming=False)
+            bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
+            trace.reservation = await self._governance.admit(principal, bound)
+            trace.model = candidates[0].target.model
+            requests = _Requests(params)
+            response = await self._router.call(
+                candidates, lambda client, candidate: client.converse(requests(candidate)), progress
+            )
+            result = from_converse_response(response)
         except BaseException as exc:
+            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
+        trace.routed(progress, answered=True)
         trace.mark_first_token()
         await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        answered = trace.model or model
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
             created=trace.created_unix,
-            model=params.model,
+            model=trace.model_id,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(model, result.input_tokens, result.output_tokens),
+            usage=_usage(answered, result.input_tokens, result.output_tokens),
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
@@ -111,11 +165,11 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model)
         translator = StreamTranslator()
         finish: list[chat_pb2.ChunkChoice] = []
+        progress = Progress()
 
-        # The fields every chunk shares, built once and copied (cheaper than keyword construction per token).
-        envelope = chat_pb2.ChatCompletionChunk(
-            id=trace.id, object="chat.completion.chunk", created=trace.created_unix, model=params.model
-        )
+        # The fields every chunk shares, built once and copied (cheaper than keyword construction per token);
+        # `model` is set once a target has answered (a fallback's id, when one did).
+        envelope = chat_pb2.ChatCompletionChunk(id=trace.id, object="chat.completion.chunk", created=trace.created_unix)
 
         def chunk(
             *choices: chat_pb2.ChunkChoice, usage: chat_pb2.Usage | None = None
@@ -132,10 +186,14 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=True)
-            converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
-            events = self._bedrock.converse_stream(converse_request)
+            to_converse_request(params, model)  # the caller's mistakes surface before any quota is taken
+            candidates = await self._candidates(principal, params, model, streaming=True)
+            bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
+            trace.reservation = await self._governance.admit(principal, bound)
+            trace.model = candidates[0].target.model
+            events = await self._router.stream(candidates, _Requests(params), progress)
+            trace.routed(progress, answered=True)
+            envelope.model = trace.model_id
             try:
                 async for batch in events:
                     for choice in translator.feed_batch(batch):
@@ -147,8 +205,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             finally:
                 await events.aclose()
             if not translator.finished:
-                raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
+                raise UpstreamError(f"Bedrock ended the stream for {trace.model_id} before it was complete.")
         except BaseException as exc:
+            trace.routed(progress, answered=translator.started)
             # The prompt is charged once Bedrock has begun answering, or when the client left
             # after the call went out (nothing escapes the ledger by disconnecting); a call
             # Bedrock refused outright costs nothing.
@@ -162,4 +221,4 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         await self._recorder.record(trace, input_tokens, output_tokens)
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(model, input_tokens, output_tokens))
+            yield chunk(usage=_usage(trace.model or model, input_tokens, output_tokens))

@@ -18,6 +18,7 @@ from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.core.money import format_usd
 from llmgw.server.governance.identity import Principal
+from llmgw.server.routing.router import Progress
 from llmgw.server.rpc.metrics import GatewayMetrics
 from llmgw.server.rpc.observability import note
 from llmgw.server.store.group_commit import GroupCommitWriter, RequestRow
@@ -54,6 +55,9 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
+    region: str = ""
+    upstream_model: str = ""
+    attempts: int = 0
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -67,6 +71,22 @@ class RequestTrace:
         """Note the time to first token, once."""
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
+
+    def routed(self, progress: Progress, *, answered: bool) -> None:
+        """Take where the router sent the request: the last target tried is the one priced and logged.
+
+        `answered`: that target's public model answered (a fallback's id then becomes the
+        request's model, as in the response).
+        """
+        self.attempts = progress.attempts
+        candidate = progress.candidate
+        if candidate is None:
+            return
+        self.region = candidate.target.region
+        self.upstream_model = candidate.target.model.id
+        self.model = candidate.target.model
+        if answered:
+            self.model_id = candidate.public_model
 
     def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
@@ -87,6 +107,9 @@ class RequestTrace:
             outcome=outcome_of(error),
             error_reason=reason,
             created_at=self.created_at,
+            region=self.region,
+            upstream_model=self.upstream_model,
+            attempts=self.attempts,
         )
 
 
@@ -110,6 +133,9 @@ class RequestRecorder:
             output_tokens=row.output_tokens,
             cost_usd=format_usd(row.cost_picodollars),
             ttft_ms=row.ttft_ms,
+            region=row.region,
+            upstream_model=row.upstream_model,
+            attempts=row.attempts,
         )
 
     async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:

@@ -51,6 +51,9 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         created_at=timestamp(row.created_at),
         api=row.api,
         error_reason=row.error_reason,
+        region=row.region,
+        upstream_model=row.upstream_model,
+        attempts=row.attempts,
     )
     if row.ttft_ms is not None:
         message.ttft_ms = row.ttft_ms

@@ -63,7 +63,9 @@ class RequestRow:
     `api` is "chat", "chat_stream" or "embeddings"; `outcome` is "success",
     "quota_exceeded", "model_access_denied", "error" or "cancelled", with
     `error_reason` the error's reason code (empty on success); `created_at` is
-    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money).
+    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money). `region` and
+    `upstream_model` say where the request went (the last target tried, the one that
+    answered on success); `attempts` counts the calls made to Bedrock for it.
     """
 
     id: str
@@ -79,6 +81,9 @@ class RequestRow:
     outcome: str
     error_reason: str
     created_at: datetime
+    region: str = ""
+    upstream_model: str = ""
+    attempts: int = 0
 
 
 _RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)

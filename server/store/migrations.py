@@ -150,7 +150,24 @@ def _create_rate_limits(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_create_keys_and_requests, _create_governance, _create_rate_limits)
+def _add_request_routing(db: peewee.Database) -> None:
+    """Version 4: where each request went (region, the Bedrock id that answered) and how many calls it took."""
+    table = "request_record"
+    columns = (
+        ("region", "VARCHAR(32) NOT NULL DEFAULT ''"),
+        ("upstream_model", "TEXT NOT NULL DEFAULT ''"),
+        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
+    )
+    for name, definition in columns:
+        db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {definition}')  # type: ignore[no-untyped-call]  # constant text
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    _create_keys_and_requests,
+    _create_governance,
+    _create_rate_limits,
+    _add_request_routing,
+)
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 
 

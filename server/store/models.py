@@ -76,6 +76,9 @@ class RequestRecord(BaseModel):
     outcome = peewee.CharField(max_length=32)
     error_reason = peewee.CharField(max_length=64, default="")
     created_at = UtcDateTimeField()
+    region = peewee.CharField(max_length=32, default="")
+    upstream_model = peewee.TextField(default="")
+    attempts = peewee.IntegerField(default=0)
 
     class Meta:
         """peewee table options; the indexes serve per-user and time-range usage queries."""

@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
+from botocore.credentials import AssumeRoleCredentialFetcher, Credentials, DeferredRefreshableCredentials
 from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
@@ -45,7 +46,9 @@ class BedrockClientConfig:
     """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake.
 
     `max_concurrency` is the size of the HTTP connection pool: the most Bedrock calls
-    (streams included) in flight at once; more wait for a connection.
+    (streams included) in flight at once; more wait for a connection. `profile` signs
+    with a named AWS profile; `role_arn` with a role assumed through STS (from the
+    profile's or the default credentials), refreshed before it expires.
     """
 
     region: str
@@ -56,6 +59,8 @@ class BedrockClientConfig:
     max_concurrency: int = 2048
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
 
 
 def _json_default(value: object) -> str:
@@ -88,6 +93,19 @@ def _event(message: EventStreamMessage) -> dict[str, Any]:
     raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "ConverseStream")
 
 
+def _credentials(session: boto3.session.Session, role_arn: str | None) -> Credentials | None:
+    """The session's credentials, or those of `role_arn` assumed with them (fetched on first use, then refreshed)."""
+    if role_arn is None:
+        return session.get_credentials()
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=session._session.create_client,  # botocore's documented hook for STS
+        source_credentials=session.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": "llmgw"},
+    )
+    return DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
+
+
 class BedrockClient:
     """Async Converse, ConverseStream and InvokeModel over one connection pool."""
 
@@ -96,6 +114,7 @@ class BedrockClient:
             aws_access_key_id=config.access_key_id,
             aws_secret_access_key=config.secret_access_key,
             region_name=config.region,
+            profile_name=config.profile,
         )
         # Made only to read the endpoint and service model; it never sends a request.
         reference = session.client("bedrock-runtime", endpoint_url=config.endpoint_url)
@@ -105,7 +124,7 @@ class BedrockClient:
                 endpoint_url=reference.meta.endpoint_url,
                 region=reference.meta.region_name,
                 signing_name=model.signing_name or "bedrock",
-                credentials=session.get_credentials(),
+                credentials=_credentials(session, config.role_arn),
                 max_attempts=config.max_attempts,
                 connect_timeout_s=config.connect_timeout_s,
                 read_timeout_s=config.read_timeout_s,
