@@ -31,6 +31,12 @@ def _text(chunks: Iterator[chat_service_pb2.StreamChatCompletionResponse]) -> tu
     return deltas, models
 
 
+def _drain(chunks: Iterator[chat_service_pb2.StreamChatCompletionResponse], deltas: list[str]) -> None:
+    """Read a stream to its end (or its error), collecting the content deltas."""
+    for response in chunks:
+        deltas.extend(choice.delta.content for choice in response.chunk.choices if choice.delta.content)
+
+
 def _breaker(routed: Routed, model: str, region: str) -> int:
     listing = routed.routes.ListRoutes(route_service_pb2.ListRoutesRequest(), metadata=bearer(routed.root))
     route = next(route for route in listing.routes if route.model == model)
@@ -122,8 +128,7 @@ def test_failure_after_the_first_token_is_in_band_charged_and_not_failed_over(ro
     chunks = gw.stream("[[tokens:10]] break midway")
     deltas: list[str] = []
     with pytest.raises(grpc.RpcError) as failed:
-        for response in chunks:
-            deltas.extend(choice.delta.content for choice in response.chunk.choices if choice.delta.content)
+        _drain(chunks, deltas)
     assert failed.value.code() == grpc.StatusCode.UNAVAILABLE
     assert len("".join(deltas).split()) == 3
     assert gw.west.app.stats.requests == west_before
@@ -135,7 +140,7 @@ def test_failure_after_the_first_token_is_in_band_charged_and_not_failed_over(ro
 
 
 def test_fallback_answers_only_for_callers_who_may_use_it(routed: Callable[..., Routed]) -> None:
-    """Haiku throttles: Sonnet answers alice (named in `model`, charged at its price); bob, allowed Haiku only, fails."""
+    """Haiku throttles: Sonnet answers alice (named in `model`, at its price); bob, allowed Haiku only, fails."""
     gw = routed()
     gw.east.app.config = FakeBedrockConfig(model_faults={HAIKU: "throttle"})
     answer = gw.ask("fall back", model=HAIKU)
@@ -188,8 +193,7 @@ def test_silent_stream_ends_deadline_exceeded_and_is_charged(routed: Callable[..
     gw.east.app.config = FakeBedrockConfig(fault="stall")
     deltas: list[str] = []
     with pytest.raises(grpc.RpcError) as silent:
-        for response in gw.stream("[[tokens:10]] go quiet"):
-            deltas.extend(choice.delta.content for choice in response.chunk.choices if choice.delta.content)
+        _drain(gw.stream("[[tokens:10]] go quiet"), deltas)
     assert silent.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert len("".join(deltas).split()) == 2
     (row,) = records("alice", 1)
@@ -205,8 +209,7 @@ def test_total_deadline_ends_unary_and_streaming_calls(routed: Callable[..., Rou
     assert unary.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     deltas: list[str] = []
     with pytest.raises(grpc.RpcError) as streamed:
-        for response in gw.stream("[[tokens:50]] [[token_delay_ms:100]] too long"):
-            deltas.extend(choice.delta.content for choice in response.chunk.choices if choice.delta.content)
+        _drain(gw.stream("[[tokens:50]] [[token_delay_ms:100]] too long"), deltas)
     assert streamed.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     assert 0 < len("".join(deltas).split()) < 50
     rows = records("alice", 2)
