@@ -56,7 +56,10 @@ class RouteTable:
             raise SettingsError(f"LLMGW_ROUTES: route {route!r}: {what} {model_id!r} is not a model id of the catalog")
         model = self._catalog.get(model_id)
         if like is not None and model.kind != like.kind:
-            raise SettingsError(f"LLMGW_ROUTES: route {route!r}: {what} {model_id!r} is a {model.kind} model")
+            raise SettingsError(
+                f"LLMGW_ROUTES: route {route!r}: {what} {model_id!r} is of kind {model.kind}, "
+                f"the route's model of kind {like.kind}"
+            )
         return model
 
     def route(self, model: CatalogModel) -> Route:

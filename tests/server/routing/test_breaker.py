@@ -1,0 +1,109 @@
+"""The circuit breaker's state machine, on a clock the test moves (no sleeping)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmgw.server.routing.backoff import full_jitter
+from llmgw.server.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+
+
+@dataclass
+class Clock:
+    """Monotonic seconds the test advances."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _breaker(clock: Clock, **policy: float) -> tuple[CircuitBreaker, list[tuple[BreakerState, BreakerState]]]:
+    moves: list[tuple[BreakerState, BreakerState]] = []
+    options = {"failures": 3, "failure_rate": 0.5, "window_s": 10, "min_requests": 4, "cooldown_s": 5, **policy}
+    breaker = CircuitBreaker(
+        BreakerPolicy(**options),  # type: ignore[arg-type]
+        lambda old, new: moves.append((old, new)),
+        clock,
+    )
+    return breaker, moves
+
+
+def test_opens_after_consecutive_failures_and_half_opens_after_the_cool_down() -> None:
+    """N failures in a row open it; calls are refused until the cool-down, then exactly one probe passes."""
+    clock = Clock()
+    breaker, moves = _breaker(clock, min_requests=100)
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failure()
+    assert breaker.state == "open"
+    assert not breaker.allow()
+    clock.now += 4.9
+    assert not breaker.allow()
+    clock.now += 0.1
+    assert breaker.allow()
+    assert not breaker.allow()
+    breaker.success()
+    assert breaker.state == "closed"
+    assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+def test_a_failed_probe_opens_it_again_for_a_full_cool_down() -> None:
+    """The probe's failure reopens the breaker; the cool-down starts over."""
+    clock = Clock()
+    breaker, moves = _breaker(clock, failures=1)
+    breaker.failure()
+    clock.now += 5
+    assert breaker.allow()
+    breaker.failure()
+    assert breaker.state == "open"
+    clock.now += 4
+    assert not breaker.allow()
+    assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "open")]
+
+
+def test_a_probe_without_a_verdict_lets_the_next_call_probe() -> None:
+    """A probe that ends with no verdict (the caller's error, a cancellation) frees the probe slot."""
+    clock = Clock()
+    breaker, _ = _breaker(clock, failures=1)
+    breaker.failure()
+    clock.now += 5
+    assert breaker.allow()
+    breaker.release()
+    assert breaker.state == "half_open"
+    assert breaker.allow()
+
+
+def test_opens_on_the_failure_rate_over_the_window() -> None:
+    """Alternating failures never make three in a row, but half of four calls in the window opens it."""
+    clock = Clock()
+    breaker, _ = _breaker(clock)
+    breaker.success()
+    breaker.failure()
+    breaker.success()
+    assert breaker.state == "closed"
+    breaker.failure()
+    assert breaker.state == "open"
+
+
+def test_old_calls_leave_the_window() -> None:
+    """Failures older than the window no longer count toward the rate."""
+    clock = Clock()
+    breaker, _ = _breaker(clock)
+    breaker.failure()
+    breaker.success()
+    breaker.failure()
+    clock.now += 11
+    breaker.success()
+    breaker.success()
+    breaker.success()
+    breaker.failure()
+    assert breaker.state == "closed"
+
+
+def test_full_jitter_stays_within_the_capped_exponential() -> None:
+    """Each wait is between 0 and min(cap, base * 2**retry)."""
+    for retry, bound in [(0, 0.1), (1, 0.2), (3, 0.8), (10, 2.0), (1000, 2.0)]:
+        waits = [full_jitter(retry, 0.1, 2.0) for _ in range(200)]
+        assert all(0 <= wait <= bound for wait in waits)
+        assert max(waits) > bound / 2
