@@ -13,7 +13,7 @@ setting, so start-up fails clearly.
 BEDROCK (`[bedrock.regions.<name>]` tables, each with optional `endpoint_url` and
 `profile` or `role_arn`) and ROUTES (`[[routes]]` with `model`, `targets` and
 optional `fallbacks`) are the routing settings of DESIGN.md "Routing and
-failover"; routing.py parses them, and a route naming a region that is not
+failover"; routing_config.py parses them, and a route naming a region that is not
 declared stops start-up. The BEDROCK_* and BREAKER_* scalars tune retries,
 timeouts and circuit breakers.
 
@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
-from llmgw.server.routing.config import BedrockRegion, RouteSpec, parse_regions, parse_routes
+from llmgw.server.routing_config import BedrockRegion, RouteSpec, parse_regions, parse_routes
 from llmgw.wire.errors import InvalidArgument
 from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.routing.config import RouteSpec
+from llmgw.server.routing_config import RouteSpec
 from llmgw.server.settings import SettingsError
 
 

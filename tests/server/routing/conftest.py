@@ -59,7 +59,7 @@ class Routed:
     def stream(self, text: str, model: str = HAIKU45_US) -> Iterator[chat_service_pb2.StreamChatCompletionResponse]:
         """A streaming chat call as alice; iterate it."""
         request = chat_service_pb2.StreamChatCompletionRequest(params=chat_params(text, model))
-        return self.chat.StreamChatCompletion(request, metadata=bearer(self.alice), timeout=30)  # type: ignore[no-any-return]
+        return self.chat.StreamChatCompletion(request, metadata=bearer(self.alice), timeout=30)
 
     def metrics(self) -> str:
         """The gateway's /metrics text."""

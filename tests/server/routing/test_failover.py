@@ -22,9 +22,10 @@ CATALOG = Catalog.load()
 WAIT_S = 10.0
 
 
-def _text(chunks: Iterator[chat_service_pb2.StreamChatCompletionResponse]) -> tuple[list[str], list[object]]:
+def _text(chunks: Iterator[chat_service_pb2.StreamChatCompletionResponse]) -> tuple[list[str], list[str]]:
     """The content deltas of a stream and the chunks' `model` fields."""
-    deltas, models = [], []
+    deltas: list[str] = []
+    models: list[str] = []
     for response in chunks:
         models.append(response.chunk.model)
         deltas.extend(choice.delta.content for choice in response.chunk.choices if choice.delta.content)

@@ -9,8 +9,8 @@ import pytest
 
 from llmgw.server.app import Gateway, bedrock_config
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.routing.config import BedrockRegion, RouteSpec, TargetSpec
 from llmgw.server.routing.table import RouteTable
+from llmgw.server.routing_config import BedrockRegion, RouteSpec, TargetSpec
 from llmgw.server.settings import Settings, SettingsError
 from tests.e2e.conftest import gateway_env
 from tests.e2e.test_cli import run_llmgw
