@@ -188,6 +188,7 @@ async def test_usage_lists_requests_and_charts_spend(gateway: GatewayThread, fre
         await until(pilot, only_the_user, "the user's requests")
         assert table.get_row_at(0)[3] == HAIKU
         assert table.get_row_at(0)[8] == "success"
+        assert table.get_row_at(0)[9] == "us-east-1 (1)"
         by_model = screen.query_one("#by-model", SpendChart)
         await until(pilot, lambda: bool(by_model._rows), "the spend by model")
         assert [label for label, _ in by_model._rows] == [HAIKU]

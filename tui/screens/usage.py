@@ -20,7 +20,8 @@ from llmgw.tui.widgets.spend_chart import SpendChart
 from llmgw.v1 import request_record_pb2, usage_service_pb2
 
 PAGE_SIZE = 200
-COLUMNS = ("When", "User", "Key", "Model", "In", "Out", "Cost", "ms", "Outcome")
+# "Via": the region that answered (or was tried last), with the calls to Bedrock it took in brackets.
+COLUMNS = ("When", "User", "Key", "Model", "In", "Out", "Cost", "ms", "Outcome", "Via")
 
 
 class UsageScreen(AdminScreen):
@@ -120,4 +121,5 @@ class UsageScreen(AdminScreen):
                 usd(record.cost_usd),
                 str(record.latency_ms),
                 OUTCOME_NAMES.get(record.outcome, "?"),
+                f"{record.region} ({record.attempts})" if record.attempts else "",
             )

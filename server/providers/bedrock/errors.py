@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from llmgw.wire.errors import (
     GatewayError,
@@ -62,8 +69,10 @@ def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
         return _from_code(str(error.get("Code", "")), str(error.get("Message", "")), model_id)
     if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
         return UpstreamTimeout(f"Bedrock did not answer in time for the model '{model_id}'.")
-    if isinstance(exc, BotoCoreError):
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
         return UpstreamUnavailable(f"Bedrock could not be reached for the model '{model_id}'.")
+    if isinstance(exc, BotoCoreError):
+        return UpstreamError(f"Bedrock could not be called for the model '{model_id}'.")
     return UpstreamError(f"The call to Bedrock for the model '{model_id}' failed unexpectedly.")
 
 
