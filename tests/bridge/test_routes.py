@@ -196,6 +196,8 @@ DESIGN_ROWS = {
     ("GET", "/v1/requests"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
+    # DESIGN.md "Routing and failover": the routes and their breakers, for admins.
+    ("GET", "/v1/routes"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 
