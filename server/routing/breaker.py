@@ -1,6 +1,7 @@
 """A circuit breaker per route target: stop calling a (region, model id) that keeps failing, then probe it.
 
-Closed: calls go through; the breaker opens after BREAKER_FAILURES failures in a row,
+Closed: calls go through; the breaker opens after BREAKER_FAILURES failures in a row
+(calls sent one after another that all failed),
 or when at least BREAKER_MIN_REQUESTS calls in the last BREAKER_WINDOW_SECONDS failed
 at a rate of BREAKER_FAILURE_RATE or more. Open: calls skip the target (the router
 tries the next one) for BREAKER_COOLDOWN_SECONDS. Half-open: one call, the probe, goes
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 BreakerState = Literal["closed", "open", "half_open"]
+# Failed tickets kept to find runs; a run longer than BREAKER_FAILURES opens the breaker long before.
+_MAX_FAILED_TICKETS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +35,15 @@ class BreakerPolicy:
 
 
 class CircuitBreaker:
-    """The state of one target; `on_transition(old, new)` is told of every change (metrics)."""
+    """The state of one target; `on_transition(old, new)` is told of every change (metrics).
+
+    "In a row" is in the order calls were sent, not the order they ended: `allow` hands
+    out a ticket per call, and the breaker opens when BREAKER_FAILURES calls with
+    consecutive tickets all failed. Under concurrency a throttle comes back at once while
+    a success takes a whole time-to-first-token, so counting in the order calls end would
+    see a "run" of failures whenever a few quick refusals overtake slow answers; counting by
+    ticket sees one only when every call sent in a row failed.
+    """
 
     def __init__(
         self,
@@ -45,8 +56,10 @@ class CircuitBreaker:
         self._clock = clock
         self._state: BreakerState = "closed"
         self._opened_at = 0.0
-        self._consecutive = 0
-        self._probing = False
+        self._next_ticket = 1
+        self._failed: set[int] = set()
+        self._run = 0
+        self._probe: int | None = None
         self._window: deque[tuple[float, bool]] = deque()
         self._window_failures = 0
 
@@ -57,53 +70,83 @@ class CircuitBreaker:
             self._move("half_open")
         return self._state
 
+    def peek(self) -> BreakerState:
+        """The state now, without moving it (for readers on other threads, like a /metrics scrape)."""
+        if self._state == "open" and self._clock() - self._opened_at >= self._policy.cooldown_s:
+            return "half_open"
+        return self._state
+
     @property
     def consecutive_failures(self) -> int:
-        """Failures since the last success."""
-        return self._consecutive
+        """The length of the latest run of failed calls sent in a row (0 after a success closes it)."""
+        return self._run
 
-    def allow(self) -> bool:
-        """Whether a call may go to the target now; in half-open, only the one probe may."""
+    def allow(self) -> int | None:
+        """A ticket for a call that may go to the target now, or None; in half-open, only the probe gets one."""
         state = self.state
-        if state == "closed":
-            return True
-        if state == "open" or self._probing:
-            return False
-        self._probing = True
-        return True
+        if state == "open" or (state == "half_open" and self._probe is not None):
+            return None
+        ticket = self._next_ticket
+        self._next_ticket += 1
+        if state == "half_open":
+            self._probe = ticket
+        return ticket
 
-    def success(self) -> None:
-        """The call answered: a probe closes the breaker; the failure run ends."""
-        self._probing = False
-        self._consecutive = 0
+    def success(self, ticket: int) -> None:
+        """The call with this ticket answered: a probe closes the breaker."""
+        self._run = 0
         if self._state == "closed":
             self._note(failed=False)
             return
-        self._clear_window()
-        self._move("closed")
+        if ticket == self._probe:
+            self._probe = None
+            self._reset()
+            self._move("closed")
 
-    def failure(self) -> None:
-        """The call failed in a way the target is to blame for; may open the breaker."""
-        self._probing = False
-        self._consecutive += 1
-        if self._state == "closed":
-            self._note(failed=True)
-            if not self._tripped():
-                return
+    def failure(self, ticket: int) -> None:
+        """The call with this ticket failed in a way the target is to blame for; may open the breaker."""
+        if self._state == "half_open" and ticket == self._probe:
+            self._probe = None
+            self._trip()
+            return
+        if self._state != "closed":
+            return
+        self._note(failed=True)
+        self._failed.add(ticket)
+        low, high = ticket, ticket
+        while low - 1 in self._failed:
+            low -= 1
+        while high + 1 in self._failed:
+            high += 1
+        self._run = max(self._run, high - low + 1)
+        self._forget_old_tickets()
+        if high - low + 1 >= self._policy.failures or self._rate_tripped():
+            self._trip()
+
+    def release(self, ticket: int) -> None:
+        """The call with this ticket ended with no verdict on the target (the caller's error, a cancellation)."""
+        if ticket == self._probe:
+            self._probe = None
+
+    def _rate_tripped(self) -> bool:
+        count = len(self._window)
+        return count >= self._policy.min_requests and self._window_failures >= self._policy.failure_rate * count
+
+    def _trip(self) -> None:
         self._opened_at = self._clock()
-        self._clear_window()
+        self._reset()
         self._move("open")
 
-    def release(self) -> None:
-        """The call ended with no verdict on the target (the caller's error, a cancellation)."""
-        self._probing = False
+    def _reset(self) -> None:
+        self._failed.clear()
+        self._window.clear()
+        self._window_failures = 0
 
-    def _tripped(self) -> bool:
-        policy = self._policy
-        if self._consecutive >= policy.failures:
-            return True
-        count = len(self._window)
-        return count >= policy.min_requests and self._window_failures >= policy.failure_rate * count
+    def _forget_old_tickets(self) -> None:
+        """Tickets far behind the newest can no longer join a run that matters; keep the set small."""
+        if len(self._failed) > _MAX_FAILED_TICKETS:
+            horizon = self._next_ticket - _MAX_FAILED_TICKETS // 2
+            self._failed = {ticket for ticket in self._failed if ticket >= horizon}
 
     def _note(self, *, failed: bool) -> None:
         now = self._clock()
@@ -113,10 +156,6 @@ class CircuitBreaker:
         while self._window and self._window[0][0] < horizon:
             _, old_failed = self._window.popleft()
             self._window_failures -= old_failed
-
-    def _clear_window(self) -> None:
-        self._window.clear()
-        self._window_failures = 0
 
     def _move(self, state: BreakerState) -> None:
         old, self._state = self._state, state

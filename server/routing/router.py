@@ -43,7 +43,7 @@ class RouterObserver(Protocol):
         """One call to Bedrock ended: `success`, or the failure's reason in lowercase."""
 
     def failover(self, region: str, model: str) -> None:
-        """A request left this target, after it failed, for another attempt."""
+        """A request left this target, after it failed, for another target."""
 
     def breaker_transition(self, region: str, model: str, state: BreakerState) -> None:
         """A target's breaker moved to `state`."""
@@ -132,7 +132,7 @@ class Router:
 
     def breaker_states(self) -> list[tuple[str, str, BreakerState]]:
         """(region, model id, state) of every breaker made so far; read at each /metrics scrape."""
-        return [(region, model, breaker.state) for (region, model), breaker in list(self._breakers.items())]
+        return [(region, model, breaker.peek()) for (region, model), breaker in list(self._breakers.items())]
 
     async def close(self) -> None:
         """Close every region's client."""
@@ -148,14 +148,14 @@ class Router:
         """One unary call (Converse, InvokeModel), retried and failed over; the first answer wins."""
         deadline = self._clock() + self._policy.total_timeout_s
 
-        async def attempt(candidate: Candidate) -> _T:
+        async def attempt(candidate: Candidate, ticket: int) -> _T:
             client = self._clients[candidate.target.region]
             try:
                 async with asyncio.timeout(self._remaining(deadline)):
                     result = await operation(client, candidate)
             except TimeoutError:
                 raise _total_timeout(candidate, self._policy.total_timeout_s) from None
-            self.breaker(candidate.target).success()
+            self.breaker(candidate.target).success(ticket)
             self._report(candidate, None)
             return result
 
@@ -169,12 +169,12 @@ class Router:
     ) -> Events:
         """A ConverseStream, failed over until its first content event; iterate it to the end, or close it.
 
-        The target's breaker hears how the stream ended (success, failure or neither)
-        when the iterator finishes.
+        The target's breaker counts a success at the first content event, and a failure
+        if the stream then breaks in a way that is the target's fault (silence, 5xx).
         """
         deadline = self._clock() + self._policy.total_timeout_s
 
-        async def attempt(candidate: Candidate) -> Events:
+        async def attempt(candidate: Candidate, ticket: int) -> Events:
             events = self._clients[candidate.target.region].converse_stream(request(candidate))
             held: list[list[dict[str, Any]]] = []
             wait = min(self._policy.first_byte_timeout_s, self._remaining(deadline))
@@ -193,12 +193,15 @@ class Router:
             except BaseException:
                 await events.aclose()
                 raise
-            return self._rest(candidate, events, held, deadline)
+            # The target answered: a success for its breaker now, not when a long generation ends,
+            # or failures (which come back at once) would pile up as a "consecutive" run under load.
+            self.breaker(candidate.target).success(ticket)
+            return self._rest(candidate, ticket, events, held, deadline)
 
         return await self._attempts(candidates, attempt, progress, deadline)
 
     async def _rest(
-        self, candidate: Candidate, events: Events, held: list[list[dict[str, Any]]], deadline: float
+        self, candidate: Candidate, ticket: int, events: Events, held: list[list[dict[str, Any]]], deadline: float
     ) -> AsyncGenerator[list[dict[str, Any]], None]:
         """The held batches, then the rest of the stream under the idle and total timeouts."""
         breaker = self.breaker(candidate.target)
@@ -231,17 +234,14 @@ class Router:
         finally:
             await events.aclose()
             if verdict is True:
-                breaker.success()
                 self._report(candidate, None)
             elif verdict is False:
-                breaker.failure()
-            else:
-                breaker.release()
+                breaker.failure(ticket)
 
     async def _attempts(
         self,
         candidates: Sequence[Candidate],
-        attempt: Callable[[Candidate], Awaitable[_T]],
+        attempt: Callable[[Candidate, int], Awaitable[_T]],
         progress: Progress,
         deadline: float,
     ) -> _T:
@@ -257,28 +257,29 @@ class Router:
             tried = False
             for candidate in candidates:
                 breaker = self.breaker(candidate.target)
-                if not breaker.allow():
+                ticket = breaker.allow()
+                if ticket is None:
                     continue
                 if self._remaining(deadline) <= 0:
-                    breaker.release()
+                    breaker.release(ticket)
                     raise _total_timeout(candidate, self._policy.total_timeout_s)
                 tried = True
-                if failed is not None and self._observer is not None:
+                if failed is not None and failed.target != candidate.target and self._observer is not None:
                     self._observer.failover(failed.target.region, failed.target.model.id)
                 progress.attempts += 1
                 progress.candidate = candidate
                 try:
-                    result = await attempt(candidate)
+                    result = await attempt(candidate, ticket)
                 except GatewayError as exc:
                     self._report(candidate, exc)
                     if not is_retryable(exc):
-                        breaker.release()
+                        breaker.release(ticket)
                         raise
-                    breaker.failure()
+                    breaker.failure(ticket)
                     last_error, failed = exc, candidate
                     continue
                 except BaseException:
-                    breaker.release()
+                    breaker.release(ticket)
                     raise
                 return result
             if not tried:

@@ -60,9 +60,10 @@ def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_p
 class _Requests:
     """The Converse request for each candidate, built once per target model (its id and output cap differ)."""
 
-    def __init__(self, params: chat_pb2.ChatCompletionParams) -> None:
+    def __init__(self, params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> None:
+        """Convert for the public `model` at once, so the caller's mistakes surface before any quota is taken."""
         self._params = params
-        self._built: dict[str, dict[str, Any]] = {}
+        self._built: dict[str, dict[str, Any]] = {model.id: to_converse_request(params, model)}
 
     def __call__(self, candidate: Candidate) -> dict[str, Any]:
         model = candidate.target.model
@@ -122,12 +123,11 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=False)
-            to_converse_request(params, model)  # the caller's mistakes surface before any quota is taken
+            requests = _Requests(params, model)
             candidates = await self._candidates(principal, params, model, streaming=False)
             bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
             trace.reservation = await self._governance.admit(principal, bound)
             trace.model = candidates[0].target.model
-            requests = _Requests(params)
             response = await self._router.call(
                 candidates, lambda client, candidate: client.converse(requests(candidate)), progress
             )
@@ -186,12 +186,12 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = self._catalog.get(params.model)
             await self._governance.check_model(principal, model.id)
             check_capabilities(params, model, streaming=True)
-            to_converse_request(params, model)  # the caller's mistakes surface before any quota is taken
+            requests = _Requests(params, model)
             candidates = await self._candidates(principal, params, model, streaming=True)
             bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
             trace.reservation = await self._governance.admit(principal, bound)
             trace.model = candidates[0].target.model
-            events = await self._router.stream(candidates, _Requests(params), progress)
+            events = await self._router.stream(candidates, requests, progress)
             trace.routed(progress, answered=True)
             envelope.model = trace.model_id
             try:

@@ -34,36 +34,57 @@ def _breaker(clock: Clock, **policy: float) -> tuple[CircuitBreaker, list[tuple[
     return breaker, moves
 
 
+def _ticket(breaker: CircuitBreaker) -> int:
+    ticket = breaker.allow()
+    assert ticket is not None
+    return ticket
+
+
 def test_opens_after_consecutive_failures_and_half_opens_after_the_cool_down() -> None:
     """N failures in a row open it; calls are refused until the cool-down, then exactly one probe passes."""
     clock = Clock()
     breaker, moves = _breaker(clock, min_requests=100)
     for _ in range(3):
-        assert breaker.allow()
-        breaker.failure()
+        breaker.failure(_ticket(breaker))
     assert _state(breaker) == "open"
-    assert not breaker.allow()
+    assert breaker.allow() is None
     clock.now += 4.9
-    assert not breaker.allow()
+    assert breaker.allow() is None
     clock.now += 0.1
-    assert breaker.allow()
-    assert not breaker.allow()
-    breaker.success()
+    probe = _ticket(breaker)
+    assert breaker.allow() is None
+    breaker.success(probe)
     assert _state(breaker) == "closed"
     assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "closed")]
+
+
+def test_in_a_row_means_in_the_order_calls_were_sent() -> None:
+    """Quick refusals that overtake slow answers are not a run: only failures of calls sent one after another are."""
+    clock = Clock()
+    breaker, _ = _breaker(clock, min_requests=100)
+    tickets = [_ticket(breaker) for _ in range(12)]
+    for ticket in tickets[::2]:  # every other call fails at once; the rest are still answering
+        breaker.failure(ticket)
+    assert _state(breaker) == "closed"
+    assert breaker.consecutive_failures == 1
+    later = [_ticket(breaker) for _ in range(3)]
+    breaker.failure(later[1])
+    breaker.failure(later[0])
+    assert _state(breaker) == "closed"
+    breaker.failure(later[2])
+    assert _state(breaker) == "open"
 
 
 def test_a_failed_probe_opens_it_again_for_a_full_cool_down() -> None:
     """The probe's failure reopens the breaker; the cool-down starts over."""
     clock = Clock()
     breaker, moves = _breaker(clock, failures=1)
-    breaker.failure()
+    breaker.failure(_ticket(breaker))
     clock.now += 5
-    assert breaker.allow()
-    breaker.failure()
+    breaker.failure(_ticket(breaker))
     assert _state(breaker) == "open"
     clock.now += 4
-    assert not breaker.allow()
+    assert breaker.allow() is None
     assert moves == [("closed", "open"), ("open", "half_open"), ("half_open", "open")]
 
 
@@ -71,23 +92,36 @@ def test_a_probe_without_a_verdict_lets_the_next_call_probe() -> None:
     """A probe that ends with no verdict (the caller's error, a cancellation) frees the probe slot."""
     clock = Clock()
     breaker, _ = _breaker(clock, failures=1)
-    breaker.failure()
+    breaker.failure(_ticket(breaker))
     clock.now += 5
-    assert breaker.allow()
-    breaker.release()
+    breaker.release(_ticket(breaker))
     assert _state(breaker) == "half_open"
-    assert breaker.allow()
+    assert breaker.allow() is not None
+
+
+def test_calls_sent_before_it_opened_do_not_decide_the_probe() -> None:
+    """A late answer from before the breaker opened neither closes it nor takes the probe's place."""
+    clock = Clock()
+    breaker, _ = _breaker(clock, failures=1)
+    early = _ticket(breaker)
+    breaker.failure(_ticket(breaker))
+    clock.now += 5
+    probe = _ticket(breaker)
+    breaker.success(early)
+    assert _state(breaker) == "half_open"
+    breaker.success(probe)
+    assert _state(breaker) == "closed"
 
 
 def test_opens_on_the_failure_rate_over_the_window() -> None:
     """Alternating failures never make three in a row, but half of four calls in the window opens it."""
     clock = Clock()
     breaker, _ = _breaker(clock)
-    breaker.success()
-    breaker.failure()
-    breaker.success()
+    breaker.success(_ticket(breaker))
+    breaker.failure(_ticket(breaker))
+    breaker.success(_ticket(breaker))
     assert _state(breaker) == "closed"
-    breaker.failure()
+    breaker.failure(_ticket(breaker))
     assert _state(breaker) == "open"
 
 
@@ -95,14 +129,13 @@ def test_old_calls_leave_the_window() -> None:
     """Failures older than the window no longer count toward the rate."""
     clock = Clock()
     breaker, _ = _breaker(clock)
-    breaker.failure()
-    breaker.success()
-    breaker.failure()
+    breaker.failure(_ticket(breaker))
+    breaker.success(_ticket(breaker))
+    breaker.failure(_ticket(breaker))
     clock.now += 11
-    breaker.success()
-    breaker.success()
-    breaker.success()
-    breaker.failure()
+    for _ in range(3):
+        breaker.success(_ticket(breaker))
+    breaker.failure(_ticket(breaker))
     assert _state(breaker) == "closed"
 
 
@@ -112,3 +145,15 @@ def test_full_jitter_stays_within_the_capped_exponential() -> None:
         waits = [full_jitter(retry, 0.1, 2.0) for _ in range(200)]
         assert all(0 <= wait <= bound for wait in waits)
         assert max(waits) > bound / 2
+
+
+def test_peek_reports_half_open_without_moving_the_breaker() -> None:
+    """A /metrics scrape (another thread) reads half-open after the cool-down but changes nothing."""
+    clock = Clock()
+    breaker, moves = _breaker(clock, failures=1)
+    breaker.failure(_ticket(breaker))
+    clock.now += 5
+    assert breaker.peek() == "half_open"
+    assert moves == [("closed", "open")]
+    assert _state(breaker) == "half_open"
+    assert moves == [("closed", "open"), ("open", "half_open")]
