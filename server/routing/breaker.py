@@ -2,8 +2,8 @@
 
 Closed: calls go through; the breaker opens after BREAKER_FAILURES failures in a row
 (calls sent one after another that all failed),
-or when at least BREAKER_MIN_REQUESTS calls in the last BREAKER_WINDOW_SECONDS failed
-at a rate of BREAKER_FAILURE_RATE or more. Open: calls skip the target (the router
+or when of the calls sent in the last BREAKER_WINDOW_SECONDS (at least
+BREAKER_MIN_REQUESTS) a share of BREAKER_FAILURE_RATE or more failed. Open: calls skip the target (the router
 tries the next one) for BREAKER_COOLDOWN_SECONDS. Half-open: one call, the probe, goes
 through; its success closes the breaker, its failure opens it again. Only failures a
 retry could fix count (throttling, 5xx, timeouts, connection errors): a caller's bad
@@ -60,8 +60,8 @@ class CircuitBreaker:
         self._failed: set[int] = set()
         self._run = 0
         self._probe: int | None = None
-        self._window: deque[tuple[float, bool]] = deque()
-        self._window_failures = 0
+        self._sent: deque[tuple[float, int]] = deque()
+        self._window_failed: set[int] = set()
 
     @property
     def state(self) -> BreakerState:
@@ -90,14 +90,13 @@ class CircuitBreaker:
         self._next_ticket += 1
         if state == "half_open":
             self._probe = ticket
+        else:
+            self._note_sent(ticket)
         return ticket
 
     def success(self, ticket: int) -> None:
         """The call with this ticket answered: a probe closes the breaker."""
         self._run = 0
-        if self._state == "closed":
-            self._note(failed=False)
-            return
         if ticket == self._probe:
             self._probe = None
             self._reset()
@@ -111,7 +110,8 @@ class CircuitBreaker:
             return
         if self._state != "closed":
             return
-        self._note(failed=True)
+        if self._sent and ticket >= self._sent[0][1]:
+            self._window_failed.add(ticket)
         self._failed.add(ticket)
         low, high = ticket, ticket
         while low - 1 in self._failed:
@@ -129,8 +129,14 @@ class CircuitBreaker:
             self._probe = None
 
     def _rate_tripped(self) -> bool:
-        count = len(self._window)
-        return count >= self._policy.min_requests and self._window_failures >= self._policy.failure_rate * count
+        """Failures among the calls sent in the window, calls still running counted as not failed.
+
+        Counting by the calls sent (not the outcomes heard) keeps quick refusals from
+        looking like the whole story while the answers of the same moment are still coming.
+        """
+        self._forget_old_sends(self._clock())
+        sent = len(self._sent)
+        return sent >= self._policy.min_requests and len(self._window_failed) >= self._policy.failure_rate * sent
 
     def _trip(self) -> None:
         self._opened_at = self._clock()
@@ -139,8 +145,8 @@ class CircuitBreaker:
 
     def _reset(self) -> None:
         self._failed.clear()
-        self._window.clear()
-        self._window_failures = 0
+        self._sent.clear()
+        self._window_failed.clear()
 
     def _forget_old_tickets(self) -> None:
         """Tickets far behind the newest can no longer join a run that matters; keep the set small."""
@@ -148,14 +154,16 @@ class CircuitBreaker:
             horizon = self._next_ticket - _MAX_FAILED_TICKETS // 2
             self._failed = {ticket for ticket in self._failed if ticket >= horizon}
 
-    def _note(self, *, failed: bool) -> None:
+    def _note_sent(self, ticket: int) -> None:
         now = self._clock()
-        self._window.append((now, failed))
-        self._window_failures += failed
+        self._sent.append((now, ticket))
+        self._forget_old_sends(now)
+
+    def _forget_old_sends(self, now: float) -> None:
         horizon = now - self._policy.window_s
-        while self._window and self._window[0][0] < horizon:
-            _, old_failed = self._window.popleft()
-            self._window_failures -= old_failed
+        while self._sent and self._sent[0][0] < horizon:
+            _, ticket = self._sent.popleft()
+            self._window_failed.discard(ticket)
 
     def _move(self, state: BreakerState) -> None:
         old, self._state = self._state, state

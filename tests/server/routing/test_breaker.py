@@ -157,3 +157,29 @@ def test_peek_reports_half_open_without_moving_the_breaker() -> None:
     assert moves == [("closed", "open")]
     assert _state(breaker) == "half_open"
     assert moves == [("closed", "open"), ("open", "half_open")]
+
+
+def test_a_burst_with_a_fifth_refused_at_once_stays_closed() -> None:
+    """200 calls sent together, every fifth refused before any answer: neither a run nor the rate opens it."""
+    clock = Clock()
+    breaker, _ = _breaker(clock, failures=5, min_requests=20, failure_rate=0.5)
+    tickets = [_ticket(breaker) for _ in range(200)]
+    for ticket in tickets[::5]:
+        breaker.failure(ticket)
+    assert _state(breaker) == "closed"
+    for ticket in tickets:
+        if (ticket - tickets[0]) % 5:
+            breaker.success(ticket)
+    assert _state(breaker) == "closed"
+
+
+def test_an_outage_opens_it_on_the_rate_even_with_answers_in_flight() -> None:
+    """Of 40 calls sent in the window, 20 failing reaches a rate of 0.5 while the others still run."""
+    clock = Clock()
+    breaker, _ = _breaker(clock, failures=100, min_requests=20, failure_rate=0.5)
+    tickets = [_ticket(breaker) for _ in range(40)]
+    for ticket in tickets[::2][:19]:
+        breaker.failure(ticket)
+    assert _state(breaker) == "closed"
+    breaker.failure(tickets[38])
+    assert _state(breaker) == "open"
