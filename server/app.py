@@ -225,7 +225,7 @@ class Gateway:
         executor = self._db_executor
         chat = ChatServicer(self.catalog, self.routes, self.router, recorder, governance)
         models = ModelServicer(self.catalog, self.access)
-        embeddings = EmbeddingServicer(self.catalog, self.router.client(settings.aws_region), recorder, governance)
+        embeddings = EmbeddingServicer(self.catalog, self.routes, self.router, recorder, governance)
         routes = RouteServicer(self.routes, self.router)
         keys = KeyServicer(self.server_secret, authenticator, executor, clock)
         quotas = QuotaServicer(

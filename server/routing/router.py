@@ -105,10 +105,6 @@ class Router:
         self._clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
 
-    def client(self, region: str) -> BedrockClient:
-        """The Bedrock client of a region (routes only name known regions; settings checked that)."""
-        return self._clients[region]
-
     def breaker(self, target: Target) -> CircuitBreaker:
         """The breaker of a target, made closed on first use."""
         key = (target.region, target.model.id)

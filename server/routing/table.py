@@ -1,6 +1,8 @@
 """The route table: each public model id's targets and fallbacks, checked against the catalog at start-up.
 
 A public id without a route is called as itself in the default region (AWS_REGION).
+An embedding model's route may only move it between regions: its vectors must keep
+their family and size, so every target is the same model and there are no fallbacks.
 A route's target is priced by the catalog entry of the id it calls (a `global.` profile
 costs less than `us.` for newer Claude models), so every target id must be in the
 catalog, and of the same kind (chat or embedding) as the public id. Anything unknown
@@ -49,6 +51,8 @@ class RouteTable:
             )
             for fallback in spec.fallbacks:
                 self._known(fallback, spec.model, "fallback", public)
+            if public.kind == "embedding":
+                _check_embedding_route(public, targets, spec.fallbacks)
             self._routes[spec.model] = Route(spec.model, targets, spec.fallbacks)
 
     def _known(self, model_id: str, route: str, what: str, like: CatalogModel | None = None) -> CatalogModel:
@@ -72,3 +76,14 @@ class RouteTable:
     def __iter__(self) -> Iterator[Route]:
         """The configured routes, in the order of the settings."""
         return iter(self._routes.values())
+
+
+def _check_embedding_route(public: CatalogModel, targets: tuple[Target, ...], fallbacks: tuple[str, ...]) -> None:
+    """Embedding routes change the region only (another model would answer with other vectors)."""
+    if fallbacks:
+        raise SettingsError(f"LLMGW_ROUTES: route {public.id!r}: an embedding model cannot have fallbacks")
+    for target in targets:
+        if target.model.base_id != public.base_id:
+            raise SettingsError(
+                f"LLMGW_ROUTES: route {public.id!r}: target {target.model.id!r} is another embedding model"
+            )

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.money import format_usd
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
+from llmgw.server.routing.router import Candidate, Progress, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
@@ -18,14 +20,25 @@ from llmgw.wire.errors import InvalidArgument
 
 
 class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
-    """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it."""
+    """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it.
+
+    Each batch goes through the router (retries, failover between the route's regions,
+    breakers); an embedding route's targets are all the same model, so the price is the
+    same wherever a batch is answered.
+    """
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        routes: RouteTable,
+        router: Router,
+        recorder: RequestRecorder,
+        governance: Governance,
     ) -> None:
         self._catalog = catalog
         self._governance = governance
-        self._bedrock = bedrock
+        self._routes = routes
+        self._router = router
         self._recorder = recorder
 
     async def CreateEmbedding(
@@ -34,6 +47,7 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
         trace = RequestTrace("embd", "embeddings", principal, request.model)
+        progress = Progress()
         try:
             model = self._catalog.get(request.model)
             await self._governance.check_model(principal, model.id)
@@ -45,11 +59,20 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
             trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
             trace.model = model
-            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            candidates = [Candidate(model.id, target) for target in self._routes.route(model).targets]
+
+            async def invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+                return await self._router.call(
+                    candidates, lambda client, candidate: client.invoke_model(candidate.target.model.id, body), progress
+                )
+
+            replies = await asyncio.gather(*(invoke(body) for body in bodies))
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
+            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
+        trace.routed(progress, answered=True)
         input_tokens = sum(batch.input_tokens for batch in batches)
         await self._recorder.record(trace, input_tokens, 0)
         vectors = [vector for batch in batches for vector in batch.vectors]

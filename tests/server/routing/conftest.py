@@ -20,7 +20,7 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.store.models import RequestRecord
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc, route_service_pb2_grpc
-from tests.model_ids import HAIKU, SONNET
+from tests.model_ids import HAIKU, SONNET, TITAN
 from tests.support import GatewayThread, bearer, gateway_settings
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -36,6 +36,7 @@ ROUTES: list[dict[str, Any]] = [
         "targets": [{"region": EAST, "model": HAIKU45_US}, {"region": WEST, "model": HAIKU45_GLOBAL}],
     },
     {"model": HAIKU, "targets": [{"region": EAST, "model": HAIKU}], "fallbacks": [SONNET]},
+    {"model": TITAN, "targets": [{"region": EAST, "model": TITAN}, {"region": WEST, "model": TITAN}]},
 ]
 
 

@@ -13,8 +13,15 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.store.models import QuotaLedger
-from llmgw.v1 import chat_service_pb2, policy_service_pb2, policy_service_pb2_grpc, route_service_pb2
-from tests.model_ids import HAIKU, SONNET
+from llmgw.v1 import (
+    chat_service_pb2,
+    embedding_service_pb2,
+    embedding_service_pb2_grpc,
+    policy_service_pb2,
+    policy_service_pb2_grpc,
+    route_service_pb2,
+)
+from tests.model_ids import HAIKU, SONNET, TITAN
 from tests.server.routing.conftest import EAST, HAIKU45_GLOBAL, HAIKU45_US, WEST, Routed, records
 from tests.support import bearer, picodollars
 
@@ -230,7 +237,7 @@ def test_list_routes_is_for_admins(routed: Callable[..., Routed]) -> None:
     rest = gw.routes.ListRoutes(
         route_service_pb2.ListRoutesRequest(page_token=listing.next_page_token), metadata=bearer(gw.root)
     )
-    assert [(route.model, list(route.fallbacks)) for route in rest.routes] == [(HAIKU, [SONNET])]
+    assert [(route.model, list(route.fallbacks)) for route in rest.routes] == [(HAIKU, [SONNET]), (TITAN, [])]
     assert not rest.next_page_token
     with pytest.raises(grpc.RpcError) as denied:
         gw.routes.ListRoutes(route_service_pb2.ListRoutesRequest(), metadata=bearer(gw.alice))
@@ -240,3 +247,20 @@ def test_list_routes_is_for_admins(routed: Callable[..., Routed]) -> None:
 def test_cost_decimal_sanity() -> None:
     """The two Haiku 4.5 targets really are priced differently in the catalog (the routing tests rely on it)."""
     assert CATALOG.get(HAIKU45_GLOBAL).price.input * Decimal("1.1") == CATALOG.get(HAIKU45_US).price.input
+
+
+def test_embedding_batches_fail_over_between_regions(routed: Callable[..., Routed]) -> None:
+    """East throttles: each InvokeModel batch is answered by west; the request is charged once at the model's price."""
+    gw = routed()
+    gw.east.app.config = FakeBedrockConfig(fault="throttle")
+    stub = embedding_service_pb2_grpc.EmbeddingServiceStub(gw.gateway.channel())
+    reply = stub.CreateEmbedding(
+        embedding_service_pb2.CreateEmbeddingRequest(model=TITAN, input=["first text", "second text"]),
+        metadata=bearer(gw.alice),
+        timeout=30,
+    )
+    assert len(reply.data) == 2
+    (row,) = records("alice", 1)
+    assert (row.region, row.upstream_model, row.attempts, row.outcome) == (WEST, TITAN, 4, "success")
+    expected = request_cost(CATALOG.get(TITAN), reply.usage.prompt_tokens, 0)
+    assert picodollars(reply.usage.cost_usd) == row.cost_picodollars == expected

@@ -14,8 +14,10 @@ from llmgw.server.routing_config import BedrockRegion, RouteSpec, TargetSpec
 from llmgw.server.settings import Settings, SettingsError
 from tests.e2e.conftest import gateway_env
 from tests.e2e.test_cli import run_llmgw
-from tests.model_ids import HAIKU, SONNET
+from tests.model_ids import HAIKU, SONNET, TITAN
 from tests.support import gateway_settings
+
+TITAN_V1 = "amazon.titan-embed-text-v1"
 
 DESIGN_EXAMPLE = """
 [bedrock.regions.us-east-1]
@@ -109,6 +111,14 @@ def test_bad_routing_settings_stop_start_up(overrides: dict[str, Any], message: 
         (_route(model="anthropic.claude-99"), "route 'anthropic.claude-99': the route's model 'anthropic.claude-99'"),
         (_route(targets=[{"region": "us-east-1", "model": "us.nope"}]), "target 'us.nope' is not a model id"),
         (_route(fallbacks=["amazon.titan-embed-text-v2:0"]), "'amazon.titan-embed-text-v2:0' is of kind embedding"),
+        (
+            {"model": TITAN, "targets": [{"region": "us-east-1", "model": "cohere.embed-english-v3"}]},
+            "target 'cohere.embed-english-v3' is another embedding model",
+        ),
+        (
+            {"model": TITAN, "targets": [{"region": "us-east-1", "model": TITAN}], "fallbacks": [TITAN_V1]},
+            "an embedding model cannot have fallbacks",
+        ),
     ],
 )
 def test_unknown_model_ids_in_routes_stop_the_gateway(tmp_path: Path, route: dict[str, Any], message: str) -> None:
