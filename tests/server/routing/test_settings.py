@@ -18,6 +18,7 @@ from tests.model_ids import HAIKU, SONNET, TITAN
 from tests.support import gateway_settings
 
 TITAN_V1 = "amazon.titan-embed-text-v1"
+HAIKU45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 
 DESIGN_EXAMPLE = """
 [bedrock.regions.us-east-1]
@@ -141,3 +142,16 @@ def test_llmgw_serve_names_an_unknown_route_model_in_one_line(tmp_path: Path) ->
     assert done.stderr.strip().count("\n") == 0
     assert "LLMGW_ROUTES" in done.stderr
     assert "'us.no-such-model' is not a model id of the catalog" in done.stderr
+
+
+def test_readme_routing_example_loads(tmp_path: Path) -> None:
+    """The TOML of README.md "Routing and failover" is valid settings whose routes resolve against the catalog."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Routing and failover") :]
+    example = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    config = tmp_path / "gateway.toml"
+    config.write_text(example, encoding="utf-8")
+    settings = Settings.load(config, environ={})
+    assert settings.regions == ("us-east-1", "us-west-2")
+    routes = list(RouteTable(Catalog.load(), settings.routes, settings.aws_region))
+    assert [route.model for route in routes] == [f"us.{HAIKU45}", HAIKU]
