@@ -73,6 +73,7 @@ def gateway_env(data_dir: Path, fake_port: int, grpc_port: int, http_port: int) 
             "LLMGW_HTTP_LISTEN": f"127.0.0.1:{http_port}",
             "LLMGW_DEFAULT_QUOTA_DOLLARS": QUOTA_DOLLARS,
             "LLMGW_SHUTDOWN_GRACE_SECONDS": "2",
+            "LLMGW_WORKERS": "1",  # this matrix compares one gateway process (bench/run_load.py uses workers)
         }
     )
     return env

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import uvicorn
 
 GRACEFUL_SHUTDOWN_SECONDS = 5
+LISTEN_BACKLOG = 2048  # uvicorn's own default
 
 Scope = MutableMapping[str, Any]
 ASGIMessage = MutableMapping[str, Any]
@@ -37,13 +39,16 @@ async def serve_http(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
+    reuse_port: bool = False,
 ) -> None:
     """Serve `app` on host:port until cancelled, then shut down gracefully.
 
     `ready` is set once the socket listens; `on_bound` receives the bound port (useful with
     port 0). With `ssl_certfile` and `ssl_keyfile` it serves HTTPS. On cancellation it stops
     accepting at once and gives open requests (streams included) `graceful_shutdown_seconds`
-    to finish before cancelling them. Raises OSError when the address cannot be bound.
+    to finish before cancelling them. With `reuse_port` the socket is bound with SO_REUSEPORT,
+    so several worker processes share the port (the kernel spreads connections over them).
+    Raises OSError when the address cannot be bound.
     """
     config = uvicorn.Config(
         app,
@@ -63,8 +68,9 @@ async def serve_http(
     server = uvicorn.Server(config)
     config.load()
     server.lifespan = config.lifespan_class(config)
+    sockets = [_reuse_port_socket(host, port)] if reuse_port else None
     try:
-        await server.startup()
+        await server.startup(sockets=sockets)
     except SystemExit as exc:
         raise OSError(f"cannot serve HTTP on {host}:{port}") from exc
     try:
@@ -76,4 +82,20 @@ async def serve_http(
         await server.main_loop()
     finally:
         server.should_exit = True
-        await server.shutdown()
+        await server.shutdown(sockets=sockets)
+
+
+def _reuse_port_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on host:port that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+    except OSError:
+        sock.close()
+        raise
+    sock.setblocking(False)
+    return sock

@@ -43,6 +43,12 @@ def _read_ca_file(text: str) -> bytes:
         raise argparse.ArgumentTypeError(f"cannot read the CA file {text}: {exc.strerror}") from None
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
     from llmgw.fakebedrock import cli as fake_cli
@@ -56,8 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--grpc-only", action="store_true", help="serve gRPC only, no HTTP bridge")
     mode.add_argument("--http-only", action="store_true", help="serve only the HTTP bridge (needs --grpc-target)")
     serve.add_argument("--grpc-target", help="HOST:PORT of the gRPC server the HTTP-only bridge forwards to")
+    serve.add_argument("--workers", type=_positive_int, help="gateway processes sharing the ports (default: WORKERS)")
 
-    commands.add_parser("demo", help="serve with an in-process fake Bedrock and print an admin key")
+    demo = commands.add_parser("demo", help="serve with an in-process fake Bedrock and print an admin key")
+    demo.add_argument("--workers", type=_positive_int, help="gateway processes sharing the ports (default: WORKERS)")
 
     fake = commands.add_parser("fake-bedrock", help="run the fake Bedrock Runtime server")
     fake_cli.add_arguments(fake)
@@ -98,21 +106,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llmgw: {exc}", file=sys.stderr)
         return 2
     from llmgw.server.rpc.logging_setup import configure_logging
+    from llmgw.workers import run_workers, worker_index
 
-    configure_logging(settings.log_format, settings.debug)
+    worker = worker_index()
+    configure_logging(
+        settings.log_format, settings.debug, process_fields=None if worker is None else {"worker": worker}
+    )
     try:
         if args.command == "keys":
             return _create_key(settings, args.user, args.name, args.expires)
+        workers = 1 if worker is not None else args.workers or settings.workers
         if args.command == "demo":
-            return _demo(settings)
+            return _demo(settings, workers)
         if args.http_only and not args.grpc_target:
             print("llmgw: --http-only needs --grpc-target HOST:PORT", file=sys.stderr)
             return 2
+        if workers > 1:
+            from llmgw.server.app import check_catalog_settings
+
+            check_catalog_settings(settings)  # one line here, rather than one from every worker
+            return run_workers(settings, workers, [*_config_args(args.config), "serve", *_mode_args(args)])
         _run_loop(_serve(settings, grpc=not args.http_only, http=not args.grpc_only, grpc_target=args.grpc_target))
     except SettingsError as exc:
         print(f"llmgw: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def _config_args(config: Path | None) -> list[str]:
+    return [] if config is None else ["--config", str(config)]
+
+
+def _mode_args(args: argparse.Namespace) -> list[str]:
+    """A worker's `serve` flags: the same mode as the supervisor's command line."""
+    if args.grpc_only:
+        return ["--grpc-only"]
+    if args.http_only:
+        return ["--http-only", "--grpc-target", args.grpc_target]
+    return []
 
 
 def _run_loop(main: Coroutine[Any, Any, None]) -> None:
@@ -151,21 +182,24 @@ def _create_key(settings: Settings, user: str, name: str, expires: datetime | No
     return 0
 
 
-def _demo(settings: Settings) -> int:
+def _demo(settings: Settings, workers: int) -> int:
     from llmgw.fakebedrock.config import FakeBedrockConfig
     from llmgw.fakebedrock.server import FakeBedrockServer
+    from llmgw.server.settings import ENV_PREFIX
+    from llmgw.workers import run_workers
 
     with FakeBedrockServer(FakeBedrockConfig(ttft_ms=150, token_delay_ms=25)) as fake:
         data_dir = Path(tempfile.mkdtemp(prefix="llmgw-demo-"))
-        settings = Settings.load(
-            benchmark_mode=True,
-            bedrock_endpoint_url=fake.url,
-            data_dir=str(data_dir),
-            database_url="",
-            admin_list=[*settings.admin_list, "admin"],
-            grpc_listen=str(settings.grpc_listen),
-            http_listen=str(settings.http_listen),
-        )
+        demo_settings = {
+            "benchmark_mode": "true",
+            "bedrock_endpoint_url": fake.url,
+            "data_dir": str(data_dir),
+            "database_url": "",
+            "admin_list": ",".join([*settings.admin_list, "admin"]),
+            "grpc_listen": str(settings.grpc_listen),
+            "http_listen": str(settings.http_listen),
+        }
+        settings = Settings.load(None, None, **demo_settings)
         if _create_key(settings, "admin", "demo", None) != 0:
             return 1
         http = settings.http_listen
@@ -179,6 +213,9 @@ def _demo(settings: Settings) -> int:
             f"gRPC: {settings.grpc_listen}. Stop with Ctrl-C.\n",
             file=sys.stderr,
         )
+        if workers > 1:
+            env = {ENV_PREFIX + name.upper(): value for name, value in demo_settings.items()}
+            return run_workers(settings, workers, ["serve"], env)
         _run_loop(_serve(settings, grpc=True, http=True, grpc_target=None))
     return 0
 

@@ -16,8 +16,10 @@ is flushed; the process exits 0.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import resource
 import signal
 
 import grpc
@@ -28,8 +30,10 @@ from llmgw.bridge.app import create_app, serve_http
 from llmgw.server.app import CANCEL_MARGIN_S, Gateway
 from llmgw.server.rpc.tracing import tracing_from_environ
 from llmgw.server.settings import Settings
+from llmgw.workers import worker_index
 
 logger = logging.getLogger("llmgw")
+ORPHAN_CHECK_S = 1.0
 
 
 def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
@@ -40,6 +44,24 @@ def channel_credentials(settings: Settings) -> grpc.ChannelCredentials | None:
     if settings.tls_ca_file is not None:
         return grpc.ssl_channel_credentials(root_certificates=settings.tls_ca_file.read_bytes())
     return None
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A worker whose supervisor is gone (killed outright) drains and exits instead of serving on alone."""
+    supervisor = os.getppid()
+    while not stop.is_set():
+        await asyncio.sleep(ORPHAN_CHECK_S)
+        if os.getppid() != supervisor:
+            logger.warning("the supervisor (pid %d) is gone; shutting down", supervisor)
+            stop.set()
+
+
+def raise_open_files_limit() -> None:
+    """Raise the soft limit on open files to the hard limit: each stream holds two sockets (client, Bedrock)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def _process_metrics() -> tuple[bytes, str]:
@@ -56,8 +78,16 @@ async def serve(
     stop = stop or asyncio.Event()
     for signum in signals:
         loop.add_signal_handler(signum, stop.set)
-    gateway = Gateway(settings, tracing=tracing_from_environ(os.environ)) if grpc_server else None
+    worker = worker_index()
+    raise_open_files_limit()
+    gateway = (
+        Gateway(settings, tracing=tracing_from_environ(os.environ), metrics_listener=not worker)
+        if grpc_server
+        else None
+    )
     tasks: list[asyncio.Task[None]] = []
+    if worker is not None:
+        tasks.append(asyncio.create_task(_stop_when_orphaned(stop)))
     grace = settings.shutdown_grace_seconds
     try:
         if gateway is not None:
@@ -81,6 +111,7 @@ async def serve(
                 ssl_certfile=settings.tls_cert_file,
                 ssl_keyfile=settings.tls_key_file,
                 graceful_shutdown_seconds=grace + CANCEL_MARGIN_S + 1,
+                reuse_port=worker is not None,
             )
             tasks.append(asyncio.create_task(server))
         await stop.wait()

@@ -118,9 +118,20 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
     )
 
 
+def check_catalog_settings(settings: Settings, catalog: Catalog | None = None) -> None:
+    """Check the settings that name catalog models (DEFAULT_MODEL_ACCESS, ROUTES) without building a gateway.
+
+    `llmgw serve --workers N` calls it before starting workers, so an unknown id stops
+    start-up with one line, not one per worker. Raises SettingsError naming it.
+    """
+    catalog = catalog or Catalog.load()
+    default_access(catalog, settings.default_model_access)
+    RouteTable(catalog, settings.routes, settings.aws_region)
+
+
 def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
-    """One Bedrock client per region, the retry and breaker policies, metrics watching the breakers."""
-    router = Router(
+    """One Bedrock client per region, the retry and breaker policies, metrics told of every attempt and breaker."""
+    return Router(
         {region: BedrockClient(bedrock_config(settings, region)) for region in settings.regions},
         RetryPolicy(
             max_rounds=settings.bedrock_max_attempts,
@@ -139,8 +150,6 @@ def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
         ),
         observer=metrics,
     )
-    metrics.watch_breakers(router.breaker_states)
-    return router
 
 
 class Gateway:
@@ -151,7 +160,8 @@ class Gateway:
     is for bench/governance.py only: it skips the model-access and quota checks
     of chat and embedding requests to measure what they cost. `tracing` adds an
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
-    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
+    Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves (the latter only
+    with `metrics_listener`: one worker of several serves it, for all of them).
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS or LLMGW_ROUTES) when the
     default model access or a route names a model the catalog does not know.
@@ -165,8 +175,10 @@ class Gateway:
         clock: Callable[[], datetime] = utc_now,
         enforce_governance: bool = True,
         tracing: Tracing | None = None,
+        metrics_listener: bool = True,
     ) -> None:
         self.settings = settings
+        self._metrics_listener = metrics_listener
         self.metrics = GatewayMetrics()
         self.calls = CallTracker()
         self.tracing = tracing
@@ -264,7 +276,7 @@ class Gateway:
         else:
             self.port = self.server.add_insecure_port(address)
         await self.server.start()
-        if self.settings.metrics_listen is not None:
+        if self.settings.metrics_listen is not None and self._metrics_listener:
             listen = self.settings.metrics_listen
             self._metrics_server = MetricsServer(self.metrics, listen.host, listen.port)
             logger.info("metrics on http://%s:%d/metrics", listen.host, self._metrics_server.port)

@@ -29,7 +29,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -322,6 +322,7 @@ class Settings:
     default_tpm: int = 0
     metrics_listen: ListenAddress | None = None
     log_format: LogFormat = "json"
+    workers: int = field(default_factory=lambda: available_cpus())
 
     @classmethod
     def load(
@@ -395,6 +396,14 @@ class Settings:
         return user in self.admin_list
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, e.g. a container's cpuset): WORKERS' default."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 # How each setting's raw value (TOML value or environment string) is parsed.
 _PARSERS: dict[str, Callable[[object], object]] = {
     "admin_list": _parse_list,
@@ -440,4 +449,5 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "default_tpm": _non_negative_int,
     "metrics_listen": _optional_listen,
     "log_format": _log_format,
+    "workers": _positive_int,
 }

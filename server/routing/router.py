@@ -126,10 +126,6 @@ class Router:
             statuses.append(TargetStatus(target.region, target.model.id, breaker.state, breaker.consecutive_failures))
         return statuses
 
-    def breaker_states(self) -> list[tuple[str, str, BreakerState]]:
-        """(region, model id, state) of every breaker made so far; read at each /metrics scrape."""
-        return [(region, model, breaker.peek()) for (region, model), breaker in list(self._breakers.items())]
-
     async def close(self) -> None:
         """Close every region's client."""
         for client in self._clients.values():

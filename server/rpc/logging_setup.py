@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -22,7 +23,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 
 class JsonFormatter(logging.Formatter):
-    """Formats a record as one line of JSON."""
+    """Formats a record as one line of JSON; `process_fields` (e.g. the worker index) go on every line."""
+
+    def __init__(self, process_fields: Mapping[str, object] | None = None) -> None:
+        super().__init__()
+        self._process_fields = dict(process_fields or {})
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as a JSON object on one line."""
@@ -31,6 +36,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),
+            **self._process_fields,
         }
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
@@ -41,24 +47,34 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """The classic one-line format, with the record's fields appended as key=value."""
+    """The classic one-line format, with the process's and the record's fields appended as key=value."""
 
-    def __init__(self) -> None:
+    def __init__(self, process_fields: Mapping[str, object] | None = None) -> None:
         super().__init__(TEXT_FORMAT)
+        self._suffix = "".join(f" {name}={value}" for name, value in (process_fields or {}).items())
 
     def format(self, record: logging.LogRecord) -> str:
         """The record on one line, fields last."""
-        text = super().format(record)
+        text = super().format(record) + self._suffix
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             text += "".join(f" {name}={value}" for name, value in fields.items())
         return text
 
 
-def configure_logging(log_format: LogFormat, debug: bool, stream: TextIO | None = None) -> None:
-    """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging)."""
+def configure_logging(
+    log_format: LogFormat,
+    debug: bool,
+    stream: TextIO | None = None,
+    process_fields: Mapping[str, object] | None = None,
+) -> None:
+    """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging).
+
+    `process_fields` are added to every line: a worker of `llmgw serve --workers N` names itself.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    formatter = JsonFormatter(process_fields) if log_format == "json" else TextFormatter(process_fields)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

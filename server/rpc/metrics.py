@@ -1,7 +1,10 @@
 """The gateway's Prometheus metrics: what operators watch, one registry per Gateway.
 
 Each Gateway owns its own CollectorRegistry (never the process-global one), so
-several gateways in one process (tests) do not collide. The HTTP bridge serves it
+several gateways in one process (tests) do not collide. With several worker
+processes (`llmgw serve --workers N`), prometheus_client's multiprocess mode is on
+(PROMETHEUS_MULTIPROC_DIR, set by the supervisor): every worker writes its samples
+to files there and any worker's `/metrics` renders the sum over all of them. The HTTP bridge serves it
 at `GET /metrics` when it runs in the same process; a `--grpc-only` process serves
 it on METRICS_LISTEN. Costs are a float counter of USD: fine for dashboards, while
 the ledger and the request log stay exact.
@@ -9,14 +12,12 @@ the ledger and the request log stay exact.
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Callable, Iterable, Iterator
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import Collector
 
 from llmgw.server.core.money import PICODOLLARS_PER_USD
 from llmgw.server.store.group_commit import RequestRow
@@ -25,29 +26,12 @@ from llmgw.wire import errors
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 REJECTION_OUTCOMES = frozenset({"quota_exceeded", "model_access_denied", "rate_limited"})
+# Set by `llmgw serve --workers N` (llmgw/workers.py) for its workers: prometheus_client's multiprocess mode.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Model ids come from clients; past this many distinct ones, new ids count as "other".
 MAX_MODEL_LABELS = 200
 # The breaker-state gauge's values: what a dashboard plots.
 BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
-BreakerStates = Callable[[], Iterable[tuple[str, str, str]]]
-
-
-class _BreakerCollector(Collector):
-    """`llmgw_breaker_state{region, target}`, read from the router at each scrape (a cool-down ends by time)."""
-
-    def __init__(self, states: BreakerStates) -> None:
-        self._states = states
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        """One sample per target that has a breaker: 0 closed, 1 half-open, 2 open."""
-        family = GaugeMetricFamily(
-            "llmgw_breaker_state",
-            "Circuit breaker of each route target: 0 closed, 1 half-open, 2 open.",
-            labels=["region", "target"],
-        )
-        for region, target, state in self._states():
-            family.add_metric([region, target], BREAKER_STATE_VALUES[state])
-        yield family
 
 
 class GatewayMetrics:
@@ -89,7 +73,9 @@ class GatewayMetrics:
             registry=r,
         )
         self.rpcs = Counter("llmgw_grpc_calls", "gRPC calls by method and status code.", ["method", "code"], registry=r)
-        self.in_flight = Gauge("llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r)
+        self.in_flight = Gauge(
+            "llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r, multiprocess_mode="livesum"
+        )
         # Targets come from the settings, not from clients, so their labels are bounded.
         self.attempts = Counter(
             "llmgw_bedrock_attempts",
@@ -109,6 +95,14 @@ class GatewayMetrics:
             ["region", "target", "state"],
             registry=r,
         )
+        # Each worker process has its own breakers; across workers /metrics shows the worst state.
+        self.breaker_state = Gauge(
+            "llmgw_breaker_state",
+            "Circuit breaker of each route target as of its last change: 0 closed, 1 half-open, 2 open.",
+            ["region", "target"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._models: set[str] = set()
 
     def attempt(self, region: str, model: str, outcome: str) -> None:
@@ -122,10 +116,7 @@ class GatewayMetrics:
     def breaker_transition(self, region: str, model: str, state: str) -> None:
         """A target's breaker changed state."""
         self.breaker_transitions.labels(region, model, state).inc()
-
-    def watch_breakers(self, states: BreakerStates) -> None:
-        """Export the breakers' states, read from `states` at each scrape."""
-        self.registry.register(_BreakerCollector(states))
+        self.breaker_state.labels(region, model).set(BREAKER_STATE_VALUES[state])
 
     def _model_label(self, model: str) -> str:
         if model in self._models:
@@ -153,9 +144,17 @@ class GatewayMetrics:
         if row.outcome in REJECTION_OUTCOMES:
             self.rejections.labels(row.outcome).inc()
 
+    def exposition_registry(self) -> CollectorRegistry:
+        """What /metrics shows: this registry, or in multiprocess mode the sum over every worker's files."""
+        if not os.environ.get(MULTIPROCESS_DIR_ENV):
+            return self.registry
+        combined = CollectorRegistry()
+        multiprocess.MultiProcessCollector(combined)  # type: ignore[no-untyped-call]  # untyped upstream
+        return combined
+
     def render(self) -> tuple[bytes, str]:
-        """The registry in the Prometheus text format, with its content type."""
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        """The metrics in the Prometheus text format, with its content type."""
+        return generate_latest(self.exposition_registry()), CONTENT_TYPE_LATEST
 
 
 class MetricsServer:
@@ -164,7 +163,7 @@ class MetricsServer:
     def __init__(self, metrics: GatewayMetrics, host: str, port: int) -> None:
         self._server: WSGIServer
         self._thread: threading.Thread
-        self._server, self._thread = start_http_server(port, host, registry=metrics.registry)
+        self._server, self._thread = start_http_server(port, host, registry=metrics.exposition_registry())
         self.port = int(self._server.server_port)
 
     def close(self) -> None:

@@ -130,14 +130,16 @@ def test_unknown_model_ids_in_routes_stop_the_gateway(tmp_path: Path, route: dic
     assert message in str(refused.value)
 
 
-def test_llmgw_serve_names_an_unknown_route_model_in_one_line(tmp_path: Path) -> None:
-    """`llmgw --config FILE serve` with a route to an unknown id exits 2 with one line naming it."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_llmgw_serve_names_an_unknown_route_model_in_one_line(tmp_path: Path, workers: str) -> None:
+    """`llmgw --config FILE serve` with a route to an unknown id exits 2 with one line naming it, workers or not."""
     config = tmp_path / "llmgw.toml"
     config.write_text(
         f'[[routes]]\nmodel = "{HAIKU}"\ntargets = [{{ region = "us-east-1", model = "us.no-such-model" }}]\n',
         encoding="utf-8",
     )
-    done = run_llmgw("--config", str(config), "serve", env=gateway_env(tmp_path, grpc_listen="127.0.0.1:0"))
+    env = gateway_env(tmp_path, grpc_listen="127.0.0.1:0", http_listen="127.0.0.1:0")
+    done = run_llmgw("--config", str(config), "serve", "--workers", workers, env=env)
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0
     assert "LLMGW_ROUTES" in done.stderr

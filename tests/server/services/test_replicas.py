@@ -49,6 +49,7 @@ def serve(store_url: str, data_dir: Path, bedrock_url: str) -> Iterator[tuple[su
         "LLMGW_BEDROCK_MAX_ATTEMPTS": "1",
         "LLMGW_SERVER_SECRET": SERVER_SECRET,
         "LLMGW_ADMIN_LIST": "root",
+        "LLMGW_WORKERS": "1",  # each replica is one process (SIGKILL must kill the whole gateway)
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "llmgw", "serve", "--grpc-only"],
