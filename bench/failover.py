@@ -1,9 +1,9 @@
 """The failover benchmark: two regions, one throttling a share of calls, many concurrent streams.
 
 Starts, each in its own process on a free 127.0.0.1 port: two `llmgw fake-bedrock` (east and
-west, the same time to first token and pace), and `llmgw --config <routes> serve` with one
-route, Claude 3 Haiku on east then west. Two scenarios run one after the other on fresh
-processes: `healthy` (no faults) and `east throttles P%` (`--fault throttle:P%` on east, so
+west, the same time to first token and pace), and `llmgw --config <routes> serve --workers 1`
+(`--workers N` to change it) with one route, Claude 3 Haiku on east then west. Two scenarios
+run one after the other on fresh processes: `healthy` (no faults) and `east throttles P%` (`--fault throttle:P%` on east, so
 P of every 100 calls there are throttled and fail over to west). Each is one `bench.loadgen`
 run of streams over HTTP (the OpenAI shape, through the bridge). Then the request log
 (SQLite) gives the TTFT of the requests answered on the first attempt and of those that
@@ -83,7 +83,7 @@ def run_scenario(label: str, fault: str | None, args: argparse.Namespace, work_d
             check=True,
             timeout=60,
         )
-        gateway = group.start("gateway", [*llmgw, "serve"], env=env)
+        gateway = group.start("gateway", [*llmgw, "serve", "--workers", str(args.workers)], env=env)
         wait_for_port(http_port, gateway)
         argv = [PY, "-m", "bench.loadgen", "--target", "http", "--address", f"127.0.0.1:{http_port}", "--stream"]
         argv += ["--key", created.stdout.decode().strip(), "-c", str(args.concurrency), "-d", str(args.duration)]
@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ttft-ms", type=float, default=200.0)
     parser.add_argument("--token-delay-ms", type=float, default=10.0)
     parser.add_argument("--tokens", type=int, default=24)
+    parser.add_argument("--workers", type=int, default=1, help="gateway processes (llmgw serve --workers)")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="llmgw-failover-") as temp:
         scenarios = [
