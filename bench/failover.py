@@ -3,8 +3,9 @@
 Starts, each in its own process on a free 127.0.0.1 port: two `llmgw fake-bedrock` (east and
 west, the same time to first token and pace), and `llmgw --config <routes> serve --workers 1`
 (`--workers N` to change it) with one route, Claude 3 Haiku on east then west. Two scenarios
-run one after the other on fresh processes: `healthy` (no faults) and `east throttles P%` (`--fault throttle:P%` on east, so
-P of every 100 calls there are throttled and fail over to west). Each is one `bench.loadgen`
+run one after the other on fresh processes: `healthy` (no faults) and `east throttles P%`
+(`--fault throttle:P%` on east, so P of every 100 calls there are throttled and fail over
+to west). Each is one `bench.loadgen`
 run of streams over HTTP (the OpenAI shape, through the bridge). Then the request log
 (SQLite) gives the TTFT of the requests answered on the first attempt and of those that
 failed over, so the TTFT failover adds is measured directly, not only through the p50 of
