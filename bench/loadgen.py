@@ -29,6 +29,7 @@ from typing import Literal
 import grpc
 
 from bench.rawhttp import Connection
+from llmgw.bridge.openai_shapes import OPENAI_SHAPES
 from llmgw.bridge.transcode import parse_into
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 
@@ -37,6 +38,7 @@ ClientKind = Literal["raw", "httpx"]
 DEFAULT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 CHAT_PATH = "/v1/chat/completions"
 DONE = b"data: [DONE]\n\n"
+GRPC_CONNECTIONS = 16
 
 # A request returns its time to first token in seconds (None when not streamed) or raises.
 Requester = Callable[[], Awaitable[float | None]]
@@ -181,36 +183,43 @@ async def _httpx_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Reques
 
 
 async def _grpc_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
-    channel = grpc.aio.insecure_channel(spec.address)
-    stack.push_async_callback(channel.close)
-    stub = chat_service_pb2_grpc.ChatServiceStub(channel)
+    # Several connections (a local subchannel pool each), so a gateway with several workers
+    # sharing the port gets its calls spread over them, as many real clients would.
+    stubs: list[chat_service_pb2_grpc.ChatServiceAsyncStub] = []
+    for _ in range(max(1, min(spec.concurrency, GRPC_CONNECTIONS))):
+        channel = grpc.aio.insecure_channel(spec.address, options=[("grpc.use_local_subchannel_pool", 1)])
+        stack.push_async_callback(channel.close)
+        stubs.append(chat_service_pb2_grpc.ChatServiceStub(channel))
     params = chat_pb2.ChatCompletionParams()
-    parse_into(params, chat_body(spec))
+    parse_into(params, chat_body(spec), "", OPENAI_SHAPES)
     metadata = (("authorization", f"Bearer {spec.api_key}"),)
 
-    async def unary() -> float | None:
-        response = await stub.CreateChatCompletion(
-            chat_service_pb2.CreateChatCompletionRequest(params=params), metadata=metadata
-        )
-        if not response.completion.choices:
-            raise RequestFailed("no choices in the completion")
-        return None
+    def requester(stub: chat_service_pb2_grpc.ChatServiceAsyncStub) -> Requester:
+        async def unary() -> float | None:
+            response = await stub.CreateChatCompletion(
+                chat_service_pb2.CreateChatCompletionRequest(params=params), metadata=metadata
+            )
+            if not response.completion.choices:
+                raise RequestFailed("no choices in the completion")
+            return None
 
-    async def streamed() -> float | None:
-        started = time.perf_counter()
-        first_at = 0.0
-        chunks = 0
-        async for _ in stub.StreamChatCompletion(
-            chat_service_pb2.StreamChatCompletionRequest(params=params), metadata=metadata
-        ):
+        async def streamed() -> float | None:
+            started = time.perf_counter()
+            first_at = 0.0
+            chunks = 0
+            async for _ in stub.StreamChatCompletion(
+                chat_service_pb2.StreamChatCompletionRequest(params=params), metadata=metadata
+            ):
+                if not chunks:
+                    first_at = time.perf_counter()
+                chunks += 1
             if not chunks:
-                first_at = time.perf_counter()
-            chunks += 1
-        if not chunks:
-            raise RequestFailed("empty stream")
-        return first_at - started
+                raise RequestFailed("empty stream")
+            return first_at - started
 
-    return [streamed if spec.stream else unary] * spec.concurrency
+        return streamed if spec.stream else unary
+
+    return [requester(stubs[n % len(stubs)]) for n in range(spec.concurrency)]
 
 
 async def run_load(spec: RunSpec) -> RunResult:

@@ -5,12 +5,16 @@ stream (SSE, one event per token, as the gateway sends them), on the same server
 bridge (uvicorn + httptools, driven by `llmgw.bridge.http_server.serve_http`), reading the
 body but parsing nothing else. Whatever the bridge loses against it is the gateway's own work.
 
-    python -m bench.zero_work_server --port 8099 [--tokens 24]
+    python -m bench.zero_work_server --port 8099 [--tokens 24] [--ttft-ms 200 --token-delay-ms 20]
+
+With --ttft-ms and --token-delay-ms it waits like the fake Bedrock does (before the first
+token, between tokens), so it is the ceiling for loads with realistic timing too.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import sys
@@ -67,7 +71,9 @@ def canned_stream(model: str, tokens: int) -> list[bytes]:
 class ZeroWorkApp:
     """The ASGI app: canned answers, one body read per request, nothing else."""
 
-    def __init__(self, model: str, tokens: int) -> None:
+    def __init__(self, model: str, tokens: int, ttft_s: float = 0.0, token_delay_s: float = 0.0) -> None:
+        self.ttft_s = ttft_s
+        self.token_delay_s = token_delay_s
         self.completion = canned_completion(model, tokens)
         self.content_length = str(len(self.completion)).encode()
         self.events = canned_stream(model, tokens)
@@ -93,10 +99,17 @@ class ZeroWorkApp:
             return
         if _STREAM_FLAG in body.replace(b" ", b""):
             await send({"type": "http.response.start", "status": 200, "headers": _SSE_HEADERS})
-            for event in self.events:
+            if self.ttft_s:
+                await asyncio.sleep(self.ttft_s)
+            for index, event in enumerate(self.events):
+                if self.token_delay_s and 1 < index < len(self.events) - 2:  # between the content tokens
+                    await asyncio.sleep(self.token_delay_s)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
             await send({"type": "http.response.body", "body": b""})
             return
+        delay = self.ttft_s + self.token_delay_s * max(0, len(self.events) - 4)
+        if delay:
+            await asyncio.sleep(delay)
         headers = [*_JSON_HEADERS, (b"content-length", self.content_length)]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": self.completion})
@@ -109,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--tokens", type=int, default=24, help="words per answer (default: %(default)s)")
     parser.add_argument("--model", default="anthropic.claude-3-haiku-20240307-v1:0")
+    parser.add_argument("--ttft-ms", type=float, default=0.0, help="wait before the first token")
+    parser.add_argument("--token-delay-ms", type=float, default=0.0, help="wait between tokens")
     args = parser.parse_args(argv)
-    app = ZeroWorkApp(args.model, args.tokens)
+    app = ZeroWorkApp(args.model, args.tokens, args.ttft_ms / 1000, args.token_delay_ms / 1000)
     coroutine = serve_http(app, args.host, args.port)
     with contextlib.suppress(KeyboardInterrupt):
         uvloop.run(coroutine)  # the loop `llmgw serve` runs on, so the ceiling is comparable

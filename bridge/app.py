@@ -24,18 +24,20 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from llmgw.bridge import sse
+from llmgw.bridge.anthropic_shapes import ANTHROPIC_API
+from llmgw.bridge.bedrock_shapes import BEDROCK_API
 from llmgw.bridge.chunks import FAST_PATH, encode_chunk
 from llmgw.bridge.codec import dumps, loads
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
+from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
-from llmgw.bridge.metadata import outgoing_metadata
-from llmgw.bridge.openai_shapes import DISPATCHERS
+from llmgw.bridge.metadata import outgoing_metadata, response_headers
+from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_FRAMING, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
-from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
-from llmgw.bridge.transcode import build_request, response_to_dict
+from llmgw.bridge.routes import HttpApi, Route, RouteTable, build_route_table, discover_services
+from llmgw.bridge.transcode import build_request, response_payload
 from llmgw.v1 import chat_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
@@ -48,6 +50,8 @@ _JSON = (b"content-type", b"application/json")
 _SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
 # Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
+#: The services that speak another API than OpenAI's, with its JSON shapes and wire framing.
+APIS: dict[str, HttpApi] = {"llmgw.v1.MessagesService": ANTHROPIC_API, "llmgw.v1.BedrockService": BEDROCK_API}
 
 
 class _ClientGone(Exception):
@@ -128,6 +132,7 @@ class BridgeApp:
         self._open()
         request_id = request_id_for(scope["headers"])
         send = sending_request_id(send, request_id)
+        framing: Framing = OPENAI_FRAMING
         try:
             if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
                 if method != "GET":
@@ -138,13 +143,15 @@ class BridgeApp:
                     await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
                 return
             match = self._router.match(method, path)
-            body = None
+            framing = match.endpoint.framing or OPENAI_FRAMING
+            body: object = None
             if match.endpoint.takes_body:
-                body = _decode(await self._read_body(scope, receive))
+                raw = await self._read_body(scope, receive)
+                body = raw if match.endpoint.raw_body else _decode(raw)
             route = match.endpoint.select(body)
             request = build_request(route, body, match.values, scope.get("query_string", b""))
         except ClientError as exc:
-            await _send_error(send, exc.to_openai(), exc.allow)
+            await _send_error(send, framing, exc.to_openai(), exc.allow)
             return
         except _ClientGone:
             return
@@ -182,8 +189,9 @@ class BridgeApp:
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         try:
             response = await call
+            headers = response_headers((*(await call.initial_metadata()), *(await call.trailing_metadata())))
         except grpc.aio.AioRpcError as exc:
-            await _send_error(send, from_rpc_error(exc))
+            await _send_error(send, route.framing or OPENAI_FRAMING, from_rpc_error(exc))
             return
         except asyncio.CancelledError:
             if _left(watcher):
@@ -191,34 +199,47 @@ class BridgeApp:
             raise
         finally:
             watcher.cancel()
-        body = _render(route, response)
-        await _send_json(send, 200, body) if body is not None else await _send_json(send, 500, FALLBACK_BODY)
+        payload = _render(route, response)
+        if payload is None:
+            await _send_json(send, 500, FALLBACK_BODY)
+        elif isinstance(payload[0], bytes):
+            content_type = (payload[1] or "application/octet-stream").encode()
+            await _send_body(send, 200, payload[0], [(b"content-type", content_type), *headers])
+        else:
+            body = _dumps(route, payload[0])
+            await _send_json(send, 200, body, headers) if body is not None else await _send_json(
+                send, 500, FALLBACK_BODY
+            )
 
     async def _stream(
         self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
     ) -> None:
         call = self._streaming[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
+        framing = route.framing or OPENAI_FRAMING
         try:
             try:
                 message = await call.read()
             except grpc.aio.AioRpcError as exc:
-                await _send_error(send, from_rpc_error(exc))
+                await _send_error(send, framing, from_rpc_error(exc))
                 return
-            await send({"type": "http.response.start", "status": 200, "headers": sse.HEADERS})
             render = _stream_renderer(route)
+            rendered = None if message is grpc.aio.EOF else render(route, cast(Message, message))
+            content_type = rendered[1] if rendered is not None else None
+            await send({"type": "http.response.start", "status": 200, "headers": framing.stream_headers(content_type)})
             try:
                 while message is not grpc.aio.EOF:
-                    chunk = render(route, cast(Message, message))
+                    chunk = None if rendered is None else framing.stream_item(rendered[0])
                     if chunk is None:
-                        await send({"type": "http.response.body", "body": sse.event(FALLBACK_BODY)})
+                        await send({"type": "http.response.body", "body": fallback_stream_error(framing)})
                         return
-                    await send({"type": "http.response.body", "body": sse.event(chunk), "more_body": True})
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     message = await call.read()
+                    rendered = None if message is grpc.aio.EOF else render(route, cast(Message, message))
             except grpc.aio.AioRpcError as exc:
-                await send({"type": "http.response.body", "body": sse.event(from_rpc_error(exc).body())})
+                await send({"type": "http.response.body", "body": framing.stream_error(from_rpc_error(exc))})
                 return
-            await send({"type": "http.response.body", "body": sse.DONE})
+            await send({"type": "http.response.body", "body": framing.stream_end()})
         except asyncio.CancelledError:
             if _left(watcher):
                 return
@@ -259,33 +280,40 @@ def _decode(raw: bytes) -> object:
         raise ClientError(f"body: malformed JSON ({exc})") from None
 
 
-def _render(route: Route, response: Message) -> bytes | None:
-    """A response's JSON, or None (logged) when it cannot be serialized (e.g. a NaN double)."""
+def _render(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None] | None:
+    """A response's body (JSON data or HttpBody bytes), or None (logged) when it cannot be rendered."""
     try:
-        return dumps(response_to_dict(route, response))
+        return response_payload(route, response)
     except (TypeError, ValueError):
         logger.exception("could not serialize a %s response", route.rpc)
         return None
 
 
-def _render_chat_chunk(route: Route, response: Message) -> bytes | None:
-    """A chat stream message's JSON by the hand-written encoder (bridge/chunks.py): the per-token hot path."""
+_Payload = tuple[dict[str, object] | bytes, str | None]
+
+
+def _render_chat_chunk(route: Route, response: Message) -> _Payload | None:
+    """A chat stream message as its JSON bytes by the hand-written encoder (bridge/chunks.py): the per-token path."""
     try:
-        return encode_chunk(cast(chat_service_pb2.StreamChatCompletionResponse, response).chunk)
+        return encode_chunk(cast(chat_service_pb2.StreamChatCompletionResponse, response).chunk), None
     except (TypeError, ValueError):
         logger.exception("could not serialize a %s response", route.rpc)
         return None
 
 
-def _stream_renderer(route: Route) -> Callable[[Route, Message], bytes | None]:
-    """How each message of a stream becomes JSON: the chat chunk encoder where it applies, else the generic one."""
-    if (
-        FAST_PATH
-        and route.response_class is chat_service_pb2.StreamChatCompletionResponse
-        and route.response_body == "chunk"
-    ):
-        return _render_chat_chunk
-    return _render
+def _stream_renderer(route: Route) -> Callable[[Route, Message], _Payload | None]:
+    """How each message of a stream is rendered: the chat chunk encoder where it applies, else the generic one."""
+    chat = route.response_class is chat_service_pb2.StreamChatCompletionResponse and route.response_body == "chunk"
+    return _render_chat_chunk if FAST_PATH and chat else _render
+
+
+def _dumps(route: Route, payload: dict[str, object]) -> bytes | None:
+    """JSON text, or None (logged) when the data cannot be serialized (e.g. a NaN double)."""
+    try:
+        return dumps(payload)
+    except (TypeError, ValueError):
+        logger.exception("could not serialize a %s response", route.rpc)
+        return None
 
 
 async def _cancel_on_disconnect(receive: Receive, call: grpc.aio.Call) -> bool:
@@ -307,11 +335,15 @@ async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tup
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = ()) -> None:
-    headers = [(b"allow", ", ".join(allow).encode())] if allow else []
-    if error.retry_after is not None:
-        headers.append((b"retry-after", str(error.retry_after).encode()))
-    await _send_json(send, error.http_status, error.body(), headers)
+async def _send_body(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    content_length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [content_length, *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(send: Send, framing: Framing, error: OpenAIError, allow: Sequence[str] = ()) -> None:
+    body, headers = framing.error(error)
+    await _send_json(send, error.http_status, body, [*allow_header(allow), *headers])
 
 
 def create_app(
@@ -327,7 +359,7 @@ def create_app(
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
     `channel`, when given, is used instead of a channel to `target` (the gateway's in-process one).
     """
-    table = build_route_table(discover_services(), DISPATCHERS)
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
     return BridgeApp(
         target,
         table,

@@ -12,15 +12,21 @@ used (`FAST_PATH` is False) and the generic path serves, so nothing is silently 
 from __future__ import annotations
 
 from google.protobuf.descriptor import Descriptor
+from google.protobuf.message import Message
 
 from llmgw.bridge.codec import dumps, quote
+from llmgw.bridge.openai_shapes import OPENAI_SHAPES
 from llmgw.bridge.transcode import enum_to_json, message_to_dict
 from llmgw.v1 import chat_pb2
 
 _KNOWN_FIELDS: dict[Descriptor, frozenset[str]] = {
-    chat_pb2.ChatCompletionChunk.DESCRIPTOR: frozenset({"id", "object", "created", "model", "choices", "usage"}),
+    chat_pb2.ChatCompletionChunk.DESCRIPTOR: frozenset(
+        {"id", "object", "created", "model", "choices", "usage", "service_tier"}
+    ),
     chat_pb2.ChunkChoice.DESCRIPTOR: frozenset({"index", "delta", "finish_reason"}),
-    chat_pb2.ChoiceDelta.DESCRIPTOR: frozenset({"role", "content", "tool_calls"}),
+    chat_pb2.ChoiceDelta.DESCRIPTOR: frozenset(
+        {"role", "content", "tool_calls", "reasoning_content", "thinking_blocks"}
+    ),
     chat_pb2.ToolCallDelta.DESCRIPTOR: frozenset({"index", "id", "type", "function"}),
     chat_pb2.FunctionCall.DESCRIPTOR: frozenset({"name", "arguments"}),
 }
@@ -33,7 +39,7 @@ _ROLE_JSON = {value.number: dumps(enum_to_json(_ROLE, value.number)).decode() fo
 
 
 def encode_chunk(chunk: chat_pb2.ChatCompletionChunk) -> bytes:
-    """The chunk's JSON, exactly as `dumps(message_to_dict(chunk, top_level=True))` writes it."""
+    """The chunk's JSON, exactly as `dumps(message_to_dict(chunk, top_level=True, shapes=OPENAI_SHAPES))` writes it."""
     parts = [
         '{"id":',
         quote(chunk.id),
@@ -48,7 +54,9 @@ def encode_chunk(chunk: chat_pb2.ChatCompletionChunk) -> bytes:
         "]",
     ]
     if chunk.HasField("usage"):
-        parts += [',"usage":', dumps(message_to_dict(chunk.usage)).decode()]
+        parts += [',"usage":', _generic(chunk.usage)]
+    if chunk.HasField("service_tier"):
+        parts += [',"service_tier":', quote(chunk.service_tier)]
     parts.append("}")
     return "".join(parts).encode()
 
@@ -67,7 +75,15 @@ def _delta(delta: chat_pb2.ChoiceDelta) -> str:
         fields.append('"content":' + quote(delta.content))
     if delta.tool_calls:
         fields.append('"tool_calls":[' + ",".join([_tool_call(call) for call in delta.tool_calls]) + "]")
+    if delta.HasField("reasoning_content"):
+        fields.append('"reasoning_content":' + quote(delta.reasoning_content))
+    if delta.thinking_blocks:  # rare (once per thinking block): the generic path
+        fields.append('"thinking_blocks":[' + ",".join([_generic(block) for block in delta.thinking_blocks]) + "]")
     return "{" + ",".join(fields) + "}"
+
+
+def _generic(message: Message) -> str:
+    return dumps(message_to_dict(message, shapes=OPENAI_SHAPES)).decode()
 
 
 def _tool_call(call: chat_pb2.ToolCallDelta) -> str:

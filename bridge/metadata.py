@@ -1,16 +1,30 @@
-"""Which HTTP request headers travel to the gRPC server as call metadata.
+"""Which HTTP headers cross between the client and the gRPC server, each way.
 
-Only `Authorization` crosses, as `authorization`, unchanged: the server owns authentication,
-so a missing or malformed key is its to reject with UNAUTHENTICATED (401), not ours. A value
-gRPC cannot carry (non-printable or non-ASCII bytes) is dropped, which the server then sees as
-a missing key.
+Request headers that travel as call metadata, unchanged:
+- `Authorization` and `x-api-key` (Anthropic's key header; the server accepts either): the
+  server owns authentication, so a missing or malformed key is its to reject with
+  UNAUTHENTICATED (401), not ours;
+- `anthropic-beta` and `anthropic-version`, which the Messages and Bedrock services filter and pin;
+- `x-claude-code-session-id`, recorded in the request log.
+A value gRPC cannot carry (non-printable or non-ASCII bytes) is dropped, which the server then
+sees as a missing header.
+
+Response headers: a unary call's initial or trailing metadata named `x-llmgw-*` (e.g.
+`x-llmgw-token-count: estimate`) becomes a response header of the same name.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-_FORWARDED = {b"authorization": "authorization"}
+_FORWARDED = {
+    b"authorization": "authorization",
+    b"x-api-key": "x-api-key",
+    b"anthropic-beta": "anthropic-beta",
+    b"anthropic-version": "anthropic-version",
+    b"x-claude-code-session-id": "x-claude-code-session-id",
+}
+_RESPONSE_PREFIX = "x-llmgw-"
 
 
 def _printable_ascii(value: bytes) -> bool:
@@ -24,3 +38,12 @@ def outgoing_metadata(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str
         for name, value in headers
         if name in _FORWARDED and _printable_ascii(value)
     )
+
+
+def response_headers(metadata: Iterable[tuple[str, str | bytes]] | None) -> list[tuple[bytes, bytes]]:
+    """The response headers for a call's metadata: its `x-llmgw-*` entries."""
+    return [
+        (name.encode("ascii"), value.encode("ascii") if isinstance(value, str) else value)
+        for name, value in metadata or ()
+        if name.startswith(_RESPONSE_PREFIX)
+    ]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Self, cast
 
@@ -18,13 +17,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
-from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.admission import Governance, GovernanceFactory
 from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticator
 from llmgw.server.governance.model_access import ModelAccessCache, default_access
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.routing.breaker import BreakerPolicy
 from llmgw.server.routing.router import RetryPolicy, Router
 from llmgw.server.routing.table import RouteTable
@@ -35,27 +36,35 @@ from llmgw.server.rpc.observability import CallObserver, note_principal
 from llmgw.server.rpc.pipeline import GatewayInterceptor
 from llmgw.server.rpc.shutdown import CallTracker
 from llmgw.server.rpc.tracing import Tracing
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
+from llmgw.server.services.messages import MessagesServicer
 from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.routes import RouteServicer
 from llmgw.server.services.usage import UsageServicer
-from llmgw.server.settings import Settings
+from llmgw.server.settings import Settings, SettingsError
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
 from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import (
+    bedrock_service_pb2,
+    bedrock_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    messages_service_pb2,
+    messages_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
     policy_service_pb2,
@@ -84,6 +93,8 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
+    bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
     route_service_pb2.DESCRIPTOR.services_by_name["RouteService"].full_name,
 )
 
@@ -119,14 +130,24 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
 
 
 def check_catalog_settings(settings: Settings, catalog: Catalog | None = None) -> None:
-    """Check the settings that name catalog models (DEFAULT_MODEL_ACCESS, ROUTES) without building a gateway.
+    """Check the settings that name catalog models (APPLICATION_PROFILES, DEFAULT_MODEL_ACCESS, ROUTES).
+
+    Without building a gateway.
 
     `llmgw serve --workers N` calls it before starting workers, so an unknown id stops
     start-up with one line, not one per worker. Raises SettingsError naming it.
     """
     catalog = catalog or Catalog.load()
-    default_access(catalog, settings.default_model_access)
+    default_access(model_directory(catalog, settings), settings.default_model_access)
     RouteTable(catalog, settings.routes, settings.aws_region)
+
+
+def model_directory(catalog: Catalog, settings: Settings) -> ModelDirectory:
+    """The catalog's ids and the APPLICATION_PROFILES ARNs; SettingsError for a bad profile."""
+    try:
+        return ModelDirectory(catalog, settings.application_profiles)
+    except ValueError as exc:
+        raise SettingsError(f"LLMGW_APPLICATION_PROFILES: {exc}") from None
 
 
 def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
@@ -152,16 +173,30 @@ def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
     )
 
 
+def thinking_settings(settings: Settings) -> ThinkingSettings:
+    """The chat answer limit and thinking budgets, from DEFAULT_MAX_TOKENS and THINKING_BUDGET_*."""
+    return ThinkingSettings(
+        default_max_tokens=settings.default_max_tokens,
+        budgets={
+            "low": settings.thinking_budget_low,
+            "medium": settings.thinking_budget_medium,
+            "high": settings.thinking_budget_high,
+            "xhigh": settings.thinking_budget_xhigh,
+        },
+    )
+
+
 class Gateway:
     """The gRPC server with its database, writer (request log and quota ledger) and Bedrock client.
 
-    `clock` is every governance decision's notion of now (key expiry, quota
-    periods); tests inject one to roll periods over. `enforce_governance=False`
-    is for bench/governance.py only: it skips the model-access and quota checks
-    of chat and embedding requests to measure what they cost. `tracing` adds an
+    `clock` is every governance decision's notion of now (key expiry, quota periods, the
+    rate window a request is charged to); tests inject one to roll periods over.
+    `governance` builds the model-access and quota checks; bench/governance.py passes a
+    stand-in that checks nothing, to measure what they cost. `tracing` adds an
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
     Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves (the latter only
     with `metrics_listener`: one worker of several serves it, for all of them).
+    `in_process_channel()` is the channel the bridge in the same process calls it through.
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS or LLMGW_ROUTES) when the
     default model access or a route names a model the catalog does not know.
@@ -173,96 +208,138 @@ class Gateway:
         catalog: Catalog | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
-        enforce_governance: bool = True,
+        governance: GovernanceFactory = Governance,
         tracing: Tracing | None = None,
         metrics_listener: bool = True,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self._metrics_listener = metrics_listener
         self.metrics = GatewayMetrics()
         self.calls = CallTracker()
         self.tracing = tracing
         self._metrics_server: MetricsServer | None = None
         self.catalog = catalog or Catalog.load()
-        default = default_access(self.catalog, settings.default_model_access)
+        self.models = model_directory(self.catalog, settings)
+        default = default_access(self.models, settings.default_model_access)
         self.routes = RouteTable(self.catalog, settings.routes, settings.aws_region)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
-        self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
+        self.db = DatabaseRunner()
         self.writer = GroupCommitWriter(
             self.database,
             quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
         )
         self.router = build_router(settings, self.metrics)
+        # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
+        self.bedrock = self.router.client(settings.aws_region)
         self.health = health.aio.HealthServicer()
-        self.authenticator = authenticator = KeyAuthenticator(
+        self.authenticator = KeyAuthenticator(
             self.server_secret,
             settings.is_admin,
-            self._db_executor,
+            self.db,
             settings.key_cache_seconds,
             clock=clock,
             on_use=self.writer.touch_key_nowait,
         )
-        oidc = (
-            OidcAuthenticator(
-                settings.oidc_issuers,
-                settings.is_admin,
-                leeway_seconds=settings.jwt_leeway_seconds,
-                cache_seconds=settings.jwks_cache_seconds,
-                min_refresh_seconds=settings.jwks_min_refresh_seconds,
-            )
-            if settings.oidc_issuers
-            else None
+        self.access = ModelAccessCache(default, self.db, settings.key_cache_seconds)
+        self.governance = governance(self.access, self.writer)
+        self._interceptors: list[grpc.aio.ServerInterceptor] = []
+        self.server = self._grpc_server()
+        # The same handlers, for the in-process bridge (server/rpc/inprocess.py).
+        self._local = LocalHandlers()
+        self._add_services()
+        self.port = 0
+
+    def _bearer_authenticator(self) -> BearerAuthenticator:
+        """API keys, and OIDC tokens when issuers are configured."""
+        settings = self.settings
+        if not settings.oidc_issuers:
+            return BearerAuthenticator(self.authenticator, None)
+        oidc = OidcAuthenticator(
+            settings.oidc_issuers,
+            settings.is_admin,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
         )
-        bearer = BearerAuthenticator(authenticator, None if oidc is None else oidc.authenticate_token)
-        self.access = ModelAccessCache(default, self._db_executor, settings.key_cache_seconds)
-        governance = Governance(self.access, self.writer, enforce=enforce_governance)
+        return BearerAuthenticator(self.authenticator, oidc.authenticate_token)
+
+    def _grpc_server(self) -> grpc.aio.Server:
+        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
+        pipeline = GatewayInterceptor(
+            CallObserver(self.metrics), self.calls, Authentication(self._bearer_authenticator(), note_principal)
+        )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
-        message_limit = settings.max_body_bytes + 1024 * 1024
+        message_limit = self.settings.max_body_bytes + 1024 * 1024
         # Outermost first: traces and logs see every call and its final status; a call
         # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
-        self._interceptors: list[grpc.aio.ServerInterceptor] = [
-            *([] if tracing is None else [tracing.interceptor()]),
-            GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),
-        ]
-        self.server = grpc.aio.server(
+        self._interceptors = [*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline]
+        return grpc.aio.server(
             interceptors=self._interceptors, options=[("grpc.max_receive_message_length", message_limit)]
         )
-        # Each servicer is registered on the server and in the handlers the in-process bridge calls.
-        self._local = LocalHandlers()
-        local = cast(grpc.aio.Server, self._local)  # the generated add_* functions call only its two add methods
-        recorder = RequestRecorder(self.writer, self.metrics)
-        executor = self._db_executor
-        chat = ChatServicer(self.catalog, self.routes, self.router, recorder, governance)
-        models = ModelServicer(self.catalog, self.access)
-        embeddings = EmbeddingServicer(self.catalog, self.routes, self.router, recorder, governance)
-        routes = RouteServicer(self.routes, self.router)
-        keys = KeyServicer(self.server_secret, authenticator, executor, clock)
-        quotas = QuotaServicer(
-            executor,
-            settings.default_quota_frequency,
-            settings.default_quota_dollars,
-            settings.is_admin,
-            clock,
-            default_rpm=settings.default_rpm,
-            default_tpm=settings.default_tpm,
-        )
-        policies = PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock)
-        usage = UsageServicer(executor, clock)
-        for server in (self.server, local):
-            chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
-            model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, server)
-            embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(embeddings, server)
-            key_service_pb2_grpc.add_KeyServiceServicer_to_server(keys, server)
-            quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(quotas, server)
-            policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(policies, server)
-            usage_service_pb2_grpc.add_UsageServiceServicer_to_server(usage, server)
-            route_service_pb2_grpc.add_RouteServiceServicer_to_server(routes, server)
-            health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+
+    def _add_services(self) -> None:
+        """Every servicer, health and reflection, on the server."""
+        # Each servicer is registered on the server and in the handlers the in-process bridge calls;
+        # the generated add_* functions call only LocalHandlers' two add methods.
+        for server in (self.server, cast(grpc.aio.Server, self._local)):
+            self._add_servicers(server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
-        self.port = 0
+
+    def _add_servicers(self, server: grpc.aio.Server) -> None:
+        """Every servicer and health on one server (or the in-process handlers)."""
+        settings, clock = self.settings, self.clock
+        recorder = RequestRecorder(self.writer, self.metrics)
+        admission = Admission(self.models, self.governance)
+        chat = ChatServicer(
+            admission,
+            self.routes,
+            self.router,
+            recorder,
+            clock,
+            thinking_settings(settings),
+            catalog=self.catalog,
+            governance=self.governance,
+        )
+        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
+        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
+            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            server,
+        )
+        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
+            BedrockPassthroughServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+            ),
+            server,
+        )
+        embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
+            EmbeddingServicer(admission, self.routes, self.router, recorder, clock), server
+        )
+        route_service_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.routes, self.router), server)
+        key_service_pb2_grpc.add_KeyServiceServicer_to_server(
+            KeyServicer(self.server_secret, self.authenticator, self.db, clock), server
+        )
+        quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(
+            QuotaServicer(
+                self.db,
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                settings.is_admin,
+                clock,
+                default_rpm=settings.default_rpm,
+                default_tpm=settings.default_tpm,
+            ),
+            server,
+        )
+        policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
+            PolicyServicer(self.models, self.access, self.db, settings.is_admin, clock), server
+        )
+        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(self.db, clock), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
 
     async def start(self) -> int:
         """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
@@ -320,7 +397,7 @@ class Gateway:
             self.tracing.shutdown()
         await self.writer.close()
         await self.router.close()
-        self._db_executor.shutdown(wait=True)
+        self.db.close()
         self.database.close()
 
     async def __aenter__(self) -> Self:

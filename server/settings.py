@@ -17,6 +17,12 @@ failover"; routing_config.py parses them, and a route naming a region that is no
 declared stops start-up. The BEDROCK_* and BREAKER_* scalars tune retries,
 timeouts and circuit breakers.
 
+DEFAULT_MAX_TOKENS is the answer limit sent to Bedrock when a chat caller sets
+none (a catalog entry's `default_max_tokens` overrides it per model); it is also
+the output the quota reservation assumes for such a request. THINKING_BUDGET_LOW,
+_MEDIUM, _HIGH and _XHIGH are the `budget_tokens` sent for each `reasoning_effort`
+to models that think with a fixed budget (at least 1,024 each).
+
 OIDC_ISSUERS is a structured setting too: in the TOML file an array of tables
 (`[[oidc_issuers]]` with `issuer`, `audience`, optional `jwks_uri`,
 `username_claim`, `admin_group_claim`, `admin_group`, `algorithms`); in the
@@ -33,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from llmgw.server.core.application_profiles import ARN_PATTERN, ApplicationProfile
 from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
 from llmgw.server.routing_config import BedrockRegion, RouteSpec, parse_regions, parse_routes
 from llmgw.wire.errors import InvalidArgument
@@ -40,6 +47,7 @@ from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 
 ENV_PREFIX = "LLMGW_"
 DEFAULT_DATA_DIR = Path("~/.local/share/llmgw").expanduser()
+_MIN_THINKING_BUDGET = 1024
 LogFormat = Literal["json", "text"]
 
 
@@ -140,6 +148,13 @@ def _optional_file(raw: object) -> Path | None:
     if not path.is_file():
         raise ValueError(f"no such file: {text}")
     return path
+
+
+def _thinking_budget(raw: object) -> int:
+    value = _positive_int(raw)
+    if value < _MIN_THINKING_BUDGET:
+        raise ValueError(f"expected at least {_MIN_THINKING_BUDGET} tokens (Anthropic's smallest budget), got {raw!r}")
+    return value
 
 
 def _non_negative_int(raw: object) -> int:
@@ -264,6 +279,37 @@ def _parse_issuers(raw: object) -> tuple[OidcIssuer, ...]:
     return issuers
 
 
+def _parse_application_profiles(raw: object) -> tuple[ApplicationProfile, ...]:
+    """`[[application_profiles]]` tables (arn, model), or the same as a TOML inline array in the environment."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return ()
+        try:
+            raw = tomllib.loads(f"profiles = {text}")["profiles"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"expected a TOML inline array of tables: {exc}") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"expected an array of {{arn, model}} tables, got {raw!r}")
+    profiles: list[ApplicationProfile] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"arn", "model"}:
+            raise ValueError(f"each application profile is a table with exactly arn and model, got {item!r}")
+        arn, model = item["arn"], item["model"]
+        if not isinstance(arn, str) or not ARN_PATTERN.match(arn):
+            raise ValueError(
+                f"{arn!r} is not an application inference profile ARN "
+                "(arn:aws:bedrock:REGION:ACCOUNT:application-inference-profile/ID)"
+            )
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"application profile {arn}: model must be a catalog model id")
+        profiles.append(ApplicationProfile(arn, model))
+    arns = [profile.arn for profile in profiles]
+    if len(set(arns)) != len(arns):
+        raise ValueError("an application profile ARN is listed twice")
+    return tuple(profiles)
+
+
 def _database_url(raw: object) -> str | None:
     text = str(raw).strip()
     if text and not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -322,6 +368,12 @@ class Settings:
     default_tpm: int = 0
     metrics_listen: ListenAddress | None = None
     log_format: LogFormat = "json"
+    default_max_tokens: int = 8192
+    thinking_budget_low: int = 1024
+    thinking_budget_medium: int = 4096
+    thinking_budget_high: int = 16384
+    thinking_budget_xhigh: int = 32768
+    application_profiles: tuple[ApplicationProfile, ...] = ()
     workers: int = field(default_factory=lambda: available_cpus())
 
     @classmethod
@@ -449,5 +501,11 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "default_tpm": _non_negative_int,
     "metrics_listen": _optional_listen,
     "log_format": _log_format,
+    "default_max_tokens": _positive_int,
+    "thinking_budget_low": _thinking_budget,
+    "thinking_budget_medium": _thinking_budget,
+    "thinking_budget_high": _thinking_budget,
+    "thinking_budget_xhigh": _thinking_budget,
+    "application_profiles": _parse_application_profiles,
     "workers": _positive_int,
 }

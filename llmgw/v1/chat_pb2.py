@@ -23,59 +23,64 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
+from llmgw.v1 import messages_pb2 as llmgw_dot_v1_dot_messages__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13llmgw/v1/chat.proto\x12\x08llmgw.v1\x1a\x1cgoogle/protobuf/struct.proto\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"k\n\x0b\x43ontentPart\x12\'\n\x04type\x18\x01 \x01(\x0e\x32\x19.llmgw.v1.ContentPartType\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\timage_url\x18\x03 \x01(\x0b\x32\x12.llmgw.v1.ImageUrl\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"N\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x16.llmgw.v1.FunctionCall\"\x9f\x01\n\x0b\x43hatMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12&\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x15.llmgw.v1.ContentPart\x12\x0c\n\x04name\x18\x03 \x01(\t\x12&\n\ntool_calls\x18\x04 \x03(\x0b\x32\x12.llmgw.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\"t\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"D\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12.\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1c.llmgw.v1.FunctionDefinition\"\"\n\x12ToolChoiceFunction\x12\x0c\n\x04name\x18\x01 \x01(\t\"d\n\nToolChoice\x12&\n\x04mode\x18\x01 \x01(\x0e\x32\x18.llmgw.v1.ToolChoiceMode\x12.\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1c.llmgw.v1.ToolChoiceFunction\"&\n\rStreamOptions\x12\x15\n\rinclude_usage\x18\x01 \x01(\x08\"\xb9\x03\n\x14\x43hatCompletionParams\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.llmgw.v1.ChatMessage\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x07 \x03(\t\x12\x0e\n\x06stream\x18\x08 \x01(\x08\x12/\n\x0estream_options\x18\t \x01(\x0b\x32\x17.llmgw.v1.StreamOptions\x12\x1d\n\x05tools\x18\n \x03(\x0b\x32\x0e.llmgw.v1.Tool\x12)\n\x0btool_choice\x18\x0b \x01(\x0b\x32\x14.llmgw.v1.ToolChoice\x12\x0c\n\x04user\x18\x0c \x01(\t\x12\x0e\n\x01n\x18\r \x01(\x05H\x04\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_n\"z\n\x10\x41ssistantMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12&\n\ntool_calls\x18\x03 \x03(\x0b\x32\x12.llmgw.v1.ToolCallB\n\n\x08_content\"s\n\x06\x43hoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12+\n\x07message\x18\x02 \x01(\x0b\x32\x1a.llmgw.v1.AssistantMessage\x12-\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x16.llmgw.v1.FinishReason\"a\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\t\"\x8f\x01\n\x0e\x43hatCompletion\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\r\n\x05model\x18\x04 \x01(\t\x12!\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x10.llmgw.v1.Choice\x12\x1e\n\x05usage\x18\x06 \x01(\x0b\x32\x0f.llmgw.v1.Usage\"b\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12(\n\x08\x66unction\x18\x04 \x01(\x0b\x32\x16.llmgw.v1.FunctionCall\"z\n\x0b\x43hoiceDelta\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12+\n\ntool_calls\x18\x03 \x03(\x0b\x32\x17.llmgw.v1.ToolCallDeltaB\n\n\x08_content\"q\n\x0b\x43hunkChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12$\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x15.llmgw.v1.ChoiceDelta\x12-\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x16.llmgw.v1.FinishReason\"\x99\x01\n\x13\x43hatCompletionChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x15.llmgw.v1.ChunkChoice\x12\x1e\n\x05usage\x18\x06 \x01(\x0b\x32\x0f.llmgw.v1.Usage*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05*q\n\x0f\x43ontentPartType\x12!\n\x1d\x43ONTENT_PART_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONTENT_PART_TYPE_TEXT\x10\x01\x12\x1f\n\x1b\x43ONTENT_PART_TYPE_IMAGE_URL\x10\x02*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13llmgw/v1/chat.proto\x12\x08llmgw.v1\x1a\x1cgoogle/protobuf/struct.proto\x1a\x17llmgw/v1/messages.proto\"\'\n\x08ImageUrl\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x02 \x01(\t\"\x9a\x01\n\x0b\x43ontentPart\x12\'\n\x04type\x18\x01 \x01(\x0e\x32\x19.llmgw.v1.ContentPartType\x12\x0c\n\x04text\x18\x02 \x01(\t\x12%\n\timage_url\x18\x03 \x01(\x0b\x32\x12.llmgw.v1.ImageUrl\x12-\n\rcache_control\x18\x04 \x01(\x0b\x32\x16.llmgw.v1.CacheControl\"P\n\rThinkingBlock\x12\x0c\n\x04type\x18\x01 \x01(\t\x12\x10\n\x08thinking\x18\x02 \x01(\t\x12\x11\n\tsignature\x18\x03 \x01(\t\x12\x0c\n\x04\x64\x61ta\x18\x04 \x01(\t\"/\n\x0c\x46unctionCall\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x11\n\targuments\x18\x02 \x01(\t\"N\n\x08ToolCall\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12(\n\x08\x66unction\x18\x03 \x01(\x0b\x32\x16.llmgw.v1.FunctionCall\"\x80\x02\n\x0b\x43hatMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12&\n\x07\x63ontent\x18\x02 \x03(\x0b\x32\x15.llmgw.v1.ContentPart\x12\x0c\n\x04name\x18\x03 \x01(\t\x12&\n\ntool_calls\x18\x04 \x03(\x0b\x32\x12.llmgw.v1.ToolCall\x12\x14\n\x0ctool_call_id\x18\x05 \x01(\t\x12-\n\rcache_control\x18\x06 \x01(\x0b\x32\x16.llmgw.v1.CacheControl\x12\x30\n\x0fthinking_blocks\x18\x07 \x03(\x0b\x32\x17.llmgw.v1.ThinkingBlock\"t\n\x12\x46unctionDefinition\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12+\n\nparameters\x18\x03 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0e\n\x06strict\x18\x04 \x01(\x08\"s\n\x04Tool\x12\x0c\n\x04type\x18\x01 \x01(\t\x12.\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1c.llmgw.v1.FunctionDefinition\x12-\n\rcache_control\x18\x03 \x01(\x0b\x32\x16.llmgw.v1.CacheControl\"\"\n\x12ToolChoiceFunction\x12\x0c\n\x04name\x18\x01 \x01(\t\"d\n\nToolChoice\x12&\n\x04mode\x18\x01 \x01(\x0e\x32\x18.llmgw.v1.ToolChoiceMode\x12.\n\x08\x66unction\x18\x02 \x01(\x0b\x32\x1c.llmgw.v1.ToolChoiceFunction\"&\n\rStreamOptions\x12\x15\n\rinclude_usage\x18\x01 \x01(\x08\"\xc5\x04\n\x14\x43hatCompletionParams\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.llmgw.v1.ChatMessage\x12\x18\n\x0btemperature\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x12\n\x05top_p\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12\x17\n\nmax_tokens\x18\x05 \x01(\x05H\x02\x88\x01\x01\x12\"\n\x15max_completion_tokens\x18\x06 \x01(\x05H\x03\x88\x01\x01\x12\x0c\n\x04stop\x18\x07 \x03(\t\x12\x0e\n\x06stream\x18\x08 \x01(\x08\x12/\n\x0estream_options\x18\t \x01(\x0b\x32\x17.llmgw.v1.StreamOptions\x12\x1d\n\x05tools\x18\n \x03(\x0b\x32\x0e.llmgw.v1.Tool\x12)\n\x0btool_choice\x18\x0b \x01(\x0b\x32\x14.llmgw.v1.ToolChoice\x12\x0c\n\x04user\x18\x0c \x01(\t\x12\x0e\n\x01n\x18\r \x01(\x05H\x04\x88\x01\x01\x12\x1d\n\x10reasoning_effort\x18\x0e \x01(\tH\x05\x88\x01\x01\x12*\n\x08thinking\x18\x0f \x01(\x0b\x32\x18.llmgw.v1.ThinkingConfig\x12\x19\n\x0cservice_tier\x18\x10 \x01(\tH\x06\x88\x01\x01\x42\x0e\n\x0c_temperatureB\x08\n\x06_top_pB\r\n\x0b_max_tokensB\x18\n\x16_max_completion_tokensB\x04\n\x02_nB\x13\n\x11_reasoning_effortB\x0f\n\r_service_tier\"\xe2\x01\n\x10\x41ssistantMessage\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12&\n\ntool_calls\x18\x03 \x03(\x0b\x32\x12.llmgw.v1.ToolCall\x12\x1e\n\x11reasoning_content\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x30\n\x0fthinking_blocks\x18\x05 \x03(\x0b\x32\x17.llmgw.v1.ThinkingBlockB\n\n\x08_contentB\x14\n\x12_reasoning_content\"s\n\x06\x43hoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12+\n\x07message\x18\x02 \x01(\x0b\x32\x1a.llmgw.v1.AssistantMessage\x12-\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x16.llmgw.v1.FinishReason\"H\n\x13PromptTokensDetails\x12\x15\n\rcached_tokens\x18\x01 \x01(\x05\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x02 \x01(\x05\"\x9f\x01\n\x05Usage\x12\x15\n\rprompt_tokens\x18\x01 \x01(\x05\x12\x19\n\x11\x63ompletion_tokens\x18\x02 \x01(\x05\x12\x14\n\x0ctotal_tokens\x18\x03 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x04 \x01(\t\x12<\n\x15prompt_tokens_details\x18\x05 \x01(\x0b\x32\x1d.llmgw.v1.PromptTokensDetails\"\xbb\x01\n\x0e\x43hatCompletion\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\r\n\x05model\x18\x04 \x01(\t\x12!\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x10.llmgw.v1.Choice\x12\x1e\n\x05usage\x18\x06 \x01(\x0b\x32\x0f.llmgw.v1.Usage\x12\x19\n\x0cservice_tier\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0f\n\r_service_tier\"b\n\rToolCallDelta\x12\r\n\x05index\x18\x01 \x01(\x05\x12\n\n\x02id\x18\x02 \x01(\t\x12\x0c\n\x04type\x18\x03 \x01(\t\x12(\n\x08\x66unction\x18\x04 \x01(\x0b\x32\x16.llmgw.v1.FunctionCall\"\xe2\x01\n\x0b\x43hoiceDelta\x12\x1c\n\x04role\x18\x01 \x01(\x0e\x32\x0e.llmgw.v1.Role\x12\x14\n\x07\x63ontent\x18\x02 \x01(\tH\x00\x88\x01\x01\x12+\n\ntool_calls\x18\x03 \x03(\x0b\x32\x17.llmgw.v1.ToolCallDelta\x12\x1e\n\x11reasoning_content\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x30\n\x0fthinking_blocks\x18\x05 \x03(\x0b\x32\x17.llmgw.v1.ThinkingBlockB\n\n\x08_contentB\x14\n\x12_reasoning_content\"q\n\x0b\x43hunkChoice\x12\r\n\x05index\x18\x01 \x01(\x05\x12$\n\x05\x64\x65lta\x18\x02 \x01(\x0b\x32\x15.llmgw.v1.ChoiceDelta\x12-\n\rfinish_reason\x18\x03 \x01(\x0e\x32\x16.llmgw.v1.FinishReason\"\xc5\x01\n\x13\x43hatCompletionChunk\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\r\n\x05model\x18\x04 \x01(\t\x12&\n\x07\x63hoices\x18\x05 \x03(\x0b\x32\x15.llmgw.v1.ChunkChoice\x12\x1e\n\x05usage\x18\x06 \x01(\x0b\x32\x0f.llmgw.v1.Usage\x12\x19\n\x0cservice_tier\x18\x07 \x01(\tH\x00\x88\x01\x01\x42\x0f\n\r_service_tier*s\n\x04Role\x12\x14\n\x10ROLE_UNSPECIFIED\x10\x00\x12\x0f\n\x0bROLE_SYSTEM\x10\x01\x12\r\n\tROLE_USER\x10\x02\x12\x12\n\x0eROLE_ASSISTANT\x10\x03\x12\r\n\tROLE_TOOL\x10\x04\x12\x12\n\x0eROLE_DEVELOPER\x10\x05*q\n\x0f\x43ontentPartType\x12!\n\x1d\x43ONTENT_PART_TYPE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43ONTENT_PART_TYPE_TEXT\x10\x01\x12\x1f\n\x1b\x43ONTENT_PART_TYPE_IMAGE_URL\x10\x02*\xa6\x01\n\x0eToolChoiceMode\x12 \n\x1cTOOL_CHOICE_MODE_UNSPECIFIED\x10\x00\x12\x19\n\x15TOOL_CHOICE_MODE_AUTO\x10\x01\x12\x19\n\x15TOOL_CHOICE_MODE_NONE\x10\x02\x12\x1d\n\x19TOOL_CHOICE_MODE_REQUIRED\x10\x03\x12\x1d\n\x19TOOL_CHOICE_MODE_FUNCTION\x10\x04*\x9f\x01\n\x0c\x46inishReason\x12\x1d\n\x19\x46INISH_REASON_UNSPECIFIED\x10\x00\x12\x16\n\x12\x46INISH_REASON_STOP\x10\x01\x12\x18\n\x14\x46INISH_REASON_LENGTH\x10\x02\x12\x1c\n\x18\x46INISH_REASON_TOOL_CALLS\x10\x03\x12 \n\x1c\x46INISH_REASON_CONTENT_FILTER\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgw.v1.chat_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ROLE']._serialized_start=2295
-  _globals['_ROLE']._serialized_end=2410
-  _globals['_CONTENTPARTTYPE']._serialized_start=2412
-  _globals['_CONTENTPARTTYPE']._serialized_end=2525
-  _globals['_TOOLCHOICEMODE']._serialized_start=2528
-  _globals['_TOOLCHOICEMODE']._serialized_end=2694
-  _globals['_FINISHREASON']._serialized_start=2697
-  _globals['_FINISHREASON']._serialized_end=2856
-  _globals['_IMAGEURL']._serialized_start=63
-  _globals['_IMAGEURL']._serialized_end=102
-  _globals['_CONTENTPART']._serialized_start=104
-  _globals['_CONTENTPART']._serialized_end=211
-  _globals['_FUNCTIONCALL']._serialized_start=213
-  _globals['_FUNCTIONCALL']._serialized_end=260
-  _globals['_TOOLCALL']._serialized_start=262
-  _globals['_TOOLCALL']._serialized_end=340
-  _globals['_CHATMESSAGE']._serialized_start=343
-  _globals['_CHATMESSAGE']._serialized_end=502
-  _globals['_FUNCTIONDEFINITION']._serialized_start=504
-  _globals['_FUNCTIONDEFINITION']._serialized_end=620
-  _globals['_TOOL']._serialized_start=622
-  _globals['_TOOL']._serialized_end=690
-  _globals['_TOOLCHOICEFUNCTION']._serialized_start=692
-  _globals['_TOOLCHOICEFUNCTION']._serialized_end=726
-  _globals['_TOOLCHOICE']._serialized_start=728
-  _globals['_TOOLCHOICE']._serialized_end=828
-  _globals['_STREAMOPTIONS']._serialized_start=830
-  _globals['_STREAMOPTIONS']._serialized_end=868
-  _globals['_CHATCOMPLETIONPARAMS']._serialized_start=871
-  _globals['_CHATCOMPLETIONPARAMS']._serialized_end=1312
-  _globals['_ASSISTANTMESSAGE']._serialized_start=1314
-  _globals['_ASSISTANTMESSAGE']._serialized_end=1436
-  _globals['_CHOICE']._serialized_start=1438
-  _globals['_CHOICE']._serialized_end=1553
-  _globals['_USAGE']._serialized_start=1555
-  _globals['_USAGE']._serialized_end=1652
-  _globals['_CHATCOMPLETION']._serialized_start=1655
-  _globals['_CHATCOMPLETION']._serialized_end=1798
-  _globals['_TOOLCALLDELTA']._serialized_start=1800
-  _globals['_TOOLCALLDELTA']._serialized_end=1898
-  _globals['_CHOICEDELTA']._serialized_start=1900
-  _globals['_CHOICEDELTA']._serialized_end=2022
-  _globals['_CHUNKCHOICE']._serialized_start=2024
-  _globals['_CHUNKCHOICE']._serialized_end=2137
-  _globals['_CHATCOMPLETIONCHUNK']._serialized_start=2140
-  _globals['_CHATCOMPLETIONCHUNK']._serialized_end=2293
+  _globals['_ROLE']._serialized_start=3169
+  _globals['_ROLE']._serialized_end=3284
+  _globals['_CONTENTPARTTYPE']._serialized_start=3286
+  _globals['_CONTENTPARTTYPE']._serialized_end=3399
+  _globals['_TOOLCHOICEMODE']._serialized_start=3402
+  _globals['_TOOLCHOICEMODE']._serialized_end=3568
+  _globals['_FINISHREASON']._serialized_start=3571
+  _globals['_FINISHREASON']._serialized_end=3730
+  _globals['_IMAGEURL']._serialized_start=88
+  _globals['_IMAGEURL']._serialized_end=127
+  _globals['_CONTENTPART']._serialized_start=130
+  _globals['_CONTENTPART']._serialized_end=284
+  _globals['_THINKINGBLOCK']._serialized_start=286
+  _globals['_THINKINGBLOCK']._serialized_end=366
+  _globals['_FUNCTIONCALL']._serialized_start=368
+  _globals['_FUNCTIONCALL']._serialized_end=415
+  _globals['_TOOLCALL']._serialized_start=417
+  _globals['_TOOLCALL']._serialized_end=495
+  _globals['_CHATMESSAGE']._serialized_start=498
+  _globals['_CHATMESSAGE']._serialized_end=754
+  _globals['_FUNCTIONDEFINITION']._serialized_start=756
+  _globals['_FUNCTIONDEFINITION']._serialized_end=872
+  _globals['_TOOL']._serialized_start=874
+  _globals['_TOOL']._serialized_end=989
+  _globals['_TOOLCHOICEFUNCTION']._serialized_start=991
+  _globals['_TOOLCHOICEFUNCTION']._serialized_end=1025
+  _globals['_TOOLCHOICE']._serialized_start=1027
+  _globals['_TOOLCHOICE']._serialized_end=1127
+  _globals['_STREAMOPTIONS']._serialized_start=1129
+  _globals['_STREAMOPTIONS']._serialized_end=1167
+  _globals['_CHATCOMPLETIONPARAMS']._serialized_start=1170
+  _globals['_CHATCOMPLETIONPARAMS']._serialized_end=1751
+  _globals['_ASSISTANTMESSAGE']._serialized_start=1754
+  _globals['_ASSISTANTMESSAGE']._serialized_end=1980
+  _globals['_CHOICE']._serialized_start=1982
+  _globals['_CHOICE']._serialized_end=2097
+  _globals['_PROMPTTOKENSDETAILS']._serialized_start=2099
+  _globals['_PROMPTTOKENSDETAILS']._serialized_end=2171
+  _globals['_USAGE']._serialized_start=2174
+  _globals['_USAGE']._serialized_end=2333
+  _globals['_CHATCOMPLETION']._serialized_start=2336
+  _globals['_CHATCOMPLETION']._serialized_end=2523
+  _globals['_TOOLCALLDELTA']._serialized_start=2525
+  _globals['_TOOLCALLDELTA']._serialized_end=2623
+  _globals['_CHOICEDELTA']._serialized_start=2626
+  _globals['_CHOICEDELTA']._serialized_end=2852
+  _globals['_CHUNKCHOICE']._serialized_start=2854
+  _globals['_CHUNKCHOICE']._serialized_end=2967
+  _globals['_CHATCOMPLETIONCHUNK']._serialized_start=2970
+  _globals['_CHATCOMPLETIONCHUNK']._serialized_end=3167
 # @@protoc_insertion_point(module_scope)

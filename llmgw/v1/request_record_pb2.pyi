@@ -77,8 +77,12 @@ class RequestRecord(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     API_FIELD_NUMBER: _builtins.int
     ERROR_REASON_FIELD_NUMBER: _builtins.int
-    REGION_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CACHE_READ_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
     UPSTREAM_MODEL_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
     ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The request id (`chatcmpl-...` or `embd-...`), as returned to the client."""
@@ -91,7 +95,9 @@ class RequestRecord(_message.Message):
     when a fallback answered (see upstream_model for the Bedrock id called).
     """
     input_tokens: _builtins.int
-    """Input tokens as Bedrock counted them (estimated if the stream died first)."""
+    """Uncached input tokens as Bedrock counted them (estimated if the stream died first);
+    cache reads and writes are in `cache_read_tokens` and `cache_write_tokens`.
+    """
     output_tokens: _builtins.int
     """Output tokens generated."""
     cost_usd: _builtins.str
@@ -103,16 +109,32 @@ class RequestRecord(_message.Message):
     outcome: Global___Outcome.ValueType
     """How the request ended."""
     api: _builtins.str
-    """Which API: `chat`, `chat_stream` or `embeddings`."""
+    """Which API: `chat`, `chat_stream`, `embeddings`, `messages`, `messages_stream`,
+    `bedrock_invoke` or `bedrock_invoke_stream`.
+    """
     error_reason: _builtins.str
     """The machine-readable reason of a failure (e.g. `QUOTA_EXCEEDED`); empty on success."""
-    region: _builtins.str
-    """The AWS region of the target that answered (on failure: the last one
-    tried); empty when Bedrock was not called.
+    session_id: _builtins.str
+    """The Claude Code session the request belongs to (the
+    `X-Claude-Code-Session-Id` header); empty when the client sent none.
+    """
+    cache_read_tokens: _builtins.int
+    """Input tokens read from the prompt cache (not counted in `input_tokens`)."""
+    cache_write_tokens: _builtins.int
+    """Input tokens written to the prompt cache (not counted in `input_tokens`)."""
+    service_tier: _builtins.str
+    """The service tier that served the request (`default`, `priority`, `flex`); empty when
+    no model was called.
     """
     upstream_model: _builtins.str
-    """The Bedrock model or inference-profile id called there (e.g.
-    `us.anthropic.claude-3-haiku-20240307-v1:0`); its price is what was charged.
+    """The model id sent to Bedrock (for an application inference profile, its ARN, so AWS
+    cost-allocation tags and the gateway's ledger can be matched); for a routed request
+    the target that answered (on failure, the last one tried), whose price was charged;
+    empty when the model was not resolved (unknown id).
+    """
+    region: _builtins.str
+    """The AWS region the request was sent to (the target that answered; on
+    failure, the last one tried); empty when Bedrock was not called.
     """
     attempts: _builtins.int
     """Calls made to Bedrock for this request, retries and failovers included;
@@ -138,13 +160,17 @@ class RequestRecord(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         api: _builtins.str = ...,
         error_reason: _builtins.str = ...,
-        region: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        cache_read_tokens: _builtins.int = ...,
+        cache_write_tokens: _builtins.int = ...,
+        service_tier: _builtins.str = ...,
         upstream_model: _builtins.str = ...,
+        region: _builtins.str = ...,
         attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "created_at", b"created_at", "ttft_ms", b"ttft_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "attempts", b"attempts", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "region", b"region", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "attempts", b"attempts", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "region", b"region", "service_tier", b"service_tier", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ttft_ms: _TypeAlias = _typing.Literal["ttft_ms"]  # noqa: Y015
     _WhichOneofArgType__ttft_ms: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms"]  # noqa: Y015

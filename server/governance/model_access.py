@@ -10,16 +10,14 @@ KEY_CACHE_SECONDS. Loads run on the database executor, never on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Iterable
-from concurrent.futures import Executor
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
-from llmgw.server.core.catalog import Catalog
 from llmgw.server.settings import SettingsError
 from llmgw.server.store import governance_repo
 from llmgw.server.store.governance_repo import ALL_MODELS
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.wire.errors import InvalidArgument, ModelAccessDenied
 
 
@@ -39,7 +37,7 @@ class Access:
         return [ALL_MODELS] if self.models is None else sorted(self.models)
 
 
-def check_model_ids(catalog: Catalog, models: Iterable[str], field: str) -> tuple[str, ...]:
+def check_model_ids(catalog: Container[str], models: Iterable[str], field: str) -> tuple[str, ...]:
     """The ids, deduplicated, if all are known (or `*` alone); InvalidArgument naming the unknown ones."""
     ids = tuple(dict.fromkeys(models))
     if ALL_MODELS in ids:
@@ -52,7 +50,7 @@ def check_model_ids(catalog: Catalog, models: Iterable[str], field: str) -> tupl
     return ids
 
 
-def default_access(catalog: Catalog, configured: tuple[str, ...]) -> Access:
+def default_access(catalog: Container[str], configured: tuple[str, ...]) -> Access:
     """DEFAULT_MODEL_ACCESS as an Access; raises SettingsError naming the setting for unknown ids."""
     if not configured or configured == (ALL_MODELS,):
         return Access(None, True)
@@ -70,9 +68,9 @@ def _access(models: tuple[str, ...]) -> Access:
 class ModelAccessCache:
     """Each user's Access, from memory when fresh (module docstring)."""
 
-    def __init__(self, default: Access, executor: Executor, cache_seconds: float) -> None:
+    def __init__(self, default: Access, db: DatabaseRunner, cache_seconds: float) -> None:
         self.default = default
-        self._executor = executor
+        self._db = db
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Access, float]] = {}
 
@@ -81,8 +79,7 @@ class ModelAccessCache:
         cached = self._cache.get(user)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        loop = asyncio.get_running_loop()
-        own = await loop.run_in_executor(self._executor, governance_repo.get_model_access, user)
+        own = await self._db.run(lambda: governance_repo.get_model_access(user))
         access = self.default if own is None else _access(own)
         self._cache[user] = (access, time.monotonic() + self._cache_seconds)
         return access

@@ -63,10 +63,20 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
-    """A place to try: the public model id that would answer, and the target to call for it."""
+    """A place to try: the public model id that would answer, and the target to call for it.
+
+    `upstream_id` is the id to send when it is not the target's catalog id (an
+    application inference profile's ARN, priced as its base model).
+    """
 
     public_model: str
     target: Target
+    upstream_id: str = ""
+
+    @property
+    def sent_id(self) -> str:
+        """The model id Bedrock is sent for this candidate."""
+        return self.upstream_id or self.target.model.id
 
 
 @dataclass(slots=True)
@@ -104,6 +114,10 @@ class Router:
         self._observer = observer
         self._clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
+
+    def client(self, region: str) -> BedrockClient:
+        """The Bedrock client of a region (for the calls that are not routed)."""
+        return self._clients[region]
 
     def breaker(self, target: Target) -> CircuitBreaker:
         """The breaker of a target, made closed on first use."""
@@ -156,10 +170,12 @@ class Router:
     async def stream(
         self,
         candidates: Sequence[Candidate],
-        request: Callable[[Candidate], dict[str, Any]],
+        open_stream: Callable[[BedrockClient, Candidate], Events],
         progress: Progress,
     ) -> Events:
-        """A ConverseStream, failed over until its first content event; iterate it to the end, or close it.
+        """A stream of ConverseStream event batches, failed over until its first content event.
+
+        `open_stream` opens it on a target's client; iterate the result to the end, or close it.
 
         The target's breaker counts a success at the first content event, and a failure
         if the stream then breaks in a way that is the target's fault (silence, 5xx).
@@ -167,7 +183,7 @@ class Router:
         deadline = self._clock() + self._policy.total_timeout_s
 
         async def attempt(candidate: Candidate, ticket: int) -> Events:
-            events = self._clients[candidate.target.region].converse_stream(request(candidate))
+            events = open_stream(self._clients[candidate.target.region], candidate)
             held: list[list[dict[str, Any]]] = []
             wait = min(self._policy.first_byte_timeout_s, self._remaining(deadline))
             try:

@@ -35,7 +35,7 @@ BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class GatewayMetrics:
-    """Counters, histograms and gauges of one gateway, fed by the request recorder and the interceptors."""
+    """Counters, histograms and gauges of one gateway, fed by the request recorder and the interceptor layer."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()

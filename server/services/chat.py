@@ -1,27 +1,31 @@
-"""ChatService: OpenAI-shaped chat completions served by Bedrock Converse / ConverseStream."""
+"""ChatService: OpenAI-shaped chat completions, built as Converse requests.
+
+Bedrock answers them through Converse / ConverseStream, or, for Claude models the catalog marks
+`api = "messages"`, through the native Messages route (services/upstream.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
-from llmgw.server.core.accounting import (
-    chat_input_token_bound,
-    cost_bound,
-    estimate_tokens,
-    request_cost,
-)
+from llmgw.server.core import accounting
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.core.money import format_usd
 from llmgw.server.governance.admission import Governance
-from llmgw.server.governance.identity import Principal, current_principal
+from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.routing.router import Candidate, Progress, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
+from llmgw.server.services import upstream
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError
 
@@ -30,86 +34,117 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
 
 
-def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The most this request can cost: its size bounds the input, its output cap the output."""
+def chat_cost_bound(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int, service_tier: str = "default"
+) -> int:
+    """The request's cost bound (core/accounting.py), from its size, images and the answer limit sent.
+
+    `max_tokens` is the Converse request's `maxTokens` (the caller's limit, else
+    DEFAULT_MAX_TOKENS), which Bedrock never exceeds, thinking included.
+    """
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
             if part.HasField("image_url"):
                 images += 1
                 image_bytes += len(part.image_url.url)
-    if params.HasField("max_completion_tokens"):
-        output = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = model.max_output_tokens
-    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
+    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, max_tokens, service_tier)
 
 
-def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
-    cost = request_cost(model, input_tokens, output_tokens)
+def _usage(trace: RequestTrace, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
+    """OpenAI's usage block, with the cost the ledger is charged.
+
+    `prompt_tokens` counts every prompt token, as OpenAI does: Bedrock's uncached
+    `inputTokens` plus its cache reads and writes, which `prompt_tokens_details`
+    breaks out (`cached_tokens` for reads, `cache_write_tokens` for writes).
+    """
+    prompt_tokens = input_tokens + trace.cache_read_tokens + trace.cache_write_tokens
     return chat_pb2.Usage(
-        prompt_tokens=input_tokens,
+        prompt_tokens=prompt_tokens,
         completion_tokens=output_tokens,
-        total_tokens=input_tokens + output_tokens,
-        cost_usd=format_usd(cost),
+        total_tokens=prompt_tokens + output_tokens,
+        cost_usd=usd(trace.cost(input_tokens, output_tokens)),
+        prompt_tokens_details=chat_pb2.PromptTokensDetails(
+            cached_tokens=trace.cache_read_tokens, cache_write_tokens=trace.cache_write_tokens
+        ),
     )
 
 
 class _Requests:
-    """The Converse request for each candidate, built once per target model (its id and output cap differ)."""
+    """The Converse request for each candidate, built once per id sent (each target's model has its own limits)."""
 
-    def __init__(self, params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> None:
-        """Convert for the public `model` at once, so the caller's mistakes surface before any quota is taken."""
+    def __init__(self, params: chat_pb2.ChatCompletionParams, thinking: ThinkingSettings) -> None:
         self._params = params
-        self._built: dict[str, dict[str, Any]] = {model.id: to_converse_request(params, model)}
+        self._thinking = thinking
+        self._built: dict[str, dict[str, Any]] = {}
 
     def __call__(self, candidate: Candidate) -> dict[str, Any]:
-        model = candidate.target.model
-        request = self._built.get(model.id)
+        request = self._built.get(candidate.sent_id)
         if request is None:
-            request = self._built[model.id] = to_converse_request(self._params, model)
+            request = to_converse_request(self._params, candidate.target.model, self._thinking)
+            request["modelId"] = candidate.sent_id
+            self._built[candidate.sent_id] = request
         return request
+
+    def bound(self, candidate: Candidate, tier: str) -> int:
+        """The most the request can cost if this candidate answers it, in the tier asked for."""
+        request = self(candidate)
+        return chat_cost_bound(self._params, candidate.target.model, request["inferenceConfig"]["maxTokens"], tier)
 
 
 class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock through the router, records it.
 
-    The quota reservation is taken once, before routing, for the dearest candidate
-    (targets and allowed fallbacks), and settled once at the price of the target that
-    answered.
+    The quota reservation is taken once, before routing, for the dearest candidate (the
+    route's targets and the fallbacks the caller may use), and settled once at the price
+    of the target that answered.
     """
 
     def __init__(
         self,
-        catalog: Catalog,
+        admission: Admission,
         routes: RouteTable,
         router: Router,
         recorder: RequestRecorder,
+        clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
+        *,
+        catalog: Catalog,
         governance: Governance,
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._routes = routes
         self._router = router
         self._recorder = recorder
+        self._clock = clock
+        self._thinking = thinking or ThinkingSettings()
+        self._catalog = catalog
+        self._governance = governance
 
-    async def _candidates(
-        self, principal: Principal, params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool
-    ) -> list[Candidate]:
-        """The route's targets, then those of each fallback the caller may use and that can serve the request."""
-        route = self._routes.route(model)
-        candidates = [Candidate(model.id, target) for target in route.targets]
-        for fallback_id in route.fallbacks:
+    async def _route(
+        self, trace: RequestTrace, params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool
+    ) -> tuple[list[Candidate], _Requests, str | None, int]:
+        """The candidates (route targets, then allowed fallbacks'), their requests, the tier asked for, the bound.
+
+        The caller's mistakes surface here, before any quota is taken: the request is
+        converted for the first candidate at once.
+        """
+        requests = _Requests(params, self._thinking)
+        candidates = route_candidates(self._routes, trace, model)
+        tier: str | None = requests(candidates[0]).get("serviceTier", {}).get("type")
+        trace.service_tier = tier or "default"
+        # An application inference profile (sent as its ARN) is not routed, so has no fallbacks.
+        fallbacks = () if candidates[0].upstream_id else self._routes.route(model).fallbacks
+        for fallback_id in fallbacks:
             fallback = self._catalog.get(fallback_id)
             try:
-                await self._governance.check_model(principal, fallback.id)
+                await self._governance.check_model(trace.principal, fallback.id)
                 check_capabilities(params, fallback, streaming=streaming)
             except (ModelAccessDenied, InvalidArgument):
                 continue
             candidates.extend(Candidate(fallback.id, target) for target in self._routes.route(fallback).targets)
-        return candidates
+        bound = max(requests.bound(candidate, trace.service_tier) for candidate in candidates)
+        return candidates, requests, tier, bound
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -117,36 +152,36 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """Answer in one response; the usage row is committed before the answer is returned."""
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat", principal, params.model)
+        trace = RequestTrace("chatcmpl", "chat", principal, params.model, self._clock())
         progress = Progress()
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
-            requests = _Requests(params, model)
-            candidates = await self._candidates(principal, params, model, streaming=False)
-            bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
-            trace.reservation = await self._governance.admit(principal, bound)
-            trace.model = candidates[0].target.model
+            candidates, requests, tier, bound = await self._route(trace, params, model, streaming=False)
+            await self._admission.admit(trace, candidates[0].target.model, bound)
             response = await self._router.call(
-                candidates, lambda client, candidate: client.converse(requests(candidate)), progress
+                candidates,
+                lambda client, candidate: upstream.converse(client, candidate.target.model, requests(candidate)),
+                progress,
             )
-            result = from_converse_response(response)
+            result = from_converse_response(response, tier)
         except BaseException as exc:
             trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
         trace.routed(progress, answered=True)
         trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
+        trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
         await self._recorder.record(trace, result.input_tokens, result.output_tokens)
-        answered = trace.model or model
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
             created=trace.created_unix,
             model=trace.model_id,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(answered, result.input_tokens, result.output_tokens),
+            usage=_usage(trace, result.input_tokens, result.output_tokens),
+            service_tier=result.service_tier,
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
@@ -162,8 +197,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model)
-        translator = StreamTranslator()
+        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model, self._clock())
+        translator: StreamTranslator | None = None
         finish: list[chat_pb2.ChunkChoice] = []
         progress = Progress()
 
@@ -183,15 +218,16 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             return response
 
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            requests = _Requests(params, model)
-            candidates = await self._candidates(principal, params, model, streaming=True)
-            bound = max(chat_cost_bound(params, candidate.target.model) for candidate in candidates)
-            trace.reservation = await self._governance.admit(principal, bound)
-            trace.model = candidates[0].target.model
-            events = await self._router.stream(candidates, requests, progress)
+            candidates, requests, tier, bound = await self._route(trace, params, model, streaming=True)
+            translator = StreamTranslator(tier)
+            await self._admission.admit(trace, candidates[0].target.model, bound)
+            events = await self._router.stream(
+                candidates,
+                lambda client, candidate: upstream.converse_stream(client, candidate.target.model, requests(candidate)),
+                progress,
+            )
             trace.routed(progress, answered=True)
             envelope.model = trace.model_id
             try:
@@ -207,18 +243,22 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             if not translator.finished:
                 raise UpstreamError(f"Bedrock ended the stream for {trace.model_id} before it was complete.")
         except BaseException as exc:
-            trace.routed(progress, answered=translator.started)
-            # The prompt is charged once Bedrock has begun answering, or when the client left
-            # after the call went out (nothing escapes the ledger by disconnecting); a call
-            # Bedrock refused outright costs nothing.
-            input_tokens = 0
-            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
-            if trace.model is not None and (translator.started or left):
-                input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
-            self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
+            state = translator or StreamTranslator()
+            trace.routed(progress, answered=state.started)
+            input_tokens = accounting.failed_stream_input_tokens(
+                admitted=trace.model is not None,
+                answering=state.started,
+                client_left=isinstance(exc, asyncio.CancelledError | GeneratorExit),
+                reported_input_tokens=state.input_tokens,
+                prompt_characters=_prompt_characters(params),
+            )
+            self._recorder.record_failure(trace, exc, input_tokens, state.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        trace.cache_read_tokens, trace.cache_write_tokens = translator.cache_read_tokens, translator.cache_write_tokens
+        trace.cache_write_1h_tokens, trace.service_tier = translator.cache_write_1h_tokens, translator.service_tier
         await self._recorder.record(trace, input_tokens, output_tokens)
+        envelope.service_tier = translator.service_tier
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(trace.model or model, input_tokens, output_tokens))
+            yield chunk(usage=_usage(trace, input_tokens, output_tokens))

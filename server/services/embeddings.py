@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
-from llmgw.server.core.catalog import Catalog
-from llmgw.server.core.money import format_usd
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core.accounting import embedding_cost_bound, request_cost
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
-from llmgw.server.routing.router import Candidate, Progress, Router
+from llmgw.server.routing.router import Progress, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
 
@@ -29,41 +31,37 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
 
     def __init__(
         self,
-        catalog: Catalog,
+        admission: Admission,
         routes: RouteTable,
         router: Router,
         recorder: RequestRecorder,
-        governance: Governance,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._routes = routes
         self._router = router
         self._recorder = recorder
+        self._clock = clock
 
     async def CreateEmbedding(
         self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
     ) -> embedding_service_pb2.CreateEmbeddingResponse:
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
-        trace = RequestTrace("embd", "embeddings", principal, request.model)
+        trace = RequestTrace("embd", "embeddings", principal, request.model, self._clock())
         progress = Progress()
         try:
-            model = self._catalog.get(request.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             if model.kind != "embedding":
                 raise InvalidArgument(f"The model '{model.id}' is a chat model, not an embedding model.", "model")
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
-            # Every token covers at least one byte of UTF-8 text; embeddings have no output.
-            input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
-            trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
-            trace.model = model
-            candidates = [Candidate(model.id, target) for target in self._routes.route(model).targets]
+            await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
+            candidates = route_candidates(self._routes, trace, model)
 
             async def invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
                 return await self._router.call(
-                    candidates, lambda client, candidate: client.invoke_model(candidate.target.model.id, body), progress
+                    candidates, lambda client, candidate: client.invoke_model(candidate.sent_id, body), progress
                 )
 
             replies = await asyncio.gather(*(invoke(body) for body in bodies))
@@ -87,6 +85,6 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             ],
             model=request.model,
             usage=embedding_service_pb2.EmbeddingUsage(
-                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=format_usd(cost)
+                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=usd(cost)
             ),
         )

@@ -12,15 +12,15 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.core.money import format_usd
 from llmgw.server.governance.identity import Principal
 from llmgw.server.routing.router import Progress
 from llmgw.server.rpc.metrics import GatewayMetrics
 from llmgw.server.rpc.observability import note
+from llmgw.server.services.convert import usd
 from llmgw.server.store.group_commit import GroupCommitWriter, RequestRow
 from llmgw.server.store.ledger import Reservation, Settlement
 from llmgw.wire import errors
@@ -49,14 +49,25 @@ class RequestTrace:
     api: str
     principal: Principal
     model_id: str
+    created_at: datetime
+    """When the request arrived, by the gateway's clock: the rate window it is charged to."""
     id: str = ""
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
-    region: str = ""
+    session_id: str = ""
+    """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
+    # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    # The 1-hour writes among cache_write_tokens (they cost more than 5-minute ones).
+    cache_write_1h_tokens: int = 0
+    # The Bedrock service tier that served the request, and the id Bedrock was sent.
+    service_tier: str = ""
     upstream_model: str = ""
+    # Where the router sent the request (routing/router.py) and how many calls it made.
+    region: str = ""
     attempts: int = 0
 
     def __post_init__(self) -> None:
@@ -83,15 +94,33 @@ class RequestTrace:
         if candidate is None:
             return
         self.region = candidate.target.region
-        self.upstream_model = candidate.target.model.id
+        self.upstream_model = candidate.sent_id
         self.model = candidate.target.model
         if answered:
             self.model_id = candidate.public_model
 
+    def cost(self, input_tokens: int, output_tokens: int) -> int:
+        """What the request costs in picodollars; 0 before it was admitted.
+
+        Uncached input, cache reads, cache writes by TTL and output are each charged at
+        their own price, in the service tier that served the request.
+        """
+        if self.model is None:
+            return 0
+        return request_cost(
+            self.model,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens - self.cache_write_1h_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            service_tier=self.service_tier or "default",
+        )
+
     def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
-        cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        cost = self.cost(input_tokens, output_tokens)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
@@ -107,8 +136,12 @@ class RequestTrace:
             outcome=outcome_of(error),
             error_reason=reason,
             created_at=self.created_at,
-            region=self.region,
+            session_id=self.session_id,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
+            service_tier=self.service_tier,
             upstream_model=self.upstream_model,
+            region=self.region,
             attempts=self.attempts,
         )
 
@@ -131,7 +164,7 @@ class RequestRecorder:
             outcome=row.outcome,
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
-            cost_usd=format_usd(row.cost_picodollars),
+            cost_usd=usd(row.cost_picodollars),
             ttft_ms=row.ttft_ms,
             region=row.region,
             upstream_model=row.upstream_model,

@@ -1,4 +1,7 @@
-"""The request log's only writer: group commits on one background thread.
+"""The group-commit writer: every write on a request's path, batched on one background thread.
+
+It does five jobs in the same transactions: request-log rows, quota-ledger admissions,
+settlements of reservations, rate-window admissions and charges, and key `last_used_at` touches.
 
 Every request ends with a row in `request_record`, and DESIGN.md promises the
 row is committed before the client sees the last byte. Committing each row in
@@ -60,12 +63,17 @@ DEFAULT_MAX_BATCH: Final = 500
 class RequestRow:
     """One request record as the services produce it.
 
-    `api` is "chat", "chat_stream" or "embeddings"; `outcome` is "success",
+    `api` is "chat", "chat_stream", "embeddings", "messages", "messages_stream",
+    "bedrock_invoke" or "bedrock_invoke_stream"; `outcome` is "success",
     "quota_exceeded", "model_access_denied", "error" or "cancelled", with
     `error_reason` the error's reason code (empty on success); `created_at` is
-    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money). `region` and
-    `upstream_model` say where the request went (the last target tried, the one that
-    answered on success); `attempts` counts the calls made to Bedrock for it.
+    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money), cache tokens included;
+    `session_id` is the Claude Code session (empty when none was sent). `input_tokens`
+    are the uncached prompt tokens; cache reads and writes are counted apart.
+    `service_tier` is the Bedrock tier that served the request (empty when none did),
+    `upstream_model` the id sent to Bedrock (an application inference profile's ARN for
+    one; the target that answered, or was tried last, when the request was routed);
+    `region` where it was sent and `attempts` the calls made to Bedrock for it.
     """
 
     id: str
@@ -81,8 +89,12 @@ class RequestRow:
     outcome: str
     error_reason: str
     created_at: datetime
-    region: str = ""
+    session_id: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    service_tier: str = ""
     upstream_model: str = ""
+    region: str = ""
     attempts: int = 0
 
 
@@ -132,7 +144,7 @@ class _Item:
 
 
 class GroupCommitWriter:
-    """Commits request rows in shared transactions on one thread; see the module docstring."""
+    """Batches every write of a request's path into shared transactions on one thread (module docstring)."""
 
     def __init__(
         self,
@@ -160,7 +172,7 @@ class GroupCommitWriter:
         """Start the writer thread; rows may be queued before, and wait for it."""
         with self._state_lock:
             if self._started:
-                raise RuntimeError("the request log writer is already started")
+                raise RuntimeError("the group-commit writer is already started")
             self._started = True
         self._thread.start()
 
@@ -207,7 +219,7 @@ class GroupCommitWriter:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._state_lock:
             if self._closed:
-                raise RuntimeError("the request log writer is closed")
+                raise RuntimeError("the group-commit writer is closed")
             self._queue.put(_Item(work, settlement, future))
         return future
 

@@ -150,22 +150,34 @@ def _create_rate_limits(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
+def _add_session_and_cache_tokens(db: peewee.Database) -> None:
+    """Version 4: the request log's Claude Code session id and prompt-cache token counts."""
+    for column in (
+        "session_id VARCHAR(128) NOT NULL DEFAULT ''",
+        "cache_read_tokens INTEGER NOT NULL DEFAULT 0",
+        "cache_write_tokens INTEGER NOT NULL DEFAULT 0",
+    ):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
+def _request_tier_upstream(db: peewee.Database) -> None:
+    """Version 5: the request log keeps the service tier and the model id sent to Bedrock."""
+    for column in ("service_tier VARCHAR(16) NOT NULL DEFAULT ''", "upstream_model TEXT NOT NULL DEFAULT ''"):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 def _add_request_routing(db: peewee.Database) -> None:
-    """Version 4: where each request went (region, the Bedrock id that answered) and how many calls it took."""
-    table = "request_record"
-    columns = (
-        ("region", "VARCHAR(32) NOT NULL DEFAULT ''"),
-        ("upstream_model", "TEXT NOT NULL DEFAULT ''"),
-        ("attempts", "INTEGER NOT NULL DEFAULT 0"),
-    )
-    for name, definition in columns:
-        db.execute_sql(f'ALTER TABLE "{table}" ADD COLUMN "{name}" {definition}')  # type: ignore[no-untyped-call]  # constant text
+    """Version 6: where each request was sent (region) and how many calls to Bedrock it took."""
+    for column in ("region VARCHAR(32) NOT NULL DEFAULT ''", "attempts INTEGER NOT NULL DEFAULT 0"):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     _create_keys_and_requests,
     _create_governance,
     _create_rate_limits,
+    _add_session_and_cache_tokens,
+    _request_tier_upstream,
     _add_request_routing,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""

@@ -76,8 +76,12 @@ class RequestRecord(BaseModel):
     outcome = peewee.CharField(max_length=32)
     error_reason = peewee.CharField(max_length=64, default="")
     created_at = UtcDateTimeField()
-    region = peewee.CharField(max_length=32, default="")
+    session_id = peewee.CharField(max_length=128, default="")  # X-Claude-Code-Session-Id
+    cache_read_tokens = peewee.IntegerField(default=0)
+    cache_write_tokens = peewee.IntegerField(default=0)
+    service_tier = peewee.CharField(max_length=16, default="")
     upstream_model = peewee.TextField(default="")
+    region = peewee.CharField(max_length=32, default="")
     attempts = peewee.IntegerField(default=0)
 
     class Meta:

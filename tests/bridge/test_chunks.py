@@ -8,6 +8,7 @@ import pytest
 
 from llmgw.bridge.chunks import FAST_PATH, encode_chunk
 from llmgw.bridge.codec import dumps
+from llmgw.bridge.openai_shapes import OPENAI_SHAPES
 from llmgw.bridge.transcode import message_to_dict
 from llmgw.v1 import chat_pb2
 
@@ -26,6 +27,11 @@ def envelope(
 
 
 TEXTS = ["", "Hi", ' "quoted" \\ back', "line\nbreak\ttab\u0001", "ünïcødé 🦜 \u2028", "</script>"]
+
+
+def with_tier(chunk: chat_pb2.ChatCompletionChunk) -> chat_pb2.ChatCompletionChunk:
+    chunk.service_tier = "default"
+    return chunk
 
 
 def shapes() -> list[chat_pb2.ChatCompletionChunk]:
@@ -50,6 +56,9 @@ def shapes() -> list[chat_pb2.ChatCompletionChunk]:
     for reason in chat_pb2.FinishReason.values():
         chunks.append(envelope(choices=[chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(), finish_reason=reason)]))
     chunks.append(envelope(choices=[chat_pb2.ChunkChoice(index=3)]))
+    reasoning = chat_pb2.ChoiceDelta(reasoning_content='hmm "', thinking_blocks=[chat_pb2.ThinkingBlock()])
+    chunks.append(envelope(choices=[chat_pb2.ChunkChoice(delta=reasoning)]))
+    chunks.append(with_tier(envelope(choices=[chat_pb2.ChunkChoice(finish_reason=chat_pb2.FINISH_REASON_STOP)])))
     chunks.append(
         envelope(
             usage=chat_pb2.Usage(prompt_tokens=3, completion_tokens=5, total_tokens=8, cost_usd="0.000012"),
@@ -66,6 +75,6 @@ def test_the_fast_path_is_on() -> None:
 @pytest.mark.parametrize("chunk", shapes(), ids=lambda chunk: str(chunk.ByteSize()))
 def test_same_bytes_as_the_generic_path(chunk: chat_pb2.ChatCompletionChunk) -> None:
     """Byte for byte what message_to_dict + dumps produce, and valid JSON."""
-    generic = dumps(message_to_dict(chunk, top_level=True))
+    generic = dumps(message_to_dict(chunk, top_level=True, shapes=OPENAI_SHAPES))
     assert encode_chunk(chunk) == generic
     json.loads(encode_chunk(chunk))

@@ -196,6 +196,10 @@ DESIGN_ROWS = {
     ("GET", "/v1/requests"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
+    ("POST", "/bedrock/model/{model_id}/invoke"),
+    ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
     # DESIGN.md "Routing and failover": the routes and their breakers, for admins.
     ("GET", "/v1/routes"),
 }
@@ -228,3 +232,26 @@ def test_llmgw_table_is_exactly_design() -> None:
     assert table.verbs == frozenset()
     chat = next(e for e in table.endpoints if e.template.source == "/v1/chat/completions")
     assert isinstance(chat.dispatcher, StreamFlagDispatcher)
+
+
+def test_messages_and_bedrock_routes_speak_their_own_api() -> None:
+    """MessagesService has Anthropic's shapes and framing, BedrockService Bedrock's (raw bodies); others the default."""
+    from llmgw.bridge.anthropic_shapes import ANTHROPIC, ANTHROPIC_SHAPES
+    from llmgw.bridge.app import APIS
+    from llmgw.bridge.bedrock_shapes import BEDROCK
+    from llmgw.bridge.openai_shapes import OPENAI_SHAPES
+
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
+    by_path = {e.template.source: e for e in table.endpoints}
+    messages = by_path["/v1/messages"]
+    assert messages.framing is ANTHROPIC
+    assert all(route.shapes is ANTHROPIC_SHAPES for route in messages.routes)
+    assert isinstance(messages.dispatcher, StreamFlagDispatcher)
+    assert by_path["/v1/messages/count_tokens"].framing is ANTHROPIC
+    invoke = by_path["/bedrock/model/{model_id}/invoke"]
+    assert invoke.framing is BEDROCK
+    assert invoke.raw_body
+    assert not messages.raw_body
+    chat = by_path["/v1/chat/completions"]
+    assert chat.framing is None
+    assert chat.routes[0].shapes is OPENAI_SHAPES

@@ -118,6 +118,9 @@ def served_gateway(fake_bedrock_process: str, tmp_path_factory: pytest.TempPathF
         grpc_listen=f"127.0.0.1:{grpc_port}",
         admin_list="root",
         shutdown_grace_seconds="2",
+        # One process: these tests change keys and policies and expect the next request to see it,
+        # while each worker caches them for KEY_CACHE_SECONDS (test_workers.py covers workers).
+        workers="1",
     )
     process = subprocess.Popen([*LLMGW, "serve"], env=env)  # noqa: S603 - our own command
     served = ServedGateway(env, f"http://127.0.0.1:{http_port}", f"127.0.0.1:{grpc_port}", process)

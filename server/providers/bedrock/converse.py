@@ -23,6 +23,17 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.providers.bedrock.caching import MESSAGES, SYSTEM, TOOLS, CachePoints
+from llmgw.server.providers.bedrock.explicit_thinking import plan_explicit_thinking
+from llmgw.server.providers.bedrock.service_tiers import requested_tier, served_tier
+from llmgw.server.providers.bedrock.thinking import (
+    ThinkingSettings,
+    allows_forced_tool_use,
+    caller_limit,
+    plan_thinking,
+    sampling,
+)
+from llmgw.server.providers.bedrock.thinking_blocks import from_reasoning_block, to_reasoning_blocks
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import InvalidArgument, UpstreamError
 
@@ -39,7 +50,10 @@ _FINISH_REASONS: Mapping[str, chat_pb2.FinishReason.ValueType] = {
     "tool_use": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "guardrail_intervened": chat_pb2.FINISH_REASON_CONTENT_FILTER,
     "content_filtered": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+    # Claude (Fable) declining to answer: a normal answer whose text is the refusal [10.2].
+    "refusal": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
+_DEFAULT_THINKING = ThinkingSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +64,16 @@ class ConverseResult:
     finish_reason: chat_pb2.FinishReason.ValueType
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    service_tier: str = "default"
+
+
+def cache_write_1h(usage: Mapping[str, Any]) -> int:
+    """The 1-hour cache writes among Bedrock's `cacheWriteInputTokens`, from its `cacheDetails`."""
+    details = usage.get("cacheDetails") or []
+    return sum(int(item.get("inputTokens", 0)) for item in details if item.get("ttl") == "1h")
 
 
 def finish_reason(stop_reason: str) -> chat_pb2.FinishReason.ValueType:
@@ -134,27 +158,56 @@ def _is_image(part: chat_pb2.ContentPart) -> bool:
 # --- request ------------------------------------------------------------------------------
 
 
-def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
-    """Keyword arguments for boto3's `converse` / `converse_stream` from an OpenAI request."""
+def to_converse_request(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, thinking: ThinkingSettings = _DEFAULT_THINKING
+) -> dict[str, Any]:
+    """Keyword arguments for boto3's `converse` / `converse_stream` from an OpenAI request.
+
+    `inferenceConfig.maxTokens` is always set (the caller's limit, else the default
+    limit, see thinking.py), so it is what the quota reservation may assume.
+    """
     if not params.model:
         raise InvalidArgument("The request must name a model.", field="model")
     if params.HasField("n") and params.n != 1:
         raise InvalidArgument(f"Only one choice per request is supported, but n is {params.n}.", field="n")
-    system, messages = _convert_messages(params.messages)
+    cache = CachePoints(model)
+    system, messages = _convert_messages(params.messages, cache, thinks=bool(model.thinking.modes))
     request: dict[str, Any] = {"modelId": model.id, "messages": messages}
     if system:
         request["system"] = system
-    request["inferenceConfig"] = _inference_config(params, model)
-    tool_config = _tool_config(params)
+    limit = caller_limit(
+        params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
+        params.max_tokens if params.HasField("max_tokens") else None,
+    )
+    if params.HasField("thinking"):
+        if params.HasField("reasoning_effort"):
+            raise InvalidArgument("Send either reasoning_effort or thinking, not both.", field="thinking")
+        plan = plan_explicit_thinking(model, params.thinking, limit, thinking)
+    else:
+        plan = plan_thinking(
+            model, params.reasoning_effort if params.HasField("reasoning_effort") else None, limit, thinking
+        )
+    request["inferenceConfig"] = _inference_config(params, model, plan.max_tokens, plan.thinking)
+    tool_config = _tool_config(params, allows_forced_tool_use(model, plan.thinking), cache)
     if tool_config is not None:
         request["toolConfig"] = tool_config
+    cache.check()
+    if plan.fields:
+        request["additionalModelRequestFields"] = plan.fields
+    tier = requested_tier(params, model)
+    if tier is not None:
+        request["serviceTier"] = {"type": tier}
     return request
 
 
 def _convert_messages(
-    messages: Sequence[chat_pb2.ChatMessage],
+    messages: Sequence[chat_pb2.ChatMessage], cache: CachePoints, *, thinks: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split OpenAI messages into Bedrock's system blocks and alternating user/assistant turns."""
+    """Split OpenAI messages into Bedrock's system blocks and alternating user/assistant turns.
+
+    Cache markers become cache points after the blocks they mark (caching.py); an
+    assistant message's thinking blocks open its turn when the model reasons.
+    """
     if not messages:
         raise InvalidArgument("The request must contain at least one message.", field="messages")
     system: list[dict[str, Any]] = []
@@ -167,14 +220,15 @@ def _convert_messages(
                 f"{where}.role must be one of system, developer, user, assistant or tool.", field=f"{where}.role"
             )
         if message.role in _SYSTEM_ROLES:
-            system.extend({"text": text} for text in _system_texts(message, where))
+            system.extend(_system_blocks(message, where, cache))
             continue
         if message.role == chat_pb2.ROLE_USER:
-            role, blocks = "user", _user_blocks(message, where)
+            role, blocks = "user", _user_blocks(message, where, cache)
         elif message.role == chat_pb2.ROLE_ASSISTANT:
-            role, blocks = "assistant", _assistant_blocks(message, where)
+            reasoning = to_reasoning_blocks(message, where) if thinks else []
+            role, blocks = "assistant", reasoning + _assistant_blocks(message, where, cache)
         else:
-            role, blocks = "user", [_tool_result_block(message, where)]
+            role, blocks = "user", [_tool_result_block(message, where), *_tool_result_cache(message, where, cache)]
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
@@ -191,25 +245,32 @@ def _convert_messages(
     return system, turns
 
 
-def _system_texts(message: chat_pb2.ChatMessage, where: str) -> list[str]:
-    texts: list[str] = []
+def _system_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
             raise InvalidArgument("System and developer messages may contain only text.", field=f"{where}.content[{j}]")
         if part.text:
-            texts.append(part.text)
-    return texts
+            blocks.append({"text": part.text})
+            blocks.extend(cache.after(part, f"{where}.content[{j}]", SYSTEM))
+    if blocks:
+        blocks.extend(cache.after(message, where, SYSTEM))
+    return blocks
 
 
-def _user_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+def _user_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
             blocks.append(_image_block(part.image_url.url, f"{where}.content[{j}].image_url.url"))
         elif part.text:
             blocks.append({"text": part.text})
+        else:
+            continue
+        blocks.extend(cache.after(part, f"{where}.content[{j}]", MESSAGES))
     if not blocks:
         raise InvalidArgument(f"{where} is a user message with no content.", field=f"{where}.content")
+    blocks.extend(cache.after(message, where, MESSAGES))
     return blocks
 
 
@@ -234,7 +295,7 @@ def _image_block(url: str, field: str) -> dict[str, Any]:
     return {"image": {"format": match.group(1), "source": {"bytes": data}}}
 
 
-def _assistant_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+def _assistant_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
@@ -243,11 +304,22 @@ def _assistant_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[st
             )
         if part.text:
             blocks.append({"text": part.text})
+            blocks.extend(cache.after(part, f"{where}.content[{j}]", MESSAGES))
     for k, call in enumerate(message.tool_calls):
         blocks.append(_tool_use_block(call, f"{where}.tool_calls[{k}]"))
     if not blocks:
         raise InvalidArgument(f"{where} is an assistant message with neither content nor tool calls.", field=where)
+    blocks.extend(cache.after(message, where, MESSAGES))
     return blocks
+
+
+def _tool_result_cache(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
+    """One cache point after a tool result marked on the message or on any of its parts (they join into one block)."""
+    points = cache.after(message, where, MESSAGES)
+    for j, part in enumerate(message.content):
+        marked = cache.after(part, f"{where}.content[{j}]", MESSAGES)
+        points = points or marked
+    return points
 
 
 def _tool_use_block(call: chat_pb2.ToolCall, where: str) -> dict[str, Any]:
@@ -276,30 +348,19 @@ def _tool_result_block(message: chat_pb2.ChatMessage, where: str) -> dict[str, A
     return {"toolResult": {"toolUseId": message.tool_call_id, "content": [content], "status": "success"}}
 
 
-def _inference_config(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    limits = {
-        "max_completion_tokens": params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
-        "max_tokens": params.max_tokens if params.HasField("max_tokens") else None,
-    }
-    for name, value in limits.items():
-        if value is not None:
-            if value < 1:
-                raise InvalidArgument(f"{name} must be at least 1, but is {value}.", field=name)
-            config.setdefault("maxTokens", value)
-    # Without a caller's limit, the catalog's maximum is sent explicitly: the answer then
-    # can never be longer than the output bound the quota ledger reserved for it.
-    config.setdefault("maxTokens", model.max_output_tokens)
-    if params.HasField("temperature"):
-        if not 0 <= params.temperature <= 2:
-            raise InvalidArgument(
-                f"temperature must be between 0 and 2, but is {params.temperature}.", field="temperature"
-            )
-        config["temperature"] = params.temperature
-    if params.HasField("top_p"):
-        if not 0 <= params.top_p <= 1:
-            raise InvalidArgument(f"top_p must be between 0 and 1, but is {params.top_p}.", field="top_p")
-        config["topP"] = params.top_p
+def _inference_config(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int, thinking: bool
+) -> dict[str, Any]:
+    # The limit is always sent explicitly: the answer then can never be longer than the
+    # output bound the quota ledger reserved for it.
+    config: dict[str, Any] = {"maxTokens": max_tokens}
+    temperature = params.temperature if params.HasField("temperature") else None
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise InvalidArgument(f"temperature must be between 0 and 2, but is {temperature}.", field="temperature")
+    top_p = params.top_p if params.HasField("top_p") else None
+    if top_p is not None and not 0 <= top_p <= 1:
+        raise InvalidArgument(f"top_p must be between 0 and 1, but is {top_p}.", field="top_p")
+    config.update(sampling(model, temperature, top_p, thinking))
     if params.stop:
         if len(params.stop) > MAX_STOP_SEQUENCES:
             raise InvalidArgument(
@@ -312,8 +373,14 @@ def _inference_config(params: chat_pb2.ChatCompletionParams, model: CatalogModel
     return config
 
 
-def _tool_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any] | None:
-    """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none)."""
+def _tool_config(
+    params: chat_pb2.ChatCompletionParams, allow_forced: bool, cache: CachePoints
+) -> dict[str, Any] | None:
+    """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none).
+
+    A forced choice (`required` or a named function) goes as `auto` where the model
+    refuses forced tool use (`allow_forced` false): the tools stay offered.
+    """
     mode = params.tool_choice.mode
     if mode in (chat_pb2.TOOL_CHOICE_MODE_REQUIRED, chat_pb2.TOOL_CHOICE_MODE_FUNCTION) and not params.tools:
         raise InvalidArgument("tool_choice requires a tool, but the request has no tools.", field="tool_choice")
@@ -324,17 +391,21 @@ def _tool_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any] | None
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InvalidArgument(f"Tool names must be unique; '{duplicates[0]}' appears more than once.", field="tools")
-    config: dict[str, Any] = {"tools": specs}
-    if mode == chat_pb2.TOOL_CHOICE_MODE_REQUIRED:
+    entries: list[dict[str, Any]] = []
+    for i, (tool, spec) in enumerate(zip(params.tools, specs, strict=True)):
+        entries.append(spec)
+        entries.extend(cache.after(tool, f"tools[{i}]", TOOLS))
+    config: dict[str, Any] = {"tools": entries}
+    if mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION and params.tool_choice.function.name not in names:
+        raise InvalidArgument(
+            f"tool_choice names the function '{params.tool_choice.function.name}', "
+            "which is not one of the request's tools.",
+            field="tool_choice.function.name",
+        )
+    if mode == chat_pb2.TOOL_CHOICE_MODE_REQUIRED and allow_forced:
         config["toolChoice"] = {"any": {}}
-    elif mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION:
-        name = params.tool_choice.function.name
-        if name not in names:
-            raise InvalidArgument(
-                f"tool_choice names the function '{name}', which is not one of the request's tools.",
-                field="tool_choice.function.name",
-            )
-        config["toolChoice"] = {"tool": {"name": name}}
+    elif mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION and allow_forced:
+        config["toolChoice"] = {"tool": {"name": params.tool_choice.function.name}}
     else:
         config["toolChoice"] = {"auto": {}}
     return config
@@ -384,16 +455,24 @@ def _value_to_python(value: struct_pb2.Value) -> object:
 # --- response -----------------------------------------------------------------------------
 
 
-def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
-    """The gateway's view of a Converse answer; UpstreamError if Bedrock's shape is unreadable."""
+def from_converse_response(response: Mapping[str, Any], requested: str | None = None) -> ConverseResult:
+    """The gateway's view of a Converse answer; UpstreamError if Bedrock's shape is unreadable.
+
+    `requested` is the service tier asked for, used when Bedrock does not report one.
+    """
     try:
         blocks: Sequence[Mapping[str, Any]] = response["output"]["message"]["content"]
         usage: Mapping[str, Any] = response.get("usage", {})
         texts: list[str] = []
+        reasoning: list[str] = []
+        thinking_blocks: list[chat_pb2.ThinkingBlock] = []
         calls: list[chat_pb2.ToolCall] = []
         for block in blocks:
             if "text" in block:
                 texts.append(block["text"])
+            elif "reasoningContent" in block:
+                reasoning.append(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
+                thinking_blocks.append(from_reasoning_block(block["reasoningContent"]))
             elif "toolUse" in block:
                 tool_use = block["toolUse"]
                 calls.append(
@@ -405,14 +484,22 @@ def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
                         ),
                     )
                 )
-        message = chat_pb2.AssistantMessage(role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls)
+        message = chat_pb2.AssistantMessage(
+            role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls, thinking_blocks=thinking_blocks
+        )
         if texts:
             message.content = "".join(texts)
+        if any(reasoning):
+            message.reasoning_content = "".join(reasoning)
         return ConverseResult(
             message=message,
             finish_reason=finish_reason(str(response.get("stopReason", ""))),
             input_tokens=int(usage.get("inputTokens", 0)),
             output_tokens=int(usage.get("outputTokens", 0)),
+            cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
+            cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
+            cache_write_1h_tokens=cache_write_1h(usage),
+            service_tier=served_tier(response, requested),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamError("Bedrock returned a Converse response the gateway could not read.") from exc

@@ -70,7 +70,7 @@ async def client(fake: FakeBedrockServer) -> AsyncIterator[BedrockClient]:
 async def stream_text(bedrock: BedrockClient, prompt: str) -> tuple[str, StreamTranslator]:
     translator = StreamTranslator()
     parts: list[str] = []
-    async for batch in bedrock.converse_stream(request(prompt)):
+    async for batch in bedrock.converse_stream_batches(request(prompt)):
         for choice in translator.feed_batch(batch):
             parts.append(choice.delta.content)
     return "".join(parts), translator
@@ -115,7 +115,7 @@ async def test_early_aclose_frees_the_connection(fake: FakeBedrockServer) -> Non
     """Closing a stream mid-pause frees the pool's only connection at once (not at the next token, 30 s away)."""
     bedrock = make_client(fake.url, max_concurrency=1)
     try:
-        events = bedrock.converse_stream(request(f"{LONG_PAUSES} go on"))
+        events = bedrock.converse_stream_batches(request(f"{LONG_PAUSES} go on"))
         assert "messageStart" in (await anext(events))[0]
         await events.aclose()
         result = await asyncio.wait_for(bedrock.converse(request("short")), timeout=5)
@@ -184,7 +184,7 @@ async def test_mid_stream_error_after_first_events(client: BedrockClient) -> Non
     """An in-stream exception raises a mapped GatewayError after the events before it were delivered."""
     seen: list[dict[str, Any]] = []
     with pytest.raises(GatewayError) as caught:
-        await collect(client.converse_stream(request("[[fault:mid_stream]] break halfway")), seen)
+        await collect(client.converse_stream_batches(request("[[fault:mid_stream]] break halfway")), seen)
     assert seen
     assert "messageStart" in seen[0]
     assert HAIKU.id in caught.value.message
@@ -253,7 +253,7 @@ async def test_two_thousand_streams_get_their_first_token_together() -> None:
 
         async def one(i: int) -> None:
             translator = StreamTranslator()
-            async for batch in bedrock.converse_stream(request(f"stream {i}")):
+            async for batch in bedrock.converse_stream_batches(request(f"stream {i}")):
                 seen_before = translator.deltas_seen
                 translator.feed_batch(batch)
                 if seen_before == 0 and translator.deltas_seen > 0:
