@@ -61,11 +61,15 @@ class BedrockClientConfig:
     (streams included) in flight at once; more wait for a connection. `profile` signs
     with a named AWS profile; `role_arn` with a role assumed through STS (from the
     profile's or the default credentials), refreshed before it expires.
+    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of the calls made
+    on the event loop (Converse, ConverseStream, InvokeModel); the gateway's router sets 1,
+    since it retries them itself, across regions.
     """
 
     region: str
     endpoint_url: str | None = None
     max_attempts: int = 3
+    transport_max_attempts: int | None = None
     connect_timeout_s: float = 5
     read_timeout_s: float = 120
     max_concurrency: int = 2048
@@ -263,7 +267,7 @@ class BedrockClient:
                 region=reference.meta.region_name,
                 signing_name=model.signing_name or "bedrock",
                 credentials=credentials,
-                max_attempts=config.max_attempts,
+                max_attempts=config.transport_max_attempts or config.max_attempts,
                 connect_timeout_s=config.connect_timeout_s,
                 read_timeout_s=config.read_timeout_s,
                 max_connections=config.max_concurrency,
