@@ -194,12 +194,15 @@ DESIGN_ROWS = {
     ("PUT", "/v1/users/{user}/model-access"),
     ("DELETE", "/v1/users/{user}/model-access"),
     ("GET", "/v1/requests"),
+    ("GET", "/v1/users"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
     ("POST", "/v1/messages"),
     ("POST", "/v1/messages/count_tokens"),
     ("POST", "/bedrock/model/{model_id}/invoke"),
     ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
+    # Beyond DESIGN.md's table: who the caller is (the terminal UI's admin check, issue 14).
+    ("GET", "/v1/me"),
     # DESIGN.md "Routing and failover": the routes and their breakers, for admins.
     ("GET", "/v1/routes"),
 }
