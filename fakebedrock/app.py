@@ -35,7 +35,7 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
-from llmgw.fakebedrock.faults import HANG_LIMIT_S, Fault, ThrottleLedger, fault_error
+from llmgw.fakebedrock.faults import HANG_LIMIT_S, STALL_AFTER_DELTAS, Fault, ShareGate, ThrottleLedger, fault_error
 from llmgw.fakebedrock.features import check_features
 from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
@@ -53,6 +53,8 @@ _ROUTE = re.compile(rb"/model/([^/]+)/(converse|converse-stream|invoke|invoke-wi
 _NATIVE_MESSAGES = b"/anthropic/v1/messages"
 # Text deltas a `mid_stream` fault lets through before the in-stream error.
 _DELTAS_BEFORE_STREAM_ERROR = 3
+# Faults a stream plays after it has begun (a unary call plays `stall` as `hang`).
+_STREAM_FAULTS = frozenset({"mid_stream", "stall"})
 
 
 @dataclass
@@ -78,6 +80,7 @@ class FakeBedrockApp:
         self.stats = FakeBedrockStats()
         self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
+        self._shares = ShareGate()
         self.prompt_cache = PromptCache()
         self.signer = ThinkingSigner()
         # Application inference profiles this account has (ARN -> the model id they wrap), as
@@ -142,8 +145,9 @@ class FakeBedrockApp:
         check_features(model_id, request)
         thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
         self._check_reasoning(model_id, request, thinking)
-        knobs = read_knobs(request.prompt, self.config)
-        if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
+        knobs = read_knobs(request.prompt, self.config, model_id)
+        fault = self._applicable(knobs.fault, key)
+        if not await self._play_fault(fault, model_id, receive, streaming):
             return
         plan = self._sealed(
             model_id, request, plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
@@ -151,8 +155,7 @@ class FakeBedrockApp:
         if knobs.redacted_thinking and plan.reasoning_tokens:
             plan = dataclasses.replace(plan, redacted_reasoning=self.signer.redacted(request.seed))
         if streaming:
-            mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
-            await self._stream(plan, knobs, mid_stream, receive, send, started)
+            await self._stream(plan, knobs, None if fault is None else fault.name, receive, send, started)
             return
         delay_ms = knobs.ttft_ms + knobs.token_delay_ms * max(0, plan.output_tokens - 1)
         if delay_ms > 0:
@@ -219,8 +222,9 @@ class FakeBedrockApp:
         if isinstance(payload, dict) and isinstance(payload.get("anthropic_beta"), list):
             self.stats.betas_seen.extend(str(beta) for beta in payload["anthropic_beta"])
         request = anthropic.parse(payload, model_id, native=path == "native")
-        knobs = read_knobs(request.converse.prompt, self.config)
-        if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
+        knobs = read_knobs(request.converse.prompt, self.config, model_id)
+        knobs = dataclasses.replace(knobs, fault=self._applicable(knobs.fault, key))
+        if not await self._play_fault(knobs.fault, model_id, receive, streaming):
             return
         result = anthropic.answer(request, knobs.output_tokens, knobs.tools_allowed, knobs.refuse, self._prompt_cache)
         message_id = f"msg_bdrk_{uuid.uuid4().hex[:24]}"
@@ -269,8 +273,8 @@ class FakeBedrockApp:
         if family is None:
             raise invalid(f"The model {model_id} is not an embedding model this fake serves through InvokeModel.")
         result = embed(family, payload)
-        knobs = read_knobs(" ".join(result.texts), self.config)
-        if not await self._play_fault(knobs.fault, model_id, key, receive, streaming=False):
+        knobs = read_knobs(" ".join(result.texts), self.config, model_id)
+        if not await self._play_fault(self._applicable(knobs.fault, key), model_id, receive, streaming=False):
             return
         if knobs.ttft_ms > 0:
             await asyncio.sleep(knobs.ttft_ms / 1000)
@@ -280,15 +284,21 @@ class FakeBedrockApp:
         ]
         await _send_json(send, 200, result.body, headers)
 
-    async def _play_fault(
-        self, fault: Fault | None, model_id: str, key: bytes, receive: Receive, streaming: bool
-    ) -> bool:
-        """Raise the fault's error, or return whether to go on answering (False: the client left a hang)."""
-        if fault is None or (fault.name == "mid_stream" and streaming):
-            return True
+    def _applicable(self, fault: Fault | None, key: bytes) -> Fault | None:
+        """The fault, if this call is one it plays on (`throttle:N` and `NAME:P%` skip some)."""
+        if fault is None:
+            return None
         if fault.repeat is not None and not self._throttle.should_throttle(key, fault.repeat):
+            return None
+        if fault.percent is not None and not self._shares.hits(fault.percent):
+            return None
+        return fault
+
+    async def _play_fault(self, fault: Fault | None, model_id: str, receive: Receive, streaming: bool) -> bool:
+        """Raise the fault's error, or return whether to go on answering (False: the client left a hang)."""
+        if fault is None or (fault.name in _STREAM_FAULTS and streaming):
             return True
-        if fault.name == "hang":
+        if fault.name in ("hang", "stall"):
             try:
                 await asyncio.wait_for(_disconnected(receive), HANG_LIMIT_S)
             except TimeoutError:
@@ -297,7 +307,7 @@ class FakeBedrockApp:
         raise fault_error(fault, model_id)
 
     async def _stream(
-        self, plan: AnswerPlan, knobs: Knobs, mid_stream: bool, receive: Receive, send: Send, started: float
+        self, plan: AnswerPlan, knobs: Knobs, fault: str | None, receive: Receive, send: Send, started: float
     ) -> None:
         self.stats.streams_started += 1
         await send(
@@ -305,7 +315,7 @@ class FakeBedrockApp:
         )
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:
-            outcome = await _send_stream(plan, knobs, mid_stream, send, watcher, started)
+            outcome = await _send_stream(plan, knobs, fault, send, watcher, started)
         except OSError:
             outcome = "aborted"
         finally:
@@ -319,15 +329,24 @@ class FakeBedrockApp:
 
 
 async def _send_stream(
-    plan: AnswerPlan, knobs: Knobs, mid_stream: bool, send: Send, watcher: asyncio.Future[None], started: float
+    plan: AnswerPlan, knobs: Knobs, fault: str | None, send: Send, watcher: asyncio.Future[None], started: float
 ) -> str:
-    """Send the events in bursts between delays; returns "completed", "aborted" or "failed"."""
+    """Send the events in bursts between delays; returns "completed", "aborted" or "failed".
+
+    `fault` "mid_stream" ends the stream with an in-stream error after a few deltas;
+    "stall" sends a few deltas and then nothing until the client leaves.
+    """
+    mid_stream = fault == "mid_stream"
     pending: list[bytes] = []
     tokens_sent = 0
     for event in stream_events(plan):
         if event.is_token:
             if mid_stream and tokens_sent == _DELTAS_BEFORE_STREAM_ERROR:
                 break
+            if fault == "stall" and tokens_sent == STALL_AFTER_DELTAS:
+                await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                await asyncio.wait([watcher], timeout=HANG_LIMIT_S)
+                return "aborted"
             delay_ms = knobs.token_delay_ms if tokens_sent else knobs.ttft_ms
             tokens_sent += 1
             if delay_ms > 0:

@@ -32,7 +32,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--fault",
         default=None,
-        help=f"fault played on every request: {', '.join(sorted(FAULT_NAMES))} (throttle:N throttles N times)",
+        help=f"fault played on every request: {', '.join(sorted(FAULT_NAMES))} "
+        "(throttle:N throttles N times; NAME:P%% plays on P%% of requests)",
+    )
+    parser.add_argument(
+        "--model-fault",
+        action="append",
+        default=[],
+        metavar="MODEL=FAULT",
+        help="a fault for one model id only, instead of --fault (repeatable); "
+        "run one fake per region on its own port to test routing",
     )
     parser.add_argument(
         "--control-plane",
@@ -46,8 +55,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted (exit 0 on Ctrl-C); returns 2 with one line on stderr if a flag is invalid."""
     try:
+        model_faults: dict[str, str] = {}
+        for item in args.model_fault:
+            model, sep, fault = str(item).partition("=")
+            if not sep or not model or not fault:
+                raise ValueError(f"--model-fault expects MODEL=FAULT, got {item!r}")
+            model_faults[model] = fault
         config = FakeBedrockConfig(
-            ttft_ms=args.ttft_ms, token_delay_ms=args.token_delay_ms, output_tokens=args.output_tokens, fault=args.fault
+            ttft_ms=args.ttft_ms,
+            token_delay_ms=args.token_delay_ms,
+            output_tokens=args.output_tokens,
+            fault=args.fault,
+            model_faults=model_faults,
         )
         if args.control_plane is not None and not args.control_plane.is_file():
             raise ValueError(f"--control-plane: no such file {args.control_plane}")

@@ -18,35 +18,61 @@ _HTTP_ERRORS: dict[str, tuple[int, str, str]] = {
     "mid_stream": (424, "ModelErrorException", "The model failed while generating the response."),
 }
 
-FAULT_NAMES = frozenset({*_HTTP_ERRORS, "hang"})
+# `stall` streams this many text deltas, then goes silent until the client leaves (an idle stream).
+STALL_AFTER_DELTAS = 2
+
+FAULT_NAMES = frozenset({*_HTTP_ERRORS, "hang", "stall"})
 
 
 @dataclass(frozen=True)
 class Fault:
-    """A failure to play instead of answering; `repeat` limits `throttle` to the first N identical calls."""
+    """A failure to play instead of answering.
+
+    `repeat` limits `throttle` to the first N identical calls; `percent` plays the
+    fault on that share of the calls it applies to (spread evenly, so a load test
+    with `throttle:20%` sees exactly one call in five throttled).
+    """
 
     name: str
     repeat: int | None = None
+    percent: int | None = None
 
 
 def parse_fault(text: str) -> Fault:
-    """Read a fault spelled as in markers and settings: `throttle`, `throttle:3`, `hang`, ...
+    """Read a fault spelled as in markers and settings: `throttle`, `throttle:3`, `internal:20%`, `hang`, ...
 
-    Raises ValueError for unknown names or a bad repeat count, so typos fail loudly.
+    Raises ValueError for unknown names or a bad count or share, so typos fail loudly.
     """
     name, _, count = text.partition(":")
     if name not in FAULT_NAMES:
         raise ValueError(f"unknown fault {text!r}; known faults: {', '.join(sorted(FAULT_NAMES))}")
     if not count:
         return Fault(name)
+    if count.endswith("%"):
+        share = count[:-1]
+        if not share.isdigit() or not 1 <= int(share) <= 100:
+            raise ValueError(f"bad fault {text!r}: a share is NAME:P% with P from 1 to 100")
+        return Fault(name, percent=int(share))
     if name != "throttle" or not count.isdigit() or int(count) < 1:
         raise ValueError(f"bad fault {text!r}: only throttle takes a count, as throttle:N with N >= 1")
     return Fault(name, int(count))
 
 
+class ShareGate:
+    """Decides which calls a `NAME:P%` fault hits: P of every 100, evenly spread, in arrival order."""
+
+    def __init__(self) -> None:
+        self._calls = 0
+
+    def hits(self, percent: int) -> bool:
+        """True when this call is one of the P% the fault plays on."""
+        self._calls += 1
+        return self._calls * percent // 100 > (self._calls - 1) * percent // 100
+
+
 def fault_error(fault: Fault, model_id: str) -> BedrockError:
     """The HTTP error a fault answers with (for `mid_stream` on a unary call, and `hang` once it times out)."""
-    if fault.name == "hang":
+    if fault.name in ("hang", "stall"):
         return BedrockError(408, "ModelTimeoutException", "The model did not answer in time.")
     status, code, message = _HTTP_ERRORS[fault.name]
     extra: dict[str, object] = {}

@@ -30,9 +30,12 @@ class Knobs:
     redacted_thinking: bool = False
 
 
-def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
-    """Apply the markers found in `text` over `config`; a malformed marker is a ValidationException."""
-    fault = config.parsed_fault
+def read_knobs(text: str, config: FakeBedrockConfig, model_id: str = "") -> Knobs:
+    """Apply the markers found in `text` over `config` (and its fault for `model_id`).
+
+    A malformed marker is a ValidationException.
+    """
+    fault = config.fault_for(model_id)
     tokens, ttft_ms, token_delay_ms = config.output_tokens, config.ttft_ms, config.token_delay_ms
     tools_allowed = True
     refuse = False

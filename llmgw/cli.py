@@ -137,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("llmgw: --http-only needs --grpc-target HOST:PORT", file=sys.stderr)
             return 2
         if workers > 1:
+            from llmgw.server.app import check_catalog_settings
+
+            check_catalog_settings(settings)  # one line here, rather than one from every worker
             return run_workers(settings, workers, [*_config_args(args.config), "serve", *_mode_args(args)])
         _run_loop(_serve(settings, grpc=not args.http_only, http=not args.grpc_only, grpc_target=args.grpc_target))
     except SettingsError as exc:

@@ -26,6 +26,9 @@ from llmgw.server.governance.model_access import ModelAccessCache, default_acces
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.routing.breaker import BreakerPolicy
+from llmgw.server.routing.router import RetryPolicy, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.authentication import Authentication
 from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
@@ -43,6 +46,7 @@ from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
+from llmgw.server.services.routes import RouteServicer
 from llmgw.server.services.usage import UsageServicer
 from llmgw.server.services.users import UserServicer
 from llmgw.server.settings import Settings, SettingsError
@@ -68,6 +72,8 @@ from llmgw.v1 import (
     policy_service_pb2_grpc,
     quota_service_pb2,
     quota_service_pb2_grpc,
+    route_service_pb2,
+    route_service_pb2_grpc,
     usage_service_pb2,
     usage_service_pb2_grpc,
     user_service_pb2,
@@ -93,6 +99,7 @@ SERVICE_NAMES = (
     messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
     bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
     user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
+    route_service_pb2.DESCRIPTOR.services_by_name["RouteService"].full_name,
 )
 
 
@@ -101,17 +108,74 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def bedrock_config(settings: Settings) -> BedrockClientConfig:
-    """The Bedrock client settings; the fake gets dummy credentials, real Bedrock boto3's chain."""
+def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClientConfig:
+    """The Bedrock client settings of a region (AWS_REGION by default).
+
+    The fake gets dummy credentials, real Bedrock the region's profile or role, else
+    boto3's chain. A `[bedrock.regions.*]` table for AWS_REGION overrides
+    BEDROCK_ENDPOINT_URL. Calls the router makes get one attempt each (it retries them);
+    the client's own boto3 calls (not routed) keep BEDROCK_MAX_ATTEMPTS.
+    """
+    name = region or settings.aws_region
+    table = next((entry for entry in settings.bedrock if entry.name == name), None)
+    endpoint = settings.bedrock_endpoint_url if name == settings.aws_region else None
     access_key, secret_key = FAKE_AWS_CREDENTIALS if settings.benchmark_mode else (None, None)
     return BedrockClientConfig(
-        region=settings.aws_region,
-        endpoint_url=settings.bedrock_endpoint_url,
+        region=name,
+        endpoint_url=endpoint if table is None or table.endpoint_url is None else table.endpoint_url,
         max_attempts=settings.bedrock_max_attempts,
+        transport_max_attempts=1,
+        connect_timeout_s=settings.bedrock_connect_timeout_seconds,
         read_timeout_s=settings.bedrock_read_timeout_seconds,
         max_concurrency=settings.bedrock_max_concurrency,
         access_key_id=access_key,
         secret_access_key=secret_key,
+        profile=None if table is None or settings.benchmark_mode else table.profile,
+        role_arn=None if table is None or settings.benchmark_mode else table.role_arn,
+    )
+
+
+def check_catalog_settings(settings: Settings, catalog: Catalog | None = None) -> None:
+    """Check the settings that name catalog models (APPLICATION_PROFILES, DEFAULT_MODEL_ACCESS, ROUTES).
+
+    Without building a gateway.
+
+    `llmgw serve --workers N` calls it before starting workers, so an unknown id stops
+    start-up with one line, not one per worker. Raises SettingsError naming it.
+    """
+    catalog = catalog or Catalog.load()
+    default_access(model_directory(catalog, settings), settings.default_model_access)
+    RouteTable(catalog, settings.routes, settings.aws_region)
+
+
+def model_directory(catalog: Catalog, settings: Settings) -> ModelDirectory:
+    """The catalog's ids and the APPLICATION_PROFILES ARNs; SettingsError for a bad profile."""
+    try:
+        return ModelDirectory(catalog, settings.application_profiles)
+    except ValueError as exc:
+        raise SettingsError(f"LLMGW_APPLICATION_PROFILES: {exc}") from None
+
+
+def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
+    """One Bedrock client per region, the retry and breaker policies, metrics told of every attempt and breaker."""
+    return Router(
+        {region: BedrockClient(bedrock_config(settings, region)) for region in settings.regions},
+        RetryPolicy(
+            max_rounds=settings.bedrock_max_attempts,
+            backoff_base_s=settings.bedrock_backoff_base_seconds,
+            backoff_max_s=settings.bedrock_backoff_max_seconds,
+            first_byte_timeout_s=settings.bedrock_first_byte_timeout_seconds,
+            idle_timeout_s=settings.bedrock_idle_timeout_seconds,
+            total_timeout_s=settings.bedrock_total_timeout_seconds,
+        ),
+        BreakerPolicy(
+            failures=settings.breaker_failures,
+            failure_rate=settings.breaker_failure_rate,
+            window_s=settings.breaker_window_seconds,
+            min_requests=settings.breaker_min_requests,
+            cooldown_s=settings.breaker_cooldown_seconds,
+        ),
+        observer=metrics,
     )
 
 
@@ -140,8 +204,8 @@ class Gateway:
     with `metrics_listener`: one worker of several serves it, for all of them).
     `in_process_channel()` is the channel the bridge in the same process calls it through.
 
-    Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
-    model access names a model the catalog does not know.
+    Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS or LLMGW_ROUTES) when the
+    default model access or a route names a model the catalog does not know.
     """
 
     def __init__(
@@ -162,11 +226,9 @@ class Gateway:
         self.tracing = tracing
         self._metrics_server: MetricsServer | None = None
         self.catalog = catalog or Catalog.load()
-        try:
-            self.models = ModelDirectory(self.catalog, settings.application_profiles)
-        except ValueError as exc:
-            raise SettingsError(f"LLMGW_APPLICATION_PROFILES: {exc}") from None
+        self.models = model_directory(self.catalog, settings)
         default = default_access(self.models, settings.default_model_access)
+        self.routes = RouteTable(self.catalog, settings.routes, settings.aws_region)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
@@ -176,7 +238,9 @@ class Gateway:
             quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
         )
-        self.bedrock = BedrockClient(bedrock_config(settings))
+        self.router = build_router(settings, self.metrics)
+        # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
+        self.bedrock = self.router.client(settings.aws_region)
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,
@@ -236,9 +300,17 @@ class Gateway:
         settings, clock = self.settings, self.clock
         recorder = RequestRecorder(self.writer, self.metrics)
         admission = Admission(self.models, self.governance)
-        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings)), server
+        chat = ChatServicer(
+            admission,
+            self.routes,
+            self.router,
+            recorder,
+            clock,
+            thinking_settings(settings),
+            catalog=self.catalog,
+            governance=self.governance,
         )
+        chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
             MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
@@ -251,8 +323,9 @@ class Gateway:
             server,
         )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(admission, self.bedrock, recorder, clock), server
+            EmbeddingServicer(admission, self.routes, self.router, recorder, clock), server
         )
+        route_service_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.routes, self.router), server)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(
             KeyServicer(self.server_secret, self.authenticator, self.db, clock), server
         )
@@ -341,7 +414,7 @@ class Gateway:
         if self.tracing is not None:
             self.tracing.shutdown()
         await self.writer.close()
-        await self.bedrock.close()
+        await self.router.close()
         self.db.close()
         self.usage.close()
         self.database.close()

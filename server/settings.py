@@ -10,13 +10,20 @@ start when it names a model the catalog does not know. Every value is parsed onc
 here, and a bad one raises SettingsError whose message is one line naming the
 setting, so start-up fails clearly.
 
+BEDROCK (`[bedrock.regions.<name>]` tables, each with optional `endpoint_url` and
+`profile` or `role_arn`) and ROUTES (`[[routes]]` with `model`, `targets` and
+optional `fallbacks`) are the routing settings of DESIGN.md "Routing and
+failover"; routing_config.py parses them, and a route naming a region that is not
+declared stops start-up. The BEDROCK_* and BREAKER_* scalars tune retries,
+timeouts and circuit breakers.
+
 DEFAULT_MAX_TOKENS is the answer limit sent to Bedrock when a chat caller sets
 none (a catalog entry's `default_max_tokens` overrides it per model); it is also
 the output the quota reservation assumes for such a request. THINKING_BUDGET_LOW,
 _MEDIUM, _HIGH and _XHIGH are the `budget_tokens` sent for each `reasoning_effort`
 to models that think with a fixed budget (at least 1,024 each).
 
-OIDC_ISSUERS is the one structured setting: in the TOML file an array of tables
+OIDC_ISSUERS is a structured setting too: in the TOML file an array of tables
 (`[[oidc_issuers]]` with `issuer`, `audience`, optional `jwks_uri`,
 `username_claim`, `admin_group_claim`, `admin_group`, `algorithms`); in the
 environment the same array as a TOML inline array, e.g.
@@ -34,6 +41,7 @@ from typing import Any, Literal
 
 from llmgw.server.core.application_profiles import ARN_PATTERN, ApplicationProfile
 from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
+from llmgw.server.routing_config import BedrockRegion, RouteSpec, parse_regions, parse_routes
 from llmgw.wire.errors import InvalidArgument
 from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 
@@ -330,6 +338,19 @@ class Settings:
     bedrock_max_attempts: int = 3
     bedrock_read_timeout_seconds: float = 120.0
     bedrock_max_concurrency: int = 2048
+    bedrock: tuple[BedrockRegion, ...] = ()
+    routes: tuple[RouteSpec, ...] = ()
+    bedrock_connect_timeout_seconds: float = 5.0
+    bedrock_first_byte_timeout_seconds: float = 60.0
+    bedrock_idle_timeout_seconds: float = 30.0
+    bedrock_total_timeout_seconds: float = 600.0
+    bedrock_backoff_base_seconds: float = 0.1
+    bedrock_backoff_max_seconds: float = 5.0
+    breaker_failures: int = 5
+    breaker_failure_rate: float = 0.5
+    breaker_window_seconds: float = 30.0
+    breaker_min_requests: int = 20
+    breaker_cooldown_seconds: float = 30.0
     grpc_listen: ListenAddress = ListenAddress("127.0.0.1", 50051)
     http_listen: ListenAddress = ListenAddress("127.0.0.1", 8080)
     max_body_bytes: int = 20 * 1024 * 1024
@@ -396,7 +417,31 @@ class Settings:
         settings = cls(**values)
         if (settings.tls_cert_file is None) != (settings.tls_key_file is None):
             raise SettingsError("LLMGW_TLS_CERT_FILE and LLMGW_TLS_KEY_FILE must be set together")
+        settings._check_routing()
         return settings
+
+    @property
+    def regions(self) -> tuple[str, ...]:
+        """Every region the gateway calls: AWS_REGION (the default) and each `[bedrock.regions.*]` table."""
+        names = [region.name for region in self.bedrock]
+        return tuple(dict.fromkeys([self.aws_region, *names]))
+
+    def _check_routing(self) -> None:
+        """Routes name declared regions; the backoff and breaker settings agree with each other."""
+        known = set(self.regions)
+        for route in self.routes:
+            for target in route.targets:
+                if target.region not in known:
+                    raise SettingsError(
+                        f"LLMGW_ROUTES: route {route.model!r} names the unknown region {target.region!r} "
+                        f"(declared: {', '.join(sorted(known))})"
+                    )
+        if self.bedrock_backoff_max_seconds < self.bedrock_backoff_base_seconds:
+            raise SettingsError("LLMGW_BEDROCK_BACKOFF_MAX_SECONDS must be at least LLMGW_BEDROCK_BACKOFF_BASE_SECONDS")
+        if not 0 < self.breaker_failure_rate <= 1:
+            raise SettingsError(
+                f"LLMGW_BREAKER_FAILURE_RATE: expected a share above 0 and at most 1, got {self.breaker_failure_rate}"
+            )
 
     def is_admin(self, user: str) -> bool:
         """Whether `user` is in ADMIN_LIST."""
@@ -426,6 +471,19 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "bedrock_max_attempts": _positive_int,
     "bedrock_read_timeout_seconds": _positive_float,
     "bedrock_max_concurrency": _positive_int,
+    "bedrock": parse_regions,
+    "routes": parse_routes,
+    "bedrock_connect_timeout_seconds": _positive_float,
+    "bedrock_first_byte_timeout_seconds": _positive_float,
+    "bedrock_idle_timeout_seconds": _positive_float,
+    "bedrock_total_timeout_seconds": _positive_float,
+    "bedrock_backoff_base_seconds": _non_negative_float,
+    "bedrock_backoff_max_seconds": _non_negative_float,
+    "breaker_failures": _positive_int,
+    "breaker_failure_rate": _positive_float,
+    "breaker_window_seconds": _positive_float,
+    "breaker_min_requests": _positive_int,
+    "breaker_cooldown_seconds": _positive_float,
     "grpc_listen": _parse_listen,
     "http_listen": _parse_listen,
     "max_body_bytes": _positive_int,

@@ -82,6 +82,8 @@ class RequestRecord(_message.Message):
     CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
     SERVICE_TIER_FIELD_NUMBER: _builtins.int
     UPSTREAM_MODEL_FIELD_NUMBER: _builtins.int
+    REGION_FIELD_NUMBER: _builtins.int
+    ATTEMPTS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The request id (`chatcmpl-...` or `embd-...`), as returned to the client."""
     user: _builtins.str
@@ -89,7 +91,9 @@ class RequestRecord(_message.Message):
     key_name: _builtins.str
     """The name of the key used (never the key itself)."""
     model: _builtins.str
-    """The model id as the caller sent it."""
+    """The model id that answered: as the caller sent it, or the fallback's id
+    when a fallback answered (see upstream_model for the Bedrock id called).
+    """
     input_tokens: _builtins.int
     """Uncached input tokens as Bedrock counted them (estimated if the stream died first);
     cache reads and writes are in `cache_read_tokens` and `cache_write_tokens`.
@@ -124,8 +128,17 @@ class RequestRecord(_message.Message):
     """
     upstream_model: _builtins.str
     """The model id sent to Bedrock (for an application inference profile, its ARN, so AWS
-    cost-allocation tags and the gateway's ledger can be matched); empty when the model
-    was not resolved (unknown id).
+    cost-allocation tags and the gateway's ledger can be matched); for a routed request
+    the target that answered (on failure, the last one tried), whose price was charged;
+    empty when the model was not resolved (unknown id).
+    """
+    region: _builtins.str
+    """The AWS region the request was sent to (the target that answered; on
+    failure, the last one tried); empty when Bedrock was not called.
+    """
+    attempts: _builtins.int
+    """Calls made to Bedrock for this request, retries and failovers included;
+    0 when Bedrock was not called.
     """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
@@ -152,10 +165,12 @@ class RequestRecord(_message.Message):
         cache_write_tokens: _builtins.int = ...,
         service_tier: _builtins.str = ...,
         upstream_model: _builtins.str = ...,
+        region: _builtins.str = ...,
+        attempts: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "created_at", b"created_at", "ttft_ms", b"ttft_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "service_tier", b"service_tier", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "attempts", b"attempts", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "region", b"region", "service_tier", b"service_tier", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ttft_ms: _TypeAlias = _typing.Literal["ttft_ms"]  # noqa: Y015
     _WhichOneofArgType__ttft_ms: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms"]  # noqa: Y015

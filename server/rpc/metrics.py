@@ -30,6 +30,8 @@ REJECTION_OUTCOMES = frozenset({"quota_exceeded", "model_access_denied", "rate_l
 MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 # Model ids come from clients; past this many distinct ones, new ids count as "other".
 MAX_MODEL_LABELS = 200
+# The breaker-state gauge's values: what a dashboard plots.
+BREAKER_STATE_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
 class GatewayMetrics:
@@ -74,7 +76,47 @@ class GatewayMetrics:
         self.in_flight = Gauge(
             "llmgw_grpc_calls_in_flight", "gRPC calls being served now.", registry=r, multiprocess_mode="livesum"
         )
+        # Targets come from the settings, not from clients, so their labels are bounded.
+        self.attempts = Counter(
+            "llmgw_bedrock_attempts",
+            "Calls to Bedrock by region, target id and outcome (success or the error reason).",
+            ["region", "target", "outcome"],
+            registry=r,
+        )
+        self.failovers = Counter(
+            "llmgw_failovers",
+            "Requests that left a failed target for another attempt, by the target left.",
+            ["region", "target"],
+            registry=r,
+        )
+        self.breaker_transitions = Counter(
+            "llmgw_breaker_transitions",
+            "Circuit breaker state changes by target and the state entered.",
+            ["region", "target", "state"],
+            registry=r,
+        )
+        # Each worker process has its own breakers; across workers /metrics shows the worst state.
+        self.breaker_state = Gauge(
+            "llmgw_breaker_state",
+            "Circuit breaker of each route target as of its last change: 0 closed, 1 half-open, 2 open.",
+            ["region", "target"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
         self._models: set[str] = set()
+
+    def attempt(self, region: str, model: str, outcome: str) -> None:
+        """One call to Bedrock ended (the router reports it)."""
+        self.attempts.labels(region, model, outcome).inc()
+
+    def failover(self, region: str, model: str) -> None:
+        """A request moved on from a failed target."""
+        self.failovers.labels(region, model).inc()
+
+    def breaker_transition(self, region: str, model: str, state: str) -> None:
+        """A target's breaker changed state."""
+        self.breaker_transitions.labels(region, model, state).inc()
+        self.breaker_state.labels(region, model).set(BREAKER_STATE_VALUES[state])
 
     def _model_label(self, model: str) -> str:
         if model in self._models:

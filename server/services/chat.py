@@ -12,19 +12,22 @@ from datetime import datetime
 from typing import Any
 
 from llmgw.server.core import accounting
-from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.routing.router import Candidate, Progress, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services import upstream
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
-from llmgw.wire.errors import UpstreamError
+from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
@@ -67,34 +70,81 @@ def _usage(trace: RequestTrace, input_tokens: int, output_tokens: int) -> chat_p
     )
 
 
-def _prepare(
-    params: chat_pb2.ChatCompletionParams, model: CatalogModel, trace: RequestTrace, thinking: ThinkingSettings
-) -> tuple[dict[str, Any], str | None, int]:
-    """The Converse request (sent under the trace's upstream id), the tier asked for, and the cost bound."""
-    converse_request = to_converse_request(params, model, thinking)
-    converse_request["modelId"] = trace.upstream_model or model.id
-    tier: str | None = converse_request.get("serviceTier", {}).get("type")
-    trace.service_tier = tier or "default"
-    bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"], trace.service_tier)
-    return converse_request, tier, bound
+class _Requests:
+    """The Converse request for each candidate, built once per id sent (each target's model has its own limits)."""
+
+    def __init__(self, params: chat_pb2.ChatCompletionParams, thinking: ThinkingSettings) -> None:
+        self._params = params
+        self._thinking = thinking
+        self._built: dict[str, dict[str, Any]] = {}
+
+    def __call__(self, candidate: Candidate) -> dict[str, Any]:
+        request = self._built.get(candidate.sent_id)
+        if request is None:
+            request = to_converse_request(self._params, candidate.target.model, self._thinking)
+            request["modelId"] = candidate.sent_id
+            self._built[candidate.sent_id] = request
+        return request
+
+    def bound(self, candidate: Candidate, tier: str) -> int:
+        """The most the request can cost if this candidate answers it, in the tier asked for."""
+        request = self(candidate)
+        return chat_cost_bound(self._params, candidate.target.model, request["inferenceConfig"]["maxTokens"], tier)
 
 
 class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
-    """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
+    """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock through the router, records it.
+
+    The quota reservation is taken once, before routing, for the dearest candidate (the
+    route's targets and the fallbacks the caller may use), and settled once at the price
+    of the target that answered.
+    """
 
     def __init__(
         self,
         admission: Admission,
-        bedrock: BedrockClient,
+        routes: RouteTable,
+        router: Router,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
         thinking: ThinkingSettings | None = None,
+        *,
+        catalog: Catalog,
+        governance: Governance,
     ) -> None:
         self._admission = admission
-        self._bedrock = bedrock
+        self._routes = routes
+        self._router = router
         self._recorder = recorder
         self._clock = clock
         self._thinking = thinking or ThinkingSettings()
+        self._catalog = catalog
+        self._governance = governance
+
+    async def _route(
+        self, trace: RequestTrace, params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool
+    ) -> tuple[list[Candidate], _Requests, str | None, int]:
+        """The candidates (route targets, then allowed fallbacks'), their requests, the tier asked for, the bound.
+
+        The caller's mistakes surface here, before any quota is taken: the request is
+        converted for the first candidate at once.
+        """
+        requests = _Requests(params, self._thinking)
+        candidates = route_candidates(self._routes, trace, model)
+        tier: str | None = requests(candidates[0]).get("serviceTier", {}).get("type")
+        trace.service_tier = tier or "default"
+        # An application inference profile (sent as its ARN) is not routed, so has no fallbacks.
+        fallbacks = () if candidates[0].upstream_id else self._routes.route(model).fallbacks
+        for fallback_id in fallbacks:
+            fallback = self._catalog.get(fallback_id)
+            try:
+                await self._governance.check_model(trace.principal, fallback.id)
+                check_capabilities(params, fallback, streaming=streaming)
+            except (ModelAccessDenied, InvalidArgument):
+                continue
+            candidates.extend(Candidate(fallback.id, target) for target in self._routes.route(fallback).targets)
+        bound = max(requests.bound(candidate, trace.service_tier) for candidate in candidates)
+        return candidates, requests, tier, bound
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -103,15 +153,23 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         params = request.params
         principal = current_principal()
         trace = RequestTrace("chatcmpl", "chat", principal, params.model, self._clock())
+        progress = Progress()
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
-            converse_request, tier, bound = _prepare(params, model, trace, self._thinking)
-            await self._admission.admit(trace, model, bound)
-            result = from_converse_response(await upstream.converse(self._bedrock, model, converse_request), tier)
+            candidates, requests, tier, bound = await self._route(trace, params, model, streaming=False)
+            await self._admission.admit(trace, candidates[0].target.model, bound)
+            response = await self._router.call(
+                candidates,
+                lambda client, candidate: upstream.converse(client, candidate.target.model, requests(candidate)),
+                progress,
+            )
+            result = from_converse_response(response, tier)
         except BaseException as exc:
+            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
+        trace.routed(progress, answered=True)
         trace.mark_first_token()
         trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
         trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
@@ -120,7 +178,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             id=trace.id,
             object="chat.completion",
             created=trace.created_unix,
-            model=params.model,
+            model=trace.model_id,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
             usage=_usage(trace, result.input_tokens, result.output_tokens),
             service_tier=result.service_tier,
@@ -142,11 +200,11 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model, self._clock())
         translator: StreamTranslator | None = None
         finish: list[chat_pb2.ChunkChoice] = []
+        progress = Progress()
 
-        # The fields every chunk shares, built once and copied (cheaper than keyword construction per token).
-        envelope = chat_pb2.ChatCompletionChunk(
-            id=trace.id, object="chat.completion.chunk", created=trace.created_unix, model=params.model
-        )
+        # The fields every chunk shares, built once and copied (cheaper than keyword construction per token);
+        # `model` is set once a target has answered (a fallback's id, when one did).
+        envelope = chat_pb2.ChatCompletionChunk(id=trace.id, object="chat.completion.chunk", created=trace.created_unix)
 
         def chunk(
             *choices: chat_pb2.ChunkChoice, usage: chat_pb2.Usage | None = None
@@ -162,10 +220,16 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            converse_request, tier, bound = _prepare(params, model, trace, self._thinking)
+            candidates, requests, tier, bound = await self._route(trace, params, model, streaming=True)
             translator = StreamTranslator(tier)
-            await self._admission.admit(trace, model, bound)
-            events = upstream.converse_stream(self._bedrock, model, converse_request)
+            await self._admission.admit(trace, candidates[0].target.model, bound)
+            events = await self._router.stream(
+                candidates,
+                lambda client, candidate: upstream.converse_stream(client, candidate.target.model, requests(candidate)),
+                progress,
+            )
+            trace.routed(progress, answered=True)
+            envelope.model = trace.model_id
             try:
                 async for batch in events:
                     for choice in translator.feed_batch(batch):
@@ -177,9 +241,10 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             finally:
                 await events.aclose()
             if not translator.finished:
-                raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
+                raise UpstreamError(f"Bedrock ended the stream for {trace.model_id} before it was complete.")
         except BaseException as exc:
             state = translator or StreamTranslator()
+            trace.routed(progress, answered=state.started)
             input_tokens = accounting.failed_stream_input_tokens(
                 admitted=trace.model is not None,
                 answering=state.started,

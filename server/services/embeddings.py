@@ -5,27 +5,41 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from llmgw.server.core.accounting import embedding_cost_bound, request_cost
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
+from llmgw.server.routing.router import Progress, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
 
 
 class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
-    """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it."""
+    """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it.
+
+    Each batch goes through the router (retries, failover between the route's regions,
+    breakers); an embedding route's targets are all the same model, so the price is the
+    same wherever a batch is answered.
+    """
 
     def __init__(
-        self, admission: Admission, bedrock: BedrockClient, recorder: RequestRecorder, clock: Callable[[], datetime]
+        self,
+        admission: Admission,
+        routes: RouteTable,
+        router: Router,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
     ) -> None:
         self._admission = admission
-        self._bedrock = bedrock
+        self._routes = routes
+        self._router = router
         self._recorder = recorder
         self._clock = clock
 
@@ -35,6 +49,7 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
         trace = RequestTrace("embd", "embeddings", principal, request.model, self._clock())
+        progress = Progress()
         try:
             model = await self._admission.model(trace)
             if model.kind != "embedding":
@@ -42,11 +57,20 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
             await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
-            replies = await asyncio.gather(*(self._bedrock.invoke_model(trace.upstream_model, body) for body in bodies))
+            candidates = route_candidates(self._routes, trace, model)
+
+            async def invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+                return await self._router.call(
+                    candidates, lambda client, candidate: client.invoke_model(candidate.sent_id, body), progress
+                )
+
+            replies = await asyncio.gather(*(invoke(body) for body in bodies))
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
+            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
+        trace.routed(progress, answered=True)
         input_tokens = sum(batch.input_tokens for batch in batches)
         await self._recorder.record(trace, input_tokens, 0)
         vectors = [vector for batch in batches for vector in batch.vectors]

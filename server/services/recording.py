@@ -17,6 +17,7 @@ from datetime import datetime
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import Principal
+from llmgw.server.routing.router import Progress
 from llmgw.server.rpc.metrics import GatewayMetrics
 from llmgw.server.rpc.observability import note
 from llmgw.server.services.convert import usd
@@ -65,6 +66,9 @@ class RequestTrace:
     # The Bedrock service tier that served the request, and the id Bedrock was sent.
     service_tier: str = ""
     upstream_model: str = ""
+    # Where the router sent the request (routing/router.py) and how many calls it made.
+    region: str = ""
+    attempts: int = 0
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -78,6 +82,22 @@ class RequestTrace:
         """Note the time to first token, once."""
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
+
+    def routed(self, progress: Progress, *, answered: bool) -> None:
+        """Take where the router sent the request: the last target tried is the one priced and logged.
+
+        `answered`: that target's public model answered (a fallback's id then becomes the
+        request's model, as in the response).
+        """
+        self.attempts = progress.attempts
+        candidate = progress.candidate
+        if candidate is None:
+            return
+        self.region = candidate.target.region
+        self.upstream_model = candidate.sent_id
+        self.model = candidate.target.model
+        if answered:
+            self.model_id = candidate.public_model
 
     def cost(self, input_tokens: int, output_tokens: int) -> int:
         """What the request costs in picodollars; 0 before it was admitted.
@@ -121,6 +141,8 @@ class RequestTrace:
             cache_write_tokens=self.cache_write_tokens,
             service_tier=self.service_tier,
             upstream_model=self.upstream_model,
+            region=self.region,
+            attempts=self.attempts,
         )
 
 
@@ -144,6 +166,9 @@ class RequestRecorder:
             output_tokens=row.output_tokens,
             cost_usd=usd(row.cost_picodollars),
             ttft_ms=row.ttft_ms,
+            region=row.region,
+            upstream_model=row.upstream_model,
+            attempts=row.attempts,
         )
 
     async def record(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:

@@ -55,6 +55,8 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         cache_write_tokens=row.cache_write_tokens,
         service_tier=row.service_tier,
         upstream_model=row.upstream_model,
+        region=row.region,
+        attempts=row.attempts,
     )
     if row.ttft_ms is not None:
         message.ttft_ms = row.ttft_ms

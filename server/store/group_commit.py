@@ -72,7 +72,8 @@ class RequestRow:
     are the uncached prompt tokens; cache reads and writes are counted apart.
     `service_tier` is the Bedrock tier that served the request (empty when none did),
     `upstream_model` the id sent to Bedrock (an application inference profile's ARN for
-    one).
+    one; the target that answered, or was tried last, when the request was routed);
+    `region` where it was sent and `attempts` the calls made to Bedrock for it.
     """
 
     id: str
@@ -93,6 +94,8 @@ class RequestRow:
     cache_write_tokens: int = 0
     service_tier: str = ""
     upstream_model: str = ""
+    region: str = ""
+    attempts: int = 0
 
 
 _RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)

@@ -178,6 +178,12 @@ def _number_request_records(db: peewee.Database) -> None:
         db.execute_sql("CREATE INDEX request_record_seq ON request_record (seq)")  # type: ignore[no-untyped-call]  # unannotated in the peewee stub
 
 
+def _add_request_routing(db: peewee.Database) -> None:
+    """Version 7: where each request was sent (region) and how many calls to Bedrock it took."""
+    for column in ("region VARCHAR(32) NOT NULL DEFAULT ''", "attempts INTEGER NOT NULL DEFAULT 0"):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _create_keys_and_requests,
     _create_governance,
@@ -185,6 +191,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _add_session_and_cache_tokens,
     _request_tier_upstream,
     _number_request_records,
+    _add_request_routing,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 

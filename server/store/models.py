@@ -81,6 +81,8 @@ class RequestRecord(BaseModel):
     cache_write_tokens = peewee.IntegerField(default=0)
     service_tier = peewee.CharField(max_length=16, default="")
     upstream_model = peewee.TextField(default="")
+    region = peewee.CharField(max_length=32, default="")
+    attempts = peewee.IntegerField(default=0)
 
     class Meta:
         """peewee table options; the indexes serve per-user and time-range usage queries."""

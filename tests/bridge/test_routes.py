@@ -203,6 +203,8 @@ DESIGN_ROWS = {
     ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
     # Beyond DESIGN.md's table: who the caller is (the terminal UI's admin check, issue 14).
     ("GET", "/v1/me"),
+    # DESIGN.md "Routing and failover": the routes and their breakers, for admins.
+    ("GET", "/v1/routes"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 

@@ -10,6 +10,7 @@ import sys
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from llmgw.fakebedrock import cli
 from tests.fakebedrock.conftest import CHAT_MODEL, make_client, user
@@ -94,3 +95,31 @@ def test_run_serves_until_interrupted() -> None:
             process.wait(timeout=15)
         if process.stderr is not None:
             process.stderr.close()
+
+
+def test_model_fault_flag_throttles_that_model_only() -> None:
+    """`--model-fault MODEL=FAULT` (as the README's two-region setup runs it) applies to that model alone."""
+    other = "amazon.nova-micro-v1:0"
+    command = [sys.executable, "-c", RUN_CLI, "--port", "0", "--model-fault", f"{CHAT_MODEL}=throttle"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)  # noqa: S603  (our own interpreter)
+    try:
+        client = make_client(f"http://127.0.0.1:{read_port(process)}")
+        try:
+            with pytest.raises(ClientError) as throttled:
+                client.converse(modelId=CHAT_MODEL, messages=[user("hello")])
+            assert client.converse(modelId=other, messages=[user("hello")])["stopReason"] == "end_turn"
+        finally:
+            client.close()
+        assert throttled.value.response["Error"]["Code"] == "ThrottlingException"
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        if process.stderr is not None:
+            process.stderr.close()
+
+
+@pytest.mark.parametrize("value", ["no-equals-sign", "=throttle", f"{CHAT_MODEL}=meltdown"])
+def test_bad_model_fault_exits_2_with_one_line(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """A malformed --model-fault is reported in one line with exit status 2."""
+    assert cli.run(parse("--model-fault", value)) == 2
+    assert capsys.readouterr().err.count("\n") == 1

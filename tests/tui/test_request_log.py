@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Input, Select, Static
 from llmgw.server.store.models import RequestRecord
 from llmgw.tui.app import GatewayApp
 from llmgw.tui.messages import ServerRefused
-from llmgw.tui.screens.request_detail import RequestDetailModal
+from llmgw.tui.screens.request_detail import RequestDetailModal, describe
 from llmgw.tui.screens.usage import PAGE_SIZE, UsageScreen
 from llmgw.v1 import request_record_pb2
 from tests.model_ids import HAIKU, SONNET
@@ -156,6 +156,7 @@ async def test_detail_absolute_times_and_csv_export(
         assert "API          chat_stream" in detail
         assert "Cache        0 read, 0 written" in detail
         assert f"Sent as      {HAIKU}" in detail
+        assert "Sent to      Bedrock not called" in detail
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is screen, "the log again")
         await pilot.press("e")
@@ -169,3 +170,13 @@ async def test_detail_absolute_times_and_csv_export(
         assert {row["outcome"] for row in written} == {"rate limited"}
         assert written[0]["cache_read_tokens"] == "0"
         assert os.listdir(tmp_path) == [target.name]
+
+
+def test_detail_says_where_a_routed_request_went() -> None:
+    """A routed request's detail names the region and how many calls it took."""
+    record = request_record_pb2.RequestRecord(
+        id="chatcmpl-routed", model=HAIKU, upstream_model=f"us.{HAIKU}", region="us-west-2", attempts=2
+    )
+    detail = describe(record)
+    assert f"Sent as      us.{HAIKU}" in detail
+    assert "Sent to      us-west-2, 2 call(s) to Bedrock" in detail

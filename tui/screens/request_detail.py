@@ -30,6 +30,10 @@ def describe(record: request_record_pb2.RequestRecord) -> str:
         ("Tokens", f"{record.input_tokens} in, {record.output_tokens} out"),
         ("Cache", f"{record.cache_read_tokens} read, {record.cache_write_tokens} written"),
         ("Sent as", record.upstream_model or record.model),
+        (
+            "Sent to",
+            f"{record.region}, {record.attempts} call(s) to Bedrock" if record.attempts else "Bedrock not called",
+        ),
         ("Tier", record.service_tier or "default"),
         ("Session", record.session_id or "none"),
         ("Cost", f"{usd(record.cost_usd)} (exactly {record.cost_usd or '0'} USD)"),

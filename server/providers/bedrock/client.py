@@ -36,6 +36,7 @@ from urllib.parse import quote
 import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.config import Config
+from botocore.credentials import AssumeRoleCredentialFetcher, Credentials, DeferredRefreshableCredentials
 from botocore.eventstream import EventStream, EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
@@ -57,17 +58,25 @@ class BedrockClientConfig:
     """Where Bedrock is and how patiently to talk to it; the same code serves AWS and the fake.
 
     `max_concurrency` is the size of the HTTP connection pool: the most Bedrock calls
-    (streams included) in flight at once; more wait for a connection.
+    (streams included) in flight at once; more wait for a connection. `profile` signs
+    with a named AWS profile; `role_arn` with a role assumed through STS (from the
+    profile's or the default credentials), refreshed before it expires.
+    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of the calls made
+    on the event loop (Converse, ConverseStream, InvokeModel); the gateway's router sets 1,
+    since it retries them itself, across regions.
     """
 
     region: str
     endpoint_url: str | None = None
     max_attempts: int = 3
+    transport_max_attempts: int | None = None
     connect_timeout_s: float = 5
     read_timeout_s: float = 120
     max_concurrency: int = 2048
     access_key_id: str | None = None
     secret_access_key: str | None = None
+    profile: str | None = None
+    role_arn: str | None = None
 
 
 def _json_default(value: object) -> str:
@@ -117,6 +126,19 @@ def _event(message: EventStreamMessage) -> dict[str, Any]:
     else:
         code, text = headers.get(":error-code", ""), headers.get(":error-message", "")
     raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "ConverseStream")
+
+
+def _credentials(session: boto3.session.Session, role_arn: str | None) -> Credentials | None:
+    """The session's credentials, or those of `role_arn` assumed with them (fetched on first use, then refreshed)."""
+    if role_arn is None:
+        return session.get_credentials()
+    fetcher = AssumeRoleCredentialFetcher(
+        client_creator=session._session.create_client,  # botocore's documented hook for STS
+        source_credentials=session.get_credentials(),
+        role_arn=role_arn,
+        extra_args={"RoleSessionName": "llmgw"},
+    )
+    return DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
 
 
 class _End:
@@ -233,7 +255,9 @@ class BedrockClient:
             aws_access_key_id=config.access_key_id,
             aws_secret_access_key=config.secret_access_key,
             region_name=config.region,
+            profile_name=config.profile,
         )
+        credentials = _credentials(session, config.role_arn)
         # Made only to read the endpoint and service model; it never sends a request.
         reference = session.client("bedrock-runtime", endpoint_url=config.endpoint_url)
         model = reference.meta.service_model
@@ -242,8 +266,8 @@ class BedrockClient:
                 endpoint_url=reference.meta.endpoint_url,
                 region=reference.meta.region_name,
                 signing_name=model.signing_name or "bedrock",
-                credentials=session.get_credentials(),
-                max_attempts=config.max_attempts,
+                credentials=credentials,
+                max_attempts=config.transport_max_attempts or config.max_attempts,
                 connect_timeout_s=config.connect_timeout_s,
                 read_timeout_s=config.read_timeout_s,
                 max_connections=config.max_concurrency,
@@ -267,7 +291,7 @@ class BedrockClient:
         self._native = NativeMessagesClient(
             self._client.meta.endpoint_url,
             config.region,
-            session.get_credentials,
+            lambda: credentials,
             connect_timeout_s=config.connect_timeout_s,
             read_timeout_s=config.read_timeout_s,
             max_pool_connections=config.max_concurrency,

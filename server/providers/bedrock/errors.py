@@ -12,7 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    HTTPClientError,
+    ReadTimeoutError,
+)
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from llmgw.server.providers.bedrock.native import NativeError
 from llmgw.wire.errors import (
@@ -24,6 +31,9 @@ from llmgw.wire.errors import (
     UpstreamTimeout,
 )
 
+# Bedrock's own failures (5xx): worth another attempt, here or in another region.
+_SERVER_FAULTS = frozenset({"InternalServerException", "InternalFailure", "ServiceException", "ModelErrorException"})
+
 _THROTTLED = frozenset(
     {
         "ThrottlingException",
@@ -32,6 +42,23 @@ _THROTTLED = frozenset(
         "ServiceQuotaExceededException",
     }
 )
+
+
+class UpstreamUnavailable(UpstreamError):
+    """Bedrock failed on its side (a 5xx) or could not be reached: another attempt may succeed.
+
+    Clients see it as UPSTREAM_ERROR, like any UpstreamError; the class exists so the
+    router can tell it from failures that no retry will fix (access denied).
+    """
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt (after a backoff, or at another target) may succeed where this one failed.
+
+    Throttling, timeouts, 5xx and connection failures are; the caller's mistakes
+    (validation), access denials and unknown models are not.
+    """
+    return isinstance(error, UpstreamThrottled | UpstreamTimeout | UpstreamUnavailable)
 
 
 def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
@@ -45,8 +72,10 @@ def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
         return _from_code(str(error.get("Code", "")), str(error.get("Message", "")), model_id)
     if isinstance(exc, (ReadTimeoutError, ConnectTimeoutError)):
         return UpstreamTimeout(f"Bedrock did not answer in time for the model '{model_id}'.")
+    if isinstance(exc, BotoConnectionError | HTTPClientError):
+        return UpstreamUnavailable(f"Bedrock could not be reached for the model '{model_id}'.")
     if isinstance(exc, BotoCoreError):
-        return UpstreamError(f"Bedrock could not be reached for the model '{model_id}'.")
+        return UpstreamError(f"Bedrock could not be called for the model '{model_id}'.")
     return UpstreamError(f"The call to Bedrock for the model '{model_id}' failed unexpectedly.")
 
 
@@ -86,5 +115,7 @@ def _from_code(code: str, message: str, model_id: str) -> GatewayError:
         )
     if code == "ResourceNotFoundException":
         return ModelNotFound(f"Bedrock does not offer the model '{model_id}' in the gateway's region.")
+    if code in _SERVER_FAULTS:
+        return UpstreamUnavailable(f"Bedrock failed to serve the model '{model_id}' ({code}).")
     name = code or "an unknown error"
     return UpstreamError(f"Bedrock failed to serve the model '{model_id}' ({name}).")

@@ -12,7 +12,7 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from llmgw.server.providers.bedrock.errors import map_bedrock_error
+from llmgw.server.providers.bedrock.errors import UpstreamUnavailable, is_retryable, map_bedrock_error
 from llmgw.wire.errors import (
     GatewayError,
     InvalidArgument,
@@ -41,8 +41,8 @@ def client_error(code: str, message: str = "details from Bedrock", operation: st
         ("ModelTimeoutException", UpstreamTimeout),
         ("AccessDeniedException", UpstreamError),
         ("ResourceNotFoundException", ModelNotFound),
-        ("InternalServerException", UpstreamError),
-        ("ModelErrorException", UpstreamError),
+        ("InternalServerException", UpstreamUnavailable),
+        ("ModelErrorException", UpstreamUnavailable),
         ("ModelStreamErrorException", UpstreamError),
         ("SomethingNewException", UpstreamError),
         ("", UpstreamError),
@@ -86,7 +86,7 @@ def test_access_denied_blames_the_operator() -> None:
     [
         pytest.param(ReadTimeoutError(endpoint_url="http://127.0.0.1:1"), UpstreamTimeout, id="read-timeout"),
         pytest.param(ConnectTimeoutError(endpoint_url="http://127.0.0.1:1"), UpstreamTimeout, id="connect-timeout"),
-        pytest.param(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), UpstreamError, id="unreachable"),
+        pytest.param(EndpointConnectionError(endpoint_url="http://127.0.0.1:1"), UpstreamUnavailable, id="unreachable"),
         pytest.param(NoCredentialsError(), UpstreamError, id="other-botocore"),
         pytest.param(OSError("boom"), UpstreamError, id="not-botocore"),
     ],
@@ -108,3 +108,28 @@ def test_gateway_errors_pass_through() -> None:
     """A domain error raised inside a provider call is returned unchanged."""
     original = QuotaExceeded("over")
     assert map_bedrock_error(original, MODEL) is original
+
+
+@pytest.mark.parametrize(
+    ("code", "retryable"),
+    [
+        ("ThrottlingException", True),
+        ("ServiceUnavailableException", True),
+        ("ModelTimeoutException", True),
+        ("InternalServerException", True),
+        ("ModelErrorException", True),
+        ("ValidationException", False),
+        ("AccessDeniedException", False),
+        ("ResourceNotFoundException", False),
+        ("SomethingNewException", False),
+    ],
+)
+def test_retryable_errors(code: str, retryable: bool) -> None:
+    """Throttling, timeouts and Bedrock's own 5xx are worth another attempt; the caller's and access errors are not."""
+    assert is_retryable(map_bedrock_error(client_error(code), MODEL)) is retryable
+
+
+def test_connection_failures_are_retryable() -> None:
+    """An endpoint that cannot be reached or times out is worth another attempt (elsewhere)."""
+    assert is_retryable(map_bedrock_error(EndpointConnectionError(endpoint_url="x"), MODEL))
+    assert is_retryable(map_bedrock_error(ReadTimeoutError(endpoint_url="x"), MODEL))
