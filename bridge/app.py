@@ -13,8 +13,9 @@ first request), closed at lifespan shutdown or by `aclose()`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 from urllib.parse import quote
 
@@ -23,16 +24,18 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from llmgw.bridge import sse
-from llmgw.bridge.codec import dumps, loads
+from llmgw.bridge.codec import dumps
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata
 from llmgw.bridge.openai_shapes import DISPATCHERS
 from llmgw.bridge.openapi import build_openapi, load_comments
+from llmgw.bridge.request_body import ClientGone, JsonLimits, is_large, read_json
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_to_dict
+from llmgw.v1 import key_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
 
@@ -41,13 +44,59 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 HEALTH_TIMEOUT_SECONDS = 2.0
 _JSON = (b"content-type", b"application/json")
+_GET_CALLER = "/llmgw.v1.KeyService/GetCaller"
 _SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
 # Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
 
 
-class _ClientGone(Exception):
-    """The client closed the connection before we answered."""
+class _Gate:
+    """One large request's turn through the bridge's heavy steps (see `request_body.is_large`).
+
+    Large bodies take turns from reading the body until the server has received the request
+    (its initial metadata arrived): parsing, transcoding and serializing megabytes hold the
+    GIL, and taking turns keeps every such stall short instead of letting several pile up in
+    front of other requests. The turn ends once, on whichever path comes first.
+    """
+
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def enter(self) -> None:
+        """Wait for the turn."""
+        if self._semaphore is not None:
+            await self._semaphore.acquire()
+            self._held = True
+
+    def leave(self) -> None:
+        """Give the turn back (idempotent)."""
+        if self._held and self._semaphore is not None:
+            self._held = False
+            self._semaphore.release()
+
+    async def leave_when_received(self, call: grpc.aio.Call) -> None:
+        """Give the turn back once the server has the request (or the call has ended)."""
+        if self._held:
+            try:
+                await call.initial_metadata()
+            finally:
+                self.leave()
+
+
+_NO_GATE = _Gate(None)
+
+
+async def _verified() -> None:
+    """The credential check of a request whose caller was checked already."""
+
+
+class _Refused(Exception):
+    """The server refused the caller's credential before the body was read."""
+
+    def __init__(self, error: OpenAIError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class BridgeApp:
@@ -61,18 +110,23 @@ class BridgeApp:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         channel_credentials: grpc.ChannelCredentials | None = None,
         metrics: Callable[[], tuple[bytes, str]] | None = None,
+        json_limits: JsonLimits | None = None,
     ) -> None:
         self.target = target
         self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
+        limits = json_limits or JsonLimits()
+        self.json_limits = JsonLimits(max_body_bytes, limits.max_depth, limits.max_string_chars, limits.max_messages)
         self._credentials = channel_credentials
         self._router = Router(table)
         self._channel: grpc.aio.Channel | None = None
         self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable[Message, Message]] = {}
         self._streaming: dict[str, grpc.aio.UnaryStreamMultiCallable[Message, Message]] = {}
         self._health: health_pb2_grpc.HealthStub | None = None
+        self._get_caller: grpc.aio.UnaryUnaryMultiCallable[Message, Message] | None = None
         self._openapi: bytes | None = None
+        self._large_bodies = asyncio.Semaphore(1)
 
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
@@ -87,6 +141,11 @@ class BridgeApp:
                 else:
                     self._unary[route.rpc] = channel.unary_unary(route.rpc_path, serializer, deserializer)
             self._health = health_pb2_grpc.HealthStub(channel)
+            self._get_caller = channel.unary_unary(
+                _GET_CALLER,
+                key_service_pb2.GetCallerRequest.SerializeToString,
+                key_service_pb2.GetCallerResponse.FromString,
+            )
             self._channel = channel
         return self._channel
 
@@ -120,6 +179,7 @@ class BridgeApp:
         self._open()
         request_id = request_id_for(scope["headers"])
         send = sending_request_id(send, request_id)
+        gate = _NO_GATE
         try:
             if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
                 if method != "GET":
@@ -130,49 +190,67 @@ class BridgeApp:
                     await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
                 return
             match = self._router.match(method, path)
+            metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
             body = None
             if match.endpoint.takes_body:
-                body = _decode(await self._read_body(scope, receive))
+                verify: Callable[[], Awaitable[None]] = functools.partial(self._verify, metadata)
+                if is_large(scope["headers"], self.json_limits.max_body_bytes):
+                    await verify()  # a bad key never waits for (or takes) a large body's turn
+                    verify = _verified
+                    gate = _Gate(self._large_bodies)
+                    await gate.enter()
+                body = await read_json(scope, receive, self.json_limits, verify)
             route = match.endpoint.select(body)
             request = build_request(route, body, match.values, scope.get("query_string", b""))
         except ClientError as exc:
+            gate.leave()
             await _send_error(send, exc.to_openai(), exc.allow)
             return
-        except _ClientGone:
+        except _Refused as exc:
+            gate.leave()
+            # The body was not read: close the connection rather than read and discard it.
+            await _send_error(send, exc.error, close=True)
             return
-        metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
-        if route.server_streaming:
-            await self._stream(route, request, metadata, receive, send)
-        else:
-            await self._call(route, request, metadata, receive, send)
+        except ClientGone:
+            gate.leave()
+            return
+        except BaseException:
+            gate.leave()
+            raise
+        try:
+            if route.server_streaming:
+                await self._stream(route, request, metadata, receive, send, gate)
+            else:
+                await self._call(route, request, metadata, receive, send, gate)
+        finally:
+            gate.leave()
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit():
-                    raise ClientError("Content-Length: not a number")
-                if int(value) > self.max_body_bytes:
-                    raise self._too_large()
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                raise self._too_large()
-            if not message.get("more_body", False):
-                return bytes(body)
+    async def _verify(self, metadata: Sequence[tuple[str, str]]) -> None:
+        """Check the caller's credential with the server before a large body is read.
 
-    def _too_large(self) -> ClientError:
-        return ClientError(f"body: larger than {self.max_body_bytes} bytes", http_status=413, code="request_too_large")
+        A server without GetCaller (an older gateway behind an `--http-only` bridge) answers
+        UNIMPLEMENTED; the body is then read and the call authenticated as before.
+        """
+        assert self._get_caller is not None  # noqa: S101 - _open() ran first
+        try:
+            await self._get_caller(key_service_pb2.GetCallerRequest(), metadata=tuple(metadata))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise _Refused(from_rpc_error(exc)) from None
 
     async def _call(
-        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+        self,
+        route: Route,
+        request: Message,
+        metadata: Sequence[tuple[str, str]],
+        receive: Receive,
+        send: Send,
+        gate: _Gate,
     ) -> None:
         call = self._unary[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         try:
+            await gate.leave_when_received(call)
             response = await call
         except grpc.aio.AioRpcError as exc:
             await _send_error(send, from_rpc_error(exc))
@@ -187,12 +265,19 @@ class BridgeApp:
         await _send_json(send, 200, body) if body is not None else await _send_json(send, 500, FALLBACK_BODY)
 
     async def _stream(
-        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+        self,
+        route: Route,
+        request: Message,
+        metadata: Sequence[tuple[str, str]],
+        receive: Receive,
+        send: Send,
+        gate: _Gate,
     ) -> None:
         call = self._streaming[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         try:
             try:
+                await gate.leave_when_received(call)
                 message = await call.read()
             except grpc.aio.AioRpcError as exc:
                 await _send_error(send, from_rpc_error(exc))
@@ -241,15 +326,6 @@ class BridgeApp:
         await _send_json(send, 200, self._openapi)
 
 
-def _decode(raw: bytes) -> object:
-    try:
-        return loads(raw)
-    except UnicodeDecodeError as exc:
-        raise ClientError(f"body: invalid UTF-8 at byte {exc.start}") from None
-    except ValueError as exc:
-        raise ClientError(f"body: malformed JSON ({exc})") from None
-
-
 def _render(route: Route, response: Message) -> bytes | None:
     """A response's JSON, or None (logged) when it cannot be serialized (e.g. a NaN double)."""
     try:
@@ -278,8 +354,10 @@ async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tup
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = ()) -> None:
+async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = (), *, close: bool = False) -> None:
     headers = [(b"allow", ", ".join(allow).encode())] if allow else []
+    if close:
+        headers.append((b"connection", b"close"))
     if error.retry_after is not None:
         headers.append((b"retry-after", str(error.retry_after).encode()))
     await _send_json(send, error.http_status, error.body(), headers)
@@ -291,6 +369,7 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     channel_credentials: grpc.ChannelCredentials | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    json_limits: JsonLimits | None = None,
 ) -> BridgeApp:
     """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
 
@@ -298,5 +377,10 @@ def create_app(
     """
     table = build_route_table(discover_services(), DISPATCHERS)
     return BridgeApp(
-        target, table, max_body_bytes=max_body_bytes, channel_credentials=channel_credentials, metrics=metrics
+        target,
+        table,
+        max_body_bytes=max_body_bytes,
+        channel_credentials=channel_credentials,
+        metrics=metrics,
+        json_limits=json_limits,
     )

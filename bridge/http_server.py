@@ -18,6 +18,8 @@ from typing import Any
 
 import uvicorn
 
+from llmgw.bridge.http_limits import HttpLimits, protocol_class
+
 GRACEFUL_SHUTDOWN_SECONDS = 5
 
 Scope = MutableMapping[str, Any]
@@ -37,19 +39,23 @@ async def serve_http(
     ssl_certfile: Path | None = None,
     ssl_keyfile: Path | None = None,
     graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Serve `app` on host:port until cancelled, then shut down gracefully.
 
     `ready` is set once the socket listens; `on_bound` receives the bound port (useful with
     port 0). With `ssl_certfile` and `ssl_keyfile` it serves HTTPS. On cancellation it stops
     accepting at once and gives open requests (streams included) `graceful_shutdown_seconds`
-    to finish before cancelling them. Raises OSError when the address cannot be bound.
+    to finish before cancelling them. `limits` are the connection limits (http_limits.py;
+    default: `HttpLimits()`). Raises OSError when the address cannot be bound.
     """
+    limits = limits or HttpLimits()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="httptools",
+        http=protocol_class(limits),
+        timeout_keep_alive=limits.keepalive_s,  # type: ignore[arg-type,unused-ignore]  # hinted int; floats work
         loop="none",
         lifespan="on",
         log_config=None,

@@ -24,6 +24,8 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgw.bridge.app import create_app, serve_http
+from llmgw.bridge.http_limits import HttpLimits
+from llmgw.bridge.request_body import JsonLimits
 from llmgw.server.app import CANCEL_MARGIN_S, Gateway
 from llmgw.server.settings import Settings
 from llmgw.server.tracing import tracing_from_environ
@@ -43,6 +45,27 @@ def channel_credentials(settings: Settings, in_process: bool) -> grpc.ChannelCre
     if in_process and settings.tls_cert_file is not None:
         return grpc.ssl_channel_credentials(root_certificates=settings.tls_cert_file.read_bytes())
     return None
+
+
+def json_limits(settings: Settings) -> JsonLimits:
+    """The bridge's request-parsing caps from the settings."""
+    return JsonLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        max_string_chars=settings.max_json_string_chars,
+        max_messages=settings.max_chat_messages,
+    )
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP port's connection limits from the settings."""
+    return HttpLimits(
+        header_timeout_s=settings.http_header_timeout_seconds,
+        body_timeout_s=settings.http_body_timeout_seconds,
+        keepalive_s=settings.http_keepalive_seconds,
+        max_header_bytes=settings.http_max_header_bytes,
+        max_connections=settings.http_max_connections,
+    )
 
 
 def _process_metrics() -> tuple[bytes, str]:
@@ -72,6 +95,7 @@ async def serve(
                 max_body_bytes=settings.max_body_bytes,
                 channel_credentials=channel_credentials(settings, in_process=gateway is not None),
                 metrics=gateway.metrics.render if gateway is not None else _process_metrics,
+                json_limits=json_limits(settings),
             )
             host = settings.http_listen.host
             scheme = "https" if settings.tls_cert_file is not None else "http"
@@ -83,6 +107,7 @@ async def serve(
                 ssl_certfile=settings.tls_cert_file,
                 ssl_keyfile=settings.tls_key_file,
                 graceful_shutdown_seconds=grace + CANCEL_MARGIN_S + 1,
+                limits=http_limits(settings),
             )
             tasks.append(asyncio.create_task(server))
         await stop.wait()

@@ -22,12 +22,16 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from llmgw.bridge import create_app, serve_http
+from llmgw.bridge.http_limits import HttpLimits
+from llmgw.bridge.request_body import JsonLimits
 from llmgw.v1 import (
     chat_pb2,
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
+    key_service_pb2,
+    key_service_pb2_grpc,
     model_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
@@ -71,6 +75,7 @@ class UpstreamState:
 
     stream_cancelled: threading.Event = field(default_factory=threading.Event)
     last_metadata: dict[str, str] = field(default_factory=dict)
+    caller_checks: int = 0
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], model: str) -> None:
@@ -222,6 +227,18 @@ class FakeEmbeddings(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         )
 
 
+class FakeKeys(key_service_pb2_grpc.KeyServiceServicer):
+    """Only GetCaller: the bridge's check before it reads a large body."""
+
+    def __init__(self, state: UpstreamState) -> None:
+        self.state = state
+
+    async def GetCaller(self, request: Any, context: Any) -> Any:
+        await check_auth(context, self.state)
+        self.state.caller_checks += 1
+        return key_service_pb2.GetCallerResponse(user="alice", key_name="main")
+
+
 @dataclass
 class Upstream:
     """The running fake gRPC server."""
@@ -246,6 +263,8 @@ def upstream(loop_thread: LoopThread) -> Iterator[Upstream]:
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(FakeChat(state), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(FakeModels(state), server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(FakeEmbeddings(state), server)
+        keys = FakeKeys(state)  # type: ignore[abstract]  # only GetCaller is served
+        key_service_pb2_grpc.add_KeyServiceServicer_to_server(keys, server)
         health_servicer = health.aio.HealthServicer()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -264,14 +283,22 @@ def upstream_target(upstream: Upstream) -> str:
 
 
 @contextlib.contextmanager
-def running_bridge(loop_thread: LoopThread, target: str) -> Iterator[str]:
+def running_bridge(
+    loop_thread: LoopThread,
+    target: str,
+    *,
+    max_body_bytes: int = 64 * 1024,
+    limits: HttpLimits | None = None,
+    json_limits: JsonLimits | None = None,
+) -> Iterator[str]:
     """The bridge for `target` served on a free port of `loop_thread`; yields its base URL."""
 
     async def start() -> tuple[asyncio.Task[None], int]:
-        app = create_app(target, max_body_bytes=64 * 1024)
+        app = create_app(target, max_body_bytes=max_body_bytes, json_limits=json_limits)
         ready = asyncio.Event()
         ports: list[int] = []
-        task = asyncio.create_task(serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append))
+        server = serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append, limits=limits)
+        task = asyncio.create_task(server)
         await asyncio.wait_for(ready.wait(), 10)
         return task, ports[0]
 

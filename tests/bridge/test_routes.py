@@ -196,6 +196,8 @@ DESIGN_ROWS = {
     ("GET", "/v1/requests"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
+    # Beyond DESIGN.md's table: who a credential belongs to (issue 15; the bridge's pre-body check).
+    ("GET", "/v1/caller"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 
