@@ -16,6 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
+from llmgw.server.redaction import RedactingFilter, quiet_wire_loggers
 from llmgw.server.settings import LogFormat
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -35,8 +36,8 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            entry["exception"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
@@ -56,9 +57,15 @@ class TextFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: LogFormat, debug: bool, stream: TextIO | None = None) -> None:
-    """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging)."""
+    """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging).
+
+    Whatever the level, the wire loggers stay at WARNING and every record passes the
+    redaction filter (redaction.py): logs hold no secret and no prompt.
+    """
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter())
+    quiet_wire_loggers()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
