@@ -22,8 +22,8 @@ from pathlib import Path
 # (layer, path fragment); the first match wins, so specific fragments come first.
 LAYERS: tuple[tuple[str, str], ...] = (
     ("bridge (llmgw.bridge)", "bridge/"),
-    ("auth (llmgw.server.auth/interceptors)", "server/auth"),
-    ("auth (llmgw.server.auth/interceptors)", "server/interceptors"),
+    ("auth (llmgw.server.governance.identity/interceptors)", "server/auth"),
+    ("auth (llmgw.server.governance.identity/interceptors)", "server/interceptors"),
     ("request log (llmgw.server.store)", "server/store/"),
     ("Bedrock provider (llmgw.server.providers)", "server/providers/"),
     ("services (llmgw.server.services/core)", "server/services/"),

@@ -19,15 +19,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import grpc
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
 
 from llmgw.bridge.codec import dumps
+from llmgw.wire.status_details import status_details
 
 logger = logging.getLogger(__name__)
-
-ERROR_DOMAIN = "llmgw.dev"
-STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 #: The body sent when even an error cannot be serialized.
 FALLBACK_BODY = b'{"error":{"message":"internal error","type":"api_error","param":null,"code":null}}'
@@ -108,31 +104,6 @@ class ClientError(Exception):
         return OpenAIError(self.http_status, self.message, "invalid_request_error", self.param, self.code)
 
 
-def _details(
-    trailing_metadata: Sequence[tuple[str, str | bytes]] | None,
-) -> tuple[error_details_pb2.ErrorInfo | None, int | None]:
-    """The first ErrorInfo of the llmgw.dev domain in the status details, and the RetryInfo delay in seconds."""
-    found: error_details_pb2.ErrorInfo | None = None
-    retry_after: int | None = None
-    for key, value in trailing_metadata or ():
-        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status()
-        try:
-            status.ParseFromString(value)
-            for detail in status.details:
-                info = error_details_pb2.ErrorInfo()
-                retry = error_details_pb2.RetryInfo()
-                if found is None and detail.Unpack(info) and info.domain == ERROR_DOMAIN:
-                    found = info
-                elif detail.Unpack(retry):
-                    delay = retry.retry_delay
-                    retry_after = max(0, delay.seconds + (1 if delay.nanos > 0 else 0))
-        except DecodeError:
-            return None, None
-    return found, retry_after
-
-
 def from_status(
     code: grpc.StatusCode,
     message: str | None,
@@ -143,16 +114,16 @@ def from_status(
     if mapping is None:
         logger.error("gRPC call failed with unmapped status %s", code.name)
         return OpenAIError(UNKNOWN_MAPPING.http_status, UNKNOWN_MAPPING.default_message, UNKNOWN_MAPPING.type)
-    info, retry_after = _details(trailing_metadata)
-    if info is None:
+    details = status_details(trailing_metadata)
+    if not details.from_gateway:
         return OpenAIError(mapping.http_status, mapping.default_message, mapping.type, None, mapping.default_code)
     return OpenAIError(
         mapping.http_status,
         message or mapping.default_message,
         mapping.type,
-        info.metadata.get("field") or None,
-        info.reason.lower() if info.reason else mapping.default_code,
-        retry_after,
+        details.field or None,
+        details.reason.lower(),
+        details.retry_after_seconds,
     )
 
 

@@ -7,24 +7,24 @@ response header, on errors and streams too, so a client can quote it to an opera
 
 from __future__ import annotations
 
-import re
-import secrets
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
 from llmgw.bridge.http_server import Send
+from llmgw.wire import request_id
 
-HEADER = b"x-request-id"
-METADATA_KEY = "x-request-id"
-_WELL_FORMED = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+HEADER = request_id.HEADER.encode("ascii")
+METADATA_KEY = request_id.HEADER
 
 
 def request_id_for(headers: Iterable[tuple[bytes, bytes]]) -> str:
     """The client's request id when well formed, else a fresh one."""
     for name, value in headers:
-        if name == HEADER and _WELL_FORMED.fullmatch(value):
-            return value.decode("ascii")
-    return f"req_{secrets.token_hex(12)}"
+        if name == HEADER:
+            candidate = value.decode("latin-1")
+            if request_id.is_well_formed(candidate):
+                return candidate
+    return request_id.new_request_id()
 
 
 def sending_request_id(send: Send, request_id: str) -> Send:

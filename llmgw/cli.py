@@ -97,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"llmgw: {exc}", file=sys.stderr)
         return 2
-    from llmgw.server.logging_setup import configure_logging
+    from llmgw.server.rpc.logging_setup import configure_logging
 
     configure_logging(settings.log_format, settings.debug)
     try:
@@ -131,9 +131,9 @@ def _run_loop(main: Coroutine[Any, Any, None]) -> None:
 
 def _create_key(settings: Settings, user: str, name: str, expires: datetime | None) -> int:
     from llmgw.server.core.keys import load_server_secret
-    from llmgw.server.errors import GatewayError
     from llmgw.server.store import keys_repo
     from llmgw.server.store.db import open_database
+    from llmgw.wire.errors import GatewayError
 
     settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     database = open_database(settings.database_url, settings.data_dir)

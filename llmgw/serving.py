@@ -27,8 +27,8 @@ from llmgw.bridge.app import create_app, serve_http
 from llmgw.bridge.http_limits import HttpLimits
 from llmgw.bridge.request_body import JsonLimits
 from llmgw.server.app import CANCEL_MARGIN_S, Gateway
+from llmgw.server.rpc.tracing import tracing_from_environ
 from llmgw.server.settings import Settings
-from llmgw.server.tracing import tracing_from_environ
 
 logger = logging.getLogger("llmgw")
 

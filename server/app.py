@@ -18,17 +18,19 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from llmgw.server.access import ModelAccessCache, default_access
-from llmgw.server.auth import BearerAuthenticator, KeyAuthenticator
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
-from llmgw.server.governance import Governance
-from llmgw.server.interceptors import Authentication
-from llmgw.server.metrics import GatewayMetrics, MetricsServer
-from llmgw.server.observability import CallObserver, note_principal
-from llmgw.server.oidc import OidcAuthenticator
-from llmgw.server.pipeline import GatewayInterceptor
+from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticator
+from llmgw.server.governance.model_access import ModelAccessCache, default_access
+from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
+from llmgw.server.rpc.observability import CallObserver, note_principal
+from llmgw.server.rpc.pipeline import GatewayInterceptor
+from llmgw.server.rpc.shutdown import CallTracker
+from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
@@ -38,12 +40,10 @@ from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
-from llmgw.server.shutdown import CallTracker
 from llmgw.server.store.db import open_database
+from llmgw.server.store.group_commit import GroupCommitWriter
 from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
-from llmgw.server.store.writer import RequestLogWriter
-from llmgw.server.tracing import Tracing
 from llmgw.v1 import (
     chat_service_pb2,
     chat_service_pb2_grpc,
@@ -106,7 +106,7 @@ class Gateway:
     periods); tests inject one to roll periods over. `enforce_governance=False`
     is for bench/governance.py only: it skips the model-access and quota checks
     of chat and embedding requests to measure what they cost. `tracing` adds an
-    OpenTelemetry span per call (server/tracing.py). `metrics` holds the gateway's
+    OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
     Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
 
     Raises SettingsError (naming LLMGW_DEFAULT_MODEL_ACCESS) when the default
@@ -133,7 +133,7 @@ class Gateway:
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
         self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
-        self.writer = RequestLogWriter(
+        self.writer = GroupCommitWriter(
             self.database,
             quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
@@ -166,7 +166,7 @@ class Gateway:
         message_limit = settings.max_body_bytes + 1024 * 1024
         self.server = grpc.aio.server(
             # Outermost first: traces and logs see every call and its final status; a call
-            # ended by shutdown becomes ShuttingDown inside the error mapping (server/pipeline.py).
+            # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
             interceptors=[
                 *([] if tracing is None else [tracing.interceptor()]),
                 GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),

@@ -23,15 +23,15 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from llmgw.server.core.money import usd_to_picodollars
+from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
+from llmgw.wire.errors import InvalidArgument
+from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 
 ENV_PREFIX = "LLMGW_"
 DEFAULT_DATA_DIR = Path("~/.local/share/llmgw").expanduser()
-QuotaFrequency = Literal["daily", "weekly", "monthly"]
 LogFormat = Literal["json", "text"]
 
 
@@ -78,20 +78,19 @@ def _parse_list(raw: object) -> tuple[str, ...]:
 
 def _parse_frequency(raw: object) -> QuotaFrequency:
     text = str(raw).strip().lower()
-    if text == "daily":
-        return "daily"
-    if text == "weekly":
-        return "weekly"
-    if text == "monthly":
-        return "monthly"
-    raise ValueError(f"expected daily, weekly or monthly, got {raw!r}")
+    for frequency in FREQUENCIES:
+        if text == frequency:
+            return frequency
+    raise ValueError(f"expected daily, weekly or monthly, got {str(raw)[:40]!r}")
 
 
 def _parse_dollars(raw: object) -> int:
-    picodollars = usd_to_picodollars(str(raw).strip(), field="value")
-    if picodollars < 0 or picodollars > usd_to_picodollars(Decimal(10**9)):
-        raise ValueError(f"expected a USD amount from 0 to 1000000000, got {raw!r}")
-    return picodollars
+    try:
+        return parse_usd(str(raw), field="value")
+    except InvalidArgument:
+        raise ValueError(
+            f"expected a USD amount from 0 to {MAX_USD} with at most {MAX_DECIMALS} decimals, got {str(raw)[:40]!r}"
+        ) from None
 
 
 def _positive_int(raw: object) -> int:
@@ -274,7 +273,7 @@ class Settings:
 
     admin_list: tuple[str, ...] = ()
     default_quota_frequency: QuotaFrequency = "weekly"
-    default_quota_dollars: int = usd_to_picodollars("25")
+    default_quota_dollars: int = 25 * PICODOLLARS_PER_USD
     default_model_access: tuple[str, ...] = ()
     debug: bool = False
     benchmark_mode: bool = False

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -23,6 +24,11 @@ from llmgw.server.store import keys_repo
 
 _T = TypeVar("_T")
 START_TIMEOUT_S = 30.0
+
+
+def picodollars(usd: str) -> int:
+    """An exact USD string from the API (a cost, a limit) as integer picodollars."""
+    return int(Decimal(usd) * 10**12)
 
 
 def gateway_settings(data_dir: Path, bedrock_url: str, **overrides: Any) -> Settings:

@@ -15,8 +15,6 @@ from typing import Literal
 
 import grpc
 from google.protobuf import timestamp_pb2
-from google.protobuf.message import DecodeError
-from google.rpc import error_details_pb2, status_pb2
 
 from llmgw.v1 import (
     chat_pb2,
@@ -38,11 +36,11 @@ from llmgw.v1 import (
     usage_service_pb2,
     usage_service_pb2_grpc,
 )
+from llmgw.wire.status_details import status_details
 
 CALL_TIMEOUT_S = 15.0
 # A streamed answer may take minutes; the stop key is the user's deadline.
 STREAM_TIMEOUT_S = 600.0
-_STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 # What each status means to someone at the keyboard; the server's message follows.
 _TITLES: dict[str, str] = {
@@ -102,19 +100,7 @@ class Identity:
 
 
 def _reason(error: grpc.aio.AioRpcError) -> str:
-    for key, value in error.trailing_metadata() or ():
-        if key != _STATUS_DETAILS_KEY or not isinstance(value, bytes):
-            continue
-        status = status_pb2.Status()
-        info = error_details_pb2.ErrorInfo()
-        try:
-            status.ParseFromString(value)
-        except DecodeError:
-            return ""
-        for detail in status.details:
-            if detail.Unpack(info):
-                return str(info.reason)
-    return ""
+    return status_details(tuple(error.trailing_metadata() or ())).reason
 
 
 def _failure(error: grpc.aio.AioRpcError, target: str) -> GatewayFailure:

@@ -18,7 +18,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from llmgw.server.core.money import usd_per_million_to_microdollars
-from llmgw.server.errors import ModelNotFound
+from llmgw.wire.errors import ModelNotFound
 
 ModelKind = Literal["chat", "embedding"]
 EmbeddingFamily = Literal["", "titan-v2", "titan-v1", "cohere-v3"]

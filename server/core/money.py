@@ -11,31 +11,14 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-PICODOLLARS_PER_USD = 10**12
+from llmgw.wire.usd import PICODOLLARS_PER_USD as PICODOLLARS_PER_USD
+
 MICRODOLLARS_PER_USD = 10**6
 
 
 def cost_picodollars(tokens: int, microdollars_per_million_tokens: int) -> int:
     """The exact cost of `tokens` at a price given in microdollars per million tokens."""
     return tokens * microdollars_per_million_tokens
-
-
-def usd_to_picodollars(value: str | int | Decimal, *, field: str = "amount") -> int:
-    """Parse a USD amount (decimal string or number) into picodollars.
-
-    Raises ValueError naming `field` when the value is not a finite number or has
-    more than 12 decimals (it could not be held exactly).
-    """
-    try:
-        amount = Decimal(value) if not isinstance(value, Decimal) else value
-    except InvalidOperation:
-        raise ValueError(f"{field} must be a decimal number of US dollars, got {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError(f"{field} must be a finite number, got {value!r}")
-    scaled = amount * PICODOLLARS_PER_USD
-    if scaled != scaled.to_integral_value():
-        raise ValueError(f"{field} has more than 12 decimals: {value!r}")
-    return int(scaled)
 
 
 def usd_per_million_to_microdollars(value: str | Decimal, *, field: str = "price") -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import (
     chat_input_token_bound,
     cost_bound,
@@ -14,14 +13,15 @@ from llmgw.server.core.accounting import (
 )
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_usd
-from llmgw.server.errors import UpstreamError
-from llmgw.server.governance import Governance
-from llmgw.server.interceptors import Context
+from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
+from llmgw.wire.errors import UpstreamError
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:

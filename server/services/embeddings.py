@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from llmgw.server.auth import current_principal
 from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.money import format_usd
-from llmgw.server.errors import InvalidArgument
-from llmgw.server.governance import Governance
-from llmgw.server.interceptors import Context
+from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument
 
 
 class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):

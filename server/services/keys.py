@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 from google.protobuf import timestamp_pb2
 
-from llmgw.server.auth import KeyAuthenticator, current_principal
-from llmgw.server.errors import NotFound
-from llmgw.server.interceptors import Context
-from llmgw.server.roles import target_user
+from llmgw.server.governance.identity import KeyAuthenticator, current_principal
+from llmgw.server.governance.roles import target_user
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import keys_repo
 from llmgw.server.store.models import ApiKey
 from llmgw.v1 import key_pb2, key_service_pb2, key_service_pb2_grpc
+from llmgw.wire.errors import NotFound
 
 
 def timestamp(value: datetime) -> timestamp_pb2.Timestamp:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from llmgw.server.access import ModelAccessCache
-from llmgw.server.auth import current_principal
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
-from llmgw.server.errors import ModelNotFound
-from llmgw.server.interceptors import Context
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.governance.model_access import ModelAccessCache
+from llmgw.server.rpc.context import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
+from llmgw.wire.errors import ModelNotFound
 
 _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_EMBEDDING}
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 
-from llmgw.server.errors import InvalidArgument
+from llmgw.wire.errors import InvalidArgument
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000

@@ -8,11 +8,11 @@ from concurrent.futures import Executor
 from datetime import datetime
 from typing import TypeVar
 
-from llmgw.server.access import Access, ModelAccessCache, check_model_ids
-from llmgw.server.auth import current_principal
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.interceptors import Context
-from llmgw.server.roles import require_admin, target_user
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.governance.model_access import Access, ModelAccessCache, check_model_ids
+from llmgw.server.governance.roles import require_admin, target_user
+from llmgw.server.rpc.context import Context
 from llmgw.server.store import governance_repo
 from llmgw.v1 import model_access_pb2, policy_service_pb2, policy_service_pb2_grpc
 

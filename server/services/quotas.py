@@ -6,23 +6,21 @@ import asyncio
 from collections.abc import Callable
 from concurrent.futures import Executor
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import TypeVar
 
-from llmgw.server.auth import current_principal
-from llmgw.server.core.money import PICODOLLARS_PER_USD, format_usd
+from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
-from llmgw.server.errors import InvalidArgument
-from llmgw.server.interceptors import Context
-from llmgw.server.roles import require_admin, target_user
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.governance.roles import require_admin, target_user
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.keys import timestamp
 from llmgw.server.store import governance_repo
 from llmgw.server.store.ledger import QuotaLimit, ledger_entry, quota_limits
 from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument
+from llmgw.wire.usd import parse_usd
 
-MAX_LIMIT_USD = Decimal(10**9)
-MAX_LIMIT_DECIMALS = 6
 _T = TypeVar("_T")
 
 FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
@@ -31,23 +29,6 @@ FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
     "monthly": quota_pb2.QUOTA_FREQUENCY_MONTHLY,
 }
 _FREQUENCY_FROM_PROTO: dict[int, QuotaFrequency] = {int(number): name for name, number in FREQUENCY_TO_PROTO.items()}
-
-
-def parse_limit_usd(text: str) -> int:
-    """A limit in picodollars from a USD decimal string: 0 to 1e9 with at most 6 decimals.
-
-    Raises InvalidArgument naming `limit_usd` otherwise (empty, malformed, negative, absurd, too precise).
-    """
-    try:
-        amount = Decimal(text.strip())
-    except InvalidOperation:
-        raise InvalidArgument(f"limit_usd must be a decimal USD amount, got {text!r}", field="limit_usd") from None
-    if not amount.is_finite() or amount < 0 or amount > MAX_LIMIT_USD:
-        raise InvalidArgument(f"limit_usd must be from 0 to {MAX_LIMIT_USD}, got {text!r}", field="limit_usd")
-    scaled = amount.scaleb(MAX_LIMIT_DECIMALS)
-    if scaled != scaled.to_integral_value():
-        raise InvalidArgument(f"limit_usd has more than {MAX_LIMIT_DECIMALS} decimals: {text!r}", field="limit_usd")
-    return int(amount * PICODOLLARS_PER_USD)
 
 
 def parse_frequency(number: int) -> QuotaFrequency:
@@ -129,7 +110,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         require_admin(principal)
         user = target_user(principal, request.user)
         frequency = parse_frequency(request.frequency)
-        limit = parse_limit_usd(request.limit_usd)
+        limit = parse_usd(request.limit_usd, field="limit_usd")
         now = self._clock()
 
         def write() -> QuotaLimit:

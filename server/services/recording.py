@@ -14,15 +14,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from llmgw.server import errors
-from llmgw.server.auth import Principal
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.core.money import format_usd
-from llmgw.server.metrics import GatewayMetrics
-from llmgw.server.observability import note
+from llmgw.server.governance.identity import Principal
+from llmgw.server.rpc.metrics import GatewayMetrics
+from llmgw.server.rpc.observability import note
+from llmgw.server.store.group_commit import GroupCommitWriter, RequestRow
 from llmgw.server.store.ledger import Reservation, Settlement
-from llmgw.server.store.writer import RequestLogWriter, RequestRow
+from llmgw.wire import errors
 
 
 def outcome_of(error: BaseException | None) -> str:
@@ -93,7 +93,7 @@ class RequestTrace:
 class RequestRecorder:
     """Hands finished traces to the writer: awaited on the normal path, fire-and-forget when cancelled."""
 
-    def __init__(self, writer: RequestLogWriter, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(self, writer: GroupCommitWriter, metrics: GatewayMetrics | None = None) -> None:
         self._writer = writer
         self._metrics = metrics
 

@@ -10,17 +10,17 @@ from typing import TypeVar
 
 from google.protobuf.message import Message
 
-from llmgw.server.auth import Principal, current_principal
 from llmgw.server.core.money import format_usd
-from llmgw.server.errors import InvalidArgument
-from llmgw.server.interceptors import Context
-from llmgw.server.roles import ME, target_user
+from llmgw.server.governance.identity import Principal, current_principal
+from llmgw.server.governance.roles import ME, target_user
+from llmgw.server.rpc.context import Context
 from llmgw.server.services.keys import timestamp
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import usage_repo
 from llmgw.server.store.models import RequestRecord
 from llmgw.server.store.usage_repo import RequestFilter
 from llmgw.v1 import request_record_pb2, usage_service_pb2, usage_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument
 
 SUMMARY_DEFAULT_DAYS = 30
 SUMMARY_MAX_DAYS = 400

@@ -10,8 +10,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from llmgw.server.core.periods import QuotaFrequency
-from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.models import ApiKey, UserModelAccess, UserQuota
+from llmgw.wire.errors import InvalidArgument
 
 ALL_MODELS = "*"
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import peewee
 
 from llmgw.server.core.keys import generate_api_key, hash_api_key, looks_like_api_key
-from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.models import ApiKey
+from llmgw.wire.errors import InvalidArgument
 
 MAX_NAME_LENGTH = 64
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9._-]+")

@@ -9,7 +9,7 @@ cost) and `reserved_picodollars` (worst-case costs of requests in flight).
   spent + reserved >= limit, else add the request's cost bound to reserved.
 - SETTLE, after the response (success, error or cancellation): reserved -= bound,
   spent += actual cost, in the request-log writer's transaction that commits the
-  request's row (store/writer.py), so the two never disagree.
+  request's row (store/group_commit.py), so the two never disagree.
 
 Since a request is admitted only while spent + reserved is below the limit and
 reserves an upper bound of its cost, spend can pass the limit by at most one
@@ -18,7 +18,7 @@ lives only in the database. The limit itself is read in the admitting transactio
 so a quota change applies to the next admission on every replica.
 
 Admissions are batched: callers queue them on the request-log writer's thread
-(store/writer.py), which admits everything queued in its group transaction, each
+(store/group_commit.py), which admits everything queued in its group transaction, each
 row locked once, rows in sorted order (so replicas never deadlock). The event
 loop only awaits a future; one thread per process writes, so SQLite's single
 write lock is never contended within a process.
@@ -47,8 +47,8 @@ import peewee
 
 from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
-from llmgw.server.errors import QuotaExceeded
 from llmgw.server.store.models import QuotaLedger, UserQuota
+from llmgw.wire.errors import QuotaExceeded
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ DEFAULT_TPM, or the user's own row in `user_rate_limit`; 0 means unlimited, and 
 user with neither limit never touches `rate_window`.
 
 - ADMIT, with the quota admission, in the request-log writer's group transaction
-  (store/writer.py): the user's window row is created if missing and locked (as
+  (store/group_commit.py): the user's window row is created if missing and locked (as
   the quota ledger locks its rows: SELECT ... FOR UPDATE on PostgreSQL, the write
   lock on SQLite), rows in sorted order. A request is refused when the window
   already holds RPM requests, or TPM tokens; otherwise its request is counted.
@@ -36,8 +36,8 @@ from datetime import datetime, timedelta
 
 import peewee
 
-from llmgw.server.errors import RateLimited
 from llmgw.server.store.models import RateWindow, UserRateLimit
+from llmgw.wire.errors import RateLimited
 
 WINDOW = timedelta(minutes=1)
 MAX_RPM = 1_000_000

@@ -36,10 +36,10 @@ from llmgw.v1 import (
     model_service_pb2,
     model_service_pb2_grpc,
 )
+from tests.model_ids import HAIKU
 
 T = TypeVar("T")
 GOOD_KEY = "sk-good"
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 # model name -> (status, ErrorInfo reason, field) the fake servicers abort with
 FAILURES: dict[str, tuple[grpc.StatusCode, str, str | None]] = {

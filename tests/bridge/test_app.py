@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import openai
 import pytest
 
-from tests.bridge.conftest import GOOD_KEY, HAIKU, Upstream
+from tests.bridge.conftest import GOOD_KEY, Upstream
+from tests.model_ids import HAIKU
 
 
 def sync_client(url: str, key: str = GOOD_KEY) -> openai.OpenAI:

@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import openai
 import pytest
 
-from tests.bridge.conftest import HAIKU, LoopThread, running_bridge
+from tests.bridge.conftest import LoopThread, running_bridge
+from tests.model_ids import HAIKU
 from tests.support import GatewayThread
 
 

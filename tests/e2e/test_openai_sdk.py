@@ -17,9 +17,8 @@ from openai.types.chat import (
 )
 
 from tests.e2e.conftest import ServedGateway
+from tests.model_ids import HAIKU, NOVA_MICRO
 
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-NOVA_MICRO = "amazon.nova-micro-v1:0"
 PNG_1PX = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )

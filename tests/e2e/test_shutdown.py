@@ -17,8 +17,8 @@ from llmgw.server.store.db import open_database
 from llmgw.server.store.models import RequestRecord
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 from tests.e2e.conftest import LLMGW, STARTUP_TIMEOUT_S, ServedGateway, free_port, gateway_env, wait_for_http
+from tests.model_ids import HAIKU
 
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 SHORT = "[[tokens:8]] [[token_delay_ms:20]] short"
 LONG = "[[tokens:400]] [[token_delay_ms:50]] long"
 STREAMS_PER_KIND = 5  # per protocol (gRPC, HTTP) and length (short, long): 20 in all

@@ -9,13 +9,13 @@ from botocore.exceptions import ClientError
 
 from llmgw.fakebedrock.embeddings import embedding_family, unit_vector
 from tests.fakebedrock.conftest import CHAT_MODEL
+from tests.model_ids import COHERE
 
 if TYPE_CHECKING:
     from mypy_boto3_bedrock_runtime import BedrockRuntimeClient
 
 TITAN_V2 = "amazon.titan-embed-text-v2:0"
 TITAN_V1 = "amazon.titan-embed-text-v1"
-COHERE = "cohere.embed-english-v3"
 
 
 def invoke(bedrock: BedrockRuntimeClient, model_id: str, body: object) -> tuple[Any, int]:

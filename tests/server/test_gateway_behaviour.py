@@ -25,7 +25,8 @@ from llmgw.v1 import (
     model_service_pb2,
     model_service_pb2_grpc,
 )
-from tests.server.test_chat_service import HAIKU, params, records, user
+from tests.chat_requests import params, records, user
+from tests.model_ids import HAIKU
 from tests.support import GatewayThread, bearer
 
 

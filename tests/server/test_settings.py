@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from llmgw.server.core.money import usd_to_picodollars
 from llmgw.server.settings import ListenAddress, Settings, SettingsError
+from tests.support import picodollars
 
 
 def test_defaults_match_the_design() -> None:
@@ -26,7 +26,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
     settings = Settings.load(config, environ={"LLMGW_HTTP_LISTEN": "127.0.0.1:9999", "LLMGW_DEBUG": "true"})
     assert settings.http_listen == ListenAddress("127.0.0.1", 9999)
     assert settings.admin_list == ("alice", "bob")
-    assert settings.default_quota_dollars == usd_to_picodollars("12.5")
+    assert settings.default_quota_dollars == picodollars("12.5")
     assert settings.debug is True
     assert settings.is_admin("alice")
     assert not settings.is_admin("mallory")
@@ -39,7 +39,7 @@ def test_environment_overrides_the_file(tmp_path: Path) -> None:
         ("LLMGW_HTTP_LISTEN", "127.0.0.1:70000", "LLMGW_HTTP_LISTEN (environment): expected HOST:PORT"),
         ("LLMGW_DEFAULT_QUOTA_FREQUENCY", "hourly", "LLMGW_DEFAULT_QUOTA_FREQUENCY (environment): expected daily"),
         ("LLMGW_DEFAULT_QUOTA_DOLLARS", "-5", "LLMGW_DEFAULT_QUOTA_DOLLARS (environment): expected a USD amount"),
-        ("LLMGW_DEFAULT_QUOTA_DOLLARS", "lots", "LLMGW_DEFAULT_QUOTA_DOLLARS (environment): value must be"),
+        ("LLMGW_DEFAULT_QUOTA_DOLLARS", "lots", "LLMGW_DEFAULT_QUOTA_DOLLARS (environment): expected a USD amount"),
         ("LLMGW_DEBUG", "maybe", "LLMGW_DEBUG (environment): expected true or false"),
         ("LLMGW_BENCHMARK_MODE", "2", "LLMGW_BENCHMARK_MODE (environment): expected true or false"),
         ("LLMGW_DATABASE_URL", "mysql://db/x", "LLMGW_DATABASE_URL (environment): expected sqlite:///PATH"),

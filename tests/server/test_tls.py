@@ -27,7 +27,8 @@ from llmgw.serving import channel_credentials
 from llmgw.tui.client import GatewayClient
 from llmgw.v1 import chat_service_pb2, chat_service_pb2_grpc
 from tests.bridge.conftest import LoopThread
-from tests.server.test_chat_service import HAIKU, params, user
+from tests.chat_requests import params, user
+from tests.model_ids import HAIKU
 from tests.support import GatewayThread, bearer, gateway_settings
 
 

@@ -26,11 +26,11 @@ from llmgw.v1 import (
     quota_service_pb2,
     quota_service_pb2_grpc,
 )
+from tests.model_ids import HAIKU
 from tests.support import GatewayThread, bearer
 from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
 
 S = TypeVar("S", bound=Screen[None])
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 async def go(app: GatewayApp, pilot: Pilot[None], key: str, kind: type[S]) -> S:

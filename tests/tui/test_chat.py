@@ -13,10 +13,9 @@ from llmgw.tui.screens.chat import ChatScreen
 from llmgw.tui.widgets.chat_message import ChatMessage
 from llmgw.tui.widgets.quota_bar import QuotaBar
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
+from tests.model_ids import HAIKU
 from tests.support import GatewayThread, bearer
 from tests.tui.conftest import UserFactory, of_type, signed_in_app, until
-
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
 
 
 async def open_chat(app: GatewayApp, pilot: Pilot[None]) -> ChatScreen:

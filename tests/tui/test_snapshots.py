@@ -28,12 +28,11 @@ from llmgw.v1 import (
     quota_service_pb2,
     quota_service_pb2_grpc,
 )
+from tests.model_ids import HAIKU, SONNET
 from tests.support import GatewayThread, bearer
 from tests.tui.conftest import SnapCompare, until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
-SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
 PICO = 10**12
 
 Step = Callable[[Pilot[None]], Awaitable[None]]

@@ -25,10 +25,10 @@ import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.config import Config
 from botocore.eventstream import EventStream
 
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
+from llmgw.wire.errors import UpstreamError
 
 _T = TypeVar("_T")
 

@@ -23,8 +23,8 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import InvalidArgument, UpstreamError
 
 MAX_STOP_SEQUENCES = 4
 _TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")

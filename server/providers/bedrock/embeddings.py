@@ -17,8 +17,8 @@ from google.protobuf import struct_pb2
 
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.v1 import embedding_service_pb2
+from llmgw.wire.errors import InvalidArgument, UpstreamError
 
 MAX_INPUTS = 2048
 INPUT_TOKEN_HEADER = "x-amzn-bedrock-input-token-count"  # noqa: S105  # a header name, not a secret

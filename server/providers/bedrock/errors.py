@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
-from llmgw.server.errors import (
+from llmgw.wire.errors import (
     GatewayError,
     InvalidArgument,
     ModelNotFound,

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.converse import finish_reason
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import UpstreamError
 
 
 class StreamTranslator:

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.errors import ModelNotFound
+from llmgw.wire.errors import ModelNotFound
 
 HAIKU_45 = "anthropic.claude-haiku-4-5-20251001-v1:0"
 

@@ -9,7 +9,6 @@ import peewee
 import pytest
 
 from llmgw.server.core.keys import hash_api_key
-from llmgw.server.errors import InvalidArgument
 from llmgw.server.store.keys_repo import (
     create_key,
     delete_key,
@@ -19,6 +18,7 @@ from llmgw.server.store.keys_repo import (
     touch_last_used,
 )
 from llmgw.server.store.models import ApiKey
+from llmgw.wire.errors import InvalidArgument
 from tests.conftest import run_sql
 
 SERVER_SECRET = b"s" * 48

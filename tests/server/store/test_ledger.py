@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 import peewee
 import pytest
 
-from llmgw.server.errors import QuotaExceeded
 from llmgw.server.store import governance_repo
 from llmgw.server.store.ledger import (
     QuotaRules,
@@ -18,6 +17,7 @@ from llmgw.server.store.ledger import (
     apply_settlements,
     ledger_entry,
 )
+from llmgw.wire.errors import QuotaExceeded
 
 NOW = datetime(2026, 11, 27, 15, tzinfo=UTC)
 MONDAY = datetime(2026, 11, 23, tzinfo=UTC)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import peewee
 
-from llmgw.server.errors import RateLimited
 from llmgw.server.store.models import RateWindow
 from llmgw.server.store.ratelimit import RateLimiter, rate_limits, reset_rate_limit, set_rate_limit
+from llmgw.wire.errors import RateLimited
 
 MINUTE = datetime(2026, 11, 27, 15, 4, tzinfo=UTC)
 

@@ -13,15 +13,16 @@ import pytest
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.errors import GatewayError, UpstreamThrottled
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig, _Handoff
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, parse_invoke_response
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import GatewayError, UpstreamThrottled
+from tests.model_ids import HAIKU as HAIKU_ID
 
 CATALOG = Catalog.load()
-HAIKU = CATALOG.get("anthropic.claude-3-haiku-20240307-v1:0")
+HAIKU = CATALOG.get(HAIKU_ID)
 # Markers for a stream that pauses 30 s between tokens: a reader thread blocked in
 # recv() on it is only freed in time if closing the stream wakes it.
 LONG_PAUSES = "[[tokens:3]] [[token_delay_ms:30000]]"

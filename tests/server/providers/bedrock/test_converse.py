@@ -10,15 +10,16 @@ import pytest
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import Capabilities, Catalog, CatalogModel
-from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.server.providers.bedrock.converse import (
     check_capabilities,
     from_converse_response,
     to_converse_request,
 )
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import InvalidArgument, UpstreamError
+from tests.model_ids import HAIKU as HAIKU_ID
 
-HAIKU = Catalog.load().get("anthropic.claude-3-haiku-20240307-v1:0")
+HAIKU = Catalog.load().get(HAIKU_ID)
 PNG = b"\x89PNG\r\n\x1a\nfake-image"
 PNG_URL = "data:image/png;base64," + base64.b64encode(PNG).decode()
 

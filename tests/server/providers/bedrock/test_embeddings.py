@@ -10,7 +10,6 @@ import pytest
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.errors import InvalidArgument, UpstreamError
 from llmgw.server.providers.bedrock.embeddings import (
     EmbeddingBatch,
     build_invoke_bodies,
@@ -18,11 +17,13 @@ from llmgw.server.providers.bedrock.embeddings import (
     parse_invoke_response,
 )
 from llmgw.v1 import embedding_service_pb2
+from llmgw.wire.errors import InvalidArgument, UpstreamError
+from tests.model_ids import COHERE as COHERE_ID
 
 CATALOG = Catalog.load()
 TITAN_V2 = CATALOG.get("amazon.titan-embed-text-v2:0")
 TITAN_V1 = CATALOG.get("amazon.titan-embed-text-v1")
-COHERE = CATALOG.get("cohere.embed-english-v3")
+COHERE = CATALOG.get(COHERE_ID)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from llmgw.server.errors import (
+from llmgw.server.providers.bedrock.errors import map_bedrock_error
+from llmgw.wire.errors import (
     GatewayError,
     InvalidArgument,
     ModelNotFound,
@@ -21,7 +22,6 @@ from llmgw.server.errors import (
     UpstreamThrottled,
     UpstreamTimeout,
 )
-from llmgw.server.providers.bedrock.errors import map_bedrock_error
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 SECRET_MESSAGE = "User: arn:aws:iam::123456789012:user/ops is not authorized"

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from llmgw.server.errors import UpstreamError
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.v1 import chat_pb2
+from llmgw.wire.errors import UpstreamError
 
 ASSISTANT = chat_pb2.ROLE_ASSISTANT
 

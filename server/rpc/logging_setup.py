@@ -1,0 +1,75 @@
+"""Structured logs: one JSON object per line on stderr, ready for a log pipeline.
+
+Every record becomes `{"time", "level", "logger", "message"}` plus the fields a
+caller attached as `extra={"fields": {...}}` (the per-request line of
+server/rpc/observability.py carries its request id, method, status, caller, model,
+tokens, cost and timings that way). Exceptions are rendered as their type and
+message plus the traceback, since only the gateway's own operators read these.
+LOG_FORMAT=text keeps the classic one-line format for people at a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from llmgw.server.redaction import RedactingFilter, quiet_wire_loggers
+from llmgw.server.settings import LogFormat
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as one line of JSON."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON object on one line."""
+        entry: dict[str, object] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            entry.update(fields)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    """The classic one-line format, with the record's fields appended as key=value."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record on one line, fields last."""
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if isinstance(fields, dict):
+            text += "".join(f" {name}={value}" for name, value in fields.items())
+        return text
+
+
+def configure_logging(log_format: LogFormat, debug: bool, stream: TextIO | None = None) -> None:
+    """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging).
+
+    Whatever the level, the wire loggers stay at WARNING and every record passes the
+    redaction filter (redaction.py): logs hold no secret and no prompt.
+    """
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    handler.addFilter(RedactingFilter())
+    quiet_wire_loggers()
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if debug else logging.INFO)

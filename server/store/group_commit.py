@@ -1,0 +1,331 @@
+"""The request log's only writer: group commits on one background thread.
+
+Every request ends with a row in `request_record`, and DESIGN.md promises the
+row is committed before the client sees the last byte. Committing each row in
+its own transaction would put a disk flush on every request's path; instead
+callers enqueue rows and one thread drains whatever has accumulated (up to
+`max_batch` rows) into a single transaction, so concurrent requests share one
+commit and the event loop never waits on disk. Each caller still learns whether
+its own row was committed.
+
+The same thread admits requests against the quota ledger (`admit`), in the same
+group transactions, so the admission of a request and the rows of others share
+one commit and one lock. A row may carry the settlement of its request's quota reservation
+(store/ledger.py): it is applied in the same transaction as the row, so the
+ledger and the log never disagree. Key `last_used_at` updates ride along too
+(the authenticator queues at most one per key per minute).
+
+The batch's rows go in as one multi-row INSERT whose text is built once per row count and
+placeholder style, not by peewee's query compiler per batch.
+
+A batch that fails is retried row by row, so one bad row (say, a duplicate id)
+fails only its own caller; its settlement is still applied on its own, so a
+reservation is never left held. Failures are logged by row id and error type;
+rows hold no secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import functools
+import logging
+import queue
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import peewee
+
+from llmgw.server.store.keys_repo import touch_last_used
+from llmgw.server.store.ledger import (
+    QuotaRules,
+    Reservation,
+    Settlement,
+    admit_batch,
+    apply_settlements,
+    execute_prepared,
+)
+from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.ratelimit import RateLimiter
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MAX_BATCH: Final = 500
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """One request record as the services produce it.
+
+    `api` is "chat", "chat_stream" or "embeddings"; `outcome` is "success",
+    "quota_exceeded", "model_access_denied", "error" or "cancelled", with
+    `error_reason` the error's reason code (empty on success); `created_at` is
+    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money).
+    """
+
+    id: str
+    user: str
+    key_name: str
+    model: str
+    api: str
+    input_tokens: int
+    output_tokens: int
+    cost_picodollars: int
+    latency_ms: int
+    ttft_ms: int | None
+    outcome: str
+    error_reason: str
+    created_at: datetime
+
+
+_RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)
+_RECORD_COLUMNS: Final = ", ".join(f'"{field.column_name}"' for field in _RECORD_FIELDS)
+_RECORD_CONVERTERS: Final = tuple(
+    (name, field.db_value) for name, field in zip(RequestRow.__slots__, _RECORD_FIELDS, strict=True)
+)
+
+
+@functools.cache
+def _insert_sql(param: str, count: int) -> str:
+    """The INSERT of `count` request rows for one placeholder style."""
+    row = "(" + ", ".join([param] * len(_RECORD_FIELDS)) + ")"
+    # Only the model's own names and placeholders go into the text; values are parameters.
+    table = RequestRecord._meta.table_name
+    return f'INSERT INTO "{table}" ({_RECORD_COLUMNS}) VALUES ' + ", ".join([row] * count)  # noqa: S608
+
+
+def _insert_rows(db: peewee.Database, rows: list[RequestRow]) -> None:
+    """Insert request rows in one statement; values pass through the columns' `db_value` as with peewee."""
+    params = [convert(getattr(row, name)) for row in rows for name, convert in _RECORD_CONVERTERS]
+    execute_prepared(db, _insert_sql(db.param, len(rows)), params)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyUse:
+    """A key was used at `when`: its last_used_at moves forward."""
+
+    key_id: int
+    when: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """A request asking to reserve its worst-case cost against its user's quota."""
+
+    user: str
+    bound_picodollars: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Item:
+    work: RequestRow | KeyUse | Admission | None  # None: a settlement alone
+    settlement: Settlement | None
+    future: concurrent.futures.Future[Any]
+
+
+class GroupCommitWriter:
+    """Commits request rows in shared transactions on one thread; see the module docstring."""
+
+    def __init__(
+        self,
+        db: peewee.Database,
+        *,
+        max_batch: int = DEFAULT_MAX_BATCH,
+        quota_rules: QuotaRules | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        self._db = db
+        self._quota_rules = quota_rules
+        self._rate_limiter = rate_limiter
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # None: stop
+        self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._closed = False
+        self.batches_committed = 0
+        """Transactions committed so far (a batch retried row by row counts each row's)."""
+
+    def start(self) -> None:
+        """Start the writer thread; rows may be queued before, and wait for it."""
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("the request log writer is already started")
+            self._started = True
+        self._thread.start()
+
+    def record_nowait(self, row: RequestRow, settlement: Settlement | None = None) -> concurrent.futures.Future[None]:
+        """Queue a row (and its settlement); the future completes when they commit, or fails with the error."""
+        return self._put(row, settlement)
+
+    async def record(self, row: RequestRow, settlement: Settlement | None = None) -> None:
+        """Queue a row (and its settlement) and wait until committed; raises what the commit raised.
+
+        Cancelling the caller does not withdraw the row: it is still written.
+        """
+        await asyncio.shield(asyncio.wrap_future(self.record_nowait(row, settlement)))
+
+    def touch_key_nowait(self, key_id: int, when: datetime) -> None:
+        """Queue a last_used_at update; it commits with the next batch, nobody waits for it."""
+        self._put(KeyUse(key_id, when), None)
+
+    async def admit(self, user: str, bound_picodollars: int) -> Reservation:
+        """Reserve a request's worst-case cost in the ledger (store/ledger.py), or raise QuotaExceeded.
+
+        The reservation is committed before this returns. Needs `quota_rules`.
+        """
+        if self._quota_rules is None:
+            raise RuntimeError("this writer was built without quota rules")
+        future = self._put(Admission(user, bound_picodollars), None)
+        try:
+            reservation: Reservation = await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            # The caller is gone; a reservation made anyway must not stay held.
+            future.add_done_callback(self._release_abandoned)
+            raise
+        return reservation
+
+    def _release_abandoned(self, future: concurrent.futures.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            return
+        with contextlib.suppress(RuntimeError):  # closed: the reservation lapses with its period
+            self._put(None, Settlement(future.result(), 0))
+
+    def _put(
+        self, work: RequestRow | KeyUse | Admission | None, settlement: Settlement | None
+    ) -> concurrent.futures.Future[Any]:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        with self._state_lock:
+            if self._closed:
+                raise RuntimeError("the request log writer is closed")
+            self._queue.put(_Item(work, settlement, future))
+        return future
+
+    def close_blocking(self) -> None:
+        """Commit every row queued so far, then stop the thread; later rows are refused."""
+        with self._state_lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(None)
+            start = not self._started
+            self._started = True
+        if start:
+            self._thread.start()
+        self._thread.join()
+
+    async def close(self) -> None:
+        """`close_blocking` without blocking the event loop: flush what is queued, then stop."""
+        await asyncio.to_thread(self.close_blocking)
+
+    def _run(self) -> None:
+        try:
+            stopping = False
+            while not stopping:
+                batch: list[_Item] = []
+                item = self._queue.get()
+                while item is not None:
+                    batch.append(item)
+                    if len(batch) >= self._max_batch:
+                        break
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                stopping = item is None
+                if batch:
+                    self._commit(batch)
+        finally:
+            self._db.close()
+
+    def _commit(self, batch: list[_Item]) -> None:
+        for item in batch:
+            # From here on the caller can no longer cancel: the row is being written.
+            item.future.set_running_or_notify_cancel()
+        try:
+            results = self._insert(batch)
+        except Exception as error:  # any failure must reach the waiters, or they hang
+            if len(batch) == 1:
+                self._fail(batch[0], error)
+                return
+            for item in batch:
+                try:
+                    [result] = self._insert([item])
+                except Exception as item_error:
+                    self._fail(item, item_error)
+                else:
+                    _settle(item.future, result)
+            return
+        for item, result in zip(batch, results, strict=True):
+            _settle(item.future, result)
+
+    def _fail(self, item: _Item, error: Exception) -> None:
+        """Report a row that could not be written, and still release its reservation."""
+        name = item.work.id if isinstance(item.work, RequestRow) else type(item.work).__name__
+        logger.error("request log: could not commit %s: %s", name, type(error).__name__)
+        if item.settlement is not None:
+            try:
+                with self._db.atomic():
+                    apply_settlements(self._db, [item.settlement])
+            except Exception as settle_error:
+                logger.error("quota ledger: could not settle %s: %s", name, type(settle_error).__name__)
+        _settle(item.future, error)
+
+    def _insert(self, items: list[_Item]) -> list[object]:
+        """Write the batch in one transaction; returns each item's result (None, a Reservation or a refusal)."""
+        rows = [item.work for item in items if isinstance(item.work, RequestRow)]
+        admissions = [
+            (index, (item.work.user, item.work.bound_picodollars))
+            for index, item in enumerate(items)
+            if isinstance(item.work, Admission)
+        ]
+        results: list[object] = [None] * len(items)
+        uses: dict[int, datetime] = {}
+        for item in items:
+            if isinstance(item.work, KeyUse):
+                uses[item.work.key_id] = max(item.work.when, uses.get(item.work.key_id, item.work.when))
+        with self._db.atomic():
+            if self._rate_limiter is not None and (rows or admissions):
+                admissions = self._rate_limit(rows, admissions, results)
+            if rows:
+                _insert_rows(self._db, rows)
+            apply_settlements(self._db, [item.settlement for item in items if item.settlement is not None])
+            for key_id, when in sorted(uses.items()):
+                touch_last_used(key_id, when)
+            if admissions and self._quota_rules is not None:  # admit() refuses to queue without rules
+                outcomes = admit_batch(self._db, self._quota_rules, [request for _, request in admissions])
+                for (index, _), outcome in zip(admissions, outcomes, strict=True):
+                    results[index] = outcome
+        self.batches_committed += 1
+        return results
+
+    def _rate_limit(
+        self, rows: list[RequestRow], admissions: list[tuple[int, tuple[str, int]]], results: list[object]
+    ) -> list[tuple[int, tuple[str, int]]]:
+        """Charge the rows' tokens to their rate windows and refuse admissions over a rate limit.
+
+        Runs first in the transaction (store/ratelimit.py); returns the admissions still to admit
+        against the quota, and puts a RateLimited into `results` for each refused one.
+        """
+        assert self._rate_limiter is not None  # noqa: S101 - checked by the caller
+        usage = ((row.user, row.created_at, row.input_tokens + row.output_tokens) for row in rows)
+        refusals = self._rate_limiter.apply(self._db, usage, [user for _, (user, _) in admissions])
+        for (index, _), refusal in zip(admissions, refusals, strict=True):
+            if refusal is not None:
+                results[index] = refusal
+        return [admission for admission, refusal in zip(admissions, refusals, strict=True) if refusal is None]
+
+
+def _settle(future: concurrent.futures.Future[Any], result: object) -> None:
+    """Complete a future with its result (an exception fails it) unless its caller cancelled it first."""
+    if future.cancelled():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

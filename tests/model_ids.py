@@ -1,0 +1,7 @@
+"""The model ids the tests use, each spelled once: all are in the shipped catalog and the fake Bedrock."""
+
+HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+SONNET = "anthropic.claude-3-5-sonnet-20240620-v1:0"
+NOVA_MICRO = "amazon.nova-micro-v1:0"
+TITAN = "amazon.titan-embed-text-v2:0"
+COHERE = "cohere.embed-english-v3"
