@@ -16,7 +16,7 @@ import sys
 from datetime import UTC, datetime
 from typing import TextIO
 
-from llmgw.server.redaction import RedactingFilter, quiet_wire_loggers
+from llmgw.server.rpc.redaction import RedactingFilter, quiet_wire_loggers
 from llmgw.server.settings import LogFormat
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"

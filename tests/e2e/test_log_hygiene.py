@@ -8,7 +8,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from llmgw.server.redaction import redact
+from llmgw.server.rpc.redaction import redact
 from tests.e2e.conftest import LLMGW, STARTUP_TIMEOUT_S, free_port, gateway_env, stop, wait_for_http
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
