@@ -32,6 +32,7 @@ from llmgw.server.rpc.pipeline import GatewayInterceptor
 from llmgw.server.rpc.shutdown import CallTracker
 from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.chat import ChatServicer
+from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
 from llmgw.server.services.models import ModelServicer
@@ -139,6 +140,7 @@ class Gateway:
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
         )
         self.bedrock = BedrockClient(bedrock_config(settings))
+        self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
         self.authenticator = authenticator = KeyAuthenticator(
             self.server_secret,
@@ -174,13 +176,14 @@ class Gateway:
             options=[("grpc.max_receive_message_length", message_limit)],
         )
         recorder = RequestRecorder(self.writer, self.metrics)
+        detached = self.detached
         executor = self._db_executor
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(self.catalog, self.bedrock, recorder, governance), self.server
+            ChatServicer(self.catalog, self.bedrock, recorder, governance, detached), self.server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(self.catalog, self.bedrock, recorder, governance), self.server
+            EmbeddingServicer(self.catalog, self.bedrock, recorder, governance, detached), self.server
         )
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(
             KeyServicer(self.server_secret, authenticator, executor, clock), self.server
@@ -247,6 +250,8 @@ class Gateway:
         if cancelled:
             logger.info("shutdown: ended %d call(s) still running after %.1f s", cancelled, grace)
         await stopping
+        # Calls whose clients left still wait for Bedrock's answer to be charged; not forever.
+        await self.detached.wait(CANCEL_MARGIN_S + grace)
         if self._metrics_server is not None:
             self._metrics_server.close()
         if self.tracing is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 from llmgw.server.core.accounting import (
     chat_input_token_bound,
@@ -16,12 +17,18 @@ from llmgw.server.core.money import format_usd
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
-from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
+from llmgw.server.providers.bedrock.converse import (
+    ConverseResult,
+    check_capabilities,
+    from_converse_response,
+    to_converse_request,
+)
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
-from llmgw.wire.errors import UpstreamError
+from llmgw.wire.errors import UpstreamError, UpstreamTimeout
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
@@ -59,17 +66,27 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     """Checks a chat request (catalog, policy, capabilities, quota), calls Bedrock, records the request."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        governance: Governance,
+        detached: DetachedCalls | None = None,
     ) -> None:
         self._catalog = catalog
         self._governance = governance
         self._bedrock = bedrock
         self._recorder = recorder
+        self._detached = detached or DetachedCalls()
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
     ) -> chat_service_pb2.CreateChatCompletionResponse:
-        """Answer in one response; the usage row is committed before the answer is returned."""
+        """Answer in one response; the usage row is committed before the answer is returned.
+
+        Once the call has gone to Bedrock it is settled when Bedrock answers, even if the
+        client has left by then (detached.py).
+        """
         params = request.params
         principal = current_principal()
         trace = RequestTrace("chatcmpl", "chat", principal, params.model)
@@ -80,12 +97,10 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             converse_request = to_converse_request(params, model)
             trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
             trace.model = model
-            result = from_converse_response(await self._bedrock.converse(converse_request))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
-        trace.mark_first_token()
-        await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        result = await self._detached.run(trace, self._converse(trace, converse_request))
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
@@ -95,6 +110,21 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             usage=_usage(model, result.input_tokens, result.output_tokens),
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
+
+    async def _converse(self, trace: RequestTrace, converse_request: dict[str, Any]) -> ConverseResult:
+        """Call Bedrock and record the request, charged what Bedrock reports (or the bound if it never does)."""
+        try:
+            result = from_converse_response(await self._bedrock.converse(converse_request))
+        except BaseException as exc:
+            trace.charge_bound = never_answered(exc)
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        if trace.abandoned:
+            self._recorder.record_failure(trace, asyncio.CancelledError(), result.input_tokens, result.output_tokens)
+        else:
+            await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        return result
 
     async def StreamChatCompletion(
         self, request: chat_service_pb2.StreamChatCompletionRequest, context: Context
@@ -154,6 +184,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             # Bedrock refused outright costs nothing.
             input_tokens = 0
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            trace.charge_bound = isinstance(exc, UpstreamTimeout) and not translator.started
             if trace.model is not None and (translator.started or left):
                 input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)

@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
-from llmgw.server.core.catalog import Catalog
+from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_usd
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
-from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
+from llmgw.server.providers.bedrock.embeddings import (
+    EmbeddingBatch,
+    build_invoke_bodies,
+    encode_vector,
+    parse_invoke_response,
+)
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
 
@@ -21,12 +28,36 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
     """Validates an embedding request (catalog, policy, quota), fans it out over InvokeModel calls, records it."""
 
     def __init__(
-        self, catalog: Catalog, bedrock: BedrockClient, recorder: RequestRecorder, governance: Governance
+        self,
+        catalog: Catalog,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        governance: Governance,
+        detached: DetachedCalls | None = None,
     ) -> None:
         self._catalog = catalog
         self._governance = governance
         self._bedrock = bedrock
         self._recorder = recorder
+        self._detached = detached or DetachedCalls()
+
+    async def _invoke(
+        self, trace: RequestTrace, model: CatalogModel, bodies: list[dict[str, Any]]
+    ) -> list[EmbeddingBatch]:
+        """Call Bedrock for every batch and record the request; settled even if the client left (detached.py)."""
+        try:
+            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
+        except BaseException as exc:
+            trace.charge_bound = never_answered(exc)
+            self._recorder.record_failure(trace, exc)
+            raise
+        input_tokens = sum(batch.input_tokens for batch in batches)
+        if trace.abandoned:
+            self._recorder.record_failure(trace, asyncio.CancelledError(), input_tokens, 0)
+        else:
+            await self._recorder.record(trace, input_tokens, 0)
+        return batches
 
     async def CreateEmbedding(
         self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
@@ -45,13 +76,11 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
             trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
             trace.model = model
-            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
-            batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
+        batches = await self._detached.run(trace, self._invoke(trace, model, bodies))
         input_tokens = sum(batch.input_tokens for batch in batches)
-        await self._recorder.record(trace, input_tokens, 0)
         vectors = [vector for batch in batches for vector in batch.vectors]
         cost = request_cost(model, input_tokens, 0)
         return embedding_service_pb2.CreateEmbeddingResponse(

@@ -54,6 +54,10 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
+    abandoned: bool = False
+    """The client left (disconnect, deadline) while the upstream call was still running."""
+    charge_bound: bool = False
+    """Bedrock never reported usage for a call that went out: charge the reservation's bound."""
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -72,6 +76,8 @@ class RequestTrace:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
         cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        if self.charge_bound and self.reservation is not None:
+            cost = max(cost, self.reservation.bound_picodollars)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
@@ -88,6 +94,16 @@ class RequestTrace:
             error_reason=reason,
             created_at=self.created_at,
         )
+
+
+def never_answered(error: BaseException) -> bool:
+    """Whether a failed upstream call may have been served by Bedrock without us learning its usage.
+
+    A timeout (ours or Bedrock's) or a cancellation after the call went out: Bedrock may have
+    generated the whole answer, so the call is charged its reservation's bound. A refusal
+    (validation, throttling, access) cost nothing.
+    """
+    return isinstance(error, errors.UpstreamTimeout | asyncio.CancelledError)
 
 
 class RequestRecorder:
