@@ -43,8 +43,10 @@ from llmgw.server.services.usage import UsageServicer
 from llmgw.server.settings import Settings
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
+from llmgw.server.store.lease_keeper import LeaseKeeper, replica_id
 from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
+from llmgw.server.store.spool import SPOOL_FILE_NAME, Spool
 from llmgw.v1 import (
     chat_service_pb2,
     chat_service_pb2_grpc,
@@ -136,9 +138,17 @@ class Gateway:
         self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
         self.writer = GroupCommitWriter(
             self.database,
-            quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
+            quota_rules=QuotaRules(
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                clock,
+                lease_seconds=settings.reservation_lease_seconds,
+                owner=replica_id(),
+            ),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
+            spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
+        self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds)
         self.bedrock = BedrockClient(bedrock_config(settings))
         self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
@@ -197,6 +207,7 @@ class Gateway:
                 clock,
                 default_rpm=settings.default_rpm,
                 default_tpm=settings.default_tpm,
+                release=self.writer.release_reservation,
             ),
             self.server,
         )
@@ -211,6 +222,7 @@ class Gateway:
     async def start(self) -> int:
         """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
         self.writer.start()
+        self.lease_keeper.start()
         address = str(self.settings.grpc_listen)
         if self.settings.tls_cert_file is not None and self.settings.tls_key_file is not None:
             credentials = grpc.ssl_server_credentials(
@@ -252,6 +264,7 @@ class Gateway:
         await stopping
         # Calls whose clients left still wait for Bedrock's answer to be charged; not forever.
         await self.detached.wait(CANCEL_MARGIN_S + grace)
+        await self.lease_keeper.stop()
         if self._metrics_server is not None:
             self._metrics_server.close()
         if self.tracing is not None:

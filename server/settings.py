@@ -309,6 +309,7 @@ class Settings:
     http_keepalive_seconds: float = 5.0
     http_max_header_bytes: int = 32 * 1024
     http_max_connections: int = 1000
+    reservation_lease_seconds: float = 120.0
 
     @classmethod
     def load(
@@ -398,4 +399,5 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "http_keepalive_seconds": _positive_float,
     "http_max_header_bytes": _positive_int,
     "http_max_connections": _positive_int,
+    "reservation_lease_seconds": _positive_float,
 }

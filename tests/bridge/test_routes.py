@@ -198,6 +198,9 @@ DESIGN_ROWS = {
     ("GET", "/v1/usage/summary"),
     # Beyond DESIGN.md's table: who a credential belongs to (issue 15; the bridge's pre-body check).
     ("GET", "/v1/caller"),
+    # Beyond DESIGN.md's table: admins list and release a user's quota reservations (issue 15).
+    ("GET", "/v1/users/{user}/reservations"),
+    ("DELETE", "/v1/users/{user}/reservations/{reservation_id}"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 
