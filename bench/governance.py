@@ -4,15 +4,15 @@ Each round starts a fresh gateway process (SQLite in a temporary directory) in f
 one fake Bedrock process answering at once (zero delay), creates a key, and drives it with
 bench/loadgen.py over gRPC. "on" is the gateway as shipped: key lookup, model-access
 check, quota admission in the ledger before Bedrock and settlement in the request-log
-commit after. "bypassed" builds the same gateway with `Gateway(enforce_governance=False)`,
-a switch that exists only for this benchmark: it skips the model-access check and the
+commit after. "bypassed" builds the same gateway with an `Ungoverned` stand-in injected as its
+governance (defined here, not in the product): it skips the model-access check and the
 ledger admission and settlement (authentication and the request log stay). Modes
 alternate so machine noise hits both alike; the row per mode is the median round.
 
     python -m bench.governance --rounds 3 -c 32 -d 8 [--stream]
 
-The gateway child is this module run with `serve` (it needs the constructor flag, which
-`llmgw serve` does not expose).
+The gateway child is this module run with `serve` (it injects the stand-in through the
+Gateway constructor, which `llmgw serve` does not expose).
 """
 
 from __future__ import annotations
@@ -36,8 +36,21 @@ KEY_FILE_WAIT_S = 30.0
 async def _serve(port: int, bedrock_url: str, data_dir: Path, key_file: Path, bypass: bool) -> None:
     """The gateway child: serve gRPC until SIGTERM, after writing a fresh API key to key_file."""
     from llmgw.server.app import Gateway
+    from llmgw.server.governance.admission import Governance
+    from llmgw.server.governance.identity import Principal
     from llmgw.server.settings import Settings
     from llmgw.server.store import keys_repo
+    from llmgw.server.store.ledger import Reservation
+
+    class Ungoverned(Governance):
+        """Governance that allows every model and reserves nothing: the "bypassed" mode."""
+
+        async def check_model(self, principal: Principal, model_id: str) -> None:
+            """Allow the model."""
+
+        async def admit(self, principal: Principal, cost_bound_picodollars: int) -> Reservation | None:
+            """Reserve nothing, so nothing is settled."""
+            return None
 
     settings = Settings.load(
         environ={},
@@ -49,7 +62,7 @@ async def _serve(port: int, bedrock_url: str, data_dir: Path, key_file: Path, by
         grpc_listen=f"127.0.0.1:{port}",
         default_quota_dollars="1000000",
     )
-    gateway = Gateway(settings, enforce_governance=not bypass)
+    gateway = Gateway(settings, governance=Ungoverned) if bypass else Gateway(settings)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     _, secret = keys_repo.create_key("bench", "bench", None, gateway.server_secret)
@@ -153,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--bedrock-url", required=True)
     serve.add_argument("--data-dir", type=Path, required=True)
     serve.add_argument("--key-file", type=Path, required=True)
-    serve.add_argument("--bypass", action="store_true", help="Gateway(enforce_governance=False)")
+    serve.add_argument("--bypass", action="store_true", help="inject governance that checks nothing")
     return parser
 
 

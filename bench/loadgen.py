@@ -29,6 +29,7 @@ from typing import Literal
 import grpc
 
 from bench.rawhttp import Connection
+from llmgw.bridge.openai_shapes import OPENAI_SHAPES
 from llmgw.bridge.transcode import parse_into
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 
@@ -185,7 +186,7 @@ async def _grpc_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Request
     stack.push_async_callback(channel.close)
     stub = chat_service_pb2_grpc.ChatServiceStub(channel)
     params = chat_pb2.ChatCompletionParams()
-    parse_into(params, chat_body(spec))
+    parse_into(params, chat_body(spec), "", OPENAI_SHAPES)
     metadata = (("authorization", f"Bearer {spec.api_key}"),)
 
     async def unary() -> float | None:

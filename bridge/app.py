@@ -28,7 +28,7 @@ from llmgw.bridge.codec import dumps
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata
-from llmgw.bridge.openai_shapes import DISPATCHERS
+from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.request_body import ClientGone, JsonLimits, is_large, read_json
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
@@ -375,7 +375,7 @@ def create_app(
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
     """
-    table = build_route_table(discover_services(), DISPATCHERS)
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES)
     return BridgeApp(
         target,
         table,

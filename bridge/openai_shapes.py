@@ -12,18 +12,18 @@ only reshapes and never touches protobuf. The hooks, by field:
 
 JSON `null` meaning "absent" is a generic rule of `transcode`, not a hook. The `stream: true`
 switch to the server-streaming RPC is `StreamFlagDispatcher`, declared in `DISPATCHERS` for the
-one endpoint that needs it.
+one endpoint that needs it. `OPENAI_SHAPES` bundles the hooks with the output rules OpenAI's
+shapes need (an unset enum left out of a streamed `delta`) and the gateway's money rule (a
+`*_usd` amount may be sent as a number); the route table hands them to the transcoder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.routes import Dispatcher, Route, RouteTableError
-
-Hook = Callable[[object, str], object]
+from llmgw.bridge.routes import Dispatcher, InputHook, JsonShapes, Route, RouteTableError
 
 
 def content_parts(value: object, where: str) -> object:
@@ -49,7 +49,7 @@ def tool_choice(value: object, where: str) -> object:
     return value
 
 
-INPUT_HOOKS: dict[str, Hook] = {
+INPUT_HOOKS: dict[str, InputHook] = {
     "llmgw.v1.ChatMessage.content": content_parts,
     "llmgw.v1.ChatCompletionParams.stop": string_or_list,
     "llmgw.v1.ChatCompletionParams.tool_choice": tool_choice,
@@ -86,3 +86,11 @@ DISPATCHERS: dict[frozenset[str], Dispatcher] = {
         {"llmgw.v1.ChatService.CreateChatCompletion", "llmgw.v1.ChatService.StreamChatCompletion"}
     ): StreamFlagDispatcher("stream"),
 }
+
+
+OPENAI_SHAPES = JsonShapes(
+    input_hooks=INPUT_HOOKS,
+    # `role` appears in a chunk's first delta only; later deltas leave it out rather than null.
+    omit_unset_enums=frozenset({"llmgw.v1.ChoiceDelta"}),
+    numeric_string_suffix="_usd",
+)

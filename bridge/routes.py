@@ -4,15 +4,18 @@ One `Route` per binding (additional_bindings included): plain data, built from d
 an annotated RPC gets its HTTP endpoint with no code here, and the table is testable without a
 server. Bindings with the same method and path shape collide; building fails on a collision
 unless a `Dispatcher` is declared for exactly that set of RPCs (the chat completion's
-unary/streaming pair is the one we have, see `openai_shapes.DISPATCHERS`).
+unary/streaming pair is the one we have, see `openai_shapes.DISPATCHERS`). The JSON
+conventions of the API being served (`JsonShapes`) come in here too, so the transcoder that
+applies them knows no API by name.
 """
 
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Protocol
 
 from google.api import annotations_pb2, http_pb2
@@ -30,6 +33,29 @@ class RouteTableError(ValueError):
     """The annotations cannot be served as they are: a bad template, field or collision."""
 
 
+InputHook = Callable[[object, str], object]
+"""Reshapes one field's decoded JSON value (its path given for errors) into proto JSON shape."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class JsonShapes:
+    """The conventions of one HTTP API that plain proto JSON lacks, applied by the transcoder.
+
+    Compared and hashed by identity: one instance per API, built once.
+    """
+
+    input_hooks: Mapping[str, InputHook] = dataclass_field(default_factory=dict)
+    """Hooks run on a field's value before the generic rules, keyed by the field's full name."""
+    omit_unset_enums: frozenset[str] = frozenset()
+    """Message types (full names) whose enum fields are left out when 0 instead of being null."""
+    numeric_string_suffix: str = ""
+    """String fields whose name ends so also accept a JSON number (e.g. `_usd` amounts)."""
+
+
+PLAIN_JSON = JsonShapes()
+"""Proto JSON with the transcoder's generic rules only."""
+
+
 @dataclass(frozen=True, slots=True)
 class Route:
     """One HTTP binding of one RPC."""
@@ -43,6 +69,7 @@ class Route:
     response_class: type[Message]
     server_streaming: bool
     method: MethodDescriptor
+    shapes: JsonShapes = PLAIN_JSON
 
     @property
     def rpc_path(self) -> str:
@@ -113,7 +140,7 @@ def _binding(rule: http_pb2.HttpRule) -> tuple[str, str]:
     raise RouteTableError("an http rule has no pattern")
 
 
-def routes_of_method(method: MethodDescriptor) -> list[Route]:
+def routes_of_method(method: MethodDescriptor, shapes: JsonShapes = PLAIN_JSON) -> list[Route]:
     """The routes of one RPC: its http rule and its additional bindings; none if unannotated."""
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
@@ -154,20 +181,23 @@ def routes_of_method(method: MethodDescriptor) -> list[Route]:
                 response_class=GetMessageClass(method.output_type),
                 server_streaming=method.server_streaming,
                 method=method,
+                shapes=shapes,
             )
         )
     return routes
 
 
 def build_route_table(
-    services: Iterable[ServiceDescriptor], dispatchers: Mapping[frozenset[str], Dispatcher]
+    services: Iterable[ServiceDescriptor],
+    dispatchers: Mapping[frozenset[str], Dispatcher],
+    shapes: JsonShapes = PLAIN_JSON,
 ) -> RouteTable:
     """Build the table; raises RouteTableError on bad annotations or undeclared collisions.
 
     `dispatchers` maps a set of full RPC names (`llmgw.v1.ChatService.CreateChatCompletion`)
-    sharing one endpoint to the dispatcher that splits them.
+    sharing one endpoint to the dispatcher that splits them; every route carries `shapes`.
     """
-    routes = [route for service in services for method in service.methods for route in routes_of_method(method)]
+    routes = [route for service in services for method in service.methods for route in routes_of_method(method, shapes)]
     groups: dict[tuple[object, ...], list[Route]] = {}
     for route in routes:
         groups.setdefault((route.http_method, *route.template.shape()), []).append(route)

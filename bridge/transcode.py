@@ -8,17 +8,17 @@ Input (JSON -> proto):
   strings are strings, booleans are booleans, integers are whole numbers (or decimal strings)
   within range, floating fields take numbers;
 - enums take their short lowercase form (`user`, `tool_calls`) or the full value name;
-- the OpenAI shapes that are not plain proto JSON are rewritten first by the hooks in
-  `openai_shapes.INPUT_HOOKS`, keyed by the field's full name.
+- shapes of the served API that are not plain proto JSON are rewritten first by the input
+  hooks of the route's `JsonShapes`, keyed by the field's full name; string fields named with
+  its numeric suffix also take a number (money: `limit_usd: 12.5`).
 
-Output (proto -> JSON), chosen so responses have OpenAI's shape:
+Output (proto -> JSON), chosen so responses look like hand-written JSON APIs (OpenAI's among them):
 - fields with explicit presence (messages, `optional` scalars) appear only when set;
 - other scalars always appear, defaults included (`index: 0`, `object`, `created`);
 - empty repeated and map fields are left out, except at the top level of a response body,
   where OpenAI always sends its lists (`choices: []` in the final usage chunk, `data: []`);
-- enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`, except inside
-  a streamed chunk's `delta` (`ChoiceDelta`), where an unset enum is left out as OpenAI does
-  (`role` appears in the first delta only);
+- enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`, except in the
+  message types the route's `JsonShapes` lists, where an unset enum is left out;
 - 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
 - well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
 
@@ -41,8 +41,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.openai_shapes import INPUT_HOOKS
-from llmgw.bridge.routes import Route
+from llmgw.bridge.routes import PLAIN_JSON, JsonShapes, Route
 
 _F = FieldDescriptor
 _INT_RANGES = {
@@ -63,11 +62,6 @@ _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 # Emission modes, precomputed per message type.
 _REPEATED, _MAP, _PRESENCE, _ALWAYS, _NONZERO = range(5)
-# Message types whose enum fields are left out when 0 (see the module docstring).
-_OMIT_UNSET_ENUMS = frozenset({"llmgw.v1.ChoiceDelta"})
-
-
-_MONEY_SUFFIX = "_usd"  # string fields holding USD amounts, e.g. limit_usd
 
 
 def type_name(value: object) -> str:
@@ -165,14 +159,15 @@ def _integer(field: FieldDescriptor, value: object, where: str) -> int:
     return number
 
 
-def _scalar(field: FieldDescriptor, value: object, where: str) -> object:
+def _scalar(field: FieldDescriptor, value: object, where: str, shapes: JsonShapes = PLAIN_JSON) -> object:
     """Check and convert one JSON scalar for a non-message field."""
     kind = field.type
     if kind == _F.TYPE_STRING:
         if isinstance(value, str):
             return value
-        if field.name.endswith(_MONEY_SUFFIX) and isinstance(value, int | float) and not isinstance(value, bool):
-            # Money is a decimal string, also accepted as a number (DESIGN.md); repr is the shortest exact text.
+        suffix = shapes.numeric_string_suffix
+        if suffix and field.name.endswith(suffix) and isinstance(value, int | float) and not isinstance(value, bool):
+            # A decimal string also accepted as a number; repr is the shortest exact text.
             return repr(value)
         raise ClientError(f"{where}: expected a string, got {type_name(value)}", param=where)
     if kind == _F.TYPE_BOOL:
@@ -195,7 +190,7 @@ def _scalar(field: FieldDescriptor, value: object, where: str) -> object:
     raise ClientError(f"{where}: expected base64 bytes", param=where)
 
 
-def _message(target: Message, value: object, where: str) -> None:
+def _message(target: Message, value: object, where: str, shapes: JsonShapes) -> None:
     """Fill a (sub)message from a JSON value and mark it present, even for `{}`."""
     if _is_well_known(cast(Descriptor, target.DESCRIPTOR)):
         try:
@@ -203,11 +198,11 @@ def _message(target: Message, value: object, where: str) -> None:
         except (json_format.ParseError, TypeError, ValueError) as exc:
             raise ClientError(f"{where}: {exc}", param=where) from None
         return
-    parse_into(target, value, where)
+    parse_into(target, value, where, shapes)
     target.SetInParent()
 
 
-def _set_field(message: Message, field: FieldDescriptor, value: object, where: str) -> None:
+def _set_field(message: Message, field: FieldDescriptor, value: object, where: str, shapes: JsonShapes) -> None:
     if _is_map(field):
         if not isinstance(value, dict):
             raise ClientError(f"{where}: expected an object, got {type_name(value)}", param=where)
@@ -216,11 +211,11 @@ def _set_field(message: Message, field: FieldDescriptor, value: object, where: s
         key_field, value_field = _field(entry, "key"), _field(entry, "value")
         for raw_key, item in value.items():
             item_where = f"{where}.{raw_key}"
-            key = raw_key if key_field.type == _F.TYPE_STRING else _scalar(key_field, raw_key, item_where)
+            key = raw_key if key_field.type == _F.TYPE_STRING else _scalar(key_field, raw_key, item_where, shapes)
             if value_field.message_type is not None:
-                _message(entries[key], item, item_where)
+                _message(entries[key], item, item_where, shapes)
             elif item is not None:
-                entries[key] = _scalar(value_field, item, item_where)
+                entries[key] = _scalar(value_field, item, item_where, shapes)
         return
     if field.is_repeated:
         if not isinstance(value, list):
@@ -231,17 +226,17 @@ def _set_field(message: Message, field: FieldDescriptor, value: object, where: s
             if item is None:
                 raise ClientError(f"{item_where}: null is not allowed in an array", param=item_where)
             if field.message_type is not None:
-                _message(items.add(), item, item_where)
+                _message(items.add(), item, item_where, shapes)
             else:
-                items.append(_scalar(field, item, item_where))
+                items.append(_scalar(field, item, item_where, shapes))
         return
     if field.message_type is not None:
-        _message(getattr(message, field.name), value, where)
+        _message(getattr(message, field.name), value, where, shapes)
     else:
-        setattr(message, field.name, _scalar(field, value, where))
+        setattr(message, field.name, _scalar(field, value, where, shapes))
 
 
-def parse_into(message: Message, data: object, path: str = "") -> None:
+def parse_into(message: Message, data: object, path: str = "", shapes: JsonShapes = PLAIN_JSON) -> None:
     """Merge a decoded JSON object into `message`; `path` prefixes field names in errors."""
     if not isinstance(data, dict):
         raise ClientError(f"{path or 'body'}: expected an object, got {type_name(data)}", param=path or None)
@@ -254,11 +249,11 @@ def parse_into(message: Message, data: object, path: str = "") -> None:
         if field is None:
             continue
         where = f"{path}.{field.name}" if path else field.name
-        hook = INPUT_HOOKS.get(field.full_name)
+        hook = shapes.input_hooks.get(field.full_name)
         if hook is not None:
             value = hook(value, where)
         if value is not None:
-            _set_field(message, field, value, where)
+            _set_field(message, field, value, where, shapes)
 
 
 def _text_value(field: FieldDescriptor, text: str, where: str) -> object:
@@ -319,7 +314,7 @@ def bind_query(message: Message, query: bytes, skip: frozenset[str]) -> None:
             # Well-known types take their JSON string form (start_time=2026-11-01T00:00:00Z).
             if field.is_repeated or not _is_well_known(_message_type(field)):
                 raise ClientError(f"{key}: cannot be set from a query parameter", param=key)
-            _message(getattr(owner, field.name), text, key)
+            _message(getattr(owner, field.name), text, key, PLAIN_JSON)
             continue
         value = _scalar(field, _text_value(field, text, key), key)
         if field.is_repeated:
@@ -332,14 +327,14 @@ def build_request(route: Route, body: object, path_values: Mapping[str, str], qu
     """The RPC's request message from the decoded body, the path variables and the query string."""
     request = route.request_class()
     if route.body == "*":
-        parse_into(request, body)
+        parse_into(request, body, "", route.shapes)
     elif route.body:
         field = _field(cast(Descriptor, request.DESCRIPTOR), route.body)
         if field.message_type is not None and not field.is_repeated and not _is_well_known(_message_type(field)):
-            parse_into(getattr(request, route.body), body)
+            parse_into(getattr(request, route.body), body, "", route.shapes)
             getattr(request, route.body).SetInParent()
         elif body is not None:
-            _set_field(request, field, body, route.body)
+            _set_field(request, field, body, route.body, route.shapes)
     bind_path(request, path_values)
     if route.body != "*" and query:
         bind_query(request, query, frozenset({*path_values, *([route.body] if route.body else [])}))
@@ -357,10 +352,12 @@ def _bytes_to_json(value: bytes) -> str:
     return base64.b64encode(value).decode("ascii")
 
 
-def _converter(field: FieldDescriptor) -> _Convert:
+def _converter(field: FieldDescriptor, shapes: JsonShapes) -> _Convert:
     """How one value of a field becomes JSON data."""
     if field.message_type is not None:
-        return _well_known_to_json if _is_well_known(field.message_type) else message_to_dict
+        if _is_well_known(field.message_type):
+            return _well_known_to_json
+        return functools.partial(message_to_dict, shapes=shapes)
     if field.type == _F.TYPE_ENUM:
         short = _enum_names(_enum(field))[0]
         return lambda number: short.get(number, number)
@@ -370,19 +367,19 @@ def _converter(field: FieldDescriptor) -> _Convert:
 
 
 @functools.cache
-def _plan(descriptor: Descriptor) -> tuple[tuple[str, int, _Convert], ...]:
+def _plan(descriptor: Descriptor, shapes: JsonShapes) -> tuple[tuple[str, int, _Convert], ...]:
     """How each field of a message type is emitted (see the module docstring)."""
     plan = []
     for field in descriptor.fields:
         if _is_map(field):
-            mode, convert = _MAP, _converter(_field(_message_type(field), "value"))
+            mode, convert = _MAP, _converter(_field(_message_type(field), "value"), shapes)
         else:
-            convert = _converter(field)
+            convert = _converter(field, shapes)
             if field.is_repeated:
                 mode = _REPEATED
             elif field.has_presence:
                 mode = _PRESENCE
-            elif field.type == _F.TYPE_ENUM and descriptor.full_name in _OMIT_UNSET_ENUMS:
+            elif field.type == _F.TYPE_ENUM and descriptor.full_name in shapes.omit_unset_enums:
                 mode = _NONZERO
             else:
                 mode = _ALWAYS
@@ -390,13 +387,13 @@ def _plan(descriptor: Descriptor) -> tuple[tuple[str, int, _Convert], ...]:
     return tuple(plan)
 
 
-def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, object]:
-    """A message as OpenAI-shaped JSON data (see the module docstring for the emission rule).
+def message_to_dict(message: Message, *, top_level: bool = False, shapes: JsonShapes = PLAIN_JSON) -> dict[str, object]:
+    """A message as JSON data (see the module docstring for the emission rule).
 
     `top_level` marks a response body's root object, whose lists are emitted even when empty.
     """
     out: dict[str, object] = {}
-    for name, mode, convert in _plan(cast(Descriptor, message.DESCRIPTOR)):
+    for name, mode, convert in _plan(cast(Descriptor, message.DESCRIPTOR), shapes):
         if mode == _ALWAYS:
             value = getattr(message, name)
             out[name] = value if convert is None else convert(value)
@@ -422,5 +419,5 @@ def message_to_dict(message: Message, *, top_level: bool = False) -> dict[str, o
 def response_to_dict(route: Route, response: Message) -> dict[str, object]:
     """The HTTP body of one response message: its `response_body` field, or all of it."""
     if route.response_body:
-        return message_to_dict(getattr(response, route.response_body), top_level=True)
-    return message_to_dict(response, top_level=True)
+        return message_to_dict(getattr(response, route.response_body), top_level=True, shapes=route.shapes)
+    return message_to_dict(response, top_level=True, shapes=route.shapes)

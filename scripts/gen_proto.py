@@ -2,7 +2,7 @@
 
 The google/api protos come from the installed googleapis-common-protos package and
 the well-known types from grpcio-tools, so nothing third-party is copied into the
-repository by hand. Usage: `python scripts/gen_proto.py [--check]`.
+repository by hand. Usage: `python scripts/gen_proto.py [--check | --deps]`.
 """
 
 from __future__ import annotations
@@ -84,8 +84,11 @@ def main() -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--check", action="store_true", help="fail if llmgw/v1 differs from a fresh generation")
+    parser.add_argument("--deps", action="store_true", help="only put the google/api protos where buf finds them")
     args = parser.parse_args()
     copy_google_api_protos()
+    if args.deps:
+        return 0
     if args.check:
         return check()
     shutil.rmtree(ROOT / OUT_PACKAGE, ignore_errors=True)

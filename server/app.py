@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Self
 
@@ -20,7 +19,7 @@ from grpc_reflection.v1alpha import reflection
 
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
-from llmgw.server.governance.admission import Governance
+from llmgw.server.governance.admission import Governance, GovernanceFactory
 from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticator
 from llmgw.server.governance.model_access import ModelAccessCache, default_access
 from llmgw.server.governance.oidc import OidcAuthenticator
@@ -31,6 +30,7 @@ from llmgw.server.rpc.observability import CallObserver, note_principal
 from llmgw.server.rpc.pipeline import GatewayInterceptor
 from llmgw.server.rpc.shutdown import CallTracker
 from llmgw.server.rpc.tracing import Tracing
+from llmgw.server.services.admission import Admission
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.embeddings import EmbeddingServicer
@@ -46,6 +46,7 @@ from llmgw.server.store.group_commit import GroupCommitWriter
 from llmgw.server.store.lease_keeper import LeaseKeeper, replica_id
 from llmgw.server.store.ledger import QuotaRules
 from llmgw.server.store.ratelimit import RateLimiter
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.spool import SPOOL_FILE_NAME, Spool
 from llmgw.v1 import (
     chat_service_pb2,
@@ -105,10 +106,10 @@ def bedrock_config(settings: Settings) -> BedrockClientConfig:
 class Gateway:
     """The gRPC server with its database, writer (request log and quota ledger) and Bedrock client.
 
-    `clock` is every governance decision's notion of now (key expiry, quota
-    periods); tests inject one to roll periods over. `enforce_governance=False`
-    is for bench/governance.py only: it skips the model-access and quota checks
-    of chat and embedding requests to measure what they cost. `tracing` adds an
+    `clock` is every governance decision's notion of now (key expiry, quota periods, the
+    rate window a request is charged to); tests inject one to roll periods over.
+    `governance` builds the model-access and quota checks; bench/governance.py passes a
+    stand-in that checks nothing, to measure what they cost. `tracing` adds an
     OpenTelemetry span per call (server/rpc/tracing.py). `metrics` holds the gateway's
     Prometheus registry, which the HTTP bridge or METRICS_LISTEN serves.
 
@@ -122,10 +123,11 @@ class Gateway:
         catalog: Catalog | None = None,
         *,
         clock: Callable[[], datetime] = utc_now,
-        enforce_governance: bool = True,
+        governance: GovernanceFactory = Governance,
         tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.metrics = GatewayMetrics()
         self.calls = CallTracker()
         self.tracing = tracing
@@ -135,7 +137,7 @@ class Gateway:
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
-        self._db_executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="llmgw-db")
+        self.db = DatabaseRunner()
         self.writer = GroupCommitWriter(
             self.database,
             quota_rules=QuotaRules(
@@ -152,55 +154,66 @@ class Gateway:
         self.bedrock = BedrockClient(bedrock_config(settings))
         self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
-        self.authenticator = authenticator = KeyAuthenticator(
+        self.authenticator = KeyAuthenticator(
             self.server_secret,
             settings.is_admin,
-            self._db_executor,
+            self.db,
             settings.key_cache_seconds,
             clock=clock,
             on_use=self.writer.touch_key_nowait,
         )
-        oidc = (
-            OidcAuthenticator(
-                settings.oidc_issuers,
-                settings.is_admin,
-                leeway_seconds=settings.jwt_leeway_seconds,
-                cache_seconds=settings.jwks_cache_seconds,
-                min_refresh_seconds=settings.jwks_min_refresh_seconds,
-            )
-            if settings.oidc_issuers
-            else None
+        self.access = ModelAccessCache(default, self.db, settings.key_cache_seconds)
+        self.governance = governance(self.access, self.writer)
+        self.server = self._grpc_server()
+        self._add_services()
+        self.port = 0
+
+    def _bearer_authenticator(self) -> BearerAuthenticator:
+        """API keys, and OIDC tokens when issuers are configured."""
+        settings = self.settings
+        if not settings.oidc_issuers:
+            return BearerAuthenticator(self.authenticator, None)
+        oidc = OidcAuthenticator(
+            settings.oidc_issuers,
+            settings.is_admin,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            cache_seconds=settings.jwks_cache_seconds,
+            min_refresh_seconds=settings.jwks_min_refresh_seconds,
         )
-        bearer = BearerAuthenticator(authenticator, None if oidc is None else oidc.authenticate_token)
-        self.access = ModelAccessCache(default, self._db_executor, settings.key_cache_seconds)
-        governance = Governance(self.access, self.writer, enforce=enforce_governance)
+        return BearerAuthenticator(self.authenticator, oidc.authenticate_token)
+
+    def _grpc_server(self) -> grpc.aio.Server:
+        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
+        pipeline = GatewayInterceptor(
+            CallObserver(self.metrics), self.calls, Authentication(self._bearer_authenticator(), note_principal)
+        )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
-        message_limit = settings.max_body_bytes + 1024 * 1024
-        self.server = grpc.aio.server(
+        message_limit = self.settings.max_body_bytes + 1024 * 1024
+        return grpc.aio.server(
             # Outermost first: traces and logs see every call and its final status; a call
             # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
-            interceptors=[
-                *([] if tracing is None else [tracing.interceptor()]),
-                GatewayInterceptor(CallObserver(self.metrics), self.calls, Authentication(bearer, note_principal)),
-            ],
+            interceptors=[*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline],
             options=[("grpc.max_receive_message_length", message_limit)],
         )
+
+    def _add_services(self) -> None:
+        """Every servicer, health and reflection, on the server."""
+        settings, clock, server = self.settings, self.clock, self.server
         recorder = RequestRecorder(self.writer, self.metrics)
-        detached = self.detached
-        executor = self._db_executor
+        admission = Admission(self.catalog, self.governance)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(self.catalog, self.bedrock, recorder, governance, detached), self.server
+            ChatServicer(admission, self.bedrock, recorder, clock, self.detached), server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), self.server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(self.catalog, self.bedrock, recorder, governance, detached), self.server
+            EmbeddingServicer(admission, self.bedrock, recorder, clock, self.detached), server
         )
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(
-            KeyServicer(self.server_secret, authenticator, executor, clock), self.server
+            KeyServicer(self.server_secret, self.authenticator, self.db, clock), server
         )
         quota_service_pb2_grpc.add_QuotaServiceServicer_to_server(
             QuotaServicer(
-                executor,
+                self.db,
                 settings.default_quota_frequency,
                 settings.default_quota_dollars,
                 settings.is_admin,
@@ -209,15 +222,14 @@ class Gateway:
                 default_tpm=settings.default_tpm,
                 release=self.writer.release_reservation,
             ),
-            self.server,
+            server,
         )
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
-            PolicyServicer(self.catalog, self.access, executor, settings.is_admin, clock), self.server
+            PolicyServicer(self.catalog, self.access, self.db, settings.is_admin, clock), server
         )
-        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(executor, clock), self.server)
-        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), self.server)
-        self.port = 0
+        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(self.db, clock), server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
 
     async def start(self) -> int:
         """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
@@ -271,7 +283,7 @@ class Gateway:
             self.tracing.shutdown()
         await self.writer.close()
         self.bedrock.close()
-        self._db_executor.shutdown(wait=True)
+        self.db.close()
         self.database.close()
 
     async def __aenter__(self) -> Self:

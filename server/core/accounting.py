@@ -42,3 +42,35 @@ def chat_input_token_bound(serialized_bytes: int, image_url_bytes: int, images: 
 def cost_bound(model: CatalogModel, input_token_bound: int, output_token_bound: int) -> int:
     """The most a request can cost, in picodollars, given bounds on its token counts."""
     return request_cost(model, input_token_bound, output_token_bound)
+
+
+def chat_cost_bound(
+    model: CatalogModel, serialized_bytes: int, image_url_bytes: int, images: int, max_output_tokens: int | None
+) -> int:
+    """The most a chat request can cost: its size bounds the input, its output cap the output.
+
+    Without a cap from the caller the model's catalog maximum is the bound, and the gateway
+    sends that maximum to Bedrock, so the bound holds.
+    """
+    output = model.max_output_tokens if max_output_tokens is None else max(max_output_tokens, 0)
+    return cost_bound(model, chat_input_token_bound(serialized_bytes, image_url_bytes, images), output)
+
+
+def embedding_cost_bound(model: CatalogModel, texts: list[str]) -> int:
+    """The most an embedding request can cost: every token covers at least one byte of UTF-8 text."""
+    return cost_bound(model, sum(len(text.encode()) for text in texts) + PROMPT_OVERHEAD_TOKENS, 0)
+
+
+def failed_stream_input_tokens(
+    *, admitted: bool, answering: bool, client_left: bool, reported_input_tokens: int, prompt_characters: int
+) -> int:
+    """The input tokens charged for a stream that ended in an error or was abandoned.
+
+    The prompt is charged once Bedrock has begun answering, or when the client left after the
+    call went out (nothing escapes the ledger by disconnecting); a call Bedrock refused
+    outright, or one never admitted, costs nothing. Bedrock's own count is used when it sent
+    one, else an estimate rounded up.
+    """
+    if not admitted or not (answering or client_left):
+        return 0
+    return reported_input_tokens or estimate_tokens(prompt_characters)

@@ -1,13 +1,15 @@
 """The checks every chat and embedding request passes before Bedrock: model access, then quota.
 
-Services call `check_model` right after the model is found in the catalog and
-`admit` right before Bedrock; the Reservation that `admit` returns is settled
-when the request is recorded (services/recording.py). `enforce=False` exists only
-for bench/governance.py, which measures what these checks cost; nothing else
-turns them off.
+Services call `check_model` right after the model is found in the catalog and `admit` right
+before Bedrock (through services/admission.py); the Reservation that `admit` returns is
+settled when the request is recorded (services/recording.py). The Gateway builds one
+Governance per process; bench/governance.py injects a subclass that checks nothing, to
+measure what these checks cost.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from llmgw.server.governance.identity import Principal
 from llmgw.server.governance.model_access import ModelAccessCache
@@ -18,18 +20,18 @@ from llmgw.server.store.ledger import Reservation
 class Governance:
     """Model-access and quota enforcement for the serving services."""
 
-    def __init__(self, access: ModelAccessCache, writer: GroupCommitWriter, *, enforce: bool = True) -> None:
+    def __init__(self, access: ModelAccessCache, writer: GroupCommitWriter) -> None:
         self.access = access
         self.writer = writer
-        self.enforce = enforce
 
     async def check_model(self, principal: Principal, model_id: str) -> None:
         """Raise ModelAccessDenied unless the caller's policy allows the model."""
-        if self.enforce:
-            await self.access.check(principal.user, model_id)
+        await self.access.check(principal.user, model_id)
 
     async def admit(self, principal: Principal, cost_bound_picodollars: int) -> Reservation | None:
         """Reserve the request's worst-case cost in the ledger, or raise QuotaExceeded."""
-        if not self.enforce:
-            return None
         return await self.writer.admit(principal.user, cost_bound_picodollars)
+
+
+GovernanceFactory = Callable[[ModelAccessCache, GroupCommitWriter], Governance]
+"""How the Gateway builds its Governance: the class itself, or a stand-in for a benchmark."""

@@ -7,15 +7,13 @@ hot path does not hit the database on every call; an expired key is refused the
 moment it expires, cached or not. A key deleted through this replica is evicted
 from its cache at once (`forget`); another replica refuses it when its cache entry
 runs out, so within KEY_CACHE_SECONDS. Each key's last_used_at is queued for the
-request-log writer at most once a minute, never written on the call's path.
+group-commit writer at most once a minute, never written on the call's path.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +21,7 @@ from typing import Protocol
 
 from llmgw.server.core.keys import hash_api_key, looks_like_api_key
 from llmgw.server.store import keys_repo
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.wire.errors import Unauthenticated
 
 _MISSING_KEY = (
@@ -94,14 +93,14 @@ class KeyAuthenticator:
         self,
         server_secret: bytes,
         is_admin: Callable[[str], bool],
-        db_executor: Executor,
+        db: DatabaseRunner,
         cache_seconds: float,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         on_use: Callable[[int, datetime], None] | None = None,
     ) -> None:
         self._server_secret = server_secret
         self._is_admin = is_admin
-        self._executor = db_executor
+        self._db = db
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._on_use = on_use
@@ -136,8 +135,7 @@ class KeyAuthenticator:
                 del self._cache[key_hash]
 
     async def _load(self, key_hash: str) -> _CachedKey:
-        loop = asyncio.get_running_loop()
-        row = await loop.run_in_executor(self._executor, keys_repo.find_key_by_hash, key_hash)
+        row = await self._db.run(lambda: keys_repo.find_key_by_hash(key_hash))
         if row is None:
             self._cache.pop(key_hash, None)
             raise Unauthenticated(_INVALID_KEY)

@@ -10,16 +10,15 @@ KEY_CACHE_SECONDS. Loads run on the database executor, never on the event loop.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
-from concurrent.futures import Executor
 from dataclasses import dataclass
 
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.settings import SettingsError
 from llmgw.server.store import governance_repo
 from llmgw.server.store.governance_repo import ALL_MODELS
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.wire.errors import InvalidArgument, ModelAccessDenied
 
 
@@ -70,9 +69,9 @@ def _access(models: tuple[str, ...]) -> Access:
 class ModelAccessCache:
     """Each user's Access, from memory when fresh (module docstring)."""
 
-    def __init__(self, default: Access, executor: Executor, cache_seconds: float) -> None:
+    def __init__(self, default: Access, db: DatabaseRunner, cache_seconds: float) -> None:
         self.default = default
-        self._executor = executor
+        self._db = db
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[Access, float]] = {}
 
@@ -81,8 +80,7 @@ class ModelAccessCache:
         cached = self._cache.get(user)
         if cached is not None and cached[1] > time.monotonic():
             return cached[0]
-        loop = asyncio.get_running_loop()
-        own = await loop.run_in_executor(self._executor, governance_repo.get_model_access, user)
+        own = await self._db.run(lambda: governance_repo.get_model_access(user))
         access = self.default if own is None else _access(own)
         self._cache[user] = (access, time.monotonic() + self._cache_seconds)
         return access

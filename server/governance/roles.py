@@ -2,7 +2,7 @@
 
 Every governance service resolves its `user` field here, so the rule is the same
 everywhere: absent or `me` is the caller; naming yourself is the same; naming
-anyone else is for admins only. Admin-only calls check `require_admin`.
+anyone else is for admins only. Admin-only calls resolve it with `admin_target`.
 """
 
 from __future__ import annotations
@@ -39,3 +39,9 @@ def require_admin(principal: Principal) -> None:
     """Refuse a non-admin caller with PermissionDenied."""
     if not principal.is_admin:
         raise PermissionDenied("This call is for admins only (ADMIN_LIST).")
+
+
+def admin_target(principal: Principal, requested: str) -> str:
+    """The user an admin-only call acts on; PermissionDenied for a non-admin, whoever they name."""
+    require_admin(principal)
+    return target_user(principal, requested)

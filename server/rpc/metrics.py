@@ -27,7 +27,7 @@ MAX_MODEL_LABELS = 200
 
 
 class GatewayMetrics:
-    """Counters, histograms and gauges of one gateway, fed by the request recorder and the interceptors."""
+    """Counters, histograms and gauges of one gateway, fed by the request recorder and the interceptor layer."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()

@@ -1,7 +1,7 @@
 """The gateway's one server interceptor: every call's concerns in a single wrapping layer.
 
-Each concern lives in its own module (observability, shutdown, interceptors for
-errors and authentication); this module only runs them around the handler, in
+Each concern lives in its own module of this wing (observability, status for errors,
+shutdown, authentication); this module only runs them around the handler, in
 one layer per call rather than one nested wrapper per concern, so a streamed
 token passes through a single extra generator. Outermost first:
 

@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
 from typing import Any
 
-from llmgw.server.core.accounting import (
-    chat_input_token_bound,
-    cost_bound,
-    estimate_tokens,
-    request_cost,
-)
-from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.core.money import format_usd
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core import accounting
+from llmgw.server.core.accounting import request_cost
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import (
@@ -25,6 +20,8 @@ from llmgw.server.providers.bedrock.converse import (
 )
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
@@ -36,7 +33,7 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
 
 
 def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The most this request can cost: its size bounds the input, its output cap the output."""
+    """The request's cost bound (core/accounting.py), from its size, images and output cap."""
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
@@ -44,12 +41,12 @@ def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) 
                 images += 1
                 image_bytes += len(part.image_url.url)
     if params.HasField("max_completion_tokens"):
-        output = params.max_completion_tokens
+        output: int | None = params.max_completion_tokens
     elif params.HasField("max_tokens"):
         output = params.max_tokens
     else:
-        output = model.max_output_tokens
-    return cost_bound(model, chat_input_token_bound(params.ByteSize(), image_bytes, images), max(output, 0))
+        output = None
+    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, output)
 
 
 def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
@@ -58,7 +55,7 @@ def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_p
         prompt_tokens=input_tokens,
         completion_tokens=output_tokens,
         total_tokens=input_tokens + output_tokens,
-        cost_usd=format_usd(cost),
+        cost_usd=usd(cost),
     )
 
 
@@ -67,16 +64,16 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
 
     def __init__(
         self,
-        catalog: Catalog,
+        admission: Admission,
         bedrock: BedrockClient,
         recorder: RequestRecorder,
-        governance: Governance,
+        clock: Callable[[], datetime],
         detached: DetachedCalls | None = None,
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
+        self._clock = clock
         self._detached = detached or DetachedCalls()
 
     async def CreateChatCompletion(
@@ -89,14 +86,12 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat", principal, params.model)
+        trace = RequestTrace("chatcmpl", "chat", principal, params.model, self._clock())
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
             converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
+            await self._admission.admit(trace, model, chat_cost_bound(params, model))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
@@ -138,7 +133,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """
         params = request.params
         principal = current_principal()
-        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model)
+        trace = RequestTrace("chatcmpl", "chat_stream", principal, params.model, self._clock())
         translator = StreamTranslator()
         finish: list[chat_pb2.ChunkChoice] = []
 
@@ -159,12 +154,10 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             return response
 
         try:
-            model = self._catalog.get(params.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
             converse_request = to_converse_request(params, model)
-            trace.reservation = await self._governance.admit(principal, chat_cost_bound(params, model))
-            trace.model = model
+            await self._admission.admit(trace, model, chat_cost_bound(params, model))
             events = self._bedrock.converse_stream(converse_request)
             try:
                 async for event in events:
@@ -179,14 +172,14 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             if not translator.finished:
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
-            # The prompt is charged once Bedrock has begun answering, or when the client left
-            # after the call went out (nothing escapes the ledger by disconnecting); a call
-            # Bedrock refused outright costs nothing.
-            input_tokens = 0
-            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
             trace.charge_bound = isinstance(exc, UpstreamTimeout) and not translator.started
-            if trace.model is not None and (translator.started or left):
-                input_tokens = translator.input_tokens or estimate_tokens(_prompt_characters(params))
+            input_tokens = accounting.failed_stream_input_tokens(
+                admitted=trace.model is not None,
+                answering=translator.started,
+                client_left=isinstance(exc, asyncio.CancelledError | GeneratorExit),
+                reported_input_tokens=translator.input_tokens,
+                prompt_characters=_prompt_characters(params),
+            )
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from llmgw.server.core.accounting import PROMPT_OVERHEAD_TOKENS, cost_bound, request_cost
-from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.core.money import format_usd
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core.accounting import embedding_cost_bound, request_cost
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.embeddings import (
@@ -18,6 +18,8 @@ from llmgw.server.providers.bedrock.embeddings import (
     parse_invoke_response,
 )
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.convert import usd
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
@@ -29,16 +31,16 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
 
     def __init__(
         self,
-        catalog: Catalog,
+        admission: Admission,
         bedrock: BedrockClient,
         recorder: RequestRecorder,
-        governance: Governance,
+        clock: Callable[[], datetime],
         detached: DetachedCalls | None = None,
     ) -> None:
-        self._catalog = catalog
-        self._governance = governance
+        self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
+        self._clock = clock
         self._detached = detached or DetachedCalls()
 
     async def _invoke(
@@ -64,18 +66,14 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
     ) -> embedding_service_pb2.CreateEmbeddingResponse:
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
-        trace = RequestTrace("embd", "embeddings", principal, request.model)
+        trace = RequestTrace("embd", "embeddings", principal, request.model, self._clock())
         try:
-            model = self._catalog.get(request.model)
-            await self._governance.check_model(principal, model.id)
+            model = await self._admission.model(trace)
             if model.kind != "embedding":
                 raise InvalidArgument(f"The model '{model.id}' is a chat model, not an embedding model.", "model")
             dimensions = request.dimensions if request.HasField("dimensions") else None
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
-            # Every token covers at least one byte of UTF-8 text; embeddings have no output.
-            input_bound = sum(len(text.encode()) for text in request.input) + PROMPT_OVERHEAD_TOKENS
-            trace.reservation = await self._governance.admit(principal, cost_bound(model, input_bound, 0))
-            trace.model = model
+            await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
@@ -93,6 +91,6 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             ],
             model=request.model,
             usage=embedding_service_pb2.EmbeddingUsage(
-                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=format_usd(cost)
+                prompt_tokens=input_tokens, total_tokens=input_tokens, cost_usd=usd(cost)
             ),
         )

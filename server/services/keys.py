@@ -6,28 +6,19 @@ only name their own keys, and DeleteKey answers NOT_FOUND alike for both.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import Executor
-from datetime import UTC, datetime
-
-from google.protobuf import timestamp_pb2
+from datetime import datetime
 
 from llmgw.server.governance.identity import KeyAuthenticator, current_principal
 from llmgw.server.governance.roles import target_user
 from llmgw.server.rpc.context import Context
+from llmgw.server.services.convert import optional_datetime, timestamp
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import keys_repo
 from llmgw.server.store.models import ApiKey
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import key_pb2, key_service_pb2, key_service_pb2_grpc
 from llmgw.wire.errors import NotFound
-
-
-def timestamp(value: datetime) -> timestamp_pb2.Timestamp:
-    """A protobuf Timestamp for an aware datetime."""
-    message = timestamp_pb2.Timestamp()
-    message.FromDatetime(value)
-    return message
 
 
 def key_message(key: ApiKey, now: datetime) -> key_pb2.Key:
@@ -52,12 +43,12 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
         self,
         server_secret: bytes,
         authenticator: KeyAuthenticator,
-        executor: Executor,
+        db: DatabaseRunner,
         clock: Callable[[], datetime],
     ) -> None:
         self._server_secret = server_secret
         self._authenticator = authenticator
-        self._executor = executor
+        self._db = db
         self._clock = clock
 
     async def CreateKey(
@@ -65,10 +56,10 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
     ) -> key_service_pb2.CreateKeyResponse:
         """Create a key and return its secret, this once."""
         user = target_user(current_principal(), request.user)
-        expires_at = request.expires_at.ToDatetime(tzinfo=UTC) if request.HasField("expires_at") else None
+        expires_at = optional_datetime(request, "expires_at")
         now = self._clock()
-        key, secret = await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: keys_repo.create_key(user, request.name, expires_at, self._server_secret, now=now)
+        key, secret = await self._db.run(
+            lambda: keys_repo.create_key(user, request.name, expires_at, self._server_secret, now=now)
         )
         return key_service_pb2.CreateKeyResponse(key=key_message(key, now), secret=secret)
 
@@ -79,9 +70,7 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
         user = target_user(current_principal(), request.user)
         size = page_size(request.page_size)
         after = decode_token(request.page_token, 1)[0] if request.page_token else ""
-        keys = await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: keys_repo.list_keys(user, after=after, limit=size + 1)
-        )
+        keys = await self._db.run(lambda: keys_repo.list_keys(user, after=after, limit=size + 1))
         now = self._clock()
         page = keys[:size]
         token = encode_token(page[-1].name) if len(keys) > size else ""
@@ -102,9 +91,7 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
         """Delete the user's key; it stops working on this replica at once."""
         user = target_user(current_principal(), request.user)
         now = self._clock()
-        deleted = await asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: keys_repo.delete_key(user, request.name, now=now)
-        )
+        deleted = await self._db.run(lambda: keys_repo.delete_key(user, request.name, now=now))
         if not deleted:
             raise NotFound(f"No key named {request.name!r}.")
         self._authenticator.forget(user, request.name)

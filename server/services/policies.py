@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import Executor
 from datetime import datetime
-from typing import TypeVar
 
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import Access, ModelAccessCache, check_model_ids
-from llmgw.server.governance.roles import require_admin, target_user
+from llmgw.server.governance.roles import admin_target, target_user
 from llmgw.server.rpc.context import Context
 from llmgw.server.store import governance_repo
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import model_access_pb2, policy_service_pb2, policy_service_pb2_grpc
-
-_T = TypeVar("_T")
 
 
 def access_message(user: str, access: Access) -> model_access_pb2.ModelAccess:
@@ -31,18 +27,15 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         self,
         catalog: Catalog,
         access: ModelAccessCache,
-        executor: Executor,
+        db: DatabaseRunner,
         is_admin: Callable[[str], bool],
         clock: Callable[[], datetime],
     ) -> None:
         self._catalog = catalog
         self._access = access
-        self._executor = executor
+        self._db = db
         self._is_admin = is_admin
         self._clock = clock
-
-    async def _db(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def GetModelAccess(
         self, request: policy_service_pb2.GetModelAccessRequest, context: Context
@@ -58,9 +51,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         self, request: policy_service_pb2.SetModelAccessRequest, context: Context
     ) -> policy_service_pb2.SetModelAccessResponse:
         """Give a known user their own policy (admins only); unknown model ids are refused, nothing written."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
         models = check_model_ids(self._catalog, request.models, "models")
         now = self._clock()
 
@@ -68,7 +59,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
             governance_repo.require_known_user(user, self._is_admin)
             governance_repo.set_model_access(user, models, now)
 
-        await self._db(write)
+        await self._db.run(write)
         self._access.invalidate(user)
         access = await self._access.access(user)
         return policy_service_pb2.SetModelAccessResponse(model_access=access_message(user, access))
@@ -77,9 +68,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
         self, request: policy_service_pb2.ResetModelAccessRequest, context: Context
     ) -> policy_service_pb2.ResetModelAccessResponse:
         """Remove the user's own policy (admins only); DEFAULT_MODEL_ACCESS applies again."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
-        await self._db(lambda: governance_repo.reset_model_access(user))
+        user = admin_target(current_principal(), request.user)
+        await self._db.run(lambda: governance_repo.reset_model_access(user))
         self._access.invalidate(user)
         return policy_service_pb2.ResetModelAccessResponse(model_access=access_message(user, self._access.default))

@@ -2,36 +2,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Executor
 from datetime import datetime
-from typing import TypeVar
 
-from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.governance.roles import require_admin, target_user
+from llmgw.server.governance.roles import admin_target, target_user
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.keys import timestamp
+from llmgw.server.services.convert import timestamp, usd
 from llmgw.server.store import governance_repo
 from llmgw.server.store.ledger import HeldReservation, QuotaLimit, ledger_entry, open_reservations, quota_limits
 from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, NotFound
 from llmgw.wire.usd import parse_usd
-
-_T = TypeVar("_T")
-logger = logging.getLogger(__name__)
-DEFAULT_RESERVATIONS = 100
-MAX_RESERVATIONS = 1000
 
 FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
     "daily": quota_pb2.QUOTA_FREQUENCY_DAILY,
     "weekly": quota_pb2.QUOTA_FREQUENCY_WEEKLY,
     "monthly": quota_pb2.QUOTA_FREQUENCY_MONTHLY,
 }
+logger = logging.getLogger(__name__)
+DEFAULT_RESERVATIONS = 100
+MAX_RESERVATIONS = 1000
 _FREQUENCY_FROM_PROTO: dict[int, QuotaFrequency] = {int(number): name for name, number in FREQUENCY_TO_PROTO.items()}
 
 
@@ -48,7 +43,7 @@ def quota_message(limit: QuotaLimit) -> quota_pb2.Quota:
     return quota_pb2.Quota(
         user=limit.user,
         frequency=FREQUENCY_TO_PROTO[limit.frequency],
-        limit_usd=format_usd(limit.limit_picodollars),
+        limit_usd=usd(limit.limit_picodollars),
         is_default=limit.is_default,
     )
 
@@ -69,7 +64,7 @@ def reservation_message(held: HeldReservation) -> quota_pb2.Reservation:
         id=held.id,
         user=held.user,
         period_start=timestamp(held.period_start),
-        reserved_usd=format_usd(held.bound_picodollars),
+        reserved_usd=usd(held.bound_picodollars),
         owner=held.owner,
         created_at=timestamp(held.created_at),
         expires_at=timestamp(held.expires_at),
@@ -92,7 +87,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
 
     def __init__(
         self,
-        executor: Executor,
+        db: DatabaseRunner,
         default_frequency: QuotaFrequency,
         default_limit: int,
         is_admin: Callable[[str], bool],
@@ -105,14 +100,11 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         self._release = release
         self._default_rpm = default_rpm
         self._default_tpm = default_tpm
-        self._executor = executor
+        self._db = db
         self._default_frequency = default_frequency
         self._default_limit = default_limit
         self._is_admin = is_admin
         self._clock = clock
-
-    async def _db(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     def _limit(self, user: str) -> QuotaLimit:
         return quota_limits([user], self._default_frequency, self._default_limit)[user]
@@ -121,18 +113,14 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         self, request: quota_service_pb2.GetQuotaRequest, context: Context
     ) -> quota_service_pb2.GetQuotaResponse:
         """The user's quota in effect (admins only)."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
-        return quota_service_pb2.GetQuotaResponse(quota=quota_message(await self._db(lambda: self._limit(user))))
+        user = admin_target(current_principal(), request.user)
+        return quota_service_pb2.GetQuotaResponse(quota=quota_message(await self._db.run(lambda: self._limit(user))))
 
     async def SetQuota(
         self, request: quota_service_pb2.SetQuotaRequest, context: Context
     ) -> quota_service_pb2.SetQuotaResponse:
         """Give a known user their own quota (admins only); the next admission on any replica uses it."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
         frequency = parse_frequency(request.frequency)
         limit = parse_usd(request.limit_usd, field="limit_usd")
         now = self._clock()
@@ -142,21 +130,19 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             governance_repo.set_quota(user, frequency, limit, now)
             return self._limit(user)
 
-        return quota_service_pb2.SetQuotaResponse(quota=quota_message(await self._db(write)))
+        return quota_service_pb2.SetQuotaResponse(quota=quota_message(await self._db.run(write)))
 
     async def ResetQuota(
         self, request: quota_service_pb2.ResetQuotaRequest, context: Context
     ) -> quota_service_pb2.ResetQuotaResponse:
         """Remove the user's own quota (admins only); returns the default now in effect."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
 
         def reset() -> QuotaLimit:
             governance_repo.reset_quota(user)
             return self._limit(user)
 
-        return quota_service_pb2.ResetQuotaResponse(quota=quota_message(await self._db(reset)))
+        return quota_service_pb2.ResetQuotaResponse(quota=quota_message(await self._db.run(reset)))
 
     async def GetQuotaStatus(
         self, request: quota_service_pb2.GetQuotaStatusRequest, context: Context
@@ -173,26 +159,24 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             return quota_pb2.QuotaStatus(
                 user=user,
                 frequency=FREQUENCY_TO_PROTO[limit.frequency],
-                limit_usd=format_usd(cap),
-                spent_usd=format_usd(spent),
-                remaining_usd=format_usd(max(cap - spent - entry.reserved_picodollars, 0)),
+                limit_usd=usd(cap),
+                spent_usd=usd(spent),
+                remaining_usd=usd(max(cap - spent - entry.reserved_picodollars, 0)),
                 period_start=timestamp(start),
                 period_end=timestamp(end),
                 exceeded=spent + entry.reserved_picodollars >= cap,
-                reserved_usd=format_usd(entry.reserved_picodollars),
+                reserved_usd=usd(entry.reserved_picodollars),
             )
 
-        return quota_service_pb2.GetQuotaStatusResponse(status=await self._db(read))
+        return quota_service_pb2.GetQuotaStatusResponse(status=await self._db.run(read))
 
     async def ListReservations(
         self, request: quota_service_pb2.ListReservationsRequest, context: Context
     ) -> quota_service_pb2.ListReservationsResponse:
         """The user's reservations still held, oldest first (admins only)."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
         size = request.page_size if 0 < request.page_size <= MAX_RESERVATIONS else DEFAULT_RESERVATIONS
-        held = await self._db(lambda: open_reservations(user, size))
+        held = await self._db.run(lambda: open_reservations(user, size))
         return quota_service_pb2.ListReservationsResponse(reservations=[reservation_message(row) for row in held])
 
     async def ReleaseReservation(
@@ -200,8 +184,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
     ) -> quota_service_pb2.ReleaseReservationResponse:
         """Release one of the user's reservations now (admins only); the release is logged."""
         principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(principal, request.user)
         if self._release is None:
             raise NotFound("This gateway keeps no reservations.")
         held = await self._release(user, request.reservation_id)
@@ -212,7 +195,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             principal.user,
             held.id,
             held.user,
-            format_usd(held.bound_picodollars),
+            usd(held.bound_picodollars),
             held.owner,
         )
         return quota_service_pb2.ReleaseReservationResponse(reservation=reservation_message(held))
@@ -224,19 +207,15 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         self, request: quota_service_pb2.GetRateLimitRequest, context: Context
     ) -> quota_service_pb2.GetRateLimitResponse:
         """The user's rate limit in effect (admins only)."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
-        rate = await self._db(lambda: self._rate(user))
+        user = admin_target(current_principal(), request.user)
+        rate = await self._db.run(lambda: self._rate(user))
         return quota_service_pb2.GetRateLimitResponse(rate_limit=rate_limit_message(rate))
 
     async def SetRateLimit(
         self, request: quota_service_pb2.SetRateLimitRequest, context: Context
     ) -> quota_service_pb2.SetRateLimitResponse:
         """Give a known user their own rate limit (admins only); the next admission on any replica uses it."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
         rpm = _check_rate(request.requests_per_minute, MAX_RPM, "requests_per_minute")
         tpm = _check_rate(request.tokens_per_minute, MAX_TPM, "tokens_per_minute")
         now = self._clock()
@@ -246,18 +225,16 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             set_rate_limit(user, rpm, tpm, now)
             return self._rate(user)
 
-        return quota_service_pb2.SetRateLimitResponse(rate_limit=rate_limit_message(await self._db(write)))
+        return quota_service_pb2.SetRateLimitResponse(rate_limit=rate_limit_message(await self._db.run(write)))
 
     async def ResetRateLimit(
         self, request: quota_service_pb2.ResetRateLimitRequest, context: Context
     ) -> quota_service_pb2.ResetRateLimitResponse:
         """Remove the user's own rate limit (admins only); returns the default now in effect."""
-        principal = current_principal()
-        require_admin(principal)
-        user = target_user(principal, request.user)
+        user = admin_target(current_principal(), request.user)
 
         def reset() -> UserRate:
             reset_rate_limit(user)
             return self._rate(user)
 
-        return quota_service_pb2.ResetRateLimitResponse(rate_limit=rate_limit_message(await self._db(reset)))
+        return quota_service_pb2.ResetRateLimitResponse(rate_limit=rate_limit_message(await self._db.run(reset)))

@@ -12,14 +12,14 @@ import asyncio
 import secrets
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.core.money import format_usd
 from llmgw.server.governance.identity import Principal
 from llmgw.server.rpc.metrics import GatewayMetrics
 from llmgw.server.rpc.observability import note
+from llmgw.server.services.convert import usd
 from llmgw.server.store.group_commit import GroupCommitWriter, RequestRow
 from llmgw.server.store.ledger import Reservation, Settlement
 from llmgw.wire import errors
@@ -48,8 +48,9 @@ class RequestTrace:
     api: str
     principal: Principal
     model_id: str
+    created_at: datetime
+    """When the request arrived, by the gateway's clock: the rate window it is charged to."""
     id: str = ""
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started: float = field(default_factory=time.monotonic)
     first_token_at: float | None = None
     model: CatalogModel | None = None
@@ -124,7 +125,7 @@ class RequestRecorder:
             outcome=row.outcome,
             input_tokens=row.input_tokens,
             output_tokens=row.output_tokens,
-            cost_usd=format_usd(row.cost_picodollars),
+            cost_usd=usd(row.cost_picodollars),
             ttft_ms=row.ttft_ms,
         )
 

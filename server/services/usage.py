@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
-from concurrent.futures import Executor
-from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
 
-from google.protobuf.message import Message
-
-from llmgw.server.core.money import format_usd
 from llmgw.server.governance.identity import Principal, current_principal
 from llmgw.server.governance.roles import ME, target_user
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.keys import timestamp
+from llmgw.server.services.convert import optional_datetime, timestamp, usd
 from llmgw.server.services.paging import decode_token, encode_token, page_size
 from llmgw.server.store import usage_repo
 from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.usage_repo import RequestFilter
 from llmgw.v1 import request_record_pb2, usage_service_pb2, usage_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
 
 SUMMARY_DEFAULT_DAYS = 30
 SUMMARY_MAX_DAYS = 400
-_T = TypeVar("_T")
 _OUTCOME_PREFIX = "OUTCOME_"
 OUTCOME_NAMES = {
     value.number: value.name.removeprefix(_OUTCOME_PREFIX).lower()
@@ -45,7 +39,7 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         model=row.model,
         input_tokens=row.input_tokens,
         output_tokens=row.output_tokens,
-        cost_usd=format_usd(row.cost_picodollars),
+        cost_usd=usd(row.cost_picodollars),
         latency_ms=row.latency_ms,
         outcome=_OUTCOME_NUMBERS.get(row.outcome, request_record_pb2.OUTCOME_UNSPECIFIED),
         created_at=timestamp(row.created_at),
@@ -64,28 +58,18 @@ def _whose(principal: Principal, requested: str) -> str | None:
     return target_user(principal, requested or ME)
 
 
-def _time(message: Message, field: str) -> datetime | None:
-    if not message.HasField(field):
-        return None
-    value: datetime = getattr(message, field).ToDatetime(tzinfo=UTC)
-    return value
-
-
 class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
     """Reads the request log; users see their own requests, admins everyone's."""
 
-    def __init__(self, executor: Executor, clock: Callable[[], datetime]) -> None:
-        self._executor = executor
+    def __init__(self, db: DatabaseRunner, clock: Callable[[], datetime]) -> None:
+        self._db = db
         self._clock = clock
-
-    async def _db(self, call: Callable[[], _T]) -> _T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def ListRequests(
         self, request: usage_service_pb2.ListRequestsRequest, context: Context
     ) -> usage_service_pb2.ListRequestsResponse:
         """A page of matching records, newest first, with a token for the next."""
-        start, end = _time(request, "start_time"), _time(request, "end_time")
+        start, end = optional_datetime(request, "start_time"), optional_datetime(request, "end_time")
         if start is not None and end is not None and end <= start:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         selected = RequestFilter(
@@ -106,7 +90,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                 raise InvalidArgument("page_token is not a token this gateway issued", field="page_token") from None
             if after[0].tzinfo is None:
                 raise InvalidArgument("page_token is not a token this gateway issued", field="page_token")
-        rows = await self._db(lambda: usage_repo.list_requests(selected, size + 1, after))
+        rows = await self._db.run(lambda: usage_repo.list_requests(selected, size + 1, after))
         page = rows[:size]
         token = encode_token(page[-1].created_at.isoformat(), page[-1].id) if len(rows) > size else ""
         return usage_service_pb2.ListRequestsResponse(
@@ -117,14 +101,14 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
         self, request: usage_service_pb2.GetUsageSummaryRequest, context: Context
     ) -> usage_service_pb2.GetUsageSummaryResponse:
         """Spend by model and by UTC day (every day of the range, zero when idle), with totals."""
-        end = _time(request, "end_time") or self._clock()
-        start = _time(request, "start_time") or end - timedelta(days=SUMMARY_DEFAULT_DAYS)
+        end = optional_datetime(request, "end_time") or self._clock()
+        start = optional_datetime(request, "start_time") or end - timedelta(days=SUMMARY_DEFAULT_DAYS)
         if end <= start:
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         if end - start > timedelta(days=SUMMARY_MAX_DAYS):
             raise InvalidArgument(f"the range may span at most {SUMMARY_MAX_DAYS} days", field="start_time")
         selected = RequestFilter(user=_whose(current_principal(), request.user), start_time=start, end_time=end)
-        by_model, by_day = await self._db(
+        by_model, by_day = await self._db.run(
             lambda: (usage_repo.totals_by_model(selected), usage_repo.totals_by_day(selected))
         )
         days = {total.day: total for total in by_day}
@@ -136,7 +120,7 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                 request_record_pb2.DaySpend(
                     day=day.isoformat(),
                     requests=total.requests if total else 0,
-                    cost_usd=format_usd(total.cost_picodollars if total else 0),
+                    cost_usd=usd(total.cost_picodollars if total else 0),
                 )
             )
             day += timedelta(days=1)
@@ -147,11 +131,11 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
                     requests=total.requests,
                     input_tokens=total.input_tokens,
                     output_tokens=total.output_tokens,
-                    cost_usd=format_usd(total.cost_picodollars),
+                    cost_usd=usd(total.cost_picodollars),
                 )
                 for total in by_model
             ],
             by_day=day_spend,
-            total_usd=format_usd(sum(total.cost_picodollars for total in by_model)),
+            total_usd=usd(sum(total.cost_picodollars for total in by_model)),
             requests=sum(total.requests for total in by_model),
         )

@@ -28,7 +28,7 @@ database = peewee.DatabaseProxy()
 
 DATABASE_FILE_NAME = "llmgw.db"
 _BUSY_TIMEOUT_MS = 5000  # how long a writer waits for another connection's lock
-# Per connection. WAL (readers never wait for the request-log writer) is set once per
+# Per connection. WAL (readers never wait for the group-commit writer) is set once per
 # file instead, by _enable_wal.
 _SQLITE_PRAGMAS = {
     "busy_timeout": _BUSY_TIMEOUT_MS,

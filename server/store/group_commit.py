@@ -1,4 +1,7 @@
-"""The request log's only writer: group commits on one background thread.
+"""The group-commit writer: every write on a request's path, batched on one background thread.
+
+It does five jobs in the same transactions: request-log rows, quota-ledger admissions,
+settlements of reservations, rate-window admissions and charges, and key `last_used_at` touches.
 
 Every request ends with a row in `request_record`, and DESIGN.md promises the
 row is committed before the client sees the last byte. Committing each row in
@@ -154,7 +157,7 @@ class _Item:
 
 
 class GroupCommitWriter:
-    """Commits request rows in shared transactions on one thread; see the module docstring."""
+    """Batches every write of a request's path into shared transactions on one thread (module docstring)."""
 
     def __init__(
         self,
@@ -184,7 +187,7 @@ class GroupCommitWriter:
         """Start the writer thread; rows may be queued before, and wait for it."""
         with self._state_lock:
             if self._started:
-                raise RuntimeError("the request log writer is already started")
+                raise RuntimeError("the group-commit writer is already started")
             self._started = True
         self._thread.start()
 
@@ -242,7 +245,7 @@ class GroupCommitWriter:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._state_lock:
             if self._closed:
-                raise RuntimeError("the request log writer is closed")
+                raise RuntimeError("the group-commit writer is closed")
             self._queue.put(_Item(work, settlement, future))
         return future
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import peewee
 
-from llmgw.server.core.keys import generate_api_key, hash_api_key, looks_like_api_key
+from llmgw.server.core.keys import generate_api_key, hash_api_key
 from llmgw.server.store.models import ApiKey
 from llmgw.wire.errors import InvalidArgument
 
@@ -64,16 +64,6 @@ def create_key(
     except peewee.IntegrityError:
         raise InvalidArgument(f"a key named {name!r} already exists", field="name") from None
     return key, secret
-
-
-def find_key(secret: str, server_secret: bytes, *, now: datetime | None = None) -> ApiKey | None:
-    """The usable key whose secret this is, or None: unknown, malformed, deleted and expired keys all give None."""
-    if not looks_like_api_key(secret):
-        return None
-    key = find_key_by_hash(hash_api_key(secret, server_secret))
-    if key is None or not key.is_usable(now or datetime.now(UTC)):
-        return None
-    return key
 
 
 def find_key_by_hash(key_hash: str) -> ApiKey | None:

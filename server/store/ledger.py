@@ -8,7 +8,7 @@ cost) and `reserved_picodollars` (worst-case costs of requests in flight).
   SQLite: the whole-database write lock of BEGIN IMMEDIATE), refuse when
   spent + reserved >= limit, else add the request's cost bound to reserved.
 - SETTLE, after the response (success, error or cancellation): reserved -= bound,
-  spent += actual cost, in the request-log writer's transaction that commits the
+  spent += actual cost, in the group-commit writer's transaction that commits the
   request's row (store/group_commit.py), so the two never disagree.
 
 Since a request is admitted only while spent + reserved is below the limit and
@@ -17,7 +17,7 @@ request's cost, under any concurrency and any number of replicas: the decision
 lives only in the database. The limit itself is read in the admitting transaction,
 so a quota change applies to the next admission on every replica.
 
-Admissions are batched: callers queue them on the request-log writer's thread
+Admissions are batched: callers queue them on the group-commit writer's thread
 (store/group_commit.py), which admits everything queued in its group transaction, each
 row locked once, rows in sorted order (so replicas never deadlock). The event
 loop only awaits a future; one thread per process writes, so SQLite's single

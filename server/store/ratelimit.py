@@ -5,7 +5,7 @@ counts the requests admitted and the tokens used in it. Limits are DEFAULT_RPM a
 DEFAULT_TPM, or the user's own row in `user_rate_limit`; 0 means unlimited, and a
 user with neither limit never touches `rate_window`.
 
-- ADMIT, with the quota admission, in the request-log writer's group transaction
+- ADMIT, with the quota admission, in the group-commit writer's group transaction
   (store/group_commit.py): the user's window row is created if missing and locked (as
   the quota ledger locks its rows: SELECT ... FOR UPDATE on PostgreSQL, the write
   lock on SQLite), rows in sorted order. A request is refused when the window
@@ -93,7 +93,7 @@ def reset_rate_limit(user: str) -> None:
 
 
 class RateLimiter:
-    """Admits and charges rate windows inside the request-log writer's transactions (one thread).
+    """Admits and charges rate windows inside the group-commit writer's transactions (one thread).
 
     It remembers which users it admitted as limited, so charging tokens costs
     nothing for the (usual) users without limits.

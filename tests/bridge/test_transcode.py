@@ -8,7 +8,8 @@ import pytest
 from google.protobuf import struct_pb2
 
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.routes import build_route_table
+from llmgw.bridge.openai_shapes import OPENAI_SHAPES
+from llmgw.bridge.routes import PLAIN_JSON, build_route_table
 from llmgw.bridge.transcode import (
     bind_query,
     build_request,
@@ -44,6 +45,11 @@ service Q {
   rpc Put(Req) returns (Req) { option (google.api.http) = {put: "/v1/users/{user}/inner" body: "inner"}; }
 }
 """
+
+
+def parse_openai(message: Any, data: object) -> None:
+    """Parse with the OpenAI shapes the bridge serves its routes with."""
+    parse_into(message, data, "", OPENAI_SHAPES)
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +89,7 @@ def test_enum_names_both_ways() -> None:
 def test_parse_openai_request() -> None:
     """A typical OpenAI request maps field by field, hooks applied, unknown fields and nulls ignored."""
     params = chat_pb2.ChatCompletionParams()
-    parse_into(
+    parse_openai(
         params,
         {
             "model": "m",
@@ -146,7 +152,7 @@ def test_parse_openai_request() -> None:
 def test_type_errors_name_the_field(data: dict[str, object], error: str) -> None:
     """Wrong types and values are 400s whose message starts with the field's path."""
     with pytest.raises(ClientError) as caught:
-        parse_into(chat_pb2.ChatCompletionParams(), data)
+        parse_openai(chat_pb2.ChatCompletionParams(), data)
     assert caught.value.http_status == 400
     assert caught.value.message.startswith(error)
 
@@ -155,7 +161,7 @@ def test_integers_accept_whole_numbers_and_decimal_strings() -> None:
     """Integer fields take 5, 5.0 and "5" (proto3 JSON), and nothing fractional."""
     for value in (5, 5.0, "5"):
         params = chat_pb2.ChatCompletionParams()
-        parse_into(params, {"max_tokens": value})
+        parse_openai(params, {"max_tokens": value})
         assert params.max_tokens == 5
 
 
@@ -168,7 +174,7 @@ def test_emission_rule() -> None:
         model="m",
         choices=[chat_pb2.Choice(message=chat_pb2.AssistantMessage(role=chat_pb2.ROLE_ASSISTANT))],
     )
-    assert message_to_dict(completion) == {
+    assert message_to_dict(completion, shapes=OPENAI_SHAPES) == {
         "id": "c",
         "object": "chat.completion",
         "created": 1_700_000_000_000,
@@ -176,11 +182,11 @@ def test_emission_rule() -> None:
         "choices": [{"index": 0, "message": {"role": "assistant"}, "finish_reason": None}],
     }
     chunk = chat_pb2.ChatCompletionChunk(object="chat.completion.chunk", usage=chat_pb2.Usage(total_tokens=3))
-    out = message_to_dict(chunk, top_level=True)
+    out = message_to_dict(chunk, top_level=True, shapes=OPENAI_SHAPES)
     assert out["choices"] == []
     assert out["usage"] == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 3, "cost_usd": ""}
     delta = chat_pb2.ChoiceDelta(content="")
-    assert message_to_dict(delta) == {"content": ""}
+    assert message_to_dict(delta, shapes=OPENAI_SHAPES) == {"content": ""}
 
 
 def test_chunk_delta_leaves_out_an_unset_role() -> None:
@@ -188,13 +194,17 @@ def test_chunk_delta_leaves_out_an_unset_role() -> None:
     first = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(role=chat_pb2.ROLE_ASSISTANT, content="Hi"))
     later = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(content=" there"))
     last = chat_pb2.ChunkChoice(delta=chat_pb2.ChoiceDelta(), finish_reason=chat_pb2.FINISH_REASON_STOP)
-    assert message_to_dict(first) == {
+    assert message_to_dict(first, shapes=OPENAI_SHAPES) == {
         "index": 0,
         "delta": {"role": "assistant", "content": "Hi"},
         "finish_reason": None,
     }
-    assert message_to_dict(later) == {"index": 0, "delta": {"content": " there"}, "finish_reason": None}
-    assert message_to_dict(last) == {"index": 0, "delta": {}, "finish_reason": "stop"}
+    assert message_to_dict(later, shapes=OPENAI_SHAPES) == {
+        "index": 0,
+        "delta": {"content": " there"},
+        "finish_reason": None,
+    }
+    assert message_to_dict(last, shapes=OPENAI_SHAPES) == {"index": 0, "delta": {}, "finish_reason": "stop"}
 
 
 def test_well_known_types_use_proto3_json() -> None:
@@ -269,9 +279,19 @@ def test_query_binds_timestamps_and_enums() -> None:
 def test_money_fields_accept_numbers() -> None:
     """A USD amount may be sent as a JSON number; it arrives as its exact decimal text."""
     request = quota_service_pb2.SetQuotaRequest()
-    parse_into(request, {"limit_usd": 12.5, "frequency": "daily"})
+    parse_openai(request, {"limit_usd": 12.5, "frequency": "daily"})
     assert request.limit_usd == "12.5"
-    parse_into(request, {"limit_usd": 3})
+    parse_openai(request, {"limit_usd": 3})
     assert request.limit_usd == "3"
     with pytest.raises(ClientError, match="expected a string"):
         parse_into(usage_service_pb2.ListRequestsRequest(), {"user": 5})
+
+
+def test_the_generic_transcoder_applies_no_api_shape() -> None:
+    """Without the OpenAI shapes, a string is not a content part, a money number is refused, an enum is null."""
+    with pytest.raises(ClientError, match=r"messages\[0\]\.content: expected an array"):
+        parse_into(chat_pb2.ChatCompletionParams(), {"messages": [{"role": "user", "content": "hi"}]}, "", PLAIN_JSON)
+    with pytest.raises(ClientError, match="limit_usd: expected a string"):
+        parse_into(quota_service_pb2.SetQuotaRequest(), {"limit_usd": 3})
+    delta = chat_pb2.ChunkChoice(index=0, delta=chat_pb2.ChoiceDelta(content="x"))
+    assert message_to_dict(delta)["delta"] == {"role": None, "content": "x"}

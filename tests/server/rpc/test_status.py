@@ -64,7 +64,7 @@ def test_field_and_retry_delay_travel_as_details() -> None:
 
 def test_the_error_info_names_our_domain() -> None:
     status = status_for(errors.QuotaExceeded("spent"))
-    proto = rpc_status.from_call(_Call(status))
+    proto = rpc_status.from_call(_Call(status))  # type: ignore[arg-type]  # duck-typed like grpc.Call
     assert proto is not None
     info = error_details_pb2.ErrorInfo()
     assert proto.details[0].Unpack(info)

@@ -12,7 +12,6 @@ from llmgw.server.core.keys import hash_api_key
 from llmgw.server.store.keys_repo import (
     create_key,
     delete_key,
-    find_key,
     find_key_by_hash,
     list_keys,
     touch_last_used,
@@ -25,10 +24,15 @@ SERVER_SECRET = b"s" * 48
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
+def lookup(secret: str, server_secret: bytes = SERVER_SECRET) -> ApiKey | None:
+    """The key a secret names, as the authenticator finds it: by its keyed hash."""
+    return find_key_by_hash(hash_api_key(secret, server_secret))
+
+
 def test_created_key_is_found_by_its_secret(store_db: peewee.Database) -> None:
     """The one-time secret finds the key; the row holds only its keyed hash."""
     key, secret = create_key("ann", "laptop", None, SERVER_SECRET, now=NOW)
-    found = find_key(secret, SERVER_SECRET, now=NOW)
+    found = lookup(secret)
     assert found is not None
     assert (found.id, found.user, found.name, found.created_at, found.expires_at) == (
         key.id,
@@ -38,14 +42,14 @@ def test_created_key_is_found_by_its_secret(store_db: peewee.Database) -> None:
         None,
     )
     assert found.key_hash == hash_api_key(secret, SERVER_SECRET)
-    assert find_key(secret, b"t" * 48, now=NOW) is None
+    assert lookup(secret, b"t" * 48) is None
 
 
 @pytest.mark.parametrize("secret", ["", "garbage", "sk-llmgw-" + "A" * 43])
 def test_unknown_or_malformed_secret_finds_nothing(store_db: peewee.Database, secret: str) -> None:
     """Garbage and well-formed unknown secrets both find nothing."""
     create_key("ann", "laptop", None, SERVER_SECRET, now=NOW)
-    assert find_key(secret, SERVER_SECRET, now=NOW) is None
+    assert lookup(secret) is None
 
 
 def test_secret_is_never_stored(store_db: peewee.Database, store_url: str) -> None:
@@ -99,15 +103,15 @@ def test_bad_expiry_is_refused(store_db: peewee.Database, expires_at: datetime) 
     assert raised.value.field == "expires_at"
 
 
-def test_expired_key_is_not_found(store_db: peewee.Database) -> None:
-    """find_key stops returning a key at its expiry; find_key_by_hash still reports it."""
+def test_expired_key_is_found_but_not_usable(store_db: peewee.Database) -> None:
+    """A key stops being usable at its expiry; the lookup still reports it, so expiry can be named."""
     expires_at = NOW + timedelta(hours=1)
     _, secret = create_key("ann", "laptop", expires_at, SERVER_SECRET, now=NOW)
-    assert find_key(secret, SERVER_SECRET, now=expires_at - timedelta(microseconds=1)) is not None
-    assert find_key(secret, SERVER_SECRET, now=expires_at) is None
-    row = find_key_by_hash(hash_api_key(secret, SERVER_SECRET))
+    row = lookup(secret)
     assert row is not None
     assert row.expires_at == expires_at
+    assert row.is_usable(expires_at - timedelta(microseconds=1))
+    assert not row.is_usable(expires_at)
 
 
 def test_deleted_key_stops_working_and_frees_its_name(store_db: peewee.Database) -> None:
@@ -115,12 +119,12 @@ def test_deleted_key_stops_working_and_frees_its_name(store_db: peewee.Database)
     _, old_secret = create_key("ann", "laptop", None, SERVER_SECRET, now=NOW)
     assert delete_key("ann", "laptop", now=NOW)
     assert not delete_key("ann", "laptop", now=NOW)
-    assert find_key(old_secret, SERVER_SECRET, now=NOW) is None
+    assert lookup(old_secret) is None
     assert find_key_by_hash(hash_api_key(old_secret, SERVER_SECRET)) is None
     assert list_keys("ann") == []
     _, new_secret = create_key("ann", "laptop", None, SERVER_SECRET, now=NOW)
-    assert find_key(new_secret, SERVER_SECRET, now=NOW) is not None
-    assert find_key(old_secret, SERVER_SECRET, now=NOW) is None
+    assert lookup(new_secret) is not None
+    assert lookup(old_secret) is None
 
 
 def test_delete_needs_the_owner(store_db: peewee.Database) -> None:
