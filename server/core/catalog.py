@@ -18,6 +18,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from llmgw.server.core.money import usd_per_million_to_microdollars
+from llmgw.server.core.names import check_model_id, echo
 from llmgw.wire.errors import ModelNotFound
 
 ModelKind = Literal["chat", "embedding"]
@@ -69,9 +70,9 @@ class Catalog:
 
     def get(self, model_id: str) -> CatalogModel:
         """The model for a caller-supplied id; ModelNotFound names the id if unknown."""
-        model = self._models.get(model_id)
+        model = self._models.get(check_model_id(model_id))
         if model is None:
-            raise ModelNotFound(f"The model '{model_id}' does not exist or is not served by this gateway.")
+            raise ModelNotFound(f"The model {echo(model_id)} does not exist or is not served by this gateway.")
         return model
 
     def __contains__(self, model_id: object) -> bool:

@@ -21,6 +21,9 @@ from llmgw.wire import errors
 from llmgw.wire.status_details import ERROR_DOMAIN
 
 logger = logging.getLogger(__name__)
+# A backstop: messages quote client input only through core/names.echo, but no message may
+# push the trailers towards gRPC's metadata limit (which the client would see as a transport error).
+MAX_MESSAGE_CHARS = 1024
 
 # Most specific class first: the first match wins.
 _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] = (
@@ -50,7 +53,8 @@ def status_for(error: errors.GatewayError) -> grpc.Status:
         retry = any_pb2.Any()
         retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)))
         details.append(retry)
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=details))
+    message = error.message if len(error.message) <= MAX_MESSAGE_CHARS else error.message[:MAX_MESSAGE_CHARS] + "..."
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=message, details=details))
 
 
 _INTERNAL = rpc_status.to_status(

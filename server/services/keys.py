@@ -90,6 +90,7 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
     ) -> key_service_pb2.DeleteKeyResponse:
         """Delete the user's key; it stops working on this replica at once."""
         user = target_user(current_principal(), request.user)
+        keys_repo.validate_key_name(request.name)
         now = self._clock()
         deleted = await self._db.run(lambda: keys_repo.delete_key(user, request.name, now=now))
         if not deleted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
+from llmgw.server.core.names import echo
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import ModelAccessCache
 from llmgw.server.rpc.context import Context
@@ -59,5 +60,5 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         """One model by id; NOT_FOUND for ids the catalog does not know or the caller may not use."""
         model = self._catalog.get(request.model)
         if not (await self._access.access(current_principal().user)).allows(model.id):
-            raise ModelNotFound(f"The model '{request.model}' does not exist or is not served by this gateway.")
+            raise ModelNotFound(f"The model {echo(request.model)} does not exist or is not served by this gateway.")
         return model_service_pb2.GetModelResponse(model=model_message(model, self._catalog.prices_read_at))

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.core.names import loggable
 from llmgw.server.governance.identity import Principal
 from llmgw.server.rpc.metrics import GatewayMetrics
 from llmgw.server.rpc.observability import note
@@ -84,7 +85,7 @@ class RequestTrace:
             id=self.id,
             user=self.principal.user,
             key_name=self.principal.key_name,
-            model=self.model_id,
+            model=loggable(self.model_id),
             api=self.api,
             input_tokens=input_tokens,
             output_tokens=output_tokens,

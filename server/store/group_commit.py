@@ -300,6 +300,19 @@ class GroupCommitWriter:
         try:
             results = self._insert(batch)
         except Exception as error:  # any failure must reach the waiters, or they hang
+            if not isinstance(error, peewee.IntegrityError):
+                # The database itself failed: a lost race (a deadlock) passes on a second try;
+                # an outage does not, and retrying row by row would only wait out its timeout
+                # once per row. So one more try, then every item fails and is spooled.
+                try:
+                    results = self._insert(batch)
+                except Exception as again:
+                    for item in batch:
+                        self._fail(item, again)
+                    return
+                for item, result in zip(batch, results, strict=True):
+                    _settle(item.future, result)
+                return
             if len(batch) == 1:
                 self._fail(batch[0], error)
                 return
