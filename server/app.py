@@ -45,6 +45,7 @@ from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
 from llmgw.server.store.lease_keeper import LeaseKeeper, replica_id
 from llmgw.server.store.ledger import QuotaRules
+from llmgw.server.store.outage import OutageLog
 from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.spool import SPOOL_FILE_NAME, Spool
@@ -150,7 +151,8 @@ class Gateway:
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
             spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
-        self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds)
+        self.outages = OutageLog()
+        self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
         self.bedrock = BedrockClient(bedrock_config(settings))
         self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
@@ -185,7 +187,10 @@ class Gateway:
     def _grpc_server(self) -> grpc.aio.Server:
         """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
         pipeline = GatewayInterceptor(
-            CallObserver(self.metrics), self.calls, Authentication(self._bearer_authenticator(), note_principal)
+            CallObserver(self.metrics),
+            self.calls,
+            Authentication(self._bearer_authenticator(), note_principal),
+            self.outages,
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024

@@ -17,6 +17,7 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from llmgw.server.rpc.context import Context
+from llmgw.server.store.outage import OutageLog, is_outage
 from llmgw.wire import errors
 from llmgw.wire.status_details import ERROR_DOMAIN
 
@@ -34,6 +35,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] 
     (errors.QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (errors.DatabaseUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.UpstreamTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.UpstreamError, grpc.StatusCode.UNAVAILABLE),
 )
@@ -57,13 +59,24 @@ def status_for(error: errors.GatewayError) -> grpc.Status:
     return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=message, details=details))
 
 
+_DATABASE_UNAVAILABLE = errors.DatabaseUnavailable(
+    "The gateway's database is not answering; nothing was done or charged. Retry shortly."
+)
 _INTERNAL = rpc_status.to_status(
     status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error in the gateway; it has been logged.")
 )
 
 
-async def abort_for(context: Context, exc: Exception, method: str) -> NoReturn:
-    """End the call with the status of a domain error, or INTERNAL (logged) for anything else."""
+async def abort_for(context: Context, exc: Exception, method: str, outages: OutageLog | None = None) -> NoReturn:
+    """End the call with the status of a domain error, or INTERNAL (logged) for anything else.
+
+    A database that does not answer is UNAVAILABLE (DATABASE_UNAVAILABLE), logged once per
+    outage through `outages` rather than once per call.
+    """
+    if is_outage(exc):
+        if outages is not None:
+            outages.failed(exc)
+        exc = _DATABASE_UNAVAILABLE
     if isinstance(exc, errors.GatewayError):
         await context.abort_with_status(status_for(exc))
     logger.error("unhandled error in %s", method, exc_info=exc)

@@ -62,6 +62,7 @@ from llmgw.server.store.ledger import (
     sweep_expired,
 )
 from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.outage import is_outage
 from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.spool import Spool
 
@@ -384,9 +385,11 @@ class GroupCommitWriter:
     def _fail(self, item: _Item, error: Exception) -> None:
         """Report a row that could not be written, and still release its reservation (or spool both)."""
         name = item.work.id if isinstance(item.work, RequestRow) else type(item.work).__name__
-        logger.error("request log: could not commit %s: %s", name, type(error).__name__)
+        # An outage is logged once for all requests (store/outage.py); each failure only at DEBUG.
+        level = logging.DEBUG if is_outage(error) else logging.ERROR
+        logger.log(level, "request log: could not commit %s: %s", name, type(error).__name__)
         if self._spool_failed(item, error):
-            logger.warning("request log: %s kept in the spool until the database is back", name)
+            logger.debug("request log: %s kept in the spool until the database is back", name)
             _settle(item.future, error)
             return
         if item.settlement is not None:

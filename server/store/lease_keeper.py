@@ -3,7 +3,8 @@
 Runs `GroupCommitWriter.maintain` every quarter lease (so a live replica's leases never lapse,
 and a dead one's are released at most a lease and a quarter after its last renewal). Each
 release of an expired lease is logged with its user, amount and owner. A database that is down
-is reported once when the upkeep first fails and once when it works again, not on every round.
+is reported once when it first fails and once when it answers again (outage.py), not on every round;
+its success is also what tells the outage log that the database is back.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import socket
 
 from llmgw.server.core.money import format_usd
 from llmgw.server.store.group_commit import GroupCommitWriter
+from llmgw.server.store.outage import OutageLog, is_outage
 
 logger = logging.getLogger(__name__)
 MIN_INTERVAL_S = 0.1
@@ -30,11 +32,11 @@ def replica_id() -> str:
 class LeaseKeeper:
     """The periodic upkeep task of one gateway process."""
 
-    def __init__(self, writer: GroupCommitWriter, lease_seconds: float) -> None:
+    def __init__(self, writer: GroupCommitWriter, lease_seconds: float, outages: OutageLog | None = None) -> None:
         self._writer = writer
         self.interval_s = max(lease_seconds / 4, MIN_INTERVAL_S)
         self._task: asyncio.Task[None] | None = None
-        self._failing = False
+        self._outages = outages or OutageLog()
 
     def start(self) -> None:
         """Start the upkeep loop on the running event loop."""
@@ -52,16 +54,13 @@ class LeaseKeeper:
         """One round of upkeep; the number of expired reservations released (0 when it failed)."""
         try:
             released = await self._writer.maintain()
-        except Exception as exc:  # the database is down: try again next round, say so once
-            if not self._failing:
-                logger.error(
-                    "quota ledger upkeep failed (%s); retrying every %.1f s", type(exc).__name__, self.interval_s
-                )
-            self._failing = True
+        except Exception as exc:  # the database is down: try again next round; the outage is logged once
+            if is_outage(exc):
+                self._outages.failed(exc)
+            else:
+                logger.exception("quota ledger upkeep failed")
             return 0
-        if self._failing:
-            logger.warning("quota ledger upkeep works again")
-            self._failing = False
+        self._outages.answered()
         for held in released:
             logger.warning(
                 "quota ledger: released the expired reservation %s of %s (%s USD, held by %s since %s)",

@@ -124,7 +124,8 @@ def test_hundred_abandoned_calls_stay_within_one_request_of_the_quota(gov: Gov) 
     with ThreadPoolExecutor(max_workers=10) as pool:
         codes = list(pool.map(abandon, range(100)))
     assert set(codes) <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
-    settled = _settled("alice", 100)
+    # A call whose deadline passed before the server took it up never ran, so never left a row.
+    settled = _settled("alice", 1)
     charged = [row for row in settled if row.cost_picodollars > 0]
     one_request = max(row.cost_picodollars for row in charged)
     spent = ledger("alice").spent_picodollars

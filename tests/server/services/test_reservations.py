@@ -17,6 +17,7 @@ from llmgw.v1 import quota_service_pb2
 from tests.server.services.conftest import Gov, ask, ledger, md, reason, rows
 
 SETTLE_WAIT_S = 20.0
+OUTAGE_WAIT_S = 90.0  # each batch waits out SQLite's busy timeout twice before it is spooled
 
 
 def _wait(condition: str, check: object) -> None:
@@ -109,7 +110,7 @@ def test_outage_during_settlement_then_recovery(gov: Gov, store_url: str) -> Non
         holder.start()
         try:
             assert locked.wait(10)
-            failures = [future.exception(timeout=SETTLE_WAIT_S) for future in running]
+            failures = [future.exception(timeout=OUTAGE_WAIT_S) for future in running]
         finally:
             release.set()
             holder.join(30)
