@@ -23,18 +23,20 @@ import grpc
 from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from llmgw.bridge import sse
+from llmgw.bridge.anthropic_shapes import ANTHROPIC_API
+from llmgw.bridge.bedrock_shapes import BEDROCK_API
 from llmgw.bridge.codec import dumps
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
+from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
-from llmgw.bridge.metadata import outgoing_metadata
-from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_SHAPES
+from llmgw.bridge.metadata import outgoing_metadata, response_headers
+from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_FRAMING, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
-from llmgw.bridge.request_body import ClientGone, JsonLimits, is_large, read_json
+from llmgw.bridge.request_body import ClientGone, JsonLimits, decode_json, is_large, read_body
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
-from llmgw.bridge.routes import Route, RouteTable, build_route_table, discover_services
-from llmgw.bridge.transcode import build_request, response_to_dict
+from llmgw.bridge.routes import HttpApi, Route, RouteTable, build_route_table, discover_services
+from llmgw.bridge.transcode import build_request, response_payload
 from llmgw.v1 import key_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
@@ -48,6 +50,8 @@ _GET_CALLER = "/llmgw.v1.KeyService/GetCaller"
 _SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
 # Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
+#: The services that speak another API than OpenAI's, with its JSON shapes and wire framing.
+APIS: dict[str, HttpApi] = {"llmgw.v1.MessagesService": ANTHROPIC_API, "llmgw.v1.BedrockService": BEDROCK_API}
 
 
 class _Gate:
@@ -179,6 +183,7 @@ class BridgeApp:
         self._open()
         request_id = request_id_for(scope["headers"])
         send = sending_request_id(send, request_id)
+        framing: Framing = OPENAI_FRAMING
         gate = _NO_GATE
         try:
             if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
@@ -190,8 +195,9 @@ class BridgeApp:
                     await (self._healthz(send) if path == "/healthz" else self._send_openapi(send))
                 return
             match = self._router.match(method, path)
+            framing = match.endpoint.framing or OPENAI_FRAMING
             metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
-            body = None
+            body: object = None
             if match.endpoint.takes_body:
                 verify: Callable[[], Awaitable[None]] = functools.partial(self._verify, metadata)
                 if is_large(scope["headers"], self.json_limits.max_body_bytes):
@@ -199,17 +205,18 @@ class BridgeApp:
                     verify = _verified
                     gate = _Gate(self._large_bodies)
                     await gate.enter()
-                body = await read_json(scope, receive, self.json_limits, verify)
+                raw = await read_body(scope, receive, self.json_limits.max_body_bytes, verify)
+                body = raw if match.endpoint.raw_body else await decode_json(raw, self.json_limits)
             route = match.endpoint.select(body)
             request = build_request(route, body, match.values, scope.get("query_string", b""))
         except ClientError as exc:
             gate.leave()
-            await _send_error(send, exc.to_openai(), exc.allow)
+            await _send_error(send, framing, exc.to_openai(), exc.allow)
             return
         except _Refused as exc:
             gate.leave()
             # The body was not read: close the connection rather than read and discard it.
-            await _send_error(send, exc.error, close=True)
+            await _send_error(send, framing, exc.error, close=True)
             return
         except ClientGone:
             gate.leave()
@@ -252,8 +259,9 @@ class BridgeApp:
         try:
             await gate.leave_when_received(call)
             response = await call
+            headers = response_headers((*(await call.initial_metadata()), *(await call.trailing_metadata())))
         except grpc.aio.AioRpcError as exc:
-            await _send_error(send, from_rpc_error(exc))
+            await _send_error(send, route.framing or OPENAI_FRAMING, from_rpc_error(exc))
             return
         except asyncio.CancelledError:
             if _left(watcher):
@@ -261,8 +269,17 @@ class BridgeApp:
             raise
         finally:
             watcher.cancel()
-        body = _render(route, response)
-        await _send_json(send, 200, body) if body is not None else await _send_json(send, 500, FALLBACK_BODY)
+        payload = _render(route, response)
+        if payload is None:
+            await _send_json(send, 500, FALLBACK_BODY)
+        elif isinstance(payload[0], bytes):
+            content_type = (payload[1] or "application/octet-stream").encode()
+            await _send_body(send, 200, payload[0], [(b"content-type", content_type), *headers])
+        else:
+            body = _dumps(route, payload[0])
+            await _send_json(send, 200, body, headers) if body is not None else await _send_json(
+                send, 500, FALLBACK_BODY
+            )
 
     async def _stream(
         self,
@@ -275,26 +292,30 @@ class BridgeApp:
     ) -> None:
         call = self._streaming[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
+        framing = route.framing or OPENAI_FRAMING
         try:
             try:
                 await gate.leave_when_received(call)
                 message = await call.read()
             except grpc.aio.AioRpcError as exc:
-                await _send_error(send, from_rpc_error(exc))
+                await _send_error(send, framing, from_rpc_error(exc))
                 return
-            await send({"type": "http.response.start", "status": 200, "headers": sse.HEADERS})
+            rendered = None if message is grpc.aio.EOF else _render(route, cast(Message, message))
+            content_type = rendered[1] if rendered is not None else None
+            await send({"type": "http.response.start", "status": 200, "headers": framing.stream_headers(content_type)})
             try:
                 while message is not grpc.aio.EOF:
-                    chunk = _render(route, cast(Message, message))
+                    chunk = None if rendered is None else framing.stream_item(rendered[0])
                     if chunk is None:
-                        await send({"type": "http.response.body", "body": sse.event(FALLBACK_BODY)})
+                        await send({"type": "http.response.body", "body": fallback_stream_error(framing)})
                         return
-                    await send({"type": "http.response.body", "body": sse.event(chunk), "more_body": True})
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
                     message = await call.read()
+                    rendered = None if message is grpc.aio.EOF else _render(route, cast(Message, message))
             except grpc.aio.AioRpcError as exc:
-                await send({"type": "http.response.body", "body": sse.event(from_rpc_error(exc).body())})
+                await send({"type": "http.response.body", "body": framing.stream_error(from_rpc_error(exc))})
                 return
-            await send({"type": "http.response.body", "body": sse.DONE})
+            await send({"type": "http.response.body", "body": framing.stream_end()})
         except asyncio.CancelledError:
             if _left(watcher):
                 return
@@ -326,10 +347,19 @@ class BridgeApp:
         await _send_json(send, 200, self._openapi)
 
 
-def _render(route: Route, response: Message) -> bytes | None:
-    """A response's JSON, or None (logged) when it cannot be serialized (e.g. a NaN double)."""
+def _render(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None] | None:
+    """A response's body (JSON data or HttpBody bytes), or None (logged) when it cannot be rendered."""
     try:
-        return dumps(response_to_dict(route, response))
+        return response_payload(route, response)
+    except (TypeError, ValueError):
+        logger.exception("could not serialize a %s response", route.rpc)
+        return None
+
+
+def _dumps(route: Route, payload: dict[str, object]) -> bytes | None:
+    """JSON text, or None (logged) when the data cannot be serialized (e.g. a NaN double)."""
+    try:
+        return dumps(payload)
     except (TypeError, ValueError):
         logger.exception("could not serialize a %s response", route.rpc)
         return None
@@ -354,13 +384,18 @@ async def _send_json(send: Send, status: int, body: bytes, headers: Sequence[tup
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, error: OpenAIError, allow: Sequence[str] = (), *, close: bool = False) -> None:
-    headers = [(b"allow", ", ".join(allow).encode())] if allow else []
-    if close:
-        headers.append((b"connection", b"close"))
-    if error.retry_after is not None:
-        headers.append((b"retry-after", str(error.retry_after).encode()))
-    await _send_json(send, error.http_status, error.body(), headers)
+async def _send_body(send: Send, status: int, body: bytes, headers: Sequence[tuple[bytes, bytes]]) -> None:
+    content_length = (b"content-length", str(len(body)).encode())
+    await send({"type": "http.response.start", "status": status, "headers": [content_length, *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _send_error(
+    send: Send, framing: Framing, error: OpenAIError, allow: Sequence[str] = (), *, close: bool = False
+) -> None:
+    body, headers = framing.error(error)
+    closing = [(b"connection", b"close")] if close else []
+    await _send_json(send, error.http_status, body, [*allow_header(allow), *headers, *closing])
 
 
 def create_app(
@@ -375,7 +410,7 @@ def create_app(
 
     `metrics` renders the Prometheus exposition served at `GET /metrics` (absent: no such route).
     """
-    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES)
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
     return BridgeApp(
         target,
         table,

@@ -22,7 +22,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from llmgw.bridge.errors import ClientError
+from llmgw.bridge import sse
+from llmgw.bridge.codec import dumps
+from llmgw.bridge.errors import ClientError, OpenAIError
+from llmgw.bridge.framing import Headers, retry_headers
 from llmgw.bridge.routes import Dispatcher, InputHook, JsonShapes, Route, RouteTableError
 
 
@@ -85,7 +88,43 @@ DISPATCHERS: dict[frozenset[str], Dispatcher] = {
     frozenset(
         {"llmgw.v1.ChatService.CreateChatCompletion", "llmgw.v1.ChatService.StreamChatCompletion"}
     ): StreamFlagDispatcher("stream"),
+    # Anthropic's Messages API switches between its unary and streamed answers the same way.
+    frozenset({"llmgw.v1.MessagesService.CreateMessage", "llmgw.v1.MessagesService.StreamMessage"}): (
+        StreamFlagDispatcher("stream")
+    ),
 }
+
+
+class OpenAIFraming:
+    """OpenAI's wire shapes: the SDKs' error body, `data:` events and `[DONE]`."""
+
+    def error(self, error: OpenAIError) -> tuple[bytes, Headers]:
+        """OpenAI's `{"error": {...}}` body."""
+        return error.body(), retry_headers(error)
+
+    def stream_headers(self, content_type: str | None) -> Headers:
+        """Server-sent events."""
+        return sse.HEADERS
+
+    def stream_item(self, payload: dict[str, object] | bytes) -> bytes | None:
+        """One `data:` event."""
+        if isinstance(payload, bytes):
+            return sse.event(payload)
+        try:
+            return sse.event(dumps(payload))
+        except (TypeError, ValueError):
+            return None
+
+    def stream_error(self, error: OpenAIError) -> bytes:
+        """One `data: {"error": ...}` event."""
+        return sse.event(error.body())
+
+    def stream_end(self) -> bytes:
+        """`data: [DONE]`."""
+        return sse.DONE
+
+
+OPENAI_FRAMING = OpenAIFraming()
 
 
 OPENAI_SHAPES = JsonShapes(

@@ -72,16 +72,20 @@ def too_large(limit: int) -> ClientError:
     return ClientError(f"body: larger than {limit} bytes", http_status=413, code="request_too_large")
 
 
-async def read_json(scope: Scope, receive: Receive, limits: JsonLimits, verify: Verify) -> object:
-    """The request's JSON body, read and parsed under the module's three rules.
+async def read_body(scope: Scope, receive: Receive, limit: int, verify: Verify) -> bytes:
+    """The request's body, read only once `verify` accepted the caller when it is large or of unknown length.
 
-    Raises ClientError for a body the client must fix, ClientGone when the client left,
-    and whatever `verify` raises when the credential is refused.
+    Raises ClientError (413) past `limit`, ClientGone when the client left, and whatever
+    `verify` raises when the credential is refused.
     """
-    length = declared_length(scope["headers"], limits.max_body_bytes)
+    length = declared_length(scope["headers"], limit)
     if length is None or length > PREAUTH_BYTES:
         await verify()
-    raw = await read_bytes(receive, limits.max_body_bytes)
+    return await read_bytes(receive, limit)
+
+
+async def decode_json(raw: bytes, limits: JsonLimits) -> object:
+    """`parse_json`, on a worker thread for a body over OFFLOAD_BYTES."""
     if len(raw) > OFFLOAD_BYTES:
         return await asyncio.get_running_loop().run_in_executor(None, parse_json, raw, limits)
     return parse_json(raw, limits)

@@ -6,7 +6,12 @@ server. Bindings with the same method and path shape collide; building fails on 
 unless a `Dispatcher` is declared for exactly that set of RPCs (the chat completion's
 unary/streaming pair is the one we have, see `openai_shapes.DISPATCHERS`). The JSON
 conventions of the API being served (`JsonShapes`) come in here too, so the transcoder that
-applies them knows no API by name.
+applies them knows no API by name; so does, per service, how its routes look on the wire
+(`HttpApi`: shapes plus a `framing.Framing` for errors and streams), for services that speak
+another API than the rest (Anthropic's Messages API, Bedrock's own paths).
+
+A body field of type `google.api.HttpBody` takes the request's bytes as they are (`raw_body`),
+and an HttpBody response goes out as its bytes with its own content type (grpc-gateway's rule).
 """
 
 from __future__ import annotations
@@ -23,10 +28,12 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor, MethodDescri
 from google.protobuf.message import Message
 from google.protobuf.message_factory import GetMessageClass
 
+from llmgw.bridge.framing import Framing
 from llmgw.bridge.path_template import PathTemplate, TemplateError, parse
 
 _PATTERNS = ("get", "put", "post", "delete", "patch")
 _NO_BODY = frozenset({"GET", "DELETE"})
+HTTP_BODY = "google.api.HttpBody"
 
 
 class RouteTableError(ValueError):
@@ -35,6 +42,8 @@ class RouteTableError(ValueError):
 
 InputHook = Callable[[object, str], object]
 """Reshapes one field's decoded JSON value (its path given for errors) into proto JSON shape."""
+OutputHook = Callable[[object], object]
+"""Writes one field's value as the API's JSON, in place of the generic rule."""
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -50,10 +59,20 @@ class JsonShapes:
     """Message types (full names) whose enum fields are left out when 0 instead of being null."""
     numeric_string_suffix: str = ""
     """String fields whose name ends so also accept a JSON number (e.g. `_usd` amounts)."""
+    output_hooks: Mapping[str, OutputHook] = dataclass_field(default_factory=dict)
+    """Hooks that write a field's value in responses, keyed by the field's full name."""
 
 
 PLAIN_JSON = JsonShapes()
 """Proto JSON with the transcoder's generic rules only."""
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class HttpApi:
+    """An HTTP API some services speak: its JSON shapes and how its errors and streams look."""
+
+    shapes: JsonShapes
+    framing: Framing
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +89,10 @@ class Route:
     server_streaming: bool
     method: MethodDescriptor
     shapes: JsonShapes = PLAIN_JSON
+    framing: Framing | None = None
+    """The wire framing of the route's API; None: the server's default."""
+    raw_body: bool = False
+    """The body field is a `google.api.HttpBody`: the request's bytes, not JSON."""
 
     @property
     def rpc_path(self) -> str:
@@ -107,6 +130,16 @@ class Endpoint:
         """Whether requests to this endpoint carry a JSON body."""
         return any(route.body for route in self.routes)
 
+    @property
+    def raw_body(self) -> bool:
+        """Whether the body is taken as bytes (a `google.api.HttpBody` field), not decoded as JSON."""
+        return any(route.raw_body for route in self.routes)
+
+    @property
+    def framing(self) -> Framing | None:
+        """The wire framing of this endpoint's routes (set per service, so the same for all)."""
+        return self.routes[0].framing
+
 
 @dataclass(frozen=True, slots=True)
 class RouteTable:
@@ -140,7 +173,9 @@ def _binding(rule: http_pb2.HttpRule) -> tuple[str, str]:
     raise RouteTableError("an http rule has no pattern")
 
 
-def routes_of_method(method: MethodDescriptor, shapes: JsonShapes = PLAIN_JSON) -> list[Route]:
+def routes_of_method(
+    method: MethodDescriptor, shapes: JsonShapes = PLAIN_JSON, framing: Framing | None = None
+) -> list[Route]:
     """The routes of one RPC: its http rule and its additional bindings; none if unannotated."""
     options = method.GetOptions()
     if not options.HasExtension(annotations_pb2.http):
@@ -163,8 +198,10 @@ def routes_of_method(method: MethodDescriptor, shapes: JsonShapes = PLAIN_JSON) 
         body = binding.body or None
         if body and http_method in _NO_BODY:
             raise RouteTableError(f"{rpc}: {http_method} cannot have a body")
+        raw_body = False
         if body and body != "*":
-            _field(method.input_type, body, "body", rpc)
+            body_type = _field(method.input_type, body, "body", rpc).message_type
+            raw_body = body_type is not None and body_type.full_name == HTTP_BODY
         response_body = binding.response_body or None
         if response_body:
             field = _field(method.output_type, response_body, "response_body", rpc)
@@ -182,6 +219,8 @@ def routes_of_method(method: MethodDescriptor, shapes: JsonShapes = PLAIN_JSON) 
                 server_streaming=method.server_streaming,
                 method=method,
                 shapes=shapes,
+                framing=framing,
+                raw_body=raw_body,
             )
         )
     return routes
@@ -191,13 +230,22 @@ def build_route_table(
     services: Iterable[ServiceDescriptor],
     dispatchers: Mapping[frozenset[str], Dispatcher],
     shapes: JsonShapes = PLAIN_JSON,
+    apis: Mapping[str, HttpApi] | None = None,
 ) -> RouteTable:
     """Build the table; raises RouteTableError on bad annotations or undeclared collisions.
 
     `dispatchers` maps a set of full RPC names (`llmgw.v1.ChatService.CreateChatCompletion`)
-    sharing one endpoint to the dispatcher that splits them; every route carries `shapes`.
+    sharing one endpoint to the dispatcher that splits them. The routes of a service named
+    in `apis` (`llmgw.v1.MessagesService`) carry that API's shapes and framing; every other
+    route carries `shapes` and the default framing.
     """
-    routes = [route for service in services for method in service.methods for route in routes_of_method(method, shapes)]
+    apis = apis or {}
+
+    def of(service: ServiceDescriptor, method: MethodDescriptor) -> list[Route]:
+        api = apis.get(service.full_name)
+        return routes_of_method(method, shapes) if api is None else routes_of_method(method, api.shapes, api.framing)
+
+    routes = [route for service in services for method in service.methods for route in of(service, method)]
     groups: dict[tuple[object, ...], list[Route]] = {}
     for route in routes:
         groups.setdefault((route.http_method, *route.template.shape()), []).append(route)

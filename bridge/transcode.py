@@ -20,7 +20,12 @@ Output (proto -> JSON), chosen so responses look like hand-written JSON APIs (Op
 - enums use the short lowercase form, and value 0 (`..._UNSPECIFIED`) is `null`, except in the
   message types the route's `JsonShapes` lists, where an unset enum is left out;
 - 64-bit integers are JSON numbers (OpenAI's `created` is a number), bytes are base64;
-- well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form.
+- well-known types (Struct, Value, Timestamp, ...) use their standard proto3 JSON form;
+- a field with an output hook in the route's `JsonShapes` (keyed by its full name) is written
+  by that hook instead.
+
+A body field of type `google.api.HttpBody` takes the request's bytes as they are, and an
+HttpBody response is its bytes with its own content type (`response_payload`).
 
 The short enum form strips the prefix that buf's ENUM_VALUE_PREFIX rule guarantees: the enum's
 name in UPPER_SNAKE_CASE plus `_` (`FinishReason.FINISH_REASON_TOOL_CALLS` <-> `tool_calls`).
@@ -41,7 +46,7 @@ from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescript
 from google.protobuf.message import Message
 
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.routes import PLAIN_JSON, JsonShapes, Route
+from llmgw.bridge.routes import HTTP_BODY, PLAIN_JSON, JsonShapes, Route
 
 _F = FieldDescriptor
 _INT_RANGES = {
@@ -326,7 +331,11 @@ def bind_query(message: Message, query: bytes, skip: frozenset[str]) -> None:
 def build_request(route: Route, body: object, path_values: Mapping[str, str], query: bytes) -> Message:
     """The RPC's request message from the decoded body, the path variables and the query string."""
     request = route.request_class()
-    if route.body == "*":
+    if route.raw_body:
+        raw = getattr(request, cast(str, route.body))
+        raw.content_type = "application/json"
+        raw.data = body if isinstance(body, bytes) else b""
+    elif route.body == "*":
         parse_into(request, body, "", route.shapes)
     elif route.body:
         field = _field(cast(Descriptor, request.DESCRIPTOR), route.body)
@@ -353,7 +362,10 @@ def _bytes_to_json(value: bytes) -> str:
 
 
 def _converter(field: FieldDescriptor, shapes: JsonShapes) -> _Convert:
-    """How one value of a field becomes JSON data."""
+    """How one value of a field becomes JSON data (the shapes' output hook for it first)."""
+    hook = shapes.output_hooks.get(field.full_name)
+    if hook is not None:
+        return hook
     if field.message_type is not None:
         if _is_well_known(field.message_type):
             return _well_known_to_json
@@ -414,6 +426,14 @@ def message_to_dict(message: Message, *, top_level: bool = False, shapes: JsonSh
             if entries:
                 out[name] = {str(k): v if convert is None else convert(v) for k, v in entries.items()}
     return out
+
+
+def response_payload(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None]:
+    """The HTTP body of one response message: JSON data, or the bytes and content type of an HttpBody."""
+    body: Any = getattr(response, route.response_body) if route.response_body else response
+    if body.DESCRIPTOR.full_name == HTTP_BODY:
+        return bytes(body.data), str(body.content_type) or None
+    return message_to_dict(body, top_level=True, shapes=route.shapes), None
 
 
 def response_to_dict(route: Route, response: Message) -> dict[str, object]:

@@ -3,38 +3,50 @@
 Routes (model ids arrive percent-encoded, `:` and all):
     POST /model/{modelId}/converse         JSON answer
     POST /model/{modelId}/converse-stream  AWS event-stream answer
-    POST /model/{modelId}/invoke           embeddings (Titan, Cohere)
+    POST /model/{modelId}/invoke           embeddings (Titan, Cohere); Claude in Bedrock's Anthropic body
+    POST /model/{modelId}/invoke-with-response-stream
+                                           Claude: `chunk` events carrying base64 Anthropic stream events
+    POST /model/{modelId}/count-tokens     CountTokens (refused for models that have it on mantle only)
+    POST /anthropic/v1/messages            the native Messages route: Anthropic JSON, or SSE with `stream`
+    GET  /foundation-models                ListFoundationModels (the `bedrock` control plane)
+    GET  /inference-profiles               ListInferenceProfiles (the `bedrock` control plane)
 Errors are HTTP statuses with an `x-amzn-errortype` header and a `{"message": ...}` body,
 except mid-stream failures, which arrive as exception frames inside the stream.
 """
 
 import asyncio
+import base64
+import binascii
 import hashlib
 import json
 import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 from urllib.parse import unquote
 
+from llmgw.eventstream import encode_chunk, encode_event, encode_exception
+from llmgw.fakebedrock import anthropic
 from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
-from llmgw.fakebedrock.eventstream import encode_event, encode_exception
 from llmgw.fakebedrock.faults import HANG_LIMIT_S, Fault, ThrottleLedger, fault_error
 from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
 from llmgw.fakebedrock.request import parse_converse
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
+from llmgw.fakebedrock.thinking import check_request
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_ROUTE = re.compile(rb"/model/([^/]+)/(converse|converse-stream|invoke)")
+_ROUTE = re.compile(rb"/model/([^/]+)/(converse|converse-stream|invoke|invoke-with-response-stream|count-tokens)")
+_NATIVE_MESSAGES = b"/anthropic/v1/messages"
 # Text deltas a `mid_stream` fault lets through before the in-stream error.
 _DELTAS_BEFORE_STREAM_ERROR = 3
 
@@ -48,6 +60,10 @@ class FakeBedrockStats:
     streams_completed: int = 0
     streams_aborted: int = 0
     streams_failed: int = 0
+    betas_seen: list[str] = field(default_factory=list)
+    """Every anthropic-beta value that reached the fake, accepted or not."""
+    native_messages: int = 0
+    """Requests to the native `/anthropic/v1/messages` route."""
 
 
 class FakeBedrockApp:
@@ -56,7 +72,9 @@ class FakeBedrockApp:
     def __init__(self, config: FakeBedrockConfig | None = None) -> None:
         self.config = config or FakeBedrockConfig()
         self.stats = FakeBedrockStats()
+        self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
+        self._prompt_cache: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope (HTTP requests; lifespan is acknowledged)."""
@@ -76,14 +94,31 @@ class FakeBedrockApp:
 
     async def _dispatch(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()
+        if scope["method"] == "POST" and raw_path == _NATIVE_MESSAGES:
+            await self._native(scope, body, receive, send, started)
+            return
+        if scope["method"] == "GET":
+            headers = {name.lower(): value for name, value in scope.get("headers", [])}
+            answer = self.control_plane.answer(raw_path.split(b"?")[0], scope.get("query_string", b""), headers)
+            if answer is not None:
+                await _send_json(send, 200, answer)
+                return
         route = _ROUTE.fullmatch(raw_path)
         if scope["method"] != "POST" or route is None:
             raise not_found(f"The Bedrock Runtime API has no {scope['method']} {scope['path']}.")
         model_id = unquote(route.group(1).decode())
         payload = _parse_json(body)
         throttle_key = hashlib.blake2b(raw_path + b"\0" + body, digest_size=16).digest()
-        if route.group(2) == b"invoke":
+        operation = route.group(2)
+        if operation == b"count-tokens":
+            await self._count_tokens(model_id, payload, send)
+        elif anthropic.is_anthropic_model(model_id) and operation in (b"invoke", b"invoke-with-response-stream"):
+            streaming = operation == b"invoke-with-response-stream"
+            await self._anthropic(model_id, payload, throttle_key, streaming, "invoke", receive, send, started)
+        elif operation == b"invoke":
             await self._invoke(model_id, payload, throttle_key, receive, send, started)
+        elif operation == b"invoke-with-response-stream":
+            raise invalid(f"The model {model_id} does not support InvokeModelWithResponseStream in this fake.")
         else:
             streaming = route.group(2) == b"converse-stream"
             await self._converse(model_id, payload, throttle_key, streaming, receive, send, started)
@@ -94,10 +129,11 @@ class FakeBedrockApp:
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
+        thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
         knobs = read_knobs(request.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed)
+        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
         if streaming:
             mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
             await self._stream(plan, knobs, mid_stream, receive, send, started)
@@ -106,6 +142,77 @@ class FakeBedrockApp:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         await _send_json(send, 200, converse_response(plan, _elapsed_ms(started)))
+
+    async def _native(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
+        """The native Messages route: the model is in the body, betas in the `anthropic-beta` header."""
+        self.stats.native_messages += 1
+        payload = _parse_json(body)
+        headers = dict(scope["headers"])
+        if isinstance(payload, dict):
+            betas = [b.strip() for b in headers.get(b"anthropic-beta", b"").decode().split(",") if b.strip()]
+            if betas:
+                payload = {**payload, "anthropic_beta": betas}
+        model_id = payload.get("model") if isinstance(payload, dict) else None
+        streaming = isinstance(payload, dict) and payload.get("stream") is True
+        key = hashlib.blake2b(_NATIVE_MESSAGES + b"\0" + body, digest_size=16).digest()
+        await self._anthropic(str(model_id), payload, key, streaming, "native", receive, send, started)
+
+    async def _anthropic(
+        self,
+        model_id: str,
+        payload: object,
+        key: bytes,
+        streaming: bool,
+        path: str,
+        receive: Receive,
+        send: Send,
+        started: float,
+    ) -> None:
+        """A Claude answer on InvokeModel (JSON / event-stream chunks) or the native route (JSON / SSE)."""
+        if isinstance(payload, dict) and isinstance(payload.get("anthropic_beta"), list):
+            self.stats.betas_seen.extend(str(beta) for beta in payload["anthropic_beta"])
+        request = anthropic.parse(payload, model_id, native=path == "native")
+        knobs = read_knobs(request.converse.prompt, self.config)
+        if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
+            return
+        result = anthropic.answer(request, knobs.output_tokens, knobs.tools_allowed, knobs.refuse, self._prompt_cache)
+        message_id = f"msg_bdrk_{uuid.uuid4().hex[:24]}"
+        if not streaming:
+            if knobs.ttft_ms > 0:
+                await asyncio.sleep(knobs.ttft_ms / 1000)
+            await _send_json(send, 200, anthropic.message(result, model_id, message_id))
+            return
+        self.stats.streams_started += 1
+        content_type = b"application/vnd.amazon.eventstream" if path == "invoke" else b"text/event-stream"
+        await send({"type": "http.response.start", "status": 200, "headers": _headers(content_type)})
+        watcher = asyncio.ensure_future(_disconnected(receive))
+        try:
+            outcome = await _send_anthropic_stream(result, model_id, message_id, path, knobs, send, watcher, started)
+        except OSError:
+            outcome = "aborted"
+        finally:
+            watcher.cancel()
+        if outcome == "completed":
+            self.stats.streams_completed += 1
+        elif outcome == "aborted":
+            self.stats.streams_aborted += 1
+        else:
+            self.stats.streams_failed += 1
+
+    async def _count_tokens(self, model_id: str, payload: object, send: Send) -> None:
+        """CountTokens on an InvokeModel body; refused for models that count only on mantle."""
+        if any(name in model_id for name in anthropic.NO_COUNT_TOKENS) or not anthropic.is_anthropic_model(model_id):
+            raise invalid(f"The provided model {model_id} doesn't support counting tokens.")
+        invoke = payload.get("input", {}).get("invokeModel", {}) if isinstance(payload, dict) else {}
+        raw = invoke.get("body") if isinstance(invoke, dict) else None
+        if not isinstance(raw, str):
+            raise invalid("input.invokeModel.body: required")
+        try:
+            body = json.loads(base64.b64decode(raw))
+        except (binascii.Error, ValueError):
+            raise invalid("input.invokeModel.body: not a base64 JSON body") from None
+        request = anthropic.parse(body, model_id, native=False, count_only=True)
+        await _send_json(send, 200, {"inputTokens": request.converse.input_tokens})
 
     async def _invoke(
         self, model_id: str, payload: object, key: bytes, receive: Receive, send: Send, started: float
@@ -192,6 +299,62 @@ async def _send_stream(
         return "aborted"
     await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
     return "failed" if mid_stream else "completed"
+
+
+async def _send_anthropic_stream(
+    result: anthropic.Answer,
+    model_id: str,
+    message_id: str,
+    path: str,
+    knobs: Knobs,
+    send: Send,
+    watcher: asyncio.Future[None],
+    started: float,
+) -> str:
+    """Send Anthropic's events (event-stream chunks or SSE), paced like ConverseStream.
+
+    Returns "completed", "aborted" or "failed" (a `mid_stream` fault's in-stream error).
+    """
+    pending: list[bytes] = []
+    tokens_sent = 0
+
+    def frame(event: dict[str, object]) -> bytes:
+        data = json.dumps(event, separators=(",", ":")).encode()
+        if path == "invoke":
+            return encode_chunk(data)
+        return b"event: " + str(event["type"]).encode() + b"\ndata: " + data + b"\n\n"
+
+    mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
+    for event, is_token in anthropic.events(result, model_id, message_id):
+        if is_token:
+            if mid_stream and tokens_sent == _DELTAS_BEFORE_STREAM_ERROR:
+                break
+            delay_ms = knobs.token_delay_ms if tokens_sent else knobs.ttft_ms
+            tokens_sent += 1
+            if delay_ms > 0:
+                await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                pending.clear()
+                await asyncio.wait([watcher], timeout=delay_ms / 1000)
+                if watcher.done():
+                    return "aborted"
+        pending.append(frame(event))
+    if mid_stream:
+        error = {"message": "The model stopped while streaming.", "originalStatusCode": 500}
+        if path == "invoke":
+            pending.append(encode_exception("modelStreamErrorException", json.dumps(error).encode()))
+        else:
+            payload = {"type": "error", "error": {"type": "api_error", "message": error["message"]}}
+            pending.append(b"event: error\ndata: " + json.dumps(payload).encode() + b"\n\n")
+        await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
+        return "failed"
+    stop: dict[str, object] = {"type": "message_stop"}
+    if path == "invoke":
+        stop["amazon-bedrock-invocationMetrics"] = anthropic.invocation_metrics(result, _elapsed_ms(started))
+    pending.append(frame(stop))
+    if watcher.done():
+        return "aborted"
+    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
+    return "completed"
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -3,6 +3,7 @@
 import argparse
 import contextlib
 import sys
+from pathlib import Path
 
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.faults import FAULT_NAMES
@@ -33,6 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help=f"fault played on every request: {', '.join(sorted(FAULT_NAMES))} (throttle:N throttles N times)",
     )
+    parser.add_argument(
+        "--control-plane",
+        type=Path,
+        default=None,
+        help="JSON of ListFoundationModels / ListInferenceProfiles answers per region "
+        '({"us-east-1": {"modelSummaries": [...], "inferenceProfileSummaries": [...]}}; "*" for any region)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,10 +49,12 @@ def run(args: argparse.Namespace) -> int:
         config = FakeBedrockConfig(
             ttft_ms=args.ttft_ms, token_delay_ms=args.token_delay_ms, output_tokens=args.output_tokens, fault=args.fault
         )
+        if args.control_plane is not None and not args.control_plane.is_file():
+            raise ValueError(f"--control-plane: no such file {args.control_plane}")
     except ValueError as error:
         print(f"llmgw fake-bedrock: {error}", file=sys.stderr)
         return 2
     # uvicorn shuts down gracefully on Ctrl-C, then re-raises it; that is a normal exit here.
     with contextlib.suppress(KeyboardInterrupt):
-        serve_forever(config, args.host, args.port)
+        serve_forever(config, args.host, args.port, args.control_plane)
     return 0

@@ -1,7 +1,8 @@
 """Per-request knobs written into the prompt as `[[name:value]]` markers.
 
 Tests steer one request without reconfiguring the server: `[[fault:throttle:2]]`,
-`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[no_tool]]`.
+`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[no_tool]]`, and `[[refuse]]`
+(the model declines: a short text with stop reason `refusal`, as Claude Fable answers).
 Markers stay part of the prompt text and count as prompt words like any other.
 """
 
@@ -12,7 +13,7 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.errors import invalid
 from llmgw.fakebedrock.faults import Fault, parse_fault
 
-_MARKER = re.compile(r"\[\[(no_tool|fault|tokens|ttft_ms|token_delay_ms)(?::([^\[\]]*))?\]\]")
+_MARKER = re.compile(r"\[\[(no_tool|refuse|fault|tokens|ttft_ms|token_delay_ms)(?::([^\[\]]*))?\]\]")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Knobs:
     ttft_ms: float
     token_delay_ms: float
     tools_allowed: bool
+    refuse: bool = False
 
 
 def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
@@ -31,13 +33,15 @@ def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
     fault = config.parsed_fault
     tokens, ttft_ms, token_delay_ms = config.output_tokens, config.ttft_ms, config.token_delay_ms
     tools_allowed = True
+    refuse = False
     if "[[" in text:
         for match in _MARKER.finditer(text):
             name, value, marker = match.group(1), match.group(2), match.group(0)
-            if name == "no_tool":
+            if name in ("no_tool", "refuse"):
                 if value is not None:
                     raise invalid(f"marker {marker} takes no value")
-                tools_allowed = False
+                tools_allowed = tools_allowed and name != "no_tool"
+                refuse = refuse or name == "refuse"
             elif name == "fault":
                 fault = _fault(value, marker)
             elif name == "tokens":
@@ -48,7 +52,7 @@ def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
                 ttft_ms = _number(value, marker)
             else:
                 token_delay_ms = _number(value, marker)
-    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed)
+    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed, refuse)
 
 
 def _fault(value: str | None, marker: str) -> Fault:

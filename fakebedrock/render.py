@@ -26,6 +26,9 @@ def usage(plan: AnswerPlan) -> dict[str, int]:
 def converse_response(plan: AnswerPlan, latency_ms: int) -> dict[str, object]:
     """The Converse response body for `plan`."""
     content: list[dict[str, object]] = []
+    if plan.reasoning_tokens:
+        reasoning = {"reasoningText": {"text": plan.reasoning_text, "signature": plan.reasoning_signature}}
+        content.append({"reasoningContent": reasoning})
     if plan.text_tokens or plan.tool_call is None:
         content.append({"text": plan.text})
     if plan.tool_call is not None:
@@ -43,6 +46,12 @@ def stream_events(plan: AnswerPlan) -> list[StreamEvent]:
     """The ConverseStream events for `plan`, from messageStart to messageStop (metadata comes last, timed)."""
     events = [StreamEvent("messageStart", {"role": "assistant"})]
     index = 0
+    if plan.reasoning_tokens:
+        if plan.reasoning_shown:
+            events += [_delta(index, {"reasoningContent": {"text": token}}) for token in plan.reasoning_tokens]
+        events.append(_delta(index, {"reasoningContent": {"signature": plan.reasoning_signature}}))
+        events.append(StreamEvent("contentBlockStop", {"contentBlockIndex": index}))
+        index += 1
     if plan.text_tokens:
         events += [_delta(index, {"text": token}) for token in plan.text_tokens]
         events.append(StreamEvent("contentBlockStop", {"contentBlockIndex": index}))

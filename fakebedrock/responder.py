@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from llmgw.fakebedrock.request import ConverseRequest, ToolSpec
+from llmgw.fakebedrock.thinking import ThinkingShown
 
 # 64 words, so one hash byte picks a word without bias.
 VOCABULARY = (
@@ -82,6 +83,8 @@ VOCABULARY = (
 )
 
 _TOKEN = re.compile(r"\s*\S+")
+REFUSAL_TEXT = "I can't help with that request."
+_NO_THINKING = ThinkingShown(0, False)
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,9 @@ class AnswerPlan:
     tool_call: ToolCall | None
     stop_reason: str
     input_tokens: int
+    reasoning_tokens: tuple[str, ...] = ()
+    reasoning_shown: bool = False
+    reasoning_signature: str = ""
 
     @property
     def text(self) -> str:
@@ -120,13 +126,37 @@ class AnswerPlan:
         return "".join(self.text_tokens)
 
     @property
+    def reasoning_text(self) -> str:
+        """The thinking text as returned: empty when the model hides it (only the signature comes back)."""
+        return "".join(self.reasoning_tokens) if self.reasoning_shown else ""
+
+    @property
     def output_tokens(self) -> int:
-        """Output tokens billed: one per text token plus the tool call's tokens."""
-        return len(self.text_tokens) + (self.tool_call.tokens if self.tool_call else 0)
+        """Output tokens billed: thinking (shown or not), text tokens and the tool call's tokens."""
+        return len(self.reasoning_tokens) + len(self.text_tokens) + (self.tool_call.tokens if self.tool_call else 0)
 
 
-def plan_answer(request: ConverseRequest, output_tokens: int, tools_allowed: bool = True) -> AnswerPlan:
-    """Decide the answer to `request`, generating `output_tokens` words unless a tool call is due."""
+def plan_answer(
+    request: ConverseRequest,
+    output_tokens: int,
+    tools_allowed: bool = True,
+    thinking: ThinkingShown = _NO_THINKING,
+    refuse: bool = False,
+) -> AnswerPlan:
+    """Decide the answer to `request`, generating `output_tokens` words unless a tool call is due.
+
+    Thinking comes first and counts toward maxTokens; a refusal is a short text with
+    stop reason `refusal` (as Fable answers, HTTP 200).
+    """
+    reasoning: list[str] = []
+    if thinking.words:
+        reasoning = _TOKEN.findall(" ".join(["Thinking:", *_generated_words(request.seed[::-1], thinking.words - 1)]))
+    signature = hashlib.blake2b(b"signature" + request.seed, digest_size=24).hexdigest() if reasoning else ""
+    if refuse:
+        tokens = _TOKEN.findall(REFUSAL_TEXT)
+        return AnswerPlan(
+            tuple(tokens), None, "refusal", request.input_tokens, tuple(reasoning), thinking.text_shown, signature
+        )
     mentions = [f"Tool result: {result}." for result in request.tool_results]
     mentions += [f"Seen image/{image.format} of {image.size} bytes." for image in request.images]
     tool_call = _tool_call(request) if tools_allowed else None
@@ -136,13 +166,15 @@ def plan_answer(request: ConverseRequest, output_tokens: int, tools_allowed: boo
         words = mentions + _generated_words(request.seed, output_tokens)
     tokens = _TOKEN.findall(" ".join(words))
     stop_reason = "tool_use" if tool_call else "end_turn"
-    budget = request.max_tokens
+    budget = None if request.max_tokens is None else max(request.max_tokens - len(reasoning), 0)
     if budget is not None and budget < len(tokens) + (tool_call.tokens if tool_call else 0):
         tokens, tool_call, stop_reason = tokens[:budget], None, "max_tokens"
     cut = _stop_position("".join(tokens), request.stop_sequences)
     if cut is not None:
         tokens, tool_call, stop_reason = _truncate(tokens, cut), None, "stop_sequence"
-    return AnswerPlan(tuple(tokens), tool_call, stop_reason, request.input_tokens)
+    return AnswerPlan(
+        tuple(tokens), tool_call, stop_reason, request.input_tokens, tuple(reasoning), thinking.text_shown, signature
+    )
 
 
 def _generated_words(seed: bytes, count: int) -> list[str]:

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -80,6 +81,12 @@ class FakeBedrockServer:
         self.stop()
 
 
-def serve_forever(config: FakeBedrockConfig, host: str, port: int) -> None:
-    """Serve in the foreground until interrupted (SIGINT / SIGTERM), as `llmgw fake-bedrock` does."""
-    uvicorn.Server(_uvicorn_config(FakeBedrockApp(config), host, port, log_level="info")).run()
+def serve_forever(config: FakeBedrockConfig, host: str, port: int, control_plane: Path | None = None) -> None:
+    """Serve in the foreground until interrupted (SIGINT / SIGTERM), as `llmgw fake-bedrock` does.
+
+    `control_plane` names a JSON file of the control-plane lists to serve (control_plane.py).
+    """
+    app = FakeBedrockApp(config)
+    if control_plane is not None:
+        app.control_plane.load(control_plane)
+    uvicorn.Server(_uvicorn_config(app, host, port, log_level="info")).run()

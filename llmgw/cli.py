@@ -1,4 +1,4 @@
-"""The `llmgw` command: serve, demo, fake-bedrock, keys create, tui.
+"""The `llmgw` command: serve, demo, fake-bedrock, keys create, catalog check, tui.
 
 Only the API key goes to stdout (for `keys create` and `demo`), so scripts can
 capture it; everything else goes to stderr. A bad setting ends the command
@@ -71,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--expires", type=_parse_expiry, default=None, help="expiry date YYYY-MM-DD (UTC midnight) or never"
     )
 
+    catalog = commands.add_parser("catalog", help="the model catalog")
+    catalog_commands = catalog.add_subparsers(dest="catalog_command", required=True)
+    check = catalog_commands.add_parser("check", help="compare the catalog with Bedrock's model lists; exit 1 on drift")
+    check.add_argument(
+        "--region",
+        action="append",
+        dest="regions",
+        metavar="REGION",
+        help="an AWS region to compare with; repeat for several (default: the AWS_REGION setting)",
+    )
+
     tui = commands.add_parser("tui", help="the terminal UI: chat, your keys and, for admins, the admin console")
     tui.add_argument("--target", default="127.0.0.1:50051", help="HOST:PORT of the gateway's gRPC server")
     tui.add_argument("--api-key", default=None, help="API key (default: LLMGW_API_KEY, else the sign-in screen asks)")
@@ -103,6 +114,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "keys":
             return _create_key(settings, args.user, args.name, args.expires)
+        if args.command == "catalog":
+            from llmgw.catalog_check import check
+
+            return check(settings, args.regions)
         if args.command == "demo":
             return _demo(settings)
         if args.http_only and not args.grpc_target:

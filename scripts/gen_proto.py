@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "proto"
 DEPS_DIR = ROOT / "build" / "proto-deps"
 OUT_PACKAGE = Path("llmgw") / "v1"
-GOOGLE_API_FILES = ("annotations.proto", "http.proto")
+GOOGLE_API_FILES = ("annotations.proto", "http.proto", "httpbody.proto")
 
 
 def copy_google_api_protos() -> None:

@@ -24,6 +24,7 @@ from llmgw.server.governance.identity import BearerAuthenticator, KeyAuthenticat
 from llmgw.server.governance.model_access import ModelAccessCache, default_access
 from llmgw.server.governance.oidc import OidcAuthenticator
 from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.authentication import Authentication
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
@@ -31,10 +32,12 @@ from llmgw.server.rpc.pipeline import GatewayInterceptor
 from llmgw.server.rpc.shutdown import CallTracker
 from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.admission import Admission
+from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
+from llmgw.server.services.messages import MessagesServicer
 from llmgw.server.services.models import ModelServicer
 from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
@@ -50,12 +53,16 @@ from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.spool import SPOOL_FILE_NAME, Spool
 from llmgw.v1 import (
+    bedrock_service_pb2,
+    bedrock_service_pb2_grpc,
     chat_service_pb2,
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    messages_service_pb2,
+    messages_service_pb2_grpc,
     model_service_pb2,
     model_service_pb2_grpc,
     policy_service_pb2,
@@ -82,6 +89,8 @@ SERVICE_NAMES = (
     quota_service_pb2.DESCRIPTOR.services_by_name["QuotaService"].full_name,
     policy_service_pb2.DESCRIPTOR.services_by_name["PolicyService"].full_name,
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
+    messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
+    bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
 )
 
 
@@ -101,6 +110,19 @@ def bedrock_config(settings: Settings) -> BedrockClientConfig:
         max_concurrency=settings.bedrock_max_concurrency,
         access_key_id=access_key,
         secret_access_key=secret_key,
+    )
+
+
+def thinking_settings(settings: Settings) -> ThinkingSettings:
+    """The chat answer limit and thinking budgets, from DEFAULT_MAX_TOKENS and THINKING_BUDGET_*."""
+    return ThinkingSettings(
+        default_max_tokens=settings.default_max_tokens,
+        budgets={
+            "low": settings.thinking_budget_low,
+            "medium": settings.thinking_budget_medium,
+            "high": settings.thinking_budget_high,
+            "xhigh": settings.thinking_budget_xhigh,
+        },
     )
 
 
@@ -207,9 +229,19 @@ class Gateway:
         recorder = RequestRecorder(self.writer, self.metrics)
         admission = Admission(self.catalog, self.governance)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
-            ChatServicer(admission, self.bedrock, recorder, clock, self.detached), server
+            ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached), server
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
+        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
+            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            server,
+        )
+        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
+            BedrockPassthroughServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+            ),
+            server,
+        )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(admission, self.bedrock, recorder, clock, self.detached), server
         )

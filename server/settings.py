@@ -10,6 +10,12 @@ start when it names a model the catalog does not know. Every value is parsed onc
 here, and a bad one raises SettingsError whose message is one line naming the
 setting, so start-up fails clearly.
 
+DEFAULT_MAX_TOKENS is the answer limit sent to Bedrock when a chat caller sets
+none (a catalog entry's `default_max_tokens` overrides it per model); it is also
+the output the quota reservation assumes for such a request. THINKING_BUDGET_LOW,
+_MEDIUM, _HIGH and _XHIGH are the `budget_tokens` sent for each `reasoning_effort`
+to models that think with a fixed budget (at least 1,024 each).
+
 OIDC_ISSUERS is the one structured setting: in the TOML file an array of tables
 (`[[oidc_issuers]]` with `issuer`, `audience`, optional `jwks_uri`,
 `username_claim`, `admin_group_claim`, `admin_group`, `algorithms`); in the
@@ -32,6 +38,7 @@ from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 
 ENV_PREFIX = "LLMGW_"
 DEFAULT_DATA_DIR = Path("~/.local/share/llmgw").expanduser()
+_MIN_THINKING_BUDGET = 1024
 LogFormat = Literal["json", "text"]
 
 
@@ -132,6 +139,13 @@ def _optional_file(raw: object) -> Path | None:
     if not path.is_file():
         raise ValueError(f"no such file: {text}")
     return path
+
+
+def _thinking_budget(raw: object) -> int:
+    value = _positive_int(raw)
+    if value < _MIN_THINKING_BUDGET:
+        raise ValueError(f"expected at least {_MIN_THINKING_BUDGET} tokens (Anthropic's smallest budget), got {raw!r}")
+    return value
 
 
 def _non_negative_int(raw: object) -> int:
@@ -310,6 +324,11 @@ class Settings:
     http_max_header_bytes: int = 32 * 1024
     http_max_connections: int = 1000
     reservation_lease_seconds: float = 120.0
+    default_max_tokens: int = 8192
+    thinking_budget_low: int = 1024
+    thinking_budget_medium: int = 4096
+    thinking_budget_high: int = 16384
+    thinking_budget_xhigh: int = 32768
 
     @classmethod
     def load(
@@ -400,4 +419,9 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "http_max_header_bytes": _positive_int,
     "http_max_connections": _positive_int,
     "reservation_lease_seconds": _positive_float,
+    "default_max_tokens": _positive_int,
+    "thinking_budget_low": _thinking_budget,
+    "thinking_budget_medium": _thinking_budget,
+    "thinking_budget_high": _thinking_budget,
+    "thinking_budget_xhigh": _thinking_budget,
 }

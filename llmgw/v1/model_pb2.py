@@ -22,19 +22,20 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmgw/v1/model.proto\x12\x08llmgw.v1\"[\n\x11ModelCapabilities\x12\x0e\n\x06system\x18\x01 \x01(\x08\x12\x0e\n\x06vision\x18\x02 \x01(\x08\x12\r\n\x05tools\x18\x03 \x01(\x08\x12\x17\n\x0fstreaming_tools\x18\x04 \x01(\x08\"\xff\x01\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x10\n\x08owned_by\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12!\n\x04kind\x18\x06 \x01(\x0e\x32\x13.llmgw.v1.ModelKind\x12\x31\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32\x1b.llmgw.v1.ModelCapabilities\x12$\n\x1cinput_usd_per_million_tokens\x18\x08 \x01(\t\x12%\n\x1doutput_usd_per_million_tokens\x18\t \x01(\t*V\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_CHAT\x10\x01\x12\x18\n\x14MODEL_KIND_EMBEDDING\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmgw/v1/model.proto\x12\x08llmgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x86\x01\n\x11ModelCapabilities\x12\x0e\n\x06system\x18\x01 \x01(\x08\x12\x0e\n\x06vision\x18\x02 \x01(\x08\x12\r\n\x05tools\x18\x03 \x01(\x08\x12\x17\n\x0fstreaming_tools\x18\x04 \x01(\x08\x12\x11\n\treasoning\x18\x05 \x01(\x08\x12\x16\n\x0eprompt_caching\x18\x06 \x01(\x08\"\xad\x05\n\x05Model\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06object\x18\x02 \x01(\t\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x03\x12\x10\n\x08owned_by\x18\x04 \x01(\t\x12\x14\n\x0c\x64isplay_name\x18\x05 \x01(\t\x12!\n\x04kind\x18\x06 \x01(\x0e\x32\x13.llmgw.v1.ModelKind\x12\x31\n\x0c\x63\x61pabilities\x18\x07 \x01(\x0b\x32\x1b.llmgw.v1.ModelCapabilities\x12$\n\x1cinput_usd_per_million_tokens\x18\x08 \x01(\t\x12%\n\x1doutput_usd_per_million_tokens\x18\t \x01(\t\x12\x0c\n\x04type\x18\n \x01(\t\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06legacy\x18\x0c \x01(\x08\x12\x18\n\x0b\x65nd_of_life\x18\r \x01(\tH\x00\x88\x01\x01\x12\x16\n\tsuccessor\x18\x0e \x01(\tH\x01\x88\x01\x01\x12\x0e\n\x06\x61\x63\x63\x65ss\x18\x0f \x01(\t\x12\x1d\n\x15\x64\x61ta_retention_opt_in\x18\x10 \x01(\x08\x12\x16\n\x0e\x63ontext_window\x18\x11 \x01(\x05\x12\x19\n\x11max_output_tokens\x18\x12 \x01(\x05\x12.\n!cache_read_usd_per_million_tokens\x18\x13 \x01(\tH\x02\x88\x01\x01\x12/\n\"cache_write_usd_per_million_tokens\x18\x14 \x01(\tH\x03\x88\x01\x01\x42\x0e\n\x0c_end_of_lifeB\x0c\n\n_successorB$\n\"_cache_read_usd_per_million_tokensB%\n#_cache_write_usd_per_million_tokens*V\n\tModelKind\x12\x1a\n\x16MODEL_KIND_UNSPECIFIED\x10\x00\x12\x13\n\x0fMODEL_KIND_CHAT\x10\x01\x12\x18\n\x14MODEL_KIND_EMBEDDING\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgw.v1.model_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELKIND']._serialized_start=385
-  _globals['_MODELKIND']._serialized_end=471
-  _globals['_MODELCAPABILITIES']._serialized_start=34
-  _globals['_MODELCAPABILITIES']._serialized_end=125
-  _globals['_MODEL']._serialized_start=128
-  _globals['_MODEL']._serialized_end=383
+  _globals['_MODELKIND']._serialized_start=892
+  _globals['_MODELKIND']._serialized_end=978
+  _globals['_MODELCAPABILITIES']._serialized_start=68
+  _globals['_MODELCAPABILITIES']._serialized_end=202
+  _globals['_MODEL']._serialized_start=205
+  _globals['_MODEL']._serialized_end=890
 # @@protoc_insertion_point(module_scope)

@@ -5,6 +5,7 @@ isort:skip_file
 
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -51,6 +52,8 @@ class ModelCapabilities(_message.Message):
     VISION_FIELD_NUMBER: _builtins.int
     TOOLS_FIELD_NUMBER: _builtins.int
     STREAMING_TOOLS_FIELD_NUMBER: _builtins.int
+    REASONING_FIELD_NUMBER: _builtins.int
+    PROMPT_CACHING_FIELD_NUMBER: _builtins.int
     system: _builtins.bool
     """Accepts a system prompt."""
     vision: _builtins.bool
@@ -59,6 +62,12 @@ class ModelCapabilities(_message.Message):
     """Accepts tools."""
     streaming_tools: _builtins.bool
     """Accepts tools in streamed requests."""
+    reasoning: _builtins.bool
+    """Reasons before answering (`reasoning_effort` is accepted; reasoning comes back as
+    `reasoning_content`).
+    """
+    prompt_caching: _builtins.bool
+    """Bedrock caches prompt prefixes for it (cache reads and writes have their own prices)."""
     def __init__(
         self,
         *,
@@ -66,10 +75,12 @@ class ModelCapabilities(_message.Message):
         vision: _builtins.bool = ...,
         tools: _builtins.bool = ...,
         streaming_tools: _builtins.bool = ...,
+        reasoning: _builtins.bool = ...,
+        prompt_caching: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["streaming_tools", b"streaming_tools", "system", b"system", "tools", b"tools", "vision", b"vision"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["prompt_caching", b"prompt_caching", "reasoning", b"reasoning", "streaming_tools", b"streaming_tools", "system", b"system", "tools", b"tools", "vision", b"vision"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -90,6 +101,17 @@ class Model(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _builtins.int
     INPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
     OUTPUT_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
+    TYPE_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    LEGACY_FIELD_NUMBER: _builtins.int
+    END_OF_LIFE_FIELD_NUMBER: _builtins.int
+    SUCCESSOR_FIELD_NUMBER: _builtins.int
+    ACCESS_FIELD_NUMBER: _builtins.int
+    DATA_RETENTION_OPT_IN_FIELD_NUMBER: _builtins.int
+    CONTEXT_WINDOW_FIELD_NUMBER: _builtins.int
+    MAX_OUTPUT_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_READ_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_USD_PER_MILLION_TOKENS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The model id (a Bedrock model id or inference-profile id); may contain `:`."""
     object: _builtins.str
@@ -106,9 +128,37 @@ class Model(_message.Message):
     """USD per 1,000,000 input tokens, as a decimal string."""
     output_usd_per_million_tokens: _builtins.str
     """USD per 1,000,000 output tokens, as a decimal string; `"0"` for embedding models."""
+    type: _builtins.str
+    """Always `model`: Anthropic's model object names its kind here, so Anthropic
+    clients (Claude Code's model discovery) read the same list.
+    """
+    legacy: _builtins.bool
+    """True for a model Bedrock marks Legacy: still served, but due to be retired; move off it."""
+    end_of_life: _builtins.str
+    """The date (YYYY-MM-DD) Bedrock stops serving the model, when announced."""
+    successor: _builtins.str
+    """The model id to move to, for a model with an end of life."""
+    access: _builtins.str
+    """Who may call the model on Bedrock: `open`, `gated` (the AWS account must be granted access)
+    or `invitation` (invitation-only).
+    """
+    data_retention_opt_in: _builtins.bool
+    """True when the AWS account must opt in to provider data sharing before calling the model."""
+    context_window: _builtins.int
+    """Prompt plus answer, in tokens; 0 when not known."""
+    max_output_tokens: _builtins.int
+    """The longest answer the model gives, in tokens (chat models)."""
+    cache_read_usd_per_million_tokens: _builtins.str
+    """USD per 1,000,000 tokens read from the prompt cache, for models that cache."""
+    cache_write_usd_per_million_tokens: _builtins.str
+    """USD per 1,000,000 tokens written to the prompt cache (5-minute TTL), for models that cache."""
     @_builtins.property
     def capabilities(self) -> Global___ModelCapabilities:
         """What the model accepts (chat models)."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the catalog's prices were read, as RFC 3339 (Anthropic's `created_at`)."""
 
     def __init__(
         self,
@@ -122,11 +172,37 @@ class Model(_message.Message):
         capabilities: Global___ModelCapabilities | None = ...,
         input_usd_per_million_tokens: _builtins.str = ...,
         output_usd_per_million_tokens: _builtins.str = ...,
+        type: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        legacy: _builtins.bool = ...,
+        end_of_life: _builtins.str | None = ...,
+        successor: _builtins.str | None = ...,
+        access: _builtins.str = ...,
+        data_retention_opt_in: _builtins.bool = ...,
+        context_window: _builtins.int = ...,
+        max_output_tokens: _builtins.int = ...,
+        cache_read_usd_per_million_tokens: _builtins.str | None = ...,
+        cache_write_usd_per_million_tokens: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "created_at", b"created_at", "end_of_life", b"end_of_life", "successor", b"successor"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["capabilities", b"capabilities", "created", b"created", "display_name", b"display_name", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens", "_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens", "_end_of_life", b"_end_of_life", "_successor", b"_successor", "access", b"access", "cache_read_usd_per_million_tokens", b"cache_read_usd_per_million_tokens", "cache_write_usd_per_million_tokens", b"cache_write_usd_per_million_tokens", "capabilities", b"capabilities", "context_window", b"context_window", "created", b"created", "created_at", b"created_at", "data_retention_opt_in", b"data_retention_opt_in", "display_name", b"display_name", "end_of_life", b"end_of_life", "id", b"id", "input_usd_per_million_tokens", b"input_usd_per_million_tokens", "kind", b"kind", "legacy", b"legacy", "max_output_tokens", b"max_output_tokens", "object", b"object", "output_usd_per_million_tokens", b"output_usd_per_million_tokens", "owned_by", b"owned_by", "successor", b"successor", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__cache_read_usd_per_million_tokens: _TypeAlias = _typing.Literal["cache_read_usd_per_million_tokens"]  # noqa: Y015
+    _WhichOneofArgType__cache_read_usd_per_million_tokens: _TypeAlias = _typing.Literal["_cache_read_usd_per_million_tokens", b"_cache_read_usd_per_million_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__cache_write_usd_per_million_tokens: _TypeAlias = _typing.Literal["cache_write_usd_per_million_tokens"]  # noqa: Y015
+    _WhichOneofArgType__cache_write_usd_per_million_tokens: _TypeAlias = _typing.Literal["_cache_write_usd_per_million_tokens", b"_cache_write_usd_per_million_tokens"]  # noqa: Y015
+    _WhichOneofReturnType__end_of_life: _TypeAlias = _typing.Literal["end_of_life"]  # noqa: Y015
+    _WhichOneofArgType__end_of_life: _TypeAlias = _typing.Literal["_end_of_life", b"_end_of_life"]  # noqa: Y015
+    _WhichOneofReturnType__successor: _TypeAlias = _typing.Literal["successor"]  # noqa: Y015
+    _WhichOneofArgType__successor: _TypeAlias = _typing.Literal["_successor", b"_successor"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_read_usd_per_million_tokens) -> _WhichOneofReturnType__cache_read_usd_per_million_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__cache_write_usd_per_million_tokens) -> _WhichOneofReturnType__cache_write_usd_per_million_tokens | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__end_of_life) -> _WhichOneofReturnType__end_of_life | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__successor) -> _WhichOneofReturnType__successor | None: ...
 
 Global___Model: _TypeAlias = Model  # noqa: Y015

@@ -44,8 +44,17 @@ class ListModelsResponse(_message.Message):
 
     OBJECT_FIELD_NUMBER: _builtins.int
     DATA_FIELD_NUMBER: _builtins.int
+    HAS_MORE_FIELD_NUMBER: _builtins.int
+    FIRST_ID_FIELD_NUMBER: _builtins.int
+    LAST_ID_FIELD_NUMBER: _builtins.int
     object: _builtins.str
     """Always `list`."""
+    has_more: _builtins.bool
+    """Always false: the list is never paged (Anthropic's list shape)."""
+    first_id: _builtins.str
+    """The first model's id (Anthropic's list shape); empty when there are none."""
+    last_id: _builtins.str
+    """The last model's id (Anthropic's list shape); empty when there are none."""
     @_builtins.property
     def data(self) -> _containers.RepeatedCompositeFieldContainer[_model_pb2.Model]:
         """The models, sorted by id."""
@@ -55,10 +64,13 @@ class ListModelsResponse(_message.Message):
         *,
         object: _builtins.str = ...,
         data: _abc.Iterable[_model_pb2.Model] | None = ...,
+        has_more: _builtins.bool = ...,
+        first_id: _builtins.str = ...,
+        last_id: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "object", b"object"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "first_id", b"first_id", "has_more", b"has_more", "last_id", b"last_id", "object", b"object"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -77,6 +77,9 @@ class RequestRecord(_message.Message):
     CREATED_AT_FIELD_NUMBER: _builtins.int
     API_FIELD_NUMBER: _builtins.int
     ERROR_REASON_FIELD_NUMBER: _builtins.int
+    SESSION_ID_FIELD_NUMBER: _builtins.int
+    CACHE_READ_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The request id (`chatcmpl-...` or `embd-...`), as returned to the client."""
     user: _builtins.str
@@ -98,9 +101,19 @@ class RequestRecord(_message.Message):
     outcome: Global___Outcome.ValueType
     """How the request ended."""
     api: _builtins.str
-    """Which API: `chat`, `chat_stream` or `embeddings`."""
+    """Which API: `chat`, `chat_stream`, `embeddings`, `messages`, `messages_stream`,
+    `bedrock_invoke` or `bedrock_invoke_stream`.
+    """
     error_reason: _builtins.str
     """The machine-readable reason of a failure (e.g. `QUOTA_EXCEEDED`); empty on success."""
+    session_id: _builtins.str
+    """The Claude Code session the request belongs to (the
+    `X-Claude-Code-Session-Id` header); empty when the client sent none.
+    """
+    cache_read_tokens: _builtins.int
+    """Input tokens read from the prompt cache (Anthropic-shaped requests)."""
+    cache_write_tokens: _builtins.int
+    """Input tokens written to the prompt cache (Anthropic-shaped requests)."""
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the request was received."""
@@ -121,10 +134,13 @@ class RequestRecord(_message.Message):
         created_at: _timestamp_pb2.Timestamp | None = ...,
         api: _builtins.str = ...,
         error_reason: _builtins.str = ...,
+        session_id: _builtins.str = ...,
+        cache_read_tokens: _builtins.int = ...,
+        cache_write_tokens: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "created_at", b"created_at", "ttft_ms", b"ttft_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "ttft_ms", b"ttft_ms", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ttft_ms: _TypeAlias = _typing.Literal["ttft_ms"]  # noqa: Y015
     _WhichOneofArgType__ttft_ms: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms"]  # noqa: Y015

@@ -10,9 +10,32 @@ from llmgw.server.core.money import cost_picodollars
 _CHARS_PER_TOKEN = 4
 
 
-def request_cost(model: CatalogModel, input_tokens: int, output_tokens: int) -> int:
-    """The cost in picodollars of a request with these token counts on this model."""
-    return cost_picodollars(input_tokens, model.price.input) + cost_picodollars(output_tokens, model.price.output)
+def request_cost(
+    model: CatalogModel,
+    input_tokens: int,
+    output_tokens: int,
+    cache_read_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    cache_write_1h_tokens: int = 0,
+) -> int:
+    """The cost in picodollars of a request with these token counts on this model.
+
+    Each kind of token is charged at its own price. `input_tokens` are the uncached
+    ones (Bedrock's `inputTokens` excludes cache reads and writes); cache writes are
+    split by TTL (`cache_write_tokens` is the 5-minute kind). The prompt length that
+    picks a price tier (Haiku 5.5) counts every prompt token, cached or not: whether
+    Bedrock counts cached tokens toward the threshold is unconfirmed, and counting them
+    never charges less.
+    """
+    prompt_tokens = input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens
+    price = model.price_for(prompt_tokens)
+    return (
+        cost_picodollars(input_tokens, price.input)
+        + cost_picodollars(cache_read_tokens, price.cache_read)
+        + cost_picodollars(cache_write_tokens, price.cache_write_5m)
+        + cost_picodollars(cache_write_1h_tokens, price.cache_write_1h)
+        + cost_picodollars(output_tokens, price.output)
+    )
 
 
 def estimate_tokens(characters: int) -> int:
@@ -40,8 +63,14 @@ def chat_input_token_bound(serialized_bytes: int, image_url_bytes: int, images: 
 
 
 def cost_bound(model: CatalogModel, input_token_bound: int, output_token_bound: int) -> int:
-    """The most a request can cost, in picodollars, given bounds on its token counts."""
-    return request_cost(model, input_token_bound, output_token_bound)
+    """The most a request can cost, in picodollars, given bounds on its token counts.
+
+    Every input token is priced at the dearest way Bedrock could bill it (plain input or
+    a cache write of either TTL), in the price tier the input bound falls into.
+    """
+    price = model.price_for(input_token_bound)
+    dearest_input = max(price.input, price.cache_write_5m, price.cache_write_1h)
+    return cost_picodollars(input_token_bound, dearest_input) + cost_picodollars(output_token_bound, price.output)
 
 
 def chat_cost_bound(
@@ -49,8 +78,8 @@ def chat_cost_bound(
 ) -> int:
     """The most a chat request can cost: its size bounds the input, its output cap the output.
 
-    Without a cap from the caller the model's catalog maximum is the bound, and the gateway
-    sends that maximum to Bedrock, so the bound holds.
+    `max_output_tokens` is the answer limit sent to Bedrock (the chat path always sends one:
+    the caller's, else DEFAULT_MAX_TOKENS); None means the model's catalog maximum.
     """
     output = model.max_output_tokens if max_output_tokens is None else max(max_output_tokens, 0)
     return cost_bound(model, chat_input_token_bound(serialized_bytes, image_url_bytes, images), output)

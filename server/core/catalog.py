@@ -5,75 +5,87 @@ a Bedrock model is one entry there, no code change. Each entry names a base mode
 id; every inference-profile prefix it lists (`us.`, `eu.`, `global.`, ...) becomes
 its own callable id with its own price, since newer Anthropic models cost more on
 regional profiles than on `global.`. A model without a price cannot be loaded,
-so nothing is ever served for free.
+so nothing is ever served for free. Parsing the file is catalog_file.py's job;
+this module holds what it yields and the lookups callers make.
 """
 
 from __future__ import annotations
 
-import tomllib
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, date, datetime
 from importlib import resources
-from typing import Any, Literal
 
-from llmgw.server.core.money import usd_per_million_to_microdollars
+from llmgw.server.core.catalog_file import parse_catalog
+from llmgw.server.core.catalog_model import (
+    Capabilities,
+    CatalogModel,
+    EmbeddingFamily,
+    ModelKind,
+    Price,
+    PriceTier,
+    Thinking,
+)
 from llmgw.server.core.names import check_model_id, echo
 from llmgw.wire.errors import ModelNotFound
 
-ModelKind = Literal["chat", "embedding"]
-EmbeddingFamily = Literal["", "titan-v2", "titan-v1", "cohere-v3"]
+__all__ = [
+    "Capabilities",
+    "Catalog",
+    "CatalogModel",
+    "EmbeddingFamily",
+    "ModelKind",
+    "Price",
+    "PriceTier",
+    "Thinking",
+]
 
 
-@dataclass(frozen=True, slots=True)
-class Capabilities:
-    """What a chat model accepts besides text; checked before Bedrock is called."""
-
-    system: bool
-    vision: bool
-    tools: bool
-    streaming_tools: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Price:
-    """Microdollars per million tokens; `tokens * rate` is picodollars, exactly."""
-
-    input: int
-    output: int
-
-
-@dataclass(frozen=True, slots=True)
-class CatalogModel:
-    """One callable model id (a base id or a profile id) with its price and abilities."""
-
-    id: str
-    base_id: str
-    profile: str
-    display_name: str
-    owned_by: str
-    kind: ModelKind
-    capabilities: Capabilities
-    price: Price
-    embedding_family: EmbeddingFamily
-    dimensions: tuple[int, ...]
-    max_batch: int
-    max_output_tokens: int
+def _today() -> date:
+    return datetime.now(UTC).date()
 
 
 class Catalog:
     """All callable model ids, looked up by the id a caller sends."""
 
-    def __init__(self, models: Mapping[str, CatalogModel], prices_read_on: date) -> None:
+    def __init__(
+        self, models: Mapping[str, CatalogModel], prices_read_on: date, today: Callable[[], date] = _today
+    ) -> None:
         self._models = dict(sorted(models.items()))
         self.prices_read_on = prices_read_on
+        self._today = today
 
     def get(self, model_id: str) -> CatalogModel:
-        """The model for a caller-supplied id; ModelNotFound names the id if unknown."""
+        """The model for a caller-supplied id.
+
+        InvalidArgument for an id that cannot be one (core/names.py); ModelNotFound names the
+        id if unknown, and names the successor of a model past its end of life on Bedrock (it
+        would only fail there).
+        """
         model = self._models.get(check_model_id(model_id))
         if model is None:
             raise ModelNotFound(f"The model {echo(model_id)} does not exist or is not served by this gateway.")
+        if model.retired_on(self._today()):
+            raise ModelNotFound(self._retired_message(model))
         return model
+
+    def _retired_message(self, model: CatalogModel) -> str:
+        """Why a retired model is refused, naming its successor under the same profile when there is one."""
+        message = (
+            f"The model '{model.id}' reached its end of life on Amazon Bedrock on "
+            f"{model.lifecycle.end_of_life} and is no longer served."
+        )
+        successor = model.lifecycle.successor
+        if successor:
+            same_profile = f"{model.profile}.{successor}" if model.profile else successor
+            if same_profile not in self._models:
+                same_profile = next((m.id for m in self._models.values() if m.base_id == successor), successor)
+            message += f" Use '{same_profile}' instead."
+        return message
+
+    def served(self) -> Iterator[CatalogModel]:
+        """The models callable today (every one not past its end of life)."""
+        today = self._today()
+        return (model for model in self._models.values() if not model.retired_on(today))
 
     def __contains__(self, model_id: object) -> bool:
         return model_id in self._models
@@ -90,147 +102,12 @@ class Catalog:
         return int(datetime(*self.prices_read_on.timetuple()[:3], tzinfo=UTC).timestamp())
 
     @classmethod
-    def load(cls, text: str | None = None) -> Catalog:
+    def load(cls, text: str | None = None, today: Callable[[], date] = _today) -> Catalog:
         """Parse catalog TOML (the shipped catalog.toml when `text` is None).
 
         Raises ValueError naming the entry and field of any bad value.
         """
         if text is None:
             text = resources.files(__package__).joinpath("catalog.toml").read_text(encoding="utf-8")
-        data = tomllib.loads(text)
-        models: dict[str, CatalogModel] = {}
-        for position, entry in enumerate(data.get("model", []), start=1):
-            for model in _expand(entry, position):
-                if model.id in models:
-                    raise ValueError(f"catalog: {model.base_id}: model id {model.id!r} appears twice")
-                models[model.id] = model
-        read_on = data.get("prices_read_on")
-        if not isinstance(read_on, date):
-            raise ValueError("catalog: prices_read_on must be a TOML date")
-        return cls(models, read_on)
-
-
-_FIELDS = frozenset(
-    {
-        "id",
-        "display_name",
-        "owned_by",
-        "kind",
-        "on_demand",
-        "profiles",
-        "input_usd_per_million",
-        "output_usd_per_million",
-        "max_output_tokens",
-        "profile_prices",
-        "system",
-        "vision",
-        "tools",
-        "streaming_tools",
-        "embedding_family",
-        "dimensions",
-        "max_batch",
-    }
-)
-_FAMILIES: tuple[EmbeddingFamily, ...] = ("titan-v2", "titan-v1", "cohere-v3")
-
-
-def _amount(table: Mapping[str, Any], key: str, where: str) -> int:
-    value = table.get(key)
-    if value is None:
-        raise ValueError(f"catalog: {where}: {key} is missing; a model without a price is never served")
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise ValueError(f"catalog: {where}: {key} must be a decimal string, got {value!r}")
-    try:
-        return usd_per_million_to_microdollars(str(value), field=f"catalog: {where}: {key}")
-    except ArithmeticError:
-        raise ValueError(f"catalog: {where}: {key} must be a decimal number of USD, got {value!r}") from None
-
-
-def _price(table: Mapping[str, Any], where: str, kind: ModelKind) -> Price:
-    price = Price(
-        input=_amount(table, "input_usd_per_million", where),
-        output=_amount(table, "output_usd_per_million", where) if kind == "chat" else 0,
-    )
-    if price.input <= 0 or (kind == "chat" and price.output <= 0):
-        raise ValueError(f"catalog: {where}: prices must be above zero; nothing is served for free")
-    return price
-
-
-def _flag(entry: Mapping[str, Any], key: str, default: bool, where: str) -> bool:
-    value = entry.get(key, default)
-    if not isinstance(value, bool):
-        raise ValueError(f"catalog: {where}: {key} must be true or false, got {value!r}")
-    return value
-
-
-def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
-    value = entry.get(key)
-    if not isinstance(value, str) or not value:
-        raise ValueError(f"catalog: {where}: {key} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _expand(entry: Mapping[str, Any], position: int) -> Iterator[CatalogModel]:
-    """Yield the base id (when callable on demand) and one model per profile prefix.
-
-    Raises ValueError naming the entry (its id, or its position when the id is bad).
-    """
-    base_id = _text(entry, "id", f"model #{position}")
-    unknown = sorted(set(entry) - _FIELDS)
-    if unknown:
-        raise ValueError(f"catalog: {base_id}: unknown field(s) {', '.join(unknown)}")
-    kind: ModelKind = entry.get("kind", "chat")
-    if kind not in ("chat", "embedding"):
-        raise ValueError(f"catalog: {base_id}: kind must be 'chat' or 'embedding', got {kind!r}")
-    is_chat = kind == "chat"
-    capabilities = Capabilities(
-        system=_flag(entry, "system", is_chat, base_id),
-        vision=_flag(entry, "vision", False, base_id),
-        tools=_flag(entry, "tools", False, base_id),
-        streaming_tools=_flag(entry, "streaming_tools", False, base_id),
-    )
-    family: EmbeddingFamily = entry.get("embedding_family", "")
-    if family not in (_FAMILIES if not is_chat else ("",)):
-        raise ValueError(f"catalog: {base_id}: embedding_family {family!r} does not fit kind {kind!r}")
-    base_price = _price(entry, base_id, kind)
-    profiles: list[str] = entry.get("profiles", [])
-    profile_prices: Mapping[str, Mapping[str, Any]] = entry.get("profile_prices", {})
-    stray = sorted(set(profile_prices) - set(profiles))
-    if stray:
-        raise ValueError(f"catalog: {base_id}: profile_prices for unlisted profile(s) {', '.join(stray)}")
-    display_name = _text(entry, "display_name", base_id)
-    owned_by = _text(entry, "owned_by", base_id)
-    dimensions = tuple(int(size) for size in entry.get("dimensions", ()))
-    max_batch = int(entry.get("max_batch", 1))
-    max_output_tokens = entry.get("max_output_tokens", 0)
-    if is_chat and (
-        not isinstance(max_output_tokens, int) or isinstance(max_output_tokens, bool) or max_output_tokens < 1
-    ):
-        raise ValueError(f"catalog: {base_id}: max_output_tokens must be a positive integer, got {max_output_tokens!r}")
-    if not is_chat and max_output_tokens:
-        raise ValueError(f"catalog: {base_id}: max_output_tokens applies to chat models only")
-
-    def model(model_id: str, profile: str, price: Price) -> CatalogModel:
-        return CatalogModel(
-            id=model_id,
-            base_id=base_id,
-            profile=profile,
-            display_name=display_name,
-            owned_by=owned_by,
-            kind=kind,
-            capabilities=capabilities,
-            price=price,
-            embedding_family=family,
-            dimensions=dimensions,
-            max_batch=max_batch,
-            max_output_tokens=max_output_tokens,
-        )
-
-    if _flag(entry, "on_demand", True, base_id):
-        yield model(base_id, "", base_price)
-    for prefix in profiles:
-        if prefix in profile_prices:
-            price = _price(profile_prices[prefix], f"{base_id}.profile_prices.{prefix}", kind)
-        else:
-            price = base_price
-        yield model(f"{prefix}.{base_id}", prefix, price)
+        models, read_on = parse_catalog(text)
+        return cls(models, read_on, today)

@@ -75,7 +75,8 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
-    """The key from `authorization: Bearer <key>` metadata, or None when absent."""
+    """The key from `authorization: Bearer <key>` metadata, else from `x-api-key` (Anthropic's header), or None."""
+    api_key = None
     for name, value in metadata:
         if name == "authorization":
             text = value.decode("latin-1") if isinstance(value, bytes) else value
@@ -83,7 +84,9 @@ def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
             if scheme.lower() == "bearer":
                 return token.strip()
             return text.strip()
-    return None
+        if name == "x-api-key" and api_key is None:
+            api_key = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    return api_key
 
 
 class KeyAuthenticator:

@@ -55,13 +55,21 @@ def check_request(request: object) -> None:
 
 @functools.cache
 def _has_enums(descriptor: Descriptor) -> bool:
-    """Whether any field below this message type is an enum (well-known types excluded)."""
-    for field in descriptor.fields:
-        if field.type == FieldDescriptor.TYPE_ENUM:
-            return True
-        child = _walked_type(field)
-        if child is not None and _has_enums(child):
-            return True
+    """Whether any field reachable below this message type is an enum (well-known types excluded).
+
+    Message types may be recursive (a content block holding content blocks), so the types
+    reachable from this one are gathered first, each once.
+    """
+    seen = {descriptor.full_name}
+    pending = [descriptor]
+    while pending:
+        for field in pending.pop().fields:
+            if field.type == FieldDescriptor.TYPE_ENUM:
+                return True
+            child = _walked_type(field)
+            if child is not None and child.full_name not in seen:
+                seen.add(child.full_name)
+                pending.append(child)
     return False
 
 

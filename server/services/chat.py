@@ -1,4 +1,8 @@
-"""ChatService: OpenAI-shaped chat completions served by Bedrock Converse / ConverseStream."""
+"""ChatService: OpenAI-shaped chat completions, built as Converse requests.
+
+Bedrock answers them through Converse / ConverseStream, or, for Claude models the catalog marks
+`api = "messages"`, through the native Messages route (services/upstream.py).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ from llmgw.server.providers.bedrock.converse import (
     to_converse_request,
 )
 from llmgw.server.providers.bedrock.stream import StreamTranslator
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 from llmgw.server.rpc.context import Context
+from llmgw.server.services import upstream
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
 from llmgw.server.services.detached import DetachedCalls
@@ -32,25 +38,24 @@ def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
     return sum(len(part.text) for message in params.messages for part in message.content)
 
 
-def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> int:
-    """The request's cost bound (core/accounting.py), from its size, images and output cap."""
+def chat_cost_bound(params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int) -> int:
+    """The request's cost bound (core/accounting.py), from its size, images and the answer limit sent.
+
+    `max_tokens` is the Converse request's `maxTokens` (the caller's limit, else
+    DEFAULT_MAX_TOKENS), which Bedrock never exceeds, thinking included.
+    """
     image_bytes, images = 0, 0
     for message in params.messages:
         for part in message.content:
             if part.HasField("image_url"):
                 images += 1
                 image_bytes += len(part.image_url.url)
-    if params.HasField("max_completion_tokens"):
-        output: int | None = params.max_completion_tokens
-    elif params.HasField("max_tokens"):
-        output = params.max_tokens
-    else:
-        output = None
-    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, output)
+    return accounting.chat_cost_bound(model, params.ByteSize(), image_bytes, images, max_tokens)
 
 
-def _usage(model: CatalogModel, input_tokens: int, output_tokens: int) -> chat_pb2.Usage:
-    cost = request_cost(model, input_tokens, output_tokens)
+def _usage(model: CatalogModel, input_tokens: int, output_tokens: int, cache: tuple[int, int]) -> chat_pb2.Usage:
+    """OpenAI's usage block; its cost counts cache reads and writes (`cache`) at their own prices, like the ledger."""
+    cost = request_cost(model, input_tokens, output_tokens, cache_read_tokens=cache[0], cache_write_tokens=cache[1])
     return chat_pb2.Usage(
         prompt_tokens=input_tokens,
         completion_tokens=output_tokens,
@@ -68,12 +73,14 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         bedrock: BedrockClient,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
         detached: DetachedCalls | None = None,
     ) -> None:
         self._admission = admission
         self._bedrock = bedrock
         self._recorder = recorder
         self._clock = clock
+        self._thinking = thinking or ThinkingSettings()
         self._detached = detached or DetachedCalls()
 
     async def CreateChatCompletion(
@@ -90,31 +97,37 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
-            converse_request = to_converse_request(params, model)
-            await self._admission.admit(trace, model, chat_cost_bound(params, model))
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            await self._admission.admit(trace, model, bound)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
-        result = await self._detached.run(trace, self._converse(trace, converse_request))
+        result = await self._detached.run(trace, self._converse(trace, model, converse_request))
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
             created=trace.created_unix,
             model=params.model,
             choices=[chat_pb2.Choice(index=0, message=result.message, finish_reason=result.finish_reason)],
-            usage=_usage(model, result.input_tokens, result.output_tokens),
+            usage=_usage(
+                model, result.input_tokens, result.output_tokens, (result.cache_read_tokens, result.cache_write_tokens)
+            ),
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
 
-    async def _converse(self, trace: RequestTrace, converse_request: dict[str, Any]) -> ConverseResult:
+    async def _converse(
+        self, trace: RequestTrace, model: CatalogModel, converse_request: dict[str, Any]
+    ) -> ConverseResult:
         """Call Bedrock and record the request, charged what Bedrock reports (or the bound if it never does)."""
         try:
-            result = from_converse_response(await self._bedrock.converse(converse_request))
+            result = from_converse_response(await upstream.converse(self._bedrock, model, converse_request))
         except BaseException as exc:
             trace.charge_bound = never_answered(exc)
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
         if trace.abandoned:
             self._recorder.record_failure(trace, asyncio.CancelledError(), result.input_tokens, result.output_tokens)
         else:
@@ -156,9 +169,10 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            converse_request = to_converse_request(params, model)
-            await self._admission.admit(trace, model, chat_cost_bound(params, model))
-            events = self._bedrock.converse_stream(converse_request)
+            converse_request = to_converse_request(params, model, self._thinking)
+            bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
+            await self._admission.admit(trace, model, bound)
+            events = upstream.converse_stream(self._bedrock, model, converse_request)
             try:
                 async for event in events:
                     for choice in translator.feed(event):
@@ -183,7 +197,9 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             self._recorder.record_failure(trace, exc, input_tokens, translator.output_tokens_estimate)
             raise
         input_tokens, output_tokens = translator.input_tokens, translator.output_tokens_estimate
+        trace.cache_read_tokens, trace.cache_write_tokens = translator.cache_read_tokens, translator.cache_write_tokens
         await self._recorder.record(trace, input_tokens, output_tokens)
         yield chunk(*finish)
         if params.stream_options.include_usage:
-            yield chunk(usage=_usage(model, input_tokens, output_tokens))
+            cache = (translator.cache_read_tokens, translator.cache_write_tokens)
+            yield chunk(usage=_usage(model, input_tokens, output_tokens, cache))

@@ -1,6 +1,13 @@
-"""ModelService: the catalog's models, in OpenAI's model-object shape."""
+"""ModelService: the catalog's models, in OpenAI's model-object shape that Anthropic clients read too.
+
+Each model also carries Anthropic's `type` and `created_at`, and the list Anthropic's
+`has_more`, `first_id` and `last_id`, so one `GET /v1/models` serves the OpenAI SDK and
+Claude Code's gateway model discovery alike.
+"""
 
 from __future__ import annotations
+
+from google.protobuf import timestamp_pb2
 
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
@@ -15,9 +22,10 @@ _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_E
 
 
 def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
-    """The API view of one catalog model."""
+    """The API view of one catalog model, with its lifecycle marks so callers can move off legacy models."""
     caps = model.capabilities
-    return model_pb2.Model(
+    lifecycle = model.lifecycle
+    message = model_pb2.Model(
         id=model.id,
         object="model",
         created=created,
@@ -25,10 +33,40 @@ def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
         display_name=model.display_name,
         kind=_KINDS[model.kind],
         capabilities=model_pb2.ModelCapabilities(
-            system=caps.system, vision=caps.vision, tools=caps.tools, streaming_tools=caps.streaming_tools
+            system=caps.system,
+            vision=caps.vision,
+            tools=caps.tools,
+            streaming_tools=caps.streaming_tools,
+            reasoning=bool(model.thinking.modes),
+            prompt_caching=model.prompt_caching,
         ),
         input_usd_per_million_tokens=format_microdollars_per_million(model.price.input),
         output_usd_per_million_tokens=format_microdollars_per_million(model.price.output),
+        legacy=lifecycle.state == "legacy",
+        access=lifecycle.access,
+        data_retention_opt_in=lifecycle.data_retention_opt_in,
+        context_window=model.context_window,
+        max_output_tokens=model.max_output_tokens,
+        type="model",
+        created_at=timestamp_pb2.Timestamp(seconds=created),
+    )
+    if lifecycle.end_of_life is not None:
+        message.end_of_life = lifecycle.end_of_life.isoformat()
+        message.successor = f"{model.profile}.{lifecycle.successor}" if model.profile else lifecycle.successor
+    if model.prompt_caching:
+        message.cache_read_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_read)
+        message.cache_write_usd_per_million_tokens = format_microdollars_per_million(model.price.cache_write_5m)
+    return message
+
+
+def model_list(models: list[model_pb2.Model]) -> model_service_pb2.ListModelsResponse:
+    """The list in both shapes: OpenAI's `{object, data}` and Anthropic's `{data, has_more, first_id, last_id}`."""
+    return model_service_pb2.ListModelsResponse(
+        object="list",
+        data=models,
+        has_more=False,
+        first_id=models[0].id if models else "",
+        last_id=models[-1].id if models else "",
     )
 
 
@@ -39,20 +77,14 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         created = catalog.prices_read_at
         self._catalog = catalog
         self._access = access
-        self._messages = [model_message(model, created) for model in catalog]
-        self._all = model_service_pb2.ListModelsResponse(object="list", data=self._messages)
+        self._messages = {model.id: model_message(model, created) for model in catalog}
 
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
-        """The catalog models the caller may use, sorted by id."""
+        """The catalog models the caller may use, sorted by id; models past their end of life are left out."""
         access = await self._access.access(current_principal().user)
-        if access.models is None:
-            return self._all
-        allowed = access.models
-        return model_service_pb2.ListModelsResponse(
-            object="list", data=[message for message in self._messages if message.id in allowed]
-        )
+        return model_list([self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)])
 
     async def GetModel(
         self, request: model_service_pb2.GetModelRequest, context: Context

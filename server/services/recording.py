@@ -60,6 +60,11 @@ class RequestTrace:
     """The client left (disconnect, deadline) while the upstream call was still running."""
     charge_bound: bool = False
     """Bedrock never reported usage for a call that went out: charge the reservation's bound."""
+    session_id: str = ""
+    """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
+    # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -77,7 +82,15 @@ class RequestTrace:
     def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
-        cost = request_cost(self.model, input_tokens, output_tokens) if self.model is not None else 0
+        cost = 0
+        if self.model is not None:
+            cost = request_cost(
+                self.model,
+                input_tokens,
+                output_tokens,
+                cache_read_tokens=self.cache_read_tokens,
+                cache_write_tokens=self.cache_write_tokens,
+            )
         if self.charge_bound and self.reservation is not None:
             cost = max(cost, self.reservation.bound_picodollars)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
@@ -95,6 +108,9 @@ class RequestTrace:
             outcome=outcome_of(error),
             error_reason=reason,
             created_at=self.created_at,
+            session_id=self.session_id,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens,
         )
 
 

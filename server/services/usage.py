@@ -45,6 +45,9 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         created_at=timestamp(row.created_at),
         api=row.api,
         error_reason=row.error_reason,
+        session_id=row.session_id,
+        cache_read_tokens=row.cache_read_tokens,
+        cache_write_tokens=row.cache_write_tokens,
     )
     if row.ttft_ms is not None:
         message.ttft_ms = row.ttft_ms

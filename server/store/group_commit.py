@@ -75,10 +75,12 @@ DEFAULT_MAX_BATCH: Final = 500
 class RequestRow:
     """One request record as the services produce it.
 
-    `api` is "chat", "chat_stream" or "embeddings"; `outcome` is "success",
+    `api` is "chat", "chat_stream", "embeddings", "messages", "messages_stream",
+    "bedrock_invoke" or "bedrock_invoke_stream"; `outcome` is "success",
     "quota_exceeded", "model_access_denied", "error" or "cancelled", with
     `error_reason` the error's reason code (empty on success); `created_at` is
-    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money).
+    aware UTC; `cost_picodollars` is exact (llmgw.server.core.money), cache tokens included;
+    `session_id` is the Claude Code session (empty when none was sent).
     """
 
     id: str
@@ -94,6 +96,9 @@ class RequestRow:
     outcome: str
     error_reason: str
     created_at: datetime
+    session_id: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 _RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)

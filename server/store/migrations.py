@@ -150,8 +150,18 @@ def _create_rate_limits(db: peewee.Database) -> None:
         db.create_tables(tables, safe=False)
 
 
+def _add_session_and_cache_tokens(db: peewee.Database) -> None:
+    """Version 4: the request log's Claude Code session id and prompt-cache token counts."""
+    for column in (
+        "session_id VARCHAR(128) NOT NULL DEFAULT ''",
+        "cache_read_tokens INTEGER NOT NULL DEFAULT 0",
+        "cache_write_tokens INTEGER NOT NULL DEFAULT 0",
+    ):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 def _create_reservations(db: peewee.Database) -> None:
-    """Version 4: one row per quota reservation, with its lease (issue 15)."""
+    """Version 5: one row per quota reservation, with its lease (issue 15)."""
 
     class QuotaReservation(peewee.Model):
         id = peewee.CharField(max_length=32, primary_key=True)
@@ -174,6 +184,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _create_keys_and_requests,
     _create_governance,
     _create_rate_limits,
+    _add_session_and_cache_tokens,
     _create_reservations,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""

@@ -76,6 +76,9 @@ class RequestRecord(BaseModel):
     outcome = peewee.CharField(max_length=32)
     error_reason = peewee.CharField(max_length=64, default="")
     created_at = UtcDateTimeField()
+    session_id = peewee.CharField(max_length=128, default="")  # X-Claude-Code-Session-Id
+    cache_read_tokens = peewee.IntegerField(default=0)
+    cache_write_tokens = peewee.IntegerField(default=0)
 
     class Meta:
         """peewee table options; the indexes serve per-user and time-range usage queries."""

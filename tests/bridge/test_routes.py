@@ -201,6 +201,10 @@ DESIGN_ROWS = {
     # Beyond DESIGN.md's table: admins list and release a user's quota reservations (issue 15).
     ("GET", "/v1/users/{user}/reservations"),
     ("DELETE", "/v1/users/{user}/reservations/{reservation_id}"),
+    ("POST", "/v1/messages"),
+    ("POST", "/v1/messages/count_tokens"),
+    ("POST", "/bedrock/model/{model_id}/invoke"),
+    ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 
@@ -231,3 +235,26 @@ def test_llmgw_table_is_exactly_design() -> None:
     assert table.verbs == frozenset()
     chat = next(e for e in table.endpoints if e.template.source == "/v1/chat/completions")
     assert isinstance(chat.dispatcher, StreamFlagDispatcher)
+
+
+def test_messages_and_bedrock_routes_speak_their_own_api() -> None:
+    """MessagesService has Anthropic's shapes and framing, BedrockService Bedrock's (raw bodies); others the default."""
+    from llmgw.bridge.anthropic_shapes import ANTHROPIC, ANTHROPIC_SHAPES
+    from llmgw.bridge.app import APIS
+    from llmgw.bridge.bedrock_shapes import BEDROCK
+    from llmgw.bridge.openai_shapes import OPENAI_SHAPES
+
+    table = build_route_table(discover_services(), DISPATCHERS, OPENAI_SHAPES, APIS)
+    by_path = {e.template.source: e for e in table.endpoints}
+    messages = by_path["/v1/messages"]
+    assert messages.framing is ANTHROPIC
+    assert all(route.shapes is ANTHROPIC_SHAPES for route in messages.routes)
+    assert isinstance(messages.dispatcher, StreamFlagDispatcher)
+    assert by_path["/v1/messages/count_tokens"].framing is ANTHROPIC
+    invoke = by_path["/bedrock/model/{model_id}/invoke"]
+    assert invoke.framing is BEDROCK
+    assert invoke.raw_body
+    assert not messages.raw_body
+    chat = by_path["/v1/chat/completions"]
+    assert chat.framing is None
+    assert chat.routes[0].shapes is OPENAI_SHAPES

@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import functools
 import threading
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,6 +28,7 @@ from botocore.eventstream import EventStream
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
+from llmgw.server.providers.bedrock.native import NativeMessagesClient, SseEvents
 from llmgw.wire.errors import UpstreamError
 
 _T = TypeVar("_T")
@@ -100,10 +101,10 @@ class _StreamReader:
     def __init__(self, handoff: _Handoff) -> None:
         self._handoff = handoff
         self._lock = threading.Lock()
-        self._stream: EventStream[Any] | None = None
+        self._stream: EventStream[Any] | SseEvents | None = None
         self._closed = False
 
-    def run(self, open_stream: Callable[[], EventStream[Any]]) -> None:
+    def run(self, open_stream: Callable[[], EventStream[Any] | SseEvents]) -> None:
         """Open the stream and forward its events until it ends, fails or is closed."""
         try:
             stream = open_stream()
@@ -137,7 +138,7 @@ class _StreamReader:
                 _close_event_stream(self._stream)
 
 
-def _close_event_stream(stream: EventStream[Any]) -> None:
+def _close_event_stream(stream: EventStream[Any] | SseEvents) -> None:
     """Close a botocore EventStream, waking a thread blocked reading it.
 
     Closing a socket does not wake a thread blocked in recv() on it; shutting it
@@ -174,6 +175,14 @@ class BedrockClient:
         )
         self._executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="bedrock")
         self._readers: set[_StreamReader] = set()
+        self._native = NativeMessagesClient(
+            self._client.meta.endpoint_url,
+            config.region,
+            session.get_credentials,
+            connect_timeout_s=config.connect_timeout_s,
+            read_timeout_s=config.read_timeout_s,
+            max_pool_connections=config.max_concurrency,
+        )
 
     async def _run(self, model_id: str, call: Callable[[], _T]) -> _T:
         loop = asyncio.get_running_loop()
@@ -187,16 +196,63 @@ class BedrockClient:
         response = await self._run(request["modelId"], functools.partial(self._client.converse, **request))
         return dict(response)
 
-    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+    def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
         """The ConverseStream events, as boto3 yields them; closing the iterator stops Bedrock."""
-        model_id: str = request["modelId"]
-        loop = asyncio.get_running_loop()
-        handoff = _Handoff(loop)
-        reader = _StreamReader(handoff)
 
         def open_stream() -> EventStream[Any]:
             return self._client.converse_stream(**request)["stream"]
 
+        return self._events(request["modelId"], open_stream)
+
+    def invoke_model_stream(self, model_id: str, body: bytes) -> AsyncGenerator[dict[str, Any], None]:
+        """InvokeModelWithResponseStream with a raw JSON body; its `chunk` events as boto3 yields them."""
+
+        def open_stream() -> EventStream[Any]:
+            response = self._client.invoke_model_with_response_stream(
+                modelId=model_id, body=body, contentType="application/json", accept="application/json"
+            )
+            return response["body"]
+
+        return self._events(model_id, open_stream)
+
+    async def invoke_model_raw(self, model_id: str, body: bytes) -> bytes:
+        """InvokeModel with a raw JSON body; Bedrock's answer bytes, unchanged."""
+
+        def call() -> bytes:
+            response = self._client.invoke_model(
+                modelId=model_id, body=body, contentType="application/json", accept="application/json"
+            )
+            with contextlib.closing(response["body"]) as stream:
+                return bytes(stream.read())
+
+        return await self._run(model_id, call)
+
+    async def native_messages(self, model_id: str, body: bytes, betas: Sequence[str]) -> bytes:
+        """One call to the native `/anthropic/v1/messages` route (native.py); the answer's bytes."""
+        return await self._run(model_id, functools.partial(self._native.create, body, betas))
+
+    def native_messages_stream(
+        self, model_id: str, body: bytes, betas: Sequence[str]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """A streamed native Messages call; its events in InvokeModelWithResponseStream's `chunk` shape."""
+        return self._events(model_id, functools.partial(self._native.stream, body, betas))
+
+    async def count_tokens(self, model_id: str, invoke_body: bytes) -> int:
+        """Bedrock's CountTokens for an InvokeModel body; the input tokens it counts."""
+
+        def call() -> int:
+            response = self._client.count_tokens(modelId=model_id, input={"invokeModel": {"body": invoke_body}})
+            return int(response["inputTokens"])
+
+        return await self._run(model_id, call)
+
+    async def _events(
+        self, model_id: str, open_stream: Callable[[], EventStream[Any] | SseEvents]
+    ) -> AsyncGenerator[dict[str, Any], None]:
+        """The events of a stream opened on a worker thread; closing the iterator stops Bedrock."""
+        loop = asyncio.get_running_loop()
+        handoff = _Handoff(loop)
+        reader = _StreamReader(handoff)
         self._readers.add(reader)
         try:
             loop.run_in_executor(self._executor, reader.run, open_stream)
@@ -239,4 +295,5 @@ class BedrockClient:
         for reader in list(self._readers):
             reader.close()
         self._executor.shutdown(wait=True, cancel_futures=True)
+        self._native.close()
         self._client.close()

@@ -23,6 +23,13 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.providers.bedrock.thinking import (
+    ThinkingSettings,
+    allows_forced_tool_use,
+    caller_limit,
+    plan_thinking,
+    sampling,
+)
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import InvalidArgument, UpstreamError
 
@@ -39,7 +46,10 @@ _FINISH_REASONS: Mapping[str, chat_pb2.FinishReason.ValueType] = {
     "tool_use": chat_pb2.FINISH_REASON_TOOL_CALLS,
     "guardrail_intervened": chat_pb2.FINISH_REASON_CONTENT_FILTER,
     "content_filtered": chat_pb2.FINISH_REASON_CONTENT_FILTER,
+    # Claude (Fable) declining to answer: a normal answer whose text is the refusal [10.2].
+    "refusal": chat_pb2.FINISH_REASON_CONTENT_FILTER,
 }
+_DEFAULT_THINKING = ThinkingSettings()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +60,8 @@ class ConverseResult:
     finish_reason: chat_pb2.FinishReason.ValueType
     input_tokens: int
     output_tokens: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
 
 def finish_reason(stop_reason: str) -> chat_pb2.FinishReason.ValueType:
@@ -134,8 +146,14 @@ def _is_image(part: chat_pb2.ContentPart) -> bool:
 # --- request ------------------------------------------------------------------------------
 
 
-def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
-    """Keyword arguments for boto3's `converse` / `converse_stream` from an OpenAI request."""
+def to_converse_request(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, thinking: ThinkingSettings = _DEFAULT_THINKING
+) -> dict[str, Any]:
+    """Keyword arguments for boto3's `converse` / `converse_stream` from an OpenAI request.
+
+    `inferenceConfig.maxTokens` is always set (the caller's limit, else the default
+    limit, see thinking.py), so it is what the quota reservation may assume.
+    """
     if not params.model:
         raise InvalidArgument("The request must name a model.", field="model")
     if params.HasField("n") and params.n != 1:
@@ -144,10 +162,19 @@ def to_converse_request(params: chat_pb2.ChatCompletionParams, model: CatalogMod
     request: dict[str, Any] = {"modelId": model.id, "messages": messages}
     if system:
         request["system"] = system
-    request["inferenceConfig"] = _inference_config(params, model)
-    tool_config = _tool_config(params)
+    limit = caller_limit(
+        params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
+        params.max_tokens if params.HasField("max_tokens") else None,
+    )
+    plan = plan_thinking(
+        model, params.reasoning_effort if params.HasField("reasoning_effort") else None, limit, thinking
+    )
+    request["inferenceConfig"] = _inference_config(params, model, plan.max_tokens, plan.thinking)
+    tool_config = _tool_config(params, allows_forced_tool_use(model, plan.thinking))
     if tool_config is not None:
         request["toolConfig"] = tool_config
+    if plan.fields:
+        request["additionalModelRequestFields"] = plan.fields
     return request
 
 
@@ -276,30 +303,19 @@ def _tool_result_block(message: chat_pb2.ChatMessage, where: str) -> dict[str, A
     return {"toolResult": {"toolUseId": message.tool_call_id, "content": [content], "status": "success"}}
 
 
-def _inference_config(params: chat_pb2.ChatCompletionParams, model: CatalogModel) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    limits = {
-        "max_completion_tokens": params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
-        "max_tokens": params.max_tokens if params.HasField("max_tokens") else None,
-    }
-    for name, value in limits.items():
-        if value is not None:
-            if value < 1:
-                raise InvalidArgument(f"{name} must be at least 1, but is {value}.", field=name)
-            config.setdefault("maxTokens", value)
-    # Without a caller's limit, the catalog's maximum is sent explicitly: the answer then
-    # can never be longer than the output bound the quota ledger reserved for it.
-    config.setdefault("maxTokens", model.max_output_tokens)
-    if params.HasField("temperature"):
-        if not 0 <= params.temperature <= 2:
-            raise InvalidArgument(
-                f"temperature must be between 0 and 2, but is {params.temperature}.", field="temperature"
-            )
-        config["temperature"] = params.temperature
-    if params.HasField("top_p"):
-        if not 0 <= params.top_p <= 1:
-            raise InvalidArgument(f"top_p must be between 0 and 1, but is {params.top_p}.", field="top_p")
-        config["topP"] = params.top_p
+def _inference_config(
+    params: chat_pb2.ChatCompletionParams, model: CatalogModel, max_tokens: int, thinking: bool
+) -> dict[str, Any]:
+    # The limit is always sent explicitly: the answer then can never be longer than the
+    # output bound the quota ledger reserved for it.
+    config: dict[str, Any] = {"maxTokens": max_tokens}
+    temperature = params.temperature if params.HasField("temperature") else None
+    if temperature is not None and not 0 <= temperature <= 2:
+        raise InvalidArgument(f"temperature must be between 0 and 2, but is {temperature}.", field="temperature")
+    top_p = params.top_p if params.HasField("top_p") else None
+    if top_p is not None and not 0 <= top_p <= 1:
+        raise InvalidArgument(f"top_p must be between 0 and 1, but is {top_p}.", field="top_p")
+    config.update(sampling(model, temperature, top_p, thinking))
     if params.stop:
         if len(params.stop) > MAX_STOP_SEQUENCES:
             raise InvalidArgument(
@@ -312,8 +328,12 @@ def _inference_config(params: chat_pb2.ChatCompletionParams, model: CatalogModel
     return config
 
 
-def _tool_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any] | None:
-    """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none)."""
+def _tool_config(params: chat_pb2.ChatCompletionParams, allow_forced: bool) -> dict[str, Any] | None:
+    """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none).
+
+    A forced choice (`required` or a named function) goes as `auto` where the model
+    refuses forced tool use (`allow_forced` false): the tools stay offered.
+    """
     mode = params.tool_choice.mode
     if mode in (chat_pb2.TOOL_CHOICE_MODE_REQUIRED, chat_pb2.TOOL_CHOICE_MODE_FUNCTION) and not params.tools:
         raise InvalidArgument("tool_choice requires a tool, but the request has no tools.", field="tool_choice")
@@ -325,16 +345,16 @@ def _tool_config(params: chat_pb2.ChatCompletionParams) -> dict[str, Any] | None
     if duplicates:
         raise InvalidArgument(f"Tool names must be unique; '{duplicates[0]}' appears more than once.", field="tools")
     config: dict[str, Any] = {"tools": specs}
-    if mode == chat_pb2.TOOL_CHOICE_MODE_REQUIRED:
+    if mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION and params.tool_choice.function.name not in names:
+        raise InvalidArgument(
+            f"tool_choice names the function '{params.tool_choice.function.name}', "
+            "which is not one of the request's tools.",
+            field="tool_choice.function.name",
+        )
+    if mode == chat_pb2.TOOL_CHOICE_MODE_REQUIRED and allow_forced:
         config["toolChoice"] = {"any": {}}
-    elif mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION:
-        name = params.tool_choice.function.name
-        if name not in names:
-            raise InvalidArgument(
-                f"tool_choice names the function '{name}', which is not one of the request's tools.",
-                field="tool_choice.function.name",
-            )
-        config["toolChoice"] = {"tool": {"name": name}}
+    elif mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION and allow_forced:
+        config["toolChoice"] = {"tool": {"name": params.tool_choice.function.name}}
     else:
         config["toolChoice"] = {"auto": {}}
     return config
@@ -390,10 +410,13 @@ def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
         blocks: Sequence[Mapping[str, Any]] = response["output"]["message"]["content"]
         usage: Mapping[str, Any] = response.get("usage", {})
         texts: list[str] = []
+        reasoning: list[str] = []
         calls: list[chat_pb2.ToolCall] = []
         for block in blocks:
             if "text" in block:
                 texts.append(block["text"])
+            elif "reasoningContent" in block:
+                reasoning.append(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
             elif "toolUse" in block:
                 tool_use = block["toolUse"]
                 calls.append(
@@ -408,11 +431,15 @@ def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
         message = chat_pb2.AssistantMessage(role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls)
         if texts:
             message.content = "".join(texts)
+        if any(reasoning):
+            message.reasoning_content = "".join(reasoning)
         return ConverseResult(
             message=message,
             finish_reason=finish_reason(str(response.get("stopReason", ""))),
             input_tokens=int(usage.get("inputTokens", 0)),
             output_tokens=int(usage.get("outputTokens", 0)),
+            cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
+            cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamError("Bedrock returned a Converse response the gateway could not read.") from exc

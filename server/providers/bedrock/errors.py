@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, ReadTimeoutError
 
+from llmgw.server.providers.bedrock.native import NativeError
 from llmgw.wire.errors import (
     GatewayError,
     InvalidArgument,
@@ -37,6 +38,8 @@ def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
     """The domain error to raise for an exception out of boto3 while calling `model_id`."""
     if isinstance(exc, GatewayError):
         return exc
+    if isinstance(exc, NativeError):
+        return _from_status(exc.status, exc.message, model_id)
     if isinstance(exc, ClientError):  # also botocore's EventStreamError, raised for in-stream errors
         error: Mapping[str, Any] = exc.response.get("Error", {})
         return _from_code(str(error.get("Code", "")), str(error.get("Message", "")), model_id)
@@ -45,6 +48,27 @@ def map_bedrock_error(exc: BaseException, model_id: str) -> GatewayError:
     if isinstance(exc, BotoCoreError):
         return UpstreamError(f"Bedrock could not be reached for the model '{model_id}'.")
     return UpstreamError(f"The call to Bedrock for the model '{model_id}' failed unexpectedly.")
+
+
+# The native Messages route answers with HTTP statuses (and Anthropic-style bodies), not
+# AWS error codes; each status stands for the code Bedrock gives the same failure elsewhere.
+_CODE_BY_STATUS = {
+    400: "ValidationException",
+    403: "AccessDeniedException",
+    404: "ResourceNotFoundException",
+    408: "ModelTimeoutException",
+    422: "ValidationException",
+    429: "ThrottlingException",
+    503: "ServiceUnavailableException",
+    504: "ModelTimeoutException",
+    529: "ServiceUnavailableException",
+}
+
+
+def _from_status(status: int, message: str, model_id: str) -> GatewayError:
+    return _from_code(
+        _CODE_BY_STATUS.get(status, "ModelStreamErrorException" if status == 0 else ""), message, model_id
+    )
 
 
 def _from_code(code: str, message: str, model_id: str) -> GatewayError:

@@ -6,9 +6,10 @@ keeps the counts the ledger needs: Bedrock's token usage when the `metadata`
 event arrives, and until then the number of deltas seen, so a stream that dies
 (or is abandoned) before its metadata is still charged for what was generated.
 
-Reasoning deltas (`reasoningContent`, Claude's extended thinking) have no place
-in OpenAI's chunk shape and are not forwarded; Bedrock still counts them in
-`outputTokens`, so they are charged.
+Reasoning deltas (`reasoningContent`, Claude's thinking) are forwarded as
+`reasoning_content` deltas, the convention DeepSeek and other gateways use;
+their signatures and redacted blocks have no place in OpenAI's chunk shape and
+are not. Bedrock counts all of them in `outputTokens`, so they are charged.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ class StreamTranslator:
 
     def __init__(self) -> None:
         self.input_tokens = 0
+        self.cache_read_tokens = 0
+        self.cache_write_tokens = 0
         self.output_tokens: int | None = None
         self.deltas_seen = 0
         self.started = False
@@ -53,6 +56,8 @@ class StreamTranslator:
         if "metadata" in event:
             usage: Mapping[str, Any] = event["metadata"].get("usage", {})
             self.input_tokens = int(usage.get("inputTokens", self.input_tokens))
+            self.cache_read_tokens = int(usage.get("cacheReadInputTokens", 0))
+            self.cache_write_tokens = int(usage.get("cacheWriteInputTokens", 0))
             if "outputTokens" in usage:
                 self.output_tokens = int(usage["outputTokens"])
         return []
@@ -78,6 +83,12 @@ class StreamTranslator:
                 return []
             self.deltas_seen += 1
             return [self._choice(chat_pb2.ChoiceDelta(content=delta["text"]))]
+        if "reasoningContent" in delta:
+            text = delta["reasoningContent"].get("text", "")
+            if not text:
+                return []
+            self.deltas_seen += 1
+            return [self._choice(chat_pb2.ChoiceDelta(reasoning_content=text))]
         if "toolUse" in delta:
             block = int(payload["contentBlockIndex"])
             if block not in self._tool_index:

@@ -173,3 +173,20 @@ def test_prices_read_on_must_be_a_date() -> None:
     text = ENTRY.format(input="1").replace("2026-11-27", '"2026-11-27"')
     with pytest.raises(ValueError, match="prices_read_on"):
         Catalog.load(text)
+
+
+def test_upstream_api_and_betas_come_from_the_catalog() -> None:
+    """A model names the API that serves it; Messages-API models get the runtime beta allowlist."""
+    catalog = Catalog.load()
+    opus = catalog.get("global.anthropic.claude-opus-4-7")
+    assert opus.api == "messages"
+    assert "context-1m-2025-08-07" in opus.anthropic_betas
+    assert "interleaved-thinking-2025-05-14" not in opus.anthropic_betas
+    haiku = catalog.get(f"global.{HAIKU_45}")
+    assert (haiku.api, haiku.anthropic_betas) == ("converse", frozenset())
+
+
+def test_bad_api_is_refused() -> None:
+    """An api other than converse or messages names the entry."""
+    with pytest.raises(ValueError, match=r"vendor\.model-a: api must be"):
+        Catalog.load(ENTRY.format(input="1.00") + 'api = "invoke"\n')

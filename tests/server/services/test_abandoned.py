@@ -17,7 +17,8 @@ from tests.bridge.conftest import LoopThread, running_bridge
 from tests.model_ids import HAIKU, TITAN
 from tests.server.services.conftest import Gov, ask, ledger, md, rows
 
-SLOW = "[[ttft_ms:700]] tell me a story"
+SLOW = "[[ttft_ms:2500]] tell me a story"
+GIVE_UP_S = 1.0  # well after admission, well before Bedrock answers, even on a loaded machine
 SETTLE_WAIT_S = 20.0
 
 
@@ -52,7 +53,7 @@ def bridge_url(gov: Gov) -> Iterator[str]:
 def test_grpc_deadline_is_charged_exactly(gov: Gov) -> None:
     """A gRPC deadline that passes before Bedrock answers: the call settles later, charged what was generated."""
     with pytest.raises(grpc.RpcError) as caught:
-        gov.stubs.chat.CreateChatCompletion(ask(SLOW, max_tokens=40), metadata=md(gov.alice), timeout=0.2)
+        gov.stubs.chat.CreateChatCompletion(ask(SLOW, max_tokens=40), metadata=md(gov.alice), timeout=GIVE_UP_S)
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     [row] = _settled("alice", 1)
     expected = _reference(gov, SLOW)
@@ -66,7 +67,7 @@ def test_grpc_deadline_is_charged_exactly(gov: Gov) -> None:
 def test_http_disconnect_is_charged_exactly(gov: Gov, bridge_url: str) -> None:
     """An OpenAI SDK client that gives up over HTTP: the same exact charge."""
     with (
-        openai.OpenAI(base_url=f"{bridge_url}/v1", api_key=gov.alice, max_retries=0, timeout=0.2) as sdk,
+        openai.OpenAI(base_url=f"{bridge_url}/v1", api_key=gov.alice, max_retries=0, timeout=GIVE_UP_S) as sdk,
         pytest.raises(openai.APITimeoutError),
     ):
         sdk.chat.completions.create(model=HAIKU, max_tokens=40, messages=[{"role": "user", "content": SLOW}])
@@ -83,9 +84,9 @@ def test_http_disconnect_is_charged_exactly(gov: Gov, bridge_url: str) -> None:
 
 def test_abandoned_embedding_is_charged(gov: Gov) -> None:
     """An embedding call whose deadline passed is charged its input tokens too."""
-    request = embedding_service_pb2.CreateEmbeddingRequest(model=TITAN, input=["[[ttft_ms:700]] some text"])
+    request = embedding_service_pb2.CreateEmbeddingRequest(model=TITAN, input=["[[ttft_ms:2500]] some text"])
     with pytest.raises(grpc.RpcError):
-        gov.stubs.embeddings.CreateEmbedding(request, metadata=md(gov.alice), timeout=0.2)
+        gov.stubs.embeddings.CreateEmbedding(request, metadata=md(gov.alice), timeout=GIVE_UP_S)
     [row] = _settled("alice", 1)
     assert row.outcome == "cancelled"
     assert row.input_tokens > 0

@@ -124,3 +124,20 @@ def test_concurrent_migrations_apply_each_step_once(store_url: str, tmp_path: Pa
         assert run_sql(check, "SELECT COUNT(*) FROM note")[0][0] == 1
     finally:
         check.close()
+
+
+def test_session_and_cache_columns_upgrade_a_request_log_in_place(empty_db: peewee.Database) -> None:
+    """Version 4 adds session_id and the cache token counts to a request log that already has rows."""
+    try:
+        assert migrate(empty_db, MIGRATIONS[:3]) == 3
+        run_sql(
+            empty_db,
+            'INSERT INTO request_record (id, "user", key_name, model, api, input_tokens, output_tokens,'
+            " cost_picodollars, latency_ms, ttft_ms, outcome, error_reason, created_at)"
+            " VALUES ('chatcmpl-1', 'alice', 'k', 'm', 'chat', 1, 2, 3, 4, NULL, 'success', '', '2026-12-01 00:00:00')",
+        )
+        assert migrate(empty_db) == len(MIGRATIONS)
+        rows = run_sql(empty_db, "SELECT id, session_id, cache_read_tokens, cache_write_tokens FROM request_record")
+        assert rows == [("chatcmpl-1", "", 0, 0)]
+    finally:
+        empty_db.close()

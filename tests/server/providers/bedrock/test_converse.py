@@ -479,7 +479,7 @@ def test_from_converse_response_finish_reason(stop_reason: str, finish: chat_pb2
 
 
 def test_from_converse_response_text_and_tool_calls() -> None:
-    """Text blocks are joined, toolUse blocks become tool calls with compact JSON arguments, usage is read."""
+    """Text blocks are joined, reasoning becomes reasoning_content, toolUse blocks tool calls, usage is read."""
     result = from_converse_response(
         converse_response(
             [
@@ -495,6 +495,7 @@ def test_from_converse_response_text_and_tool_calls() -> None:
         role=chat_pb2.ROLE_ASSISTANT,
         content="Let me check.",
         tool_calls=[call("tooluse_1", "get_weather", '{"city":"Paris","days":2}')],
+        reasoning_content="hidden",
     )
     assert (result.input_tokens, result.output_tokens) == (12, 34)
 

@@ -100,12 +100,25 @@ METADATA = {
                         "contentBlockIndex": 0,
                     }
                 },
+                {
+                    "contentBlockDelta": {
+                        "delta": {"reasoningContent": {"signature": "c2lnbmVk"}},
+                        "contentBlockIndex": 0,
+                    }
+                },
                 text_delta(1, ""),
                 text_delta(1, "Yes"),
                 {"messageStop": {"stopReason": "max_tokens"}},
             ],
-            [[], [], [], [choice(role=ASSISTANT, content="Yes")], [choice(chat_pb2.FINISH_REASON_LENGTH)]],
-            id="reasoning-and-empty-text-not-forwarded",
+            [
+                [],
+                [choice(role=ASSISTANT, reasoning_content="Let me think")],
+                [],
+                [],
+                [choice(content="Yes")],
+                [choice(chat_pb2.FINISH_REASON_LENGTH)],
+            ],
+            id="reasoning-forwarded-signature-and-empty-text-not",
         ),
         pytest.param(
             [MESSAGE_START, {"messageStop": {"stopReason": "content_filtered"}}],

@@ -1,11 +1,16 @@
 """AWS event-stream framing (application/vnd.amazon.eventstream), as botocore decodes it.
 
+Shared by the fake Bedrock (which answers in it), the server (which re-frames Bedrock's
+InvokeModelWithResponseStream for the passthrough) and the bridge (whose in-band error ends such
+a stream), so the one encoder every side uses is the one botocore is tested against.
+
 A frame is: total length and headers length (big-endian uint32), the CRC32 of those
 8 bytes, the headers, the payload, and the CRC32 of everything before it. Each header
 is a 1-byte name length, the name, a type byte (7 = string), a 2-byte value length
 and the value.
 """
 
+import base64
 import struct
 import zlib
 from collections.abc import Mapping
@@ -47,6 +52,11 @@ def encode_event(event_type: str, payload: bytes) -> bytes:
         )
         _EVENT_HEADERS[event_type] = headers
     return encode_frame(headers, payload)
+
+
+def encode_chunk(data: bytes) -> bytes:
+    """One InvokeModelWithResponseStream `chunk` event: `{"bytes": "<base64 of data>"}`."""
+    return encode_event("chunk", b'{"bytes":"' + base64.b64encode(data) + b'"}')
 
 
 def encode_exception(exception_type: str, payload: bytes) -> bytes:

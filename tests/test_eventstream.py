@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from botocore.eventstream import ChecksumMismatch, EventStreamBuffer
 
-from llmgw.fakebedrock.eventstream import encode_event, encode_exception, encode_frame, encode_headers
+from llmgw.eventstream import encode_event, encode_exception, encode_frame, encode_headers
 
 
 def decode(data: bytes) -> list[tuple[dict[str, Any], bytes]]:

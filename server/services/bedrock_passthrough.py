@@ -1,0 +1,176 @@
+"""BedrockService: Bedrock's own InvokeModel paths for Claude, authenticated and charged by the gateway.
+
+The caller's body goes to Bedrock as it came, re-signed with the gateway's AWS credentials;
+it is re-serialized only when `anthropic_beta` values the model does not accept had to be
+removed, or when `anthropic_version` is not Bedrock's `bedrock-2023-05-31` (the Anthropic
+SDK 2.x sends its API version, `2026-10-21`, in that field; Bedrock's InvokeModel takes only
+its own, so the gateway pins it, as reference section 10.10 advises). Governance and
+recording are the OpenAI path's (`Governance`, `RequestRecorder`). The answer is charged
+from the usage in Bedrock's body or, for a stream, from the usage in its events (Bedrock's
+closing invocation metrics when the events carry none); the stream's last frame is held
+back until the usage row is committed, and a caller that leaves is charged for what was
+generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+from typing import Any
+
+from google.api import httpbody_pb2
+
+from llmgw.eventstream import encode_chunk
+from llmgw.server.core.accounting import estimate_tokens
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.providers.bedrock.anthropic import (
+    BEDROCK_ANTHROPIC_VERSION,
+    AnthropicUsage,
+    decode_chunk,
+    parse_object,
+)
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.claude import (
+    StreamUsage,
+    allowed_betas,
+    body_images,
+    catalog_id,
+    cost_bound,
+    note_cache,
+    require_claude,
+    session_id,
+)
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
+from llmgw.wire.errors import UpstreamError
+
+EVENT_STREAM = "application/vnd.amazon.eventstream"
+
+
+def _betas(body: dict[str, Any]) -> list[str]:
+    value = body.get("anthropic_beta")
+    if isinstance(value, str):
+        return [value]
+    return [beta for beta in value if isinstance(beta, str)] if isinstance(value, list) else []
+
+
+class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer):
+    """InvokeModel and InvokeModelWithResponseStream for Claude models, governed and charged."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
+    ) -> None:
+        self._thinking = thinking or ThinkingSettings()
+        self._catalog = catalog
+        self._admission = admission
+        self._bedrock = bedrock
+        self._recorder = recorder
+        self._clock = clock
+
+    def _trace(self, api: str, model_id: str, context: Context) -> RequestTrace:
+        """The request's trace, naming the model by its catalog id (an ARN resolved)."""
+        resolved = catalog_id(self._catalog, model_id)
+        return RequestTrace("msg", api, current_principal(), resolved, self._clock(), session_id=session_id(context))
+
+    async def _prepare(self, raw: bytes, trace: RequestTrace) -> tuple[CatalogModel, bytes]:
+        """Resolve and check the model, filter the betas, admit the request; (model, body to send)."""
+        model = await self._admission.model(trace)
+        require_claude(model)
+        body = parse_object(raw, "body")
+        requested = _betas(body)
+        passed = allowed_betas(model, requested)
+        pinned = body.get("anthropic_version") == BEDROCK_ANTHROPIC_VERSION
+        before = compact_json(body)
+        fit_to_model(body, model, self._thinking)
+        if passed != requested or not pinned or compact_json(body) != before:
+            if passed:
+                body["anthropic_beta"] = passed
+            else:
+                body.pop("anthropic_beta", None)
+            body["anthropic_version"] = BEDROCK_ANTHROPIC_VERSION
+            raw = compact_json(body).encode()
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            max_tokens = model.max_output_tokens
+        image_bytes, images = body_images(body)
+        bound = cost_bound(model, len(raw) - image_bytes, image_bytes, images, max_tokens)
+        await self._admission.admit(trace, model, bound)
+        return model, raw
+
+    async def InvokeModel(
+        self, request: bedrock_service_pb2.InvokeModelRequest, context: Context
+    ) -> bedrock_service_pb2.InvokeModelResponse:
+        """One InvokeModel call; Bedrock's answer unchanged, charged from its usage."""
+        trace = self._trace("bedrock_invoke", request.model_id, context)
+        try:
+            model, payload = await self._prepare(request.body.data, trace)
+            answer = await self._bedrock.invoke_model_raw(model.id, payload)
+            usage = AnthropicUsage()
+            usage.update(parse_object(answer, "Bedrock's answer").get("usage"))
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        note_cache(trace, usage)
+        await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
+        body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
+        return bedrock_service_pb2.InvokeModelResponse(body=body)
+
+    async def InvokeModelWithResponseStream(
+        self, request: bedrock_service_pb2.InvokeModelWithResponseStreamRequest, context: Context
+    ) -> AsyncIterator[bedrock_service_pb2.InvokeModelWithResponseStreamResponse]:
+        """Relay the stream's chunks as event-stream frames; the last one after the record."""
+        trace = self._trace("bedrock_invoke_stream", request.model_id, context)
+        state = StreamUsage()
+        payload = b""
+        last: bytes | None = None
+        try:
+            model, payload = await self._prepare(request.body.data, trace)
+            events = self._bedrock.invoke_model_stream(model.id, payload)
+            try:
+                async for event in events:
+                    data = decode_chunk(event)
+                    if data is None:
+                        continue
+                    body = parse_object(data, "a Bedrock stream event")
+                    state.feed(body)
+                    frame = encode_chunk(data)
+                    if state.stopped:
+                        last = frame
+                        continue
+                    trace.mark_first_token()
+                    yield _frames(frame)
+            finally:
+                await events.aclose()
+            if last is None:
+                raise UpstreamError(f"Bedrock ended the stream for {request.model_id} before it was complete.")
+        except BaseException as exc:
+            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
+            self._recorder.record_failure(trace, exc, *counts)
+            raise
+        input_tokens, output_tokens = state.settle(trace, 0, left=False)
+        if not state.usage.seen:  # no usage in the events: Bedrock's closing metrics say it
+            input_tokens = state.metrics.get("inputTokenCount", 0)
+            output_tokens = state.metrics.get("outputTokenCount", 0)
+        await self._recorder.record(trace, input_tokens, output_tokens)
+        yield _frames(last)
+
+
+def _frames(data: bytes) -> bedrock_service_pb2.InvokeModelWithResponseStreamResponse:
+    return bedrock_service_pb2.InvokeModelWithResponseStreamResponse(
+        body=httpbody_pb2.HttpBody(content_type=EVENT_STREAM, data=data)
+    )

@@ -1,0 +1,225 @@
+"""MessagesService: Anthropic's Messages API for Claude models, through Bedrock's Anthropic body.
+
+The catalog says which API serves a model: `api = "messages"` models go to Bedrock Runtime's
+native `POST /anthropic/v1/messages` route (with their profile id, betas in the
+`anthropic-beta` header, `anthropic-version: 2023-06-01`), the others to InvokeModel /
+InvokeModelWithResponseStream with Bedrock's Anthropic body (betas in `anthropic_beta`).
+Either way providers/bedrock/anthropic.py keeps every field, so thinking signatures, cache
+breakpoints and tool blocks reach the model as the client sent them. A streamed answer's `message_stop` is
+held back until the usage row is committed, so a client that has the last event has been
+charged; a client that leaves is charged for what was generated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from llmgw.server.core.accounting import estimate_tokens
+from llmgw.server.core.catalog import Catalog
+from llmgw.server.governance.identity import current_principal
+from llmgw.server.providers.bedrock.anthropic import (
+    decode_chunk,
+    event_from_body,
+    invoke_body,
+    message_from_body,
+    messages_body,
+    native_body,
+    parse_object,
+    requested_betas,
+)
+from llmgw.server.providers.bedrock.anthropic_converse import (
+    ConverseEventTranslator,
+    message_from_converse,
+    to_converse,
+)
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
+from llmgw.server.providers.bedrock.client import BedrockClient
+from llmgw.server.providers.bedrock.converse import compact_json
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.rpc.context import Context
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.claude import (
+    BETA_HEADER,
+    StreamUsage,
+    allowed_betas,
+    body_images,
+    catalog_id,
+    cost_bound,
+    is_claude,
+    metadata_values,
+    note_cache,
+    session_id,
+)
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
+from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
+
+ESTIMATE_HEADER = "x-llmgw-token-count"
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One upstream call: which API, the model id, the body (JSON bytes, or Converse kwargs), the betas."""
+
+    api: Literal["invoke", "native", "converse"]
+    model_id: str
+    body: bytes
+    converse: dict[str, Any] | None = None
+    betas: list[str] = field(default_factory=list)
+
+
+class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
+    """Checks a Messages request (catalog, policy, quota), calls Bedrock, records the request."""
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        admission: Admission,
+        bedrock: BedrockClient,
+        recorder: RequestRecorder,
+        clock: Callable[[], datetime],
+        thinking: ThinkingSettings | None = None,
+    ) -> None:
+        self._thinking = thinking or ThinkingSettings()
+        self._catalog = catalog
+        self._admission = admission
+        self._bedrock = bedrock
+        self._recorder = recorder
+        self._clock = clock
+
+    def _trace(self, api: str, params: messages_pb2.MessageParams, context: Context) -> RequestTrace:
+        """The request's trace, naming the model by its catalog id (an ARN resolved)."""
+        model_id = catalog_id(self._catalog, params.model)
+        return RequestTrace("msg", api, current_principal(), model_id, self._clock(), session_id=session_id(context))
+
+    async def _prepare(
+        self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
+    ) -> _Call:
+        """Resolve and check the model, build the request for the API that serves it, admit the request."""
+        model = await self._admission.model(trace)
+        if is_claude(model):
+            betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
+            if model.api == "messages":
+                body = fit_to_model(native_body(params, model.id, stream), model, self._thinking)
+                call = _Call("native", model.id, compact_json(body).encode(), None, betas)
+            else:
+                body = fit_to_model(invoke_body(params, betas), model, self._thinking)
+                call = _Call("invoke", model.id, compact_json(body).encode())
+        else:
+            converse = to_converse(params, model)
+            call = _Call("converse", model.id, compact_json(messages_body(params)).encode(), converse)
+        image_bytes, images = body_images(parse_object(call.body, "request"))
+        bound = cost_bound(model, len(call.body) - image_bytes, image_bytes, images, params.max_tokens)
+        await self._admission.admit(trace, model, bound)
+        return call
+
+    async def _create(self, call: _Call, trace: RequestTrace) -> dict[str, Any]:
+        """The answer as Anthropic's Message body, from whichever API serves the model."""
+        if call.converse is not None:
+            response = await self._bedrock.converse(call.converse)
+            return message_from_converse(response, call.model_id, trace.id)
+        if call.api == "native":
+            raw = await self._bedrock.native_messages(call.model_id, call.body, call.betas)
+        else:
+            raw = await self._bedrock.invoke_model_raw(call.model_id, call.body)
+        return parse_object(raw, "Bedrock's answer")
+
+    async def _events(self, call: _Call, trace: RequestTrace) -> AsyncGenerator[dict[str, Any], None]:
+        """The answer as Anthropic's stream events, from whichever API serves the model."""
+        if call.converse is not None:
+            translator = ConverseEventTranslator(call.model_id, trace.id)
+            converse_events = self._bedrock.converse_stream(call.converse)
+            try:
+                async for event in converse_events:
+                    for anthropic_event in translator.feed(event):
+                        yield anthropic_event
+            finally:
+                await converse_events.aclose()
+            return
+        if call.api == "native":
+            events = self._bedrock.native_messages_stream(call.model_id, call.body, call.betas)
+        else:
+            events = self._bedrock.invoke_model_stream(call.model_id, call.body)
+        try:
+            async for event in events:
+                data = decode_chunk(event)
+                if data is not None:
+                    yield parse_object(data, "a Bedrock stream event")
+        finally:
+            await events.aclose()
+
+    async def CreateMessage(
+        self, request: messages_service_pb2.CreateMessageRequest, context: Context
+    ) -> messages_service_pb2.CreateMessageResponse:
+        """Answer in one response; the usage row is committed before the answer is returned."""
+        params = request.params
+        trace = self._trace("messages", params, context)
+        try:
+            body = await self._create(await self._prepare(params, context, trace, stream=False), trace)
+            message, usage = message_from_body(body, params.model)
+        except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.mark_first_token()
+        message.id = trace.id
+        note_cache(trace, usage)
+        await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
+        return messages_service_pb2.CreateMessageResponse(message=message)
+
+    async def StreamMessage(
+        self, request: messages_service_pb2.StreamMessageRequest, context: Context
+    ) -> AsyncIterator[messages_service_pb2.StreamMessageResponse]:
+        """Relay Anthropic's stream events as Bedrock produces them; `message_stop` after the record."""
+        params = request.params
+        trace = self._trace("messages_stream", params, context)
+        state = StreamUsage()
+        payload = b""
+        stop: messages_pb2.MessageStreamEvent | None = None
+        try:
+            call = await self._prepare(params, context, trace, stream=True)
+            payload = call.body
+            events = self._events(call, trace)
+            try:
+                async for body in events:
+                    state.feed(body)
+                    converted = event_from_body(body, params.model)
+                    if converted.type == "message_start":
+                        converted.message.id = trace.id
+                    elif converted.type == "message_delta":  # cumulative counts, as Anthropic's own API sends
+                        converted.usage.CopyFrom(state.usage.proto())
+                    if converted.type == "message_stop":
+                        stop = converted
+                        continue
+                    trace.mark_first_token()
+                    yield messages_service_pb2.StreamMessageResponse(event=converted)
+            finally:
+                await events.aclose()
+            if stop is None:
+                raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
+        except BaseException as exc:
+            left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
+            counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
+            self._recorder.record_failure(trace, exc, *counts)
+            raise
+        await self._recorder.record(trace, *state.settle(trace, 0, left=False))
+        yield messages_service_pb2.StreamMessageResponse(event=stop)
+
+    async def CountTokens(
+        self, request: messages_service_pb2.CountTokensRequest, context: Context
+    ) -> messages_service_pb2.CountTokensResponse:
+        """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
+        params = request.params
+        model = await self._admission.model(self._trace("count_tokens", params, context))
+        body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
+        body.setdefault("max_tokens", 1)
+        payload = compact_json(body).encode()
+        try:
+            count = await self._bedrock.count_tokens(model.base_id, payload)
+        except (InvalidArgument, NotFound):  # the model has no CountTokens (or not for this body): estimate
+            context.set_trailing_metadata(((ESTIMATE_HEADER, "estimate"),))
+            return messages_service_pb2.CountTokensResponse(input_tokens=estimate_tokens(len(payload)), estimated=True)
+        return messages_service_pb2.CountTokensResponse(input_tokens=count)
