@@ -85,14 +85,17 @@ def _check_enums(message: Message, path: str) -> None:
     if not _has_enums(message.DESCRIPTOR):
         return
     for field, value in message.ListFields():
+        child_type = _walked_type(field)
+        if field.type != FieldDescriptor.TYPE_ENUM and child_type is None:
+            continue
         where = f"{path}.{field.name}" if path else field.name
-        single = isinstance(value, int | Message)
+        single = isinstance(value, int | Message)  # an enum number or a message; else a repeated field
         items = [value] if single else list(value)
         if field.type == FieldDescriptor.TYPE_ENUM and field.enum_type is not None:
             for index, number in enumerate(items):
                 if field.enum_type.values_by_number.get(number) is None:
                     at = where if single else f"{where}[{index}]"
                     raise InvalidArgument(f"{at}: {number} is not a valid {field.enum_type.name}.", field=at)
-        elif _walked_type(field) is not None:
+        else:
             for index, child in enumerate(items):
                 _check_enums(child, where if single else f"{where}[{index}]")

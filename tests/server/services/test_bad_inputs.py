@@ -63,7 +63,10 @@ def test_check_request_unit() -> None:
     """Declared enum values pass; the tolerant deserializer turns parse failures into Malformed."""
     good = chat_service_pb2.CreateChatCompletionRequest(
         params=chat_pb2.ChatCompletionParams(
-            model="m", messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_TOOL, tool_call_id="t")]
+            model="m",
+            messages=[chat_pb2.ChatMessage(role=chat_pb2.ROLE_TOOL, tool_call_id="t")],
+            temperature=0.5,
+            stop=["x", "y"],
         )
     )
     check_request(good)
