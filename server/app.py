@@ -176,7 +176,7 @@ class Gateway:
         self.outages = OutageLog()
         self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
         self.bedrock = BedrockClient(bedrock_config(settings))
-        self.detached = DetachedCalls()
+        self.detached = DetachedCalls(settings.bedrock_deadline_seconds)
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,

@@ -324,6 +324,7 @@ class Settings:
     http_max_header_bytes: int = 32 * 1024
     http_max_connections: int = 1000
     reservation_lease_seconds: float = 120.0
+    bedrock_deadline_seconds: float = 180.0
     default_max_tokens: int = 8192
     thinking_budget_low: int = 1024
     thinking_budget_medium: int = 4096
@@ -419,6 +420,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "http_max_header_bytes": _positive_int,
     "http_max_connections": _positive_int,
     "reservation_lease_seconds": _positive_float,
+    "bedrock_deadline_seconds": _positive_float,
     "default_max_tokens": _positive_int,
     "thinking_budget_low": _thinking_budget,
     "thinking_budget_medium": _thinking_budget,

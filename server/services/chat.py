@@ -81,7 +81,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         self._recorder = recorder
         self._clock = clock
         self._thinking = thinking or ThinkingSettings()
-        self._detached = detached or DetachedCalls()
+        self._detached = detached if detached is not None else DetachedCalls()
 
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
@@ -121,7 +121,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     ) -> ConverseResult:
         """Call Bedrock and record the request, charged what Bedrock reports (or the bound if it never does)."""
         try:
-            result = from_converse_response(await upstream.converse(self._bedrock, model, converse_request))
+            answer = await self._detached.bounded(upstream.converse(self._bedrock, model, converse_request), model.id)
+            result = from_converse_response(answer)
         except BaseException as exc:
             trace.charge_bound = never_answered(exc)
             self._recorder.record_failure(trace, exc)

@@ -41,14 +41,15 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         self._bedrock = bedrock
         self._recorder = recorder
         self._clock = clock
-        self._detached = detached or DetachedCalls()
+        self._detached = detached if detached is not None else DetachedCalls()
 
     async def _invoke(
         self, trace: RequestTrace, model: CatalogModel, bodies: list[dict[str, Any]]
     ) -> list[EmbeddingBatch]:
         """Call Bedrock for every batch and record the request; settled even if the client left (detached.py)."""
         try:
-            replies = await asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            calls = asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            replies = await self._detached.bounded(calls, model.id)
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
             trace.charge_bound = never_answered(exc)

@@ -12,7 +12,15 @@ from llmgw.server.governance.roles import admin_target, target_user
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.convert import timestamp, usd
 from llmgw.server.store import governance_repo
-from llmgw.server.store.ledger import HeldReservation, QuotaLimit, ledger_entry, open_reservations, quota_limits
+from llmgw.server.store.db import database
+from llmgw.server.store.ledger import (
+    HeldReservation,
+    QuotaLimit,
+    carry_period,
+    ledger_entry,
+    open_reservations,
+    quota_limits,
+)
 from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
@@ -127,7 +135,9 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
 
         def write() -> QuotaLimit:
             governance_repo.require_known_user(user, self._is_admin)
-            governance_repo.set_quota(user, frequency, limit, now)
+            with database.atomic():
+                carry_period(user, self._limit(user).frequency, frequency, now)
+                governance_repo.set_quota(user, frequency, limit, now)
             return self._limit(user)
 
         return quota_service_pb2.SetQuotaResponse(quota=quota_message(await self._db.run(write)))
@@ -137,9 +147,12 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
     ) -> quota_service_pb2.ResetQuotaResponse:
         """Remove the user's own quota (admins only); returns the default now in effect."""
         user = admin_target(current_principal(), request.user)
+        now = self._clock()
 
         def reset() -> QuotaLimit:
-            governance_repo.reset_quota(user)
+            with database.atomic():
+                carry_period(user, self._limit(user).frequency, self._default_frequency, now)
+                governance_repo.reset_quota(user)
             return self._limit(user)
 
         return quota_service_pb2.ResetQuotaResponse(quota=quota_message(await self._db.run(reset)))

@@ -51,7 +51,7 @@ import peewee
 
 from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
-from llmgw.server.store.models import QuotaLedger, QuotaReservation, UserQuota
+from llmgw.server.store.models import QuotaLedger, QuotaReservation, RequestRecord, UserQuota
 from llmgw.wire.errors import QuotaExceeded
 
 DEFAULT_LEASE_SECONDS = 120.0
@@ -380,3 +380,58 @@ def _lock_row(db: peewee.Database, user: str, period_start: datetime) -> tuple[i
         if row is None:
             raise peewee.DoesNotExist(f"no quota_ledger row for {user} at {period_start.isoformat()}")
     return int(row[0]), int(row[1])
+
+
+def carry_period(user: str, old: QuotaFrequency, new: QuotaFrequency, now: datetime) -> None:
+    """Move the user's spend into the new frequency's current period; call inside a transaction.
+
+    A frequency change must not start the user from zero. Going to a shorter period (weekly
+    to daily), the new period's row takes the cost of the requests made since it started,
+    taken out of the old, longer period's row (where they were settled). Going to a longer
+    period (daily to weekly), the rows of the shorter periods inside it are merged into it.
+    The sum over the user's ledger rows stays the sum of their requests either way.
+    Reservations stay with the rows they were admitted into and settle there (so for the
+    rest of their flight they are not counted against the new period).
+    """
+    if old == new:
+        return
+    new_start, _ = period_bounds(new, now)
+    old_start, _ = period_bounds(old, now)
+    if new_start == old_start:
+        return
+    target = _locked_entry(user, new_start)
+    if old_start < new_start:
+        source = _locked_entry(user, old_start)
+        since = (
+            RequestRecord.select(peewee.fn.COALESCE(peewee.fn.SUM(RequestRecord.cost_picodollars), 0))
+            .where((RequestRecord.user == user) & (RequestRecord.created_at >= new_start))
+            .scalar()
+        )
+        moved = min(int(since), source.spent_picodollars) - target.spent_picodollars
+        if moved > 0:
+            _add_spent(user, old_start, -moved)
+            _add_spent(user, new_start, moved)
+        return
+    inside = list(
+        QuotaLedger.select().where(
+            (QuotaLedger.user == user) & (QuotaLedger.period_start > new_start) & (QuotaLedger.period_start <= now)
+        )
+    )
+    for row in inside:
+        _add_spent(user, new_start, row.spent_picodollars)
+        _add_spent(user, row.period_start, -row.spent_picodollars)
+
+
+def _locked_entry(user: str, period_start: datetime) -> LedgerEntry:
+    """The (user, period) row, created if missing and locked until the transaction ends."""
+    db = QuotaLedger._meta.database
+    if isinstance(db, peewee.DatabaseProxy):
+        db = db.obj
+    spent, reserved = _lock_row(db, user, period_start)
+    return LedgerEntry(spent, reserved)
+
+
+def _add_spent(user: str, period_start: datetime, amount: int) -> None:
+    QuotaLedger.update(spent_picodollars=QuotaLedger.spent_picodollars + amount).where(
+        (QuotaLedger.user == user) & (QuotaLedger.period_start == period_start)
+    ).execute()

@@ -195,7 +195,8 @@ class BedrockClient:
             "bedrock-runtime",
             endpoint_url=config.endpoint_url,
             config=Config(
-                retries={"max_attempts": config.max_attempts, "mode": "standard"},
+                # botocore's "max_attempts" counts retries (3 meant 4 calls); "total_max_attempts" counts calls.
+                retries={"total_max_attempts": config.max_attempts, "mode": "standard"},
                 connect_timeout=config.connect_timeout_s,
                 read_timeout=config.read_timeout_s,
                 max_pool_connections=config.max_concurrency,
