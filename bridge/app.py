@@ -30,6 +30,7 @@ from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rp
 from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata, response_headers
+from llmgw.bridge.openai_params import CHAT_PATH, check_chat_params
 from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_FRAMING, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
 from llmgw.bridge.request_body import ClientGone, JsonLimits, decode_json, is_large, read_body
@@ -115,8 +116,10 @@ class BridgeApp:
         channel_credentials: grpc.ChannelCredentials | None = None,
         metrics: Callable[[], tuple[bytes, str]] | None = None,
         json_limits: JsonLimits | None = None,
+        drop_unsupported_params: bool = False,
     ) -> None:
         self.target = target
+        self.drop_unsupported_params = drop_unsupported_params
         self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
@@ -207,6 +210,8 @@ class BridgeApp:
                     await gate.enter()
                 raw = await read_body(scope, receive, self.json_limits.max_body_bytes, verify)
                 body = raw if match.endpoint.raw_body else await decode_json(raw, self.json_limits)
+                if match.endpoint.template.source == CHAT_PATH:
+                    body = check_chat_params(body, self.drop_unsupported_params)
             route = match.endpoint.select(body)
             request = build_request(route, body, match.values, scope.get("query_string", b""))
         except ClientError as exc:
@@ -405,6 +410,7 @@ def create_app(
     channel_credentials: grpc.ChannelCredentials | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     json_limits: JsonLimits | None = None,
+    drop_unsupported_params: bool = False,
 ) -> BridgeApp:
     """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
 
@@ -418,4 +424,5 @@ def create_app(
         channel_credentials=channel_credentials,
         metrics=metrics,
         json_limits=json_limits,
+        drop_unsupported_params=drop_unsupported_params,
     )

@@ -96,6 +96,7 @@ async def serve(
                 channel_credentials=channel_credentials(settings, in_process=gateway is not None),
                 metrics=gateway.metrics.render if gateway is not None else _process_metrics,
                 json_limits=json_limits(settings),
+                drop_unsupported_params=settings.drop_unsupported_params,
             )
             host = settings.http_listen.host
             scheme = "https" if settings.tls_cert_file is not None else "http"

@@ -325,6 +325,7 @@ class Settings:
     http_max_connections: int = 1000
     reservation_lease_seconds: float = 120.0
     bedrock_deadline_seconds: float = 180.0
+    drop_unsupported_params: bool = False
     default_max_tokens: int = 8192
     thinking_budget_low: int = 1024
     thinking_budget_medium: int = 4096
@@ -421,6 +422,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "http_max_connections": _positive_int,
     "reservation_lease_seconds": _positive_float,
     "bedrock_deadline_seconds": _positive_float,
+    "drop_unsupported_params": _parse_bool,
     "default_max_tokens": _positive_int,
     "thinking_budget_low": _thinking_budget,
     "thinking_budget_medium": _thinking_budget,

@@ -200,3 +200,15 @@ def test_get_caller(gov: Gov) -> None:
     with pytest.raises(grpc.RpcError) as refused:
         gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=md("sk-llmgw-nope"))
     assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_authorization_must_use_the_bearer_scheme(gov: Gov) -> None:
+    """A raw key in `authorization` (no `Bearer `) is refused saying so, even when the key is valid."""
+    with pytest.raises(grpc.RpcError) as refused:
+        gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=(("authorization", gov.alice),))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "Bearer scheme" in (refused.value.details() or "")
+    caller = gov.stubs.keys.GetCaller(
+        key_service_pb2.GetCallerRequest(), metadata=(("authorization", "Basic x"), ("x-api-key", gov.alice))
+    )
+    assert caller.user == "alice"
