@@ -22,8 +22,9 @@ from llmgw.server.providers.bedrock.converse import (
     from_converse_response,
     to_converse_request,
 )
+from llmgw.server.providers.bedrock.response_format import as_json_answer, json_tool_config, wants_json
 from llmgw.server.providers.bedrock.stream import StreamTranslator
-from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings, allows_forced_tool_use
 from llmgw.server.rpc.context import Context
 from llmgw.server.services import upstream
 from llmgw.server.services.admission import Admission
@@ -98,12 +99,17 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
             converse_request = to_converse_request(params, model, self._thinking)
+            if wants_json(params):
+                forced = allows_forced_tool_use(model, bool(converse_request.get("additionalModelRequestFields")))
+                converse_request["toolConfig"] = json_tool_config(params, model, forced, streaming=False)
             bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
             await self._admission.admit(trace, model, bound)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
         result = await self._detached.run(trace, self._converse(trace, model, converse_request))
+        if wants_json(params):
+            result = as_json_answer(result)
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
@@ -170,6 +176,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
+            if wants_json(params):
+                json_tool_config(params, model, forced_tool_use=False, streaming=True)  # raises: not with stream
             converse_request = to_converse_request(params, model, self._thinking)
             bound = chat_cost_bound(params, model, converse_request["inferenceConfig"]["maxTokens"])
             await self._admission.admit(trace, model, bound)
