@@ -12,7 +12,7 @@ from tests.bridge.conftest import LoopThread, running_bridge
 from tests.model_ids import HAIKU
 from tests.server.services.conftest import Gov
 
-SCHEMA = {
+SCHEMA: dict[str, object] = {
     "type": "object",
     "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
     "required": ["city", "population"],
@@ -75,7 +75,7 @@ def test_json_answers_that_cannot_be_honoured_are_400(
             model=HAIKU,
             messages=[{"role": "user", "content": "hi"}],
             response_format={"type": "json_object"},
-            **extra,  # type: ignore[arg-type]
+            extra_body=extra,
         )
     assert message in str(refused.value)
     assert refused.value.body is not None
