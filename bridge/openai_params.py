@@ -27,10 +27,6 @@ def _text_only(value: object) -> bool:
     return value is None or value == ["text"]
 
 
-def _default_tier(value: object) -> bool:
-    return value in (None, "auto", "default")
-
-
 def _parallel_allowed(value: object) -> bool:
     return value is None or value is True
 
@@ -46,7 +42,6 @@ UNSUPPORTED: dict[str, Callable[[object], bool]] = {
     "prediction": lambda value: value is None,
     "audio": lambda value: value is None,
     "modalities": _text_only,
-    "service_tier": _default_tier,
     "web_search_options": lambda value: value is None,
     "parallel_tool_calls": _parallel_allowed,
 }

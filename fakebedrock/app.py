@@ -17,6 +17,7 @@ except mid-stream failures, which arrive as exception frames inside the stream.
 import asyncio
 import base64
 import binascii
+import dataclasses
 import hashlib
 import json
 import re
@@ -29,16 +30,19 @@ from urllib.parse import unquote
 
 from llmgw.eventstream import encode_chunk, encode_event, encode_exception
 from llmgw.fakebedrock import anthropic
+from llmgw.fakebedrock.cache import PromptCache
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.control_plane import ControlPlane
 from llmgw.fakebedrock.embeddings import embed, embedding_family, is_embedding_model
 from llmgw.fakebedrock.errors import BedrockError, invalid, not_found
 from llmgw.fakebedrock.faults import HANG_LIMIT_S, Fault, ThrottleLedger, fault_error
+from llmgw.fakebedrock.features import check_features
 from llmgw.fakebedrock.markers import Knobs, read_knobs
 from llmgw.fakebedrock.render import converse_response, metadata_event, stream_events
-from llmgw.fakebedrock.request import parse_converse
+from llmgw.fakebedrock.request import ConverseRequest, parse_converse
 from llmgw.fakebedrock.responder import AnswerPlan, plan_answer
-from llmgw.fakebedrock.thinking import check_request
+from llmgw.fakebedrock.signing import ThinkingSigner
+from llmgw.fakebedrock.thinking import ThinkingShown, check_request, rules_for
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -74,6 +78,11 @@ class FakeBedrockApp:
         self.stats = FakeBedrockStats()
         self.control_plane = ControlPlane()
         self._throttle = ThrottleLedger()
+        self.prompt_cache = PromptCache()
+        self.signer = ThinkingSigner()
+        # Application inference profiles this account has (ARN -> the model id they wrap), as
+        # CreateInferenceProfile would leave them; tests register them here.
+        self.application_profiles: dict[str, str] = {}
         self._prompt_cache: set[bytes] = set()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,14 +135,21 @@ class FakeBedrockApp:
     async def _converse(
         self, model_id: str, payload: object, key: bytes, streaming: bool, receive: Receive, send: Send, started: float
     ) -> None:
+        model_id = self._model_behind(model_id)
         if is_embedding_model(model_id):
             raise invalid(f"The model {model_id} does not support the Converse API; call InvokeModel instead.")
         request = parse_converse(payload)
+        check_features(model_id, request)
         thinking = check_request(model_id, cast("dict[str, object]", payload), request.max_tokens)
+        self._check_reasoning(model_id, request, thinking)
         knobs = read_knobs(request.prompt, self.config)
         if not await self._play_fault(knobs.fault, model_id, key, receive, streaming):
             return
-        plan = plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
+        plan = self._sealed(
+            model_id, request, plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
+        )
+        if knobs.redacted_thinking and plan.reasoning_tokens:
+            plan = dataclasses.replace(plan, redacted_reasoning=self.signer.redacted(request.seed))
         if streaming:
             mid_stream = knobs.fault is not None and knobs.fault.name == "mid_stream"
             await self._stream(plan, knobs, mid_stream, receive, send, started)
@@ -142,6 +158,37 @@ class FakeBedrockApp:
         if delay_ms > 0:
             await asyncio.sleep(delay_ms / 1000)
         await _send_json(send, 200, converse_response(plan, _elapsed_ms(started)))
+
+    def _model_behind(self, model_id: str) -> str:
+        """The model an ARN names: a registered application profile's model, a foundation model's id."""
+        if ":application-inference-profile/" in model_id:
+            if model_id not in self.application_profiles:
+                raise invalid(f"The provided model identifier is invalid: {model_id}.")
+            return self.application_profiles[model_id]
+        if ":foundation-model/" in model_id:
+            return model_id.split("/", 1)[1]
+        return model_id
+
+    def _check_reasoning(self, model_id: str, request: ConverseRequest, thinking: ThinkingShown) -> None:
+        """Verify every reasoning block sent back; a thinking Claude needs them in an answered tool turn."""
+        for block in request.reasoning_blocks:
+            if block.redacted is not None:
+                self.signer.verify_redacted(block.where, block.redacted)
+            else:
+                self.signer.verify(block.where, block.text, block.signature)
+        opening = request.tool_turn_opens_with
+        if thinking.words and rules_for(model_id) is not None and opening and opening != "reasoningContent":
+            raise invalid(
+                f"Expected `thinking` or `redacted_thinking`, but found `{opening}`. When `thinking` is enabled, "
+                "a final `assistant` message must start with a thinking block: send back the reasoning blocks "
+                "of the previous answer unchanged."
+            )
+
+    def _sealed(self, model_id: str, request: ConverseRequest, plan: AnswerPlan) -> AnswerPlan:
+        """The plan with its thinking signed, its cache reads and writes counted and its tier."""
+        signature = self.signer.sign(plan.reasoning_text, request.seed) if plan.reasoning_tokens else ""
+        cache = self.prompt_cache.account(model_id, request.cache_points)
+        return dataclasses.replace(plan, reasoning_signature=signature, cache=cache, service_tier=request.service_tier)
 
     async def _native(self, scope: Scope, body: bytes, receive: Receive, send: Send, started: float) -> None:
         """The native Messages route: the model is in the body, betas in the `anthropic-beta` header."""
@@ -152,7 +199,7 @@ class FakeBedrockApp:
             betas = [b.strip() for b in headers.get(b"anthropic-beta", b"").decode().split(",") if b.strip()]
             if betas:
                 payload = {**payload, "anthropic_beta": betas}
-        model_id = payload.get("model") if isinstance(payload, dict) else None
+        model_id = self._model_behind(str(payload.get("model"))) if isinstance(payload, dict) else None
         streaming = isinstance(payload, dict) and payload.get("stream") is True
         key = hashlib.blake2b(_NATIVE_MESSAGES + b"\0" + body, digest_size=16).digest()
         await self._anthropic(str(model_id), payload, key, streaming, "native", receive, send, started)
@@ -217,6 +264,7 @@ class FakeBedrockApp:
     async def _invoke(
         self, model_id: str, payload: object, key: bytes, receive: Receive, send: Send, started: float
     ) -> None:
+        model_id = self._model_behind(model_id)
         family = embedding_family(model_id)
         if family is None:
             raise invalid(f"The model {model_id} is not an embedding model this fake serves through InvokeModel.")

@@ -1,8 +1,9 @@
 """Per-request knobs written into the prompt as `[[name:value]]` markers.
 
 Tests steer one request without reconfiguring the server: `[[fault:throttle:2]]`,
-`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[no_tool]]`, and `[[refuse]]`
-(the model declines: a short text with stop reason `refusal`, as Claude Fable answers).
+`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[no_tool]]`, `[[refuse]]`
+(the model declines: a short text with stop reason `refusal`, as Claude Fable answers) and
+`[[redacted_thinking]]` (a thinking answer also carries a redacted, encrypted reasoning block).
 Markers stay part of the prompt text and count as prompt words like any other.
 """
 
@@ -13,7 +14,7 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.errors import invalid
 from llmgw.fakebedrock.faults import Fault, parse_fault
 
-_MARKER = re.compile(r"\[\[(no_tool|refuse|fault|tokens|ttft_ms|token_delay_ms)(?::([^\[\]]*))?\]\]")
+_MARKER = re.compile(r"\[\[(no_tool|refuse|redacted_thinking|fault|tokens|ttft_ms|token_delay_ms)(?::([^\[\]]*))?\]\]")
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Knobs:
     token_delay_ms: float
     tools_allowed: bool
     refuse: bool = False
+    redacted_thinking: bool = False
 
 
 def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
@@ -34,14 +36,16 @@ def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
     tokens, ttft_ms, token_delay_ms = config.output_tokens, config.ttft_ms, config.token_delay_ms
     tools_allowed = True
     refuse = False
+    redacted = False
     if "[[" in text:
         for match in _MARKER.finditer(text):
             name, value, marker = match.group(1), match.group(2), match.group(0)
-            if name in ("no_tool", "refuse"):
+            if name in ("no_tool", "refuse", "redacted_thinking"):
                 if value is not None:
                     raise invalid(f"marker {marker} takes no value")
                 tools_allowed = tools_allowed and name != "no_tool"
                 refuse = refuse or name == "refuse"
+                redacted = redacted or name == "redacted_thinking"
             elif name == "fault":
                 fault = _fault(value, marker)
             elif name == "tokens":
@@ -52,7 +56,7 @@ def read_knobs(text: str, config: FakeBedrockConfig) -> Knobs:
                 ttft_ms = _number(value, marker)
             else:
                 token_delay_ms = _number(value, marker)
-    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed, refuse)
+    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed, refuse, redacted)
 
 
 def _fault(value: str | None, marker: str) -> Fault:

@@ -13,6 +13,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from llmgw.fakebedrock.cache import TTL_SECONDS, CachePoint
 from llmgw.fakebedrock.errors import invalid
 
 # Input tokens charged for each image, whatever its size.
@@ -20,6 +21,9 @@ IMAGE_TOKENS = 85
 
 _IMAGE_FORMATS = frozenset({"png", "jpeg", "gif", "webp"})
 _TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+# Bedrock's limit on cache points per request (system, messages and tools together).
+MAX_CACHE_POINTS = 4
+SERVICE_TIERS = ("priority", "default", "flex", "reserved")
 
 
 @dataclass(frozen=True)
@@ -39,6 +43,16 @@ class ToolSpec:
 
 
 @dataclass(frozen=True)
+class ReasoningBlock:
+    """A reasoning block sent back in an assistant turn: signed text, or redacted bytes."""
+
+    where: str
+    text: str = ""
+    signature: object = None
+    redacted: bytes | None = None
+
+
+@dataclass(frozen=True)
 class ConverseRequest:
     """The parts of a valid Converse request that shape the fake's answer."""
 
@@ -52,12 +66,20 @@ class ConverseRequest:
     forced_tool: str | None
     max_tokens: int | None
     stop_sequences: tuple[str, ...]
+    cache_points: tuple[CachePoint, ...] = ()
+    reasoning_blocks: tuple[ReasoningBlock, ...] = ()
+    # The first block of the last assistant turn when that turn called tools and was answered
+    # with tool results (what thinking models check); "" otherwise.
+    tool_turn_opens_with: str = ""
+    service_tier: str = "default"
 
 
 @dataclass
 class _Message:
     role: str
     tokens: int = 0
+    block_tokens: list[int] = field(default_factory=list)
+    reasoning: list[ReasoningBlock] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     images: list[ImageInfo] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
@@ -83,6 +105,7 @@ def parse_converse(body: object) -> ConverseRequest:
     max_tokens, stop_sequences = _read_inference_config(body.get("inferenceConfig", {}))
     last_user = next(m for m in reversed(messages) if m.role == "user")
     last = messages[-1]
+    cache_points = _cache_points(body.get("toolConfig"), raw_system, raw_messages, messages)
     canonical = json.dumps([raw_system, raw_messages], sort_keys=True, separators=(",", ":"))
     return ConverseRequest(
         seed=hashlib.blake2b(canonical.encode(), digest_size=16).digest(),
@@ -95,6 +118,10 @@ def parse_converse(body: object) -> ConverseRequest:
         forced_tool=forced_tool,
         max_tokens=max_tokens,
         stop_sequences=stop_sequences,
+        cache_points=cache_points,
+        reasoning_blocks=tuple(block for m in messages for block in m.reasoning),
+        tool_turn_opens_with=_tool_turn_opening(raw_messages, messages),
+        service_tier=_service_tier(body.get("serviceTier")),
     )
 
 
@@ -127,7 +154,11 @@ def _read_message(index: int, raw: object) -> _Message:
         raise invalid(f"{where}.content must be a non-empty list.")
     message = _Message(role)
     for position, block in enumerate(content):
+        before = message.tokens
         _read_block(message, f"{where}.content.{position}", block)
+        message.block_tokens.append(message.tokens - before)
+    if all(isinstance(block, dict) and "cachePoint" in block for block in content):
+        raise invalid(f"{where}.content must contain a content block besides cache points.")
     return message
 
 
@@ -157,6 +188,106 @@ def _read_block(message: _Message, where: str, block: object) -> None:
         text = _read_tool_result(where, block["toolResult"], message)
         message.tool_results.append(text)
         message.tokens += count_words(text)
+    elif "reasoningContent" in block:
+        if message.role != "assistant":
+            raise invalid(f"{where}: reasoningContent blocks belong in assistant messages.")
+        message.reasoning.append(_read_reasoning(where, block["reasoningContent"]))
+        message.tokens += count_words(message.reasoning[-1].text)
+
+
+def _read_reasoning(where: str, content: object) -> ReasoningBlock:
+    where = f"{where}.reasoningContent"
+    if not isinstance(content, dict) or len(content) != 1:
+        raise invalid(f"{where} must hold exactly one of reasoningText or redactedContent.")
+    if "redactedContent" in content:
+        data = content["redactedContent"]
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else b""
+        except (binascii.Error, ValueError):
+            raw = b""
+        if not raw:
+            raise invalid(f"{where}.redactedContent must be non-empty base64 bytes.")
+        return ReasoningBlock(where, redacted=raw)
+    text = content.get("reasoningText")
+    if not isinstance(text, dict) or not isinstance(text.get("text"), str):
+        raise invalid(f"{where}.reasoningText needs a text.")
+    return ReasoningBlock(f"{where}.reasoningText", text["text"], text.get("signature"))
+
+
+def _read_cache_point(where: str, block: dict[str, object]) -> str:
+    """The TTL of a valid cachePoint block; raises a ValidationException for a malformed one."""
+    point = block["cachePoint"]
+    if len(block) != 1 or not isinstance(point, dict) or point.get("type") != "default":
+        raise invalid(f'{where}.cachePoint must be {{"type": "default"}} with an optional ttl.')
+    ttl = point.get("ttl", "5m")
+    if ttl not in TTL_SECONDS or set(point) - {"type", "ttl"}:
+        raise invalid(f"{where}.cachePoint.ttl must be one of {', '.join(TTL_SECONDS)}.")
+    return str(ttl)
+
+
+def _cache_points(
+    tool_config: object, system: list[object], raw_messages: list[object], messages: list[_Message]
+) -> tuple[CachePoint, ...]:
+    """The request's cache points in prompt order (tools, system, messages), each with its prefix.
+
+    A cache point must follow a content block of its own list; there are at most
+    MAX_CACHE_POINTS; and a 1h point may not come after a 5m one (longer TTLs first).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    tokens = 0
+    points: list[CachePoint] = []
+    tools = tool_config.get("tools", []) if isinstance(tool_config, dict) else []
+    lists: list[tuple[str, list[object], list[int]]] = [
+        ("toolConfig.tools", tools, [0] * len(tools)),
+        ("system", system, [_system_tokens(block) for block in system]),
+    ]
+    for index, raw in enumerate(raw_messages):
+        content = raw.get("content", []) if isinstance(raw, dict) else []
+        lists.append((f"messages.{index}.content", content, messages[index].block_tokens))
+    for where, blocks, block_tokens in lists:
+        previous_was_block = False
+        for position, block in enumerate(blocks):
+            if isinstance(block, dict) and "cachePoint" in block:
+                ttl = _read_cache_point(f"{where}.{position}", block)
+                if not previous_was_block:
+                    raise invalid(
+                        f"{where}.{position}: a cachePoint must come right after a content block of the same list."
+                    )
+                if ttl == "1h" and any(point.ttl == "5m" for point in points):
+                    raise invalid(
+                        f"{where}.{position}: a cachePoint with ttl 1h cannot come after one with ttl 5m; "
+                        "longer TTLs must come first."
+                    )
+                points.append(CachePoint(digest.copy().digest(), tokens, ttl))
+                previous_was_block = False
+                continue
+            digest.update(json.dumps(block, sort_keys=True, separators=(",", ":")).encode())
+            tokens += block_tokens[position]
+            previous_was_block = True
+    if len(points) > MAX_CACHE_POINTS:
+        raise invalid(
+            f"The request has {len(points)} cache points; at most {MAX_CACHE_POINTS} are allowed "
+            "across system, messages and tools."
+        )
+    return tuple(points)
+
+
+def _tool_turn_opening(raw_messages: list[object], messages: list[_Message]) -> str:
+    """The kind of the first block of the last assistant turn, when it called tools that were answered."""
+    if len(messages) < 2 or not messages[-1].tool_result_ids or not messages[-2].tool_use_ids:
+        return ""
+    raw = raw_messages[-2]
+    content = raw.get("content", []) if isinstance(raw, dict) else []
+    first = content[0] if content and isinstance(content[0], dict) else {}
+    return next(iter(first), "")
+
+
+def _service_tier(raw: object) -> str:
+    if raw is None:
+        return "default"
+    if not isinstance(raw, dict) or raw.get("type") not in SERVICE_TIERS:
+        raise invalid(f"serviceTier.type must be one of {', '.join(SERVICE_TIERS)}.")
+    return str(raw["type"])
 
 
 def _read_image(where: str, image: object) -> ImageInfo:

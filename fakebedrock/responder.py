@@ -9,8 +9,9 @@ streamed delta.
 import hashlib
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from llmgw.fakebedrock.cache import CacheUsage
 from llmgw.fakebedrock.request import ConverseRequest, ToolSpec
 from llmgw.fakebedrock.thinking import ThinkingShown
 
@@ -119,6 +120,14 @@ class AnswerPlan:
     reasoning_tokens: tuple[str, ...] = ()
     reasoning_shown: bool = False
     reasoning_signature: str = ""
+    redacted_reasoning: bytes = b""
+    cache: CacheUsage = field(default_factory=CacheUsage)
+    service_tier: str = "default"
+
+    @property
+    def uncached_input_tokens(self) -> int:
+        """Bedrock's `inputTokens`: the prompt tokens neither read from nor written to the cache."""
+        return self.input_tokens - self.cache.read_tokens - self.cache.write_tokens
 
     @property
     def text(self) -> str:
@@ -151,7 +160,7 @@ def plan_answer(
     reasoning: list[str] = []
     if thinking.words:
         reasoning = _TOKEN.findall(" ".join(["Thinking:", *_generated_words(request.seed[::-1], thinking.words - 1)]))
-    signature = hashlib.blake2b(b"signature" + request.seed, digest_size=24).hexdigest() if reasoning else ""
+    signature = ""  # signed by the app (signing.py), which holds the key
     if refuse:
         tokens = _TOKEN.findall(REFUSAL_TEXT)
         return AnswerPlan(

@@ -17,6 +17,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.core.keys import load_server_secret
 from llmgw.server.governance.admission import Governance, GovernanceFactory
@@ -43,7 +44,7 @@ from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
-from llmgw.server.settings import Settings
+from llmgw.server.settings import Settings, SettingsError
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
 from llmgw.server.store.lease_keeper import LeaseKeeper, replica_id
@@ -156,7 +157,11 @@ class Gateway:
         self.tracing = tracing
         self._metrics_server: MetricsServer | None = None
         self.catalog = catalog or Catalog.load()
-        default = default_access(self.catalog, settings.default_model_access)
+        try:
+            self.models = ModelDirectory(self.catalog, settings.application_profiles)
+        except ValueError as exc:
+            raise SettingsError(f"LLMGW_APPLICATION_PROFILES: {exc}") from None
+        default = default_access(self.models, settings.default_model_access)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)
@@ -227,11 +232,11 @@ class Gateway:
         """Every servicer, health and reflection, on the server."""
         settings, clock, server = self.settings, self.clock, self.server
         recorder = RequestRecorder(self.writer, self.metrics)
-        admission = Admission(self.catalog, self.governance)
+        admission = Admission(self.models, self.governance)
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(
             ChatServicer(admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached), server
         )
-        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.catalog, self.access), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
             MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
             server,
@@ -262,7 +267,7 @@ class Gateway:
             server,
         )
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
-            PolicyServicer(self.catalog, self.access, self.db, settings.is_admin, clock), server
+            PolicyServicer(self.models, self.access, self.db, settings.is_admin, clock), server
         )
         usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(self.db, clock), server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)

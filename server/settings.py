@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from llmgw.server.core.application_profiles import ARN_PATTERN, ApplicationProfile
 from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
 from llmgw.wire.errors import InvalidArgument
 from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
@@ -270,6 +271,37 @@ def _parse_issuers(raw: object) -> tuple[OidcIssuer, ...]:
     return issuers
 
 
+def _parse_application_profiles(raw: object) -> tuple[ApplicationProfile, ...]:
+    """`[[application_profiles]]` tables (arn, model), or the same as a TOML inline array in the environment."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if not text:
+            return ()
+        try:
+            raw = tomllib.loads(f"profiles = {text}")["profiles"]
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"expected a TOML inline array of tables: {exc}") from None
+    if not isinstance(raw, list):
+        raise ValueError(f"expected an array of {{arn, model}} tables, got {raw!r}")
+    profiles: list[ApplicationProfile] = []
+    for item in raw:
+        if not isinstance(item, dict) or set(item) != {"arn", "model"}:
+            raise ValueError(f"each application profile is a table with exactly arn and model, got {item!r}")
+        arn, model = item["arn"], item["model"]
+        if not isinstance(arn, str) or not ARN_PATTERN.match(arn):
+            raise ValueError(
+                f"{arn!r} is not an application inference profile ARN "
+                "(arn:aws:bedrock:REGION:ACCOUNT:application-inference-profile/ID)"
+            )
+        if not isinstance(model, str) or not model:
+            raise ValueError(f"application profile {arn}: model must be a catalog model id")
+        profiles.append(ApplicationProfile(arn, model))
+    arns = [profile.arn for profile in profiles]
+    if len(set(arns)) != len(arns):
+        raise ValueError("an application profile ARN is listed twice")
+    return tuple(profiles)
+
+
 def _database_url(raw: object) -> str | None:
     text = str(raw).strip()
     if text and not text.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -331,6 +363,7 @@ class Settings:
     thinking_budget_medium: int = 4096
     thinking_budget_high: int = 16384
     thinking_budget_xhigh: int = 32768
+    application_profiles: tuple[ApplicationProfile, ...] = ()
 
     @classmethod
     def load(
@@ -428,4 +461,5 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "thinking_budget_medium": _thinking_budget,
     "thinking_budget_high": _thinking_budget,
     "thinking_budget_xhigh": _thinking_budget,
+    "application_profiles": _parse_application_profiles,
 }

@@ -9,6 +9,7 @@ from google.protobuf import message as _message
 from google.protobuf import struct_pb2 as _struct_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from llmgw.v1 import messages_pb2 as _messages_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -216,6 +217,7 @@ class ContentPart(_message.Message):
     TYPE_FIELD_NUMBER: _builtins.int
     TEXT_FIELD_NUMBER: _builtins.int
     IMAGE_URL_FIELD_NUMBER: _builtins.int
+    CACHE_CONTROL_FIELD_NUMBER: _builtins.int
     type: Global___ContentPartType.ValueType
     """The kind of this part (`text` or `image_url`)."""
     text: _builtins.str
@@ -224,20 +226,68 @@ class ContentPart(_message.Message):
     def image_url(self) -> Global___ImageUrl:
         """The image, for an image part. Only models with vision accept it."""
 
+    @_builtins.property
+    def cache_control(self) -> _messages_pb2.CacheControl:
+        """Cache the prompt up to and including this part: `{"type": "ephemeral", "ttl": "5m"}`,
+        the convention Anthropic's SDKs and other gateways use on the OpenAI shape. The gateway
+        sends a Converse `cachePoint` right after the marked block. On a model without prompt
+        caching markers are dropped silently (as OpenAI treats caching hints); at most 4 per
+        request (Bedrock's limit), `1h` only on models with the 1-hour TTL and never after a `5m`
+        marker (tools, then system, then messages), else INVALID_ARGUMENT.
+        """
+
     def __init__(
         self,
         *,
         type: Global___ContentPartType.ValueType = ...,
         text: _builtins.str = ...,
         image_url: Global___ImageUrl | None = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["image_url", b"image_url"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "image_url", b"image_url"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["image_url", b"image_url", "text", b"text", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "image_url", b"image_url", "text", b"text", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ContentPart: _TypeAlias = ContentPart  # noqa: Y015
+
+@_typing.final
+class ThinkingBlock(_message.Message):
+    """One block of a Claude model's extended thinking, as returned in an answer and sent
+    back unchanged in the next turn (a tool loop with thinking needs it). The gateway
+    passes it to Bedrock byte-identical; an edited block fails Bedrock's signature check.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TYPE_FIELD_NUMBER: _builtins.int
+    THINKING_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    DATA_FIELD_NUMBER: _builtins.int
+    type: _builtins.str
+    """`thinking` (text and signature) or `redacted_thinking` (opaque `data`)."""
+    thinking: _builtins.str
+    """The thinking text (may be empty when the model hides it)."""
+    signature: _builtins.str
+    """The signature Bedrock returned with the thinking text."""
+    data: _builtins.str
+    """For `redacted_thinking`: the encrypted thinking, base64."""
+    def __init__(
+        self,
+        *,
+        type: _builtins.str = ...,
+        thinking: _builtins.str = ...,
+        signature: _builtins.str = ...,
+        data: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["data", b"data", "signature", b"signature", "thinking", b"thinking", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ThinkingBlock: _TypeAlias = ThinkingBlock  # noqa: Y015
 
 @_typing.final
 class FunctionCall(_message.Message):
@@ -308,6 +358,8 @@ class ChatMessage(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     TOOL_CALLS_FIELD_NUMBER: _builtins.int
     TOOL_CALL_ID_FIELD_NUMBER: _builtins.int
+    CACHE_CONTROL_FIELD_NUMBER: _builtins.int
+    THINKING_BLOCKS_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
     """Who wrote the message. Required."""
     name: _builtins.str
@@ -324,6 +376,16 @@ class ChatMessage(_message.Message):
     def tool_calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCall]:
         """Tool calls the assistant made (assistant messages only)."""
 
+    @_builtins.property
+    def cache_control(self) -> _messages_pb2.CacheControl:
+        """Cache the prompt up to the end of this message."""
+
+    @_builtins.property
+    def thinking_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThinkingBlock]:
+        """For an assistant message: the thinking blocks of that answer, sent back unchanged
+        (they go to Bedrock before the message's text and tool calls).
+        """
+
     def __init__(
         self,
         *,
@@ -332,10 +394,12 @@ class ChatMessage(_message.Message):
         name: _builtins.str = ...,
         tool_calls: _abc.Iterable[Global___ToolCall] | None = ...,
         tool_call_id: _builtins.str = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
+        thinking_blocks: _abc.Iterable[Global___ThinkingBlock] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["content", b"content", "name", b"name", "role", b"role", "tool_call_id", b"tool_call_id", "tool_calls", b"tool_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "content", b"content", "name", b"name", "role", b"role", "thinking_blocks", b"thinking_blocks", "tool_call_id", b"tool_call_id", "tool_calls", b"tool_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -385,21 +449,27 @@ class Tool(_message.Message):
 
     TYPE_FIELD_NUMBER: _builtins.int
     FUNCTION_FIELD_NUMBER: _builtins.int
+    CACHE_CONTROL_FIELD_NUMBER: _builtins.int
     type: _builtins.str
     """Always `function`."""
     @_builtins.property
     def function(self) -> Global___FunctionDefinition:
         """The function definition."""
 
+    @_builtins.property
+    def cache_control(self) -> _messages_pb2.CacheControl:
+        """Cache the prompt up to and including this tool (tools come first in the prompt)."""
+
     def __init__(
         self,
         *,
         type: _builtins.str = ...,
         function: Global___FunctionDefinition | None = ...,
+        cache_control: _messages_pb2.CacheControl | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["function", b"function"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "function", b"function"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["function", b"function", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_control", b"cache_control", "function", b"function", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -500,6 +570,8 @@ class ChatCompletionParams(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     N_FIELD_NUMBER: _builtins.int
     REASONING_EFFORT_FIELD_NUMBER: _builtins.int
+    THINKING_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
     RESPONSE_FORMAT_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The Bedrock model id or inference-profile id, e.g.
@@ -527,6 +599,11 @@ class ChatCompletionParams(_message.Message):
     has it, a thinking budget (settings THINKING_BUDGET_*) where it has only that; `none` turns
     thinking off where the model allows it. INVALID_ARGUMENT for models that do not reason.
     """
+    service_tier: _builtins.str
+    """OpenAI's service tier, mapped onto Bedrock's: `default`, `priority` or `flex`
+    (`auto` or absent: the default tier). Each tier is charged at its own price;
+    INVALID_ARGUMENT for a tier the model does not offer.
+    """
     @_builtins.property
     def messages(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChatMessage]:
         """The conversation so far, oldest first. At least one message is required."""
@@ -546,6 +623,15 @@ class ChatCompletionParams(_message.Message):
     @_builtins.property
     def tool_choice(self) -> Global___ToolChoice:
         """How the model may use the tools. Absent: `auto`."""
+
+    @_builtins.property
+    def thinking(self) -> _messages_pb2.ThinkingConfig:
+        """Claude's extended thinking with an explicit budget, Anthropic's shape:
+        `{"type": "enabled", "budget_tokens": 2048}` or `{"type": "disabled"}` (`display` is
+        ignored here; the gateway asks for summarized thinking where a model hides it). Not together
+        with `reasoning_effort`. Models with only adaptive thinking get the effort level whose
+        budget (THINKING_BUDGET_*) is closest below. INVALID_ARGUMENT for models that do not reason.
+        """
 
     @_builtins.property
     def response_format(self) -> Global___ResponseFormat:
@@ -572,11 +658,13 @@ class ChatCompletionParams(_message.Message):
         user: _builtins.str = ...,
         n: _builtins.int | None = ...,
         reasoning_effort: _builtins.str | None = ...,
+        thinking: _messages_pb2.ThinkingConfig | None = ...,
+        service_tier: _builtins.str | None = ...,
         response_format: Global___ResponseFormat | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens", "_max_tokens", b"_max_tokens", "_n", b"_n", "_reasoning_effort", b"_reasoning_effort", "_temperature", b"_temperature", "_top_p", b"_top_p", "max_completion_tokens", b"max_completion_tokens", "max_tokens", b"max_tokens", "n", b"n", "reasoning_effort", b"reasoning_effort", "response_format", b"response_format", "stream_options", b"stream_options", "temperature", b"temperature", "tool_choice", b"tool_choice", "top_p", b"top_p"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens", "_max_tokens", b"_max_tokens", "_n", b"_n", "_reasoning_effort", b"_reasoning_effort", "_service_tier", b"_service_tier", "_temperature", b"_temperature", "_top_p", b"_top_p", "max_completion_tokens", b"max_completion_tokens", "max_tokens", b"max_tokens", "n", b"n", "reasoning_effort", b"reasoning_effort", "response_format", b"response_format", "service_tier", b"service_tier", "stream_options", b"stream_options", "temperature", b"temperature", "thinking", b"thinking", "tool_choice", b"tool_choice", "top_p", b"top_p"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens", "_max_tokens", b"_max_tokens", "_n", b"_n", "_reasoning_effort", b"_reasoning_effort", "_temperature", b"_temperature", "_top_p", b"_top_p", "max_completion_tokens", b"max_completion_tokens", "max_tokens", b"max_tokens", "messages", b"messages", "model", b"model", "n", b"n", "reasoning_effort", b"reasoning_effort", "response_format", b"response_format", "stop", b"stop", "stream", b"stream", "stream_options", b"stream_options", "temperature", b"temperature", "tool_choice", b"tool_choice", "tools", b"tools", "top_p", b"top_p", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens", "_max_tokens", b"_max_tokens", "_n", b"_n", "_reasoning_effort", b"_reasoning_effort", "_service_tier", b"_service_tier", "_temperature", b"_temperature", "_top_p", b"_top_p", "max_completion_tokens", b"max_completion_tokens", "max_tokens", b"max_tokens", "messages", b"messages", "model", b"model", "n", b"n", "reasoning_effort", b"reasoning_effort", "response_format", b"response_format", "service_tier", b"service_tier", "stop", b"stop", "stream", b"stream", "stream_options", b"stream_options", "temperature", b"temperature", "thinking", b"thinking", "tool_choice", b"tool_choice", "tools", b"tools", "top_p", b"top_p", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__max_completion_tokens: _TypeAlias = _typing.Literal["max_completion_tokens"]  # noqa: Y015
     _WhichOneofArgType__max_completion_tokens: _TypeAlias = _typing.Literal["_max_completion_tokens", b"_max_completion_tokens"]  # noqa: Y015
@@ -586,6 +674,8 @@ class ChatCompletionParams(_message.Message):
     _WhichOneofArgType__n: _TypeAlias = _typing.Literal["_n", b"_n"]  # noqa: Y015
     _WhichOneofReturnType__reasoning_effort: _TypeAlias = _typing.Literal["reasoning_effort"]  # noqa: Y015
     _WhichOneofArgType__reasoning_effort: _TypeAlias = _typing.Literal["_reasoning_effort", b"_reasoning_effort"]  # noqa: Y015
+    _WhichOneofReturnType__service_tier: _TypeAlias = _typing.Literal["service_tier"]  # noqa: Y015
+    _WhichOneofArgType__service_tier: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier"]  # noqa: Y015
     _WhichOneofReturnType__temperature: _TypeAlias = _typing.Literal["temperature"]  # noqa: Y015
     _WhichOneofArgType__temperature: _TypeAlias = _typing.Literal["_temperature", b"_temperature"]  # noqa: Y015
     _WhichOneofReturnType__top_p: _TypeAlias = _typing.Literal["top_p"]  # noqa: Y015
@@ -598,6 +688,8 @@ class ChatCompletionParams(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__n) -> _WhichOneofReturnType__n | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__reasoning_effort) -> _WhichOneofReturnType__reasoning_effort | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_tier) -> _WhichOneofReturnType__service_tier | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__temperature) -> _WhichOneofReturnType__temperature | None: ...
     @_typing.overload
@@ -681,6 +773,7 @@ class AssistantMessage(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     TOOL_CALLS_FIELD_NUMBER: _builtins.int
     REASONING_CONTENT_FIELD_NUMBER: _builtins.int
+    THINKING_BLOCKS_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
     """Always `assistant`."""
     content: _builtins.str
@@ -691,6 +784,10 @@ class AssistantMessage(_message.Message):
     def tool_calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCall]:
         """Tool calls the model made."""
 
+    @_builtins.property
+    def thinking_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThinkingBlock]:
+        """The thinking blocks with their signatures, to send back in the next turn."""
+
     def __init__(
         self,
         *,
@@ -698,10 +795,11 @@ class AssistantMessage(_message.Message):
         content: _builtins.str | None = ...,
         tool_calls: _abc.Iterable[Global___ToolCall] | None = ...,
         reasoning_content: _builtins.str | None = ...,
+        thinking_blocks: _abc.Iterable[Global___ThinkingBlock] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content", "role", b"role", "tool_calls", b"tool_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content", "role", b"role", "thinking_blocks", b"thinking_blocks", "tool_calls", b"tool_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__content: _TypeAlias = _typing.Literal["content"]  # noqa: Y015
     _WhichOneofArgType__content: _TypeAlias = _typing.Literal["_content", b"_content"]  # noqa: Y015
@@ -747,6 +845,34 @@ class Choice(_message.Message):
 Global___Choice: _TypeAlias = Choice  # noqa: Y015
 
 @_typing.final
+class PromptTokensDetails(_message.Message):
+    """How the prompt's tokens were served."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CACHED_TOKENS_FIELD_NUMBER: _builtins.int
+    CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    cached_tokens: _builtins.int
+    """Prompt tokens read from the prompt cache (Bedrock's `cacheReadInputTokens`)."""
+    cache_write_tokens: _builtins.int
+    """Prompt tokens written to the prompt cache (Bedrock's `cacheWriteInputTokens`).
+    A gateway extension to OpenAI's usage.
+    """
+    def __init__(
+        self,
+        *,
+        cached_tokens: _builtins.int = ...,
+        cache_write_tokens: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cache_write_tokens", b"cache_write_tokens", "cached_tokens", b"cached_tokens"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromptTokensDetails: _TypeAlias = PromptTokensDetails  # noqa: Y015
+
+@_typing.final
 class Usage(_message.Message):
     """Token counts and cost of one request."""
 
@@ -756,8 +882,11 @@ class Usage(_message.Message):
     COMPLETION_TOKENS_FIELD_NUMBER: _builtins.int
     TOTAL_TOKENS_FIELD_NUMBER: _builtins.int
     COST_USD_FIELD_NUMBER: _builtins.int
+    PROMPT_TOKENS_DETAILS_FIELD_NUMBER: _builtins.int
     prompt_tokens: _builtins.int
-    """Tokens in the prompt, as Bedrock counted them."""
+    """Every token of the prompt, as Bedrock counted them: uncached, read from the cache
+    and written to it (as OpenAI counts `prompt_tokens`).
+    """
     completion_tokens: _builtins.int
     """Tokens generated."""
     total_tokens: _builtins.int
@@ -766,6 +895,10 @@ class Usage(_message.Message):
     """What the request cost, in USD as a decimal string (e.g. `"0.000123"`),
     from the catalog price of the model. A gateway extension to OpenAI's usage.
     """
+    @_builtins.property
+    def prompt_tokens_details(self) -> Global___PromptTokensDetails:
+        """The cache reads and writes among `prompt_tokens`."""
+
     def __init__(
         self,
         *,
@@ -773,10 +906,11 @@ class Usage(_message.Message):
         completion_tokens: _builtins.int = ...,
         total_tokens: _builtins.int = ...,
         cost_usd: _builtins.str = ...,
+        prompt_tokens_details: Global___PromptTokensDetails | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["prompt_tokens_details", b"prompt_tokens_details"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_tokens", b"completion_tokens", "cost_usd", b"cost_usd", "prompt_tokens", b"prompt_tokens", "total_tokens", b"total_tokens"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["completion_tokens", b"completion_tokens", "cost_usd", b"cost_usd", "prompt_tokens", b"prompt_tokens", "prompt_tokens_details", b"prompt_tokens_details", "total_tokens", b"total_tokens"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -794,6 +928,7 @@ class ChatCompletion(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     CHOICES_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The gateway's id of the request, `chatcmpl-...`. The same id names the request record."""
     object: _builtins.str
@@ -802,6 +937,10 @@ class ChatCompletion(_message.Message):
     """When the request was received, in Unix seconds."""
     model: _builtins.str
     """The model id as the caller sent it."""
+    service_tier: _builtins.str
+    """The service tier that served the request (`default`, `priority`, `flex`).
+    Absent when no tier was reported.
+    """
     @_builtins.property
     def choices(self) -> _containers.RepeatedCompositeFieldContainer[Global___Choice]:
         """The answer; exactly one."""
@@ -819,12 +958,15 @@ class ChatCompletion(_message.Message):
         model: _builtins.str = ...,
         choices: _abc.Iterable[Global___Choice] | None = ...,
         usage: Global___Usage | None = ...,
+        service_tier: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier", "service_tier", b"service_tier", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "created", b"created", "id", b"id", "model", b"model", "object", b"object", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier", "choices", b"choices", "created", b"created", "id", b"id", "model", b"model", "object", b"object", "service_tier", b"service_tier", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__service_tier: _TypeAlias = _typing.Literal["service_tier"]  # noqa: Y015
+    _WhichOneofArgType__service_tier: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_tier) -> _WhichOneofReturnType__service_tier | None: ...
 
 Global___ChatCompletion: _TypeAlias = ChatCompletion  # noqa: Y015
 
@@ -876,6 +1018,7 @@ class ChoiceDelta(_message.Message):
     CONTENT_FIELD_NUMBER: _builtins.int
     TOOL_CALLS_FIELD_NUMBER: _builtins.int
     REASONING_CONTENT_FIELD_NUMBER: _builtins.int
+    THINKING_BLOCKS_FIELD_NUMBER: _builtins.int
     role: Global___Role.ValueType
     """`assistant` in the first chunk only."""
     content: _builtins.str
@@ -886,6 +1029,10 @@ class ChoiceDelta(_message.Message):
     def tool_calls(self) -> _containers.RepeatedCompositeFieldContainer[Global___ToolCallDelta]:
         """Pieces of tool calls."""
 
+    @_builtins.property
+    def thinking_blocks(self) -> _containers.RepeatedCompositeFieldContainer[Global___ThinkingBlock]:
+        """Complete thinking blocks (with their signatures), each sent once it has ended."""
+
     def __init__(
         self,
         *,
@@ -893,10 +1040,11 @@ class ChoiceDelta(_message.Message):
         content: _builtins.str | None = ...,
         tool_calls: _abc.Iterable[Global___ToolCallDelta] | None = ...,
         reasoning_content: _builtins.str | None = ...,
+        thinking_blocks: _abc.Iterable[Global___ThinkingBlock] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content", "role", b"role", "tool_calls", b"tool_calls"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_content", b"_content", "_reasoning_content", b"_reasoning_content", "content", b"content", "reasoning_content", b"reasoning_content", "role", b"role", "thinking_blocks", b"thinking_blocks", "tool_calls", b"tool_calls"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__content: _TypeAlias = _typing.Literal["content"]  # noqa: Y015
     _WhichOneofArgType__content: _TypeAlias = _typing.Literal["_content", b"_content"]  # noqa: Y015
@@ -953,6 +1101,7 @@ class ChatCompletionChunk(_message.Message):
     MODEL_FIELD_NUMBER: _builtins.int
     CHOICES_FIELD_NUMBER: _builtins.int
     USAGE_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The gateway's id of the request; the same in every chunk of a stream."""
     object: _builtins.str
@@ -961,6 +1110,10 @@ class ChatCompletionChunk(_message.Message):
     """When the request was received, in Unix seconds."""
     model: _builtins.str
     """The model id as the caller sent it."""
+    service_tier: _builtins.str
+    """The service tier that served the request; in the chunk with the finish reason and
+    the usage chunk (Bedrock reports it at the end of the stream).
+    """
     @_builtins.property
     def choices(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChunkChoice]:
         """The choice this chunk extends; empty in the final usage chunk."""
@@ -978,11 +1131,14 @@ class ChatCompletionChunk(_message.Message):
         model: _builtins.str = ...,
         choices: _abc.Iterable[Global___ChunkChoice] | None = ...,
         usage: Global___Usage | None = ...,
+        service_tier: _builtins.str | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["usage", b"usage"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier", "service_tier", b"service_tier", "usage", b"usage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["choices", b"choices", "created", b"created", "id", b"id", "model", b"model", "object", b"object", "usage", b"usage"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier", "choices", b"choices", "created", b"created", "id", b"id", "model", b"model", "object", b"object", "service_tier", b"service_tier", "usage", b"usage"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__service_tier: _TypeAlias = _typing.Literal["service_tier"]  # noqa: Y015
+    _WhichOneofArgType__service_tier: _TypeAlias = _typing.Literal["_service_tier", b"_service_tier"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__service_tier) -> _WhichOneofReturnType__service_tier | None: ...
 
 Global___ChatCompletionChunk: _TypeAlias = ChatCompletionChunk  # noqa: Y015

@@ -25,19 +25,19 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmgw/v1/request_record.proto\x12\x08llmgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x81\x03\n\rRequestRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\t\x12\x12\n\nlatency_ms\x18\x08 \x01(\x05\x12\x14\n\x07ttft_ms\x18\t \x01(\x05H\x00\x88\x01\x01\x12\"\n\x07outcome\x18\n \x01(\x0e\x32\x11.llmgw.v1.Outcome\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x61pi\x18\x0c \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\r \x01(\t\x12\x12\n\nsession_id\x18\x0e \x01(\t\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x0f \x01(\x05\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x10 \x01(\x05\x42\n\n\x08_ttft_ms\"l\n\nModelSpend\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\t\";\n\x08\x44\x61ySpend\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\t*\xb8\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x1a\n\x16OUTCOME_QUOTA_EXCEEDED\x10\x02\x12\x1f\n\x1bOUTCOME_MODEL_ACCESS_DENIED\x10\x03\x12\x11\n\rOUTCOME_ERROR\x10\x04\x12\x15\n\x11OUTCOME_CANCELLED\x10\x05\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x06\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dllmgw/v1/request_record.proto\x12\x08llmgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xaf\x03\n\rRequestRecord\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x10\n\x08key_name\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x0cinput_tokens\x18\x05 \x01(\x05\x12\x15\n\routput_tokens\x18\x06 \x01(\x05\x12\x10\n\x08\x63ost_usd\x18\x07 \x01(\t\x12\x12\n\nlatency_ms\x18\x08 \x01(\x05\x12\x14\n\x07ttft_ms\x18\t \x01(\x05H\x00\x88\x01\x01\x12\"\n\x07outcome\x18\n \x01(\x0e\x32\x11.llmgw.v1.Outcome\x12.\n\ncreated_at\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0b\n\x03\x61pi\x18\x0c \x01(\t\x12\x14\n\x0c\x65rror_reason\x18\r \x01(\t\x12\x12\n\nsession_id\x18\x0e \x01(\t\x12\x19\n\x11\x63\x61\x63he_read_tokens\x18\x0f \x01(\x05\x12\x1a\n\x12\x63\x61\x63he_write_tokens\x18\x10 \x01(\x05\x12\x14\n\x0cservice_tier\x18\x11 \x01(\t\x12\x16\n\x0eupstream_model\x18\x12 \x01(\tB\n\n\x08_ttft_ms\"l\n\nModelSpend\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x14\n\x0cinput_tokens\x18\x03 \x01(\x03\x12\x15\n\routput_tokens\x18\x04 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x05 \x01(\t\";\n\x08\x44\x61ySpend\x12\x0b\n\x03\x64\x61y\x18\x01 \x01(\t\x12\x10\n\x08requests\x18\x02 \x01(\x03\x12\x10\n\x08\x63ost_usd\x18\x03 \x01(\t*\xb8\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x13\n\x0fOUTCOME_SUCCESS\x10\x01\x12\x1a\n\x16OUTCOME_QUOTA_EXCEEDED\x10\x02\x12\x1f\n\x1bOUTCOME_MODEL_ACCESS_DENIED\x10\x03\x12\x11\n\rOUTCOME_ERROR\x10\x04\x12\x15\n\x11OUTCOME_CANCELLED\x10\x05\x12\x18\n\x14OUTCOME_RATE_LIMITED\x10\x06\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgw.v1.request_record_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_OUTCOME']._serialized_start=636
-  _globals['_OUTCOME']._serialized_end=820
+  _globals['_OUTCOME']._serialized_start=682
+  _globals['_OUTCOME']._serialized_end=866
   _globals['_REQUESTRECORD']._serialized_start=77
-  _globals['_REQUESTRECORD']._serialized_end=462
-  _globals['_MODELSPEND']._serialized_start=464
-  _globals['_MODELSPEND']._serialized_end=572
-  _globals['_DAYSPEND']._serialized_start=574
-  _globals['_DAYSPEND']._serialized_end=633
+  _globals['_REQUESTRECORD']._serialized_end=508
+  _globals['_MODELSPEND']._serialized_start=510
+  _globals['_MODELSPEND']._serialized_end=618
+  _globals['_DAYSPEND']._serialized_start=620
+  _globals['_DAYSPEND']._serialized_end=679
 # @@protoc_insertion_point(module_scope)

@@ -80,6 +80,8 @@ class RequestRecord(_message.Message):
     SESSION_ID_FIELD_NUMBER: _builtins.int
     CACHE_READ_TOKENS_FIELD_NUMBER: _builtins.int
     CACHE_WRITE_TOKENS_FIELD_NUMBER: _builtins.int
+    SERVICE_TIER_FIELD_NUMBER: _builtins.int
+    UPSTREAM_MODEL_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     """The request id (`chatcmpl-...` or `embd-...`), as returned to the client."""
     user: _builtins.str
@@ -89,7 +91,9 @@ class RequestRecord(_message.Message):
     model: _builtins.str
     """The model id as the caller sent it."""
     input_tokens: _builtins.int
-    """Input tokens as Bedrock counted them (estimated if the stream died first)."""
+    """Uncached input tokens as Bedrock counted them (estimated if the stream died first);
+    cache reads and writes are in `cache_read_tokens` and `cache_write_tokens`.
+    """
     output_tokens: _builtins.int
     """Output tokens generated."""
     cost_usd: _builtins.str
@@ -111,9 +115,18 @@ class RequestRecord(_message.Message):
     `X-Claude-Code-Session-Id` header); empty when the client sent none.
     """
     cache_read_tokens: _builtins.int
-    """Input tokens read from the prompt cache (Anthropic-shaped requests)."""
+    """Input tokens read from the prompt cache (not counted in `input_tokens`)."""
     cache_write_tokens: _builtins.int
-    """Input tokens written to the prompt cache (Anthropic-shaped requests)."""
+    """Input tokens written to the prompt cache (not counted in `input_tokens`)."""
+    service_tier: _builtins.str
+    """The service tier that served the request (`default`, `priority`, `flex`); empty when
+    no model was called.
+    """
+    upstream_model: _builtins.str
+    """The model id sent to Bedrock (for an application inference profile, its ARN, so AWS
+    cost-allocation tags and the gateway's ledger can be matched); empty when the model
+    was not resolved (unknown id).
+    """
     @_builtins.property
     def created_at(self) -> _timestamp_pb2.Timestamp:
         """When the request was received."""
@@ -137,10 +150,12 @@ class RequestRecord(_message.Message):
         session_id: _builtins.str = ...,
         cache_read_tokens: _builtins.int = ...,
         cache_write_tokens: _builtins.int = ...,
+        service_tier: _builtins.str = ...,
+        upstream_model: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "created_at", b"created_at", "ttft_ms", b"ttft_ms"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms", "api", b"api", "cache_read_tokens", b"cache_read_tokens", "cache_write_tokens", b"cache_write_tokens", "cost_usd", b"cost_usd", "created_at", b"created_at", "error_reason", b"error_reason", "id", b"id", "input_tokens", b"input_tokens", "key_name", b"key_name", "latency_ms", b"latency_ms", "model", b"model", "outcome", b"outcome", "output_tokens", b"output_tokens", "service_tier", b"service_tier", "session_id", b"session_id", "ttft_ms", b"ttft_ms", "upstream_model", b"upstream_model", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__ttft_ms: _TypeAlias = _typing.Literal["ttft_ms"]  # noqa: Y015
     _WhichOneofArgType__ttft_ms: _TypeAlias = _typing.Literal["_ttft_ms", b"_ttft_ms"]  # noqa: Y015

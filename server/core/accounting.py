@@ -17,6 +17,7 @@ def request_cost(
     cache_read_tokens: int = 0,
     cache_write_tokens: int = 0,
     cache_write_1h_tokens: int = 0,
+    service_tier: str = "default",
 ) -> int:
     """The cost in picodollars of a request with these token counts on this model.
 
@@ -25,10 +26,11 @@ def request_cost(
     split by TTL (`cache_write_tokens` is the 5-minute kind). The prompt length that
     picks a price tier (Haiku 5.5) counts every prompt token, cached or not: whether
     Bedrock counts cached tokens toward the threshold is unconfirmed, and counting them
-    never charges less.
+    never charges less. `service_tier` is the Bedrock tier that served the request, each
+    tier at its own price.
     """
     prompt_tokens = input_tokens + cache_read_tokens + cache_write_tokens + cache_write_1h_tokens
-    price = model.price_for(prompt_tokens)
+    price = model.price_for(prompt_tokens, service_tier)
     return (
         cost_picodollars(input_tokens, price.input)
         + cost_picodollars(cache_read_tokens, price.cache_read)
@@ -62,19 +64,27 @@ def chat_input_token_bound(serialized_bytes: int, image_url_bytes: int, images: 
     return max(serialized_bytes - image_url_bytes, 0) + images * IMAGE_TOKEN_BOUND + PROMPT_OVERHEAD_TOKENS
 
 
-def cost_bound(model: CatalogModel, input_token_bound: int, output_token_bound: int) -> int:
+def cost_bound(
+    model: CatalogModel, input_token_bound: int, output_token_bound: int, service_tier: str = "default"
+) -> int:
     """The most a request can cost, in picodollars, given bounds on its token counts.
 
     Every input token is priced at the dearest way Bedrock could bill it (plain input or
-    a cache write of either TTL), in the price tier the input bound falls into.
+    a cache write of either TTL), in the price tier the input bound falls into and the
+    service tier asked for.
     """
-    price = model.price_for(input_token_bound)
+    price = model.price_for(input_token_bound, service_tier)
     dearest_input = max(price.input, price.cache_write_5m, price.cache_write_1h)
     return cost_picodollars(input_token_bound, dearest_input) + cost_picodollars(output_token_bound, price.output)
 
 
 def chat_cost_bound(
-    model: CatalogModel, serialized_bytes: int, image_url_bytes: int, images: int, max_output_tokens: int | None
+    model: CatalogModel,
+    serialized_bytes: int,
+    image_url_bytes: int,
+    images: int,
+    max_output_tokens: int | None,
+    service_tier: str = "default",
 ) -> int:
     """The most a chat request can cost: its size bounds the input, its output cap the output.
 
@@ -82,7 +92,8 @@ def chat_cost_bound(
     the caller's, else DEFAULT_MAX_TOKENS); None means the model's catalog maximum.
     """
     output = model.max_output_tokens if max_output_tokens is None else max(max_output_tokens, 0)
-    return cost_bound(model, chat_input_token_bound(serialized_bytes, image_url_bytes, images), output)
+    input_bound = chat_input_token_bound(serialized_bytes, image_url_bytes, images)
+    return cost_bound(model, input_bound, output, service_tier)
 
 
 def embedding_cost_bound(model: CatalogModel, texts: list[str]) -> int:

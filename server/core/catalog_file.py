@@ -17,6 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar, cast
 
 from llmgw.server.core.catalog_model import (
+    BASIS_POINTS,
+    SERVICE_TIERS,
     Access,
     Capabilities,
     CatalogModel,
@@ -76,6 +78,7 @@ _FIELDS = frozenset(
         "embedding_family",
         "dimensions",
         "max_batch",
+        "service_tiers",
     }
 )
 _PRICE_FIELDS = frozenset(
@@ -110,9 +113,10 @@ def parse_catalog(text: str) -> tuple[dict[str, CatalogModel], date]:
     if not isinstance(read_on, date):
         raise ValueError("catalog: prices_read_on must be a TOML date")
     messages_betas = _strings(data.get("messages_api_betas", []), "messages_api_betas")
+    multipliers = _tier_multipliers(data.get("service_tier_multipliers", {}))
     models: dict[str, CatalogModel] = {}
     for position, entry in enumerate(data.get("model", []), start=1):
-        for model in _expand(entry, position, messages_betas):
+        for model in _expand(entry, position, messages_betas, multipliers):
             if model.id in models:
                 raise ValueError(f"catalog: {model.base_id}: model id {model.id!r} appears twice")
             models[model.id] = model
@@ -122,6 +126,29 @@ def parse_catalog(text: str) -> tuple[dict[str, CatalogModel], date]:
         if successor and successor not in base_ids:
             raise ValueError(f"catalog: {model.base_id}: successor {successor!r} is not a model of the catalog")
     return models, read_on
+
+
+def _tier_multipliers(table: object) -> dict[str, int]:
+    """The file's `service_tier_multipliers` as basis points of the standard price, checked."""
+    if not isinstance(table, dict):
+        raise ValueError("catalog: service_tier_multipliers must be a table of tier = decimal string")
+    found: dict[str, int] = {}
+    for tier, value in table.items():
+        if tier not in SERVICE_TIERS or tier == "default":
+            raise ValueError(f"catalog: service_tier_multipliers: unknown tier {tier!r}")
+        amount = _usd(value, tier, "service_tier_multipliers") * BASIS_POINTS
+        if amount != amount.to_integral_value() or amount <= 0:
+            raise ValueError(f"catalog: service_tier_multipliers.{tier} must be positive with at most 4 decimals")
+        found[tier] = int(amount)
+    return found
+
+
+def _service_tiers(entry: Mapping[str, Any], multipliers: Mapping[str, int], where: str) -> tuple[tuple[str, int], ...]:
+    tiers = _strings(entry.get("service_tiers", []), f"{where}: service_tiers")
+    unknown = [tier for tier in tiers if tier not in multipliers]
+    if unknown:
+        raise ValueError(f"catalog: {where}: service tier {unknown[0]!r} has no service_tier_multipliers entry")
+    return tuple((tier, multipliers[tier]) for tier in tiers)
 
 
 def _strings(value: object, where: str) -> tuple[str, ...]:
@@ -297,7 +324,9 @@ def _lifecycle(entry: Mapping[str, Any], where: str) -> Lifecycle:
     )
 
 
-def _expand(entry: Mapping[str, Any], position: int, messages_betas: tuple[str, ...]) -> Iterator[CatalogModel]:
+def _expand(
+    entry: Mapping[str, Any], position: int, messages_betas: tuple[str, ...], tier_multipliers: Mapping[str, int]
+) -> Iterator[CatalogModel]:
     """Yield the base id (when callable on demand) and one model per profile prefix.
 
     A model served on the Messages API takes the file's `messages_api_betas` unless
@@ -357,6 +386,7 @@ def _expand(entry: Mapping[str, Any], position: int, messages_betas: tuple[str, 
         prompt_caching_1h=caching_1h,
         thinking=thinking,
         lifecycle=lifecycle,
+        service_tiers=_service_tiers(entry, tier_multipliers, base_id),
     )
 
     def priced(prefix: str) -> tuple[Price, tuple[PriceTier, ...]]:

@@ -78,6 +78,28 @@ class Price:
                 object.__setattr__(self, name, self.input)
 
 
+SERVICE_TIERS = ("default", "priority", "flex")
+# Tier multipliers are basis points of the standard price (10_000 = 1x).
+BASIS_POINTS = 10_000
+
+
+def scaled(price: Price, basis_points: int) -> Price:
+    """`price` times basis_points / 10_000, each rate rounded up to a whole microdollar (never under-charged)."""
+    if basis_points == BASIS_POINTS:
+        return price
+
+    def up(rate: int) -> int:
+        return -(-rate * basis_points // BASIS_POINTS)
+
+    return Price(
+        input=up(price.input),
+        output=up(price.output),
+        cache_read=up(price.cache_read),
+        cache_write_5m=up(price.cache_write_5m),
+        cache_write_1h=up(price.cache_write_1h),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class PriceTier:
     """The price of requests whose prompt is longer than `above_prompt_tokens` (Haiku 5.5)."""
@@ -122,14 +144,26 @@ class CatalogModel:
     prompt_caching_1h: bool = False
     thinking: Thinking = Thinking(frozenset(), (), False, False, True, "free")
     lifecycle: Lifecycle = Lifecycle("active", None, "", "open", False)
+    # Bedrock service tiers besides `default`, each with its price as basis points of the
+    # standard price (priority 17_500 = 1.75x, flex 5_000 = 0.5x).
+    service_tiers: tuple[tuple[str, int], ...] = ()
 
-    def price_for(self, prompt_tokens: int) -> Price:
-        """The price of a request with this many prompt tokens (every tier's threshold it passes)."""
+    def offers_tier(self, tier: str) -> bool:
+        """Whether the model can be called in this Bedrock service tier."""
+        return tier == "default" or any(name == tier for name, _ in self.service_tiers)
+
+    def price_for(self, prompt_tokens: int, service_tier: str = "default") -> Price:
+        """The price of a request with this many prompt tokens (every tier's threshold it passes) in a service tier.
+
+        A tier the model does not list is priced as `default`; requests in such a tier
+        are refused before they reach Bedrock.
+        """
         price = self.price
         for tier in self.price_tiers:
             if prompt_tokens > tier.above_prompt_tokens:
                 price = tier.price
-        return price
+        basis_points = next((bp for name, bp in self.service_tiers if name == service_tier), BASIS_POINTS)
+        return scaled(price, basis_points)
 
     def retired_on(self, today: date) -> bool:
         """Whether the model is past its end of life on `today`."""

@@ -11,10 +11,9 @@ KEY_CACHE_SECONDS. Loads run on the database executor, never on the event loop.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
-from llmgw.server.core.catalog import Catalog
 from llmgw.server.settings import SettingsError
 from llmgw.server.store import governance_repo
 from llmgw.server.store.governance_repo import ALL_MODELS
@@ -38,7 +37,7 @@ class Access:
         return [ALL_MODELS] if self.models is None else sorted(self.models)
 
 
-def check_model_ids(catalog: Catalog, models: Iterable[str], field: str) -> tuple[str, ...]:
+def check_model_ids(catalog: Container[str], models: Iterable[str], field: str) -> tuple[str, ...]:
     """The ids, deduplicated, if all are known (or `*` alone); InvalidArgument naming the unknown ones."""
     ids = tuple(dict.fromkeys(models))
     if ALL_MODELS in ids:
@@ -51,7 +50,7 @@ def check_model_ids(catalog: Catalog, models: Iterable[str], field: str) -> tupl
     return ids
 
 
-def default_access(catalog: Catalog, configured: tuple[str, ...]) -> Access:
+def default_access(catalog: Container[str], configured: tuple[str, ...]) -> Access:
     """DEFAULT_MODEL_ACCESS as an Access; raises SettingsError naming the setting for unknown ids."""
     if not configured or configured == (ALL_MODELS,):
         return Access(None, True)

@@ -48,7 +48,7 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
     ) -> list[EmbeddingBatch]:
         """Call Bedrock for every batch and record the request; settled even if the client left (detached.py)."""
         try:
-            calls = asyncio.gather(*(self._bedrock.invoke_model(model.id, body) for body in bodies))
+            calls = asyncio.gather(*(self._bedrock.invoke_model(trace.upstream_model, body) for body in bodies))
             replies = await self._detached.bounded(calls, model.id)
             batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from google.protobuf import timestamp_pb2
 
-from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.core.application_profiles import ModelDirectory
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
 from llmgw.server.core.names import echo
 from llmgw.server.governance.identity import current_principal
@@ -21,12 +22,15 @@ from llmgw.wire.errors import ModelNotFound
 _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_EMBEDDING}
 
 
-def model_message(model: CatalogModel, created: int) -> model_pb2.Model:
-    """The API view of one catalog model, with its lifecycle marks so callers can move off legacy models."""
+def model_message(model: CatalogModel, created: int, model_id: str = "") -> model_pb2.Model:
+    """The API view of one catalog model, with its lifecycle marks so callers can move off legacy models.
+
+    `model_id` names an application inference profile described by its base `model`.
+    """
     caps = model.capabilities
     lifecycle = model.lifecycle
     message = model_pb2.Model(
-        id=model.id,
+        id=model_id or model.id,
         object="model",
         created=created,
         owned_by=model.owned_by,
@@ -71,26 +75,37 @@ def model_list(models: list[model_pb2.Model]) -> model_service_pb2.ListModelsRes
 
 
 class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
-    """Lists and describes the models a caller may use (their model-access policy filters the catalog)."""
+    """Lists and describes the models a caller may use (their model-access policy filters the catalog).
 
-    def __init__(self, catalog: Catalog, access: ModelAccessCache) -> None:
-        created = catalog.prices_read_at
-        self._catalog = catalog
+    Registered application inference profiles are listed by ARN after the catalog's models,
+    described as their base model.
+    """
+
+    def __init__(self, models: ModelDirectory, access: ModelAccessCache) -> None:
+        self._models = models
+        self._catalog = models.catalog
         self._access = access
-        self._messages = {model.id: model_message(model, created) for model in catalog}
+        self._created = self._catalog.prices_read_at
+        self._messages = {model.id: model_message(model, self._created) for model in self._catalog}
 
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
         """The catalog models the caller may use, sorted by id; models past their end of life are left out."""
         access = await self._access.access(current_principal().user)
-        return model_list([self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)])
+        data = [self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)]
+        data += [
+            model_message(profile.model, self._created, profile.upstream_id)
+            for profile in self._models.profiles()
+            if access.allows(profile.upstream_id)
+        ]
+        return model_list(data)
 
     async def GetModel(
         self, request: model_service_pb2.GetModelRequest, context: Context
     ) -> model_service_pb2.GetModelResponse:
         """One model by id; NOT_FOUND for ids the catalog does not know or the caller may not use."""
-        model = self._catalog.get(request.model)
-        if not (await self._access.access(current_principal().user)).allows(model.id):
+        resolved = self._models.resolve(request.model)
+        if not (await self._access.access(current_principal().user)).allows(request.model):
             raise ModelNotFound(f"The model {echo(request.model)} does not exist or is not served by this gateway.")
-        return model_service_pb2.GetModelResponse(model=model_message(model, self._catalog.prices_read_at))
+        return model_service_pb2.GetModelResponse(model=model_message(resolved.model, self._created, request.model))

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from datetime import datetime
 
-from llmgw.server.core.catalog import Catalog
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import Access, ModelAccessCache, check_model_ids
 from llmgw.server.governance.roles import admin_target, target_user
@@ -25,7 +24,7 @@ class PolicyServicer(policy_service_pb2_grpc.PolicyServiceServicer):
 
     def __init__(
         self,
-        catalog: Catalog,
+        catalog: Container[str],
         access: ModelAccessCache,
         db: DatabaseRunner,
         is_admin: Callable[[str], bool],

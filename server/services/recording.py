@@ -65,6 +65,11 @@ class RequestTrace:
     # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    # The 1-hour writes among cache_write_tokens (they cost more than 5-minute ones).
+    cache_write_1h_tokens: int = 0
+    # The Bedrock service tier that served the request, and the id Bedrock was sent.
+    service_tier: str = ""
+    upstream_model: str = ""
 
     def __post_init__(self) -> None:
         self.id = f"{self.id_prefix}-{secrets.token_hex(12)}"
@@ -79,18 +84,28 @@ class RequestTrace:
         if self.first_token_at is None:
             self.first_token_at = time.monotonic()
 
+    def cost(self, input_tokens: int, output_tokens: int) -> int:
+        """What the request costs in picodollars; 0 before it was admitted.
+
+        Uncached input, cache reads, cache writes by TTL and output are each charged at
+        their own price, in the service tier that served the request.
+        """
+        if self.model is None:
+            return 0
+        return request_cost(
+            self.model,
+            input_tokens,
+            output_tokens,
+            cache_read_tokens=self.cache_read_tokens,
+            cache_write_tokens=self.cache_write_tokens - self.cache_write_1h_tokens,
+            cache_write_1h_tokens=self.cache_write_1h_tokens,
+            service_tier=self.service_tier or "default",
+        )
+
     def row(self, input_tokens: int, output_tokens: int, error: BaseException | None) -> RequestRow:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
-        cost = 0
-        if self.model is not None:
-            cost = request_cost(
-                self.model,
-                input_tokens,
-                output_tokens,
-                cache_read_tokens=self.cache_read_tokens,
-                cache_write_tokens=self.cache_write_tokens,
-            )
+        cost = self.cost(input_tokens, output_tokens)
         if self.charge_bound and self.reservation is not None:
             cost = max(cost, self.reservation.bound_picodollars)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
@@ -111,6 +126,8 @@ class RequestTrace:
             session_id=self.session_id,
             cache_read_tokens=self.cache_read_tokens,
             cache_write_tokens=self.cache_write_tokens,
+            service_tier=self.service_tier,
+            upstream_model=self.upstream_model,
         )
 
 

@@ -26,8 +26,8 @@ async def converse(bedrock: BedrockClient, model: CatalogModel, request: dict[st
     """One answer in Converse's shape, from the API the catalog says serves the model."""
     if model.api != "messages":
         return await bedrock.converse(request)
-    body, betas = native_request(request, model.id, stream=False)
-    raw = await bedrock.native_messages(model.id, compact_json(body).encode(), betas)
+    body, betas = native_request(request, request["modelId"], stream=False)
+    raw = await bedrock.native_messages(request["modelId"], compact_json(body).encode(), betas)
     return converse_response(parse_object(raw, "Bedrock's answer"))
 
 
@@ -43,9 +43,9 @@ def converse_stream(
 async def _native_stream(
     bedrock: BedrockClient, model: CatalogModel, request: dict[str, Any]
 ) -> AsyncGenerator[dict[str, Any], None]:
-    body, betas = native_request(request, model.id, stream=True)
+    body, betas = native_request(request, request["modelId"], stream=True)
     translator = ConverseEventsFromMessages()
-    events = bedrock.native_messages_stream(model.id, compact_json(body).encode(), betas)
+    events = bedrock.native_messages_stream(request["modelId"], compact_json(body).encode(), betas)
     try:
         async for event in events:
             data = decode_chunk(event)

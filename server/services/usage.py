@@ -48,6 +48,8 @@ def record_message(row: RequestRecord) -> request_record_pb2.RequestRecord:
         session_id=row.session_id,
         cache_read_tokens=row.cache_read_tokens,
         cache_write_tokens=row.cache_write_tokens,
+        service_tier=row.service_tier,
+        upstream_model=row.upstream_model,
     )
     if row.ttft_ms is not None:
         message.ttft_ms = row.ttft_ms

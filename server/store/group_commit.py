@@ -80,7 +80,11 @@ class RequestRow:
     "quota_exceeded", "model_access_denied", "error" or "cancelled", with
     `error_reason` the error's reason code (empty on success); `created_at` is
     aware UTC; `cost_picodollars` is exact (llmgw.server.core.money), cache tokens included;
-    `session_id` is the Claude Code session (empty when none was sent).
+    `session_id` is the Claude Code session (empty when none was sent). `input_tokens`
+    are the uncached prompt tokens; cache reads and writes are counted apart.
+    `service_tier` is the Bedrock tier that served the request (empty when none did),
+    `upstream_model` the id sent to Bedrock (an application inference profile's ARN for
+    one).
     """
 
     id: str
@@ -99,6 +103,8 @@ class RequestRow:
     session_id: str = ""
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    service_tier: str = ""
+    upstream_model: str = ""
 
 
 _RECORD_FIELDS: Final = tuple(RequestRecord._meta.fields[name] for name in RequestRow.__slots__)

@@ -160,8 +160,14 @@ def _add_session_and_cache_tokens(db: peewee.Database) -> None:
         db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
 
 
+def _request_tier_upstream(db: peewee.Database) -> None:
+    """Version 5: the request log keeps the service tier and the model id sent to Bedrock."""
+    for column in ("service_tier VARCHAR(16) NOT NULL DEFAULT ''", "upstream_model TEXT NOT NULL DEFAULT ''"):
+        db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
+
+
 def _create_reservations(db: peewee.Database) -> None:
-    """Version 5: one row per quota reservation, with its lease (issue 15)."""
+    """Version 6: one row per quota reservation, with its lease (issue 15)."""
 
     class QuotaReservation(peewee.Model):
         id = peewee.CharField(max_length=32, primary_key=True)
@@ -185,6 +191,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _create_governance,
     _create_rate_limits,
     _add_session_and_cache_tokens,
+    _request_tier_upstream,
     _create_reservations,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""

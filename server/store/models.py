@@ -79,6 +79,8 @@ class RequestRecord(BaseModel):
     session_id = peewee.CharField(max_length=128, default="")  # X-Claude-Code-Session-Id
     cache_read_tokens = peewee.IntegerField(default=0)
     cache_write_tokens = peewee.IntegerField(default=0)
+    service_tier = peewee.CharField(max_length=16, default="")
+    upstream_model = peewee.TextField(default="")
 
     class Meta:
         """peewee table options; the indexes serve per-user and time-range usage queries."""

@@ -23,6 +23,9 @@ from typing import Any
 from google.protobuf import struct_pb2
 
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.providers.bedrock.caching import MESSAGES, SYSTEM, TOOLS, CachePoints
+from llmgw.server.providers.bedrock.explicit_thinking import plan_explicit_thinking
+from llmgw.server.providers.bedrock.service_tiers import requested_tier, served_tier
 from llmgw.server.providers.bedrock.thinking import (
     ThinkingSettings,
     allows_forced_tool_use,
@@ -30,6 +33,7 @@ from llmgw.server.providers.bedrock.thinking import (
     plan_thinking,
     sampling,
 )
+from llmgw.server.providers.bedrock.thinking_blocks import from_reasoning_block, to_reasoning_blocks
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import InvalidArgument, UpstreamError
 
@@ -62,6 +66,14 @@ class ConverseResult:
     output_tokens: int
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    service_tier: str = "default"
+
+
+def cache_write_1h(usage: Mapping[str, Any]) -> int:
+    """The 1-hour cache writes among Bedrock's `cacheWriteInputTokens`, from its `cacheDetails`."""
+    details = usage.get("cacheDetails") or []
+    return sum(int(item.get("inputTokens", 0)) for item in details if item.get("ttl") == "1h")
 
 
 def finish_reason(stop_reason: str) -> chat_pb2.FinishReason.ValueType:
@@ -158,7 +170,8 @@ def to_converse_request(
         raise InvalidArgument("The request must name a model.", field="model")
     if params.HasField("n") and params.n != 1:
         raise InvalidArgument(f"Only one choice per request is supported, but n is {params.n}.", field="n")
-    system, messages = _convert_messages(params.messages)
+    cache = CachePoints(model)
+    system, messages = _convert_messages(params.messages, cache, thinks=bool(model.thinking.modes))
     request: dict[str, Any] = {"modelId": model.id, "messages": messages}
     if system:
         request["system"] = system
@@ -166,22 +179,35 @@ def to_converse_request(
         params.max_completion_tokens if params.HasField("max_completion_tokens") else None,
         params.max_tokens if params.HasField("max_tokens") else None,
     )
-    plan = plan_thinking(
-        model, params.reasoning_effort if params.HasField("reasoning_effort") else None, limit, thinking
-    )
+    if params.HasField("thinking"):
+        if params.HasField("reasoning_effort"):
+            raise InvalidArgument("Send either reasoning_effort or thinking, not both.", field="thinking")
+        plan = plan_explicit_thinking(model, params.thinking, limit, thinking)
+    else:
+        plan = plan_thinking(
+            model, params.reasoning_effort if params.HasField("reasoning_effort") else None, limit, thinking
+        )
     request["inferenceConfig"] = _inference_config(params, model, plan.max_tokens, plan.thinking)
-    tool_config = _tool_config(params, allows_forced_tool_use(model, plan.thinking))
+    tool_config = _tool_config(params, allows_forced_tool_use(model, plan.thinking), cache)
     if tool_config is not None:
         request["toolConfig"] = tool_config
+    cache.check()
     if plan.fields:
         request["additionalModelRequestFields"] = plan.fields
+    tier = requested_tier(params, model)
+    if tier is not None:
+        request["serviceTier"] = {"type": tier}
     return request
 
 
 def _convert_messages(
-    messages: Sequence[chat_pb2.ChatMessage],
+    messages: Sequence[chat_pb2.ChatMessage], cache: CachePoints, *, thinks: bool
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split OpenAI messages into Bedrock's system blocks and alternating user/assistant turns."""
+    """Split OpenAI messages into Bedrock's system blocks and alternating user/assistant turns.
+
+    Cache markers become cache points after the blocks they mark (caching.py); an
+    assistant message's thinking blocks open its turn when the model reasons.
+    """
     if not messages:
         raise InvalidArgument("The request must contain at least one message.", field="messages")
     system: list[dict[str, Any]] = []
@@ -194,14 +220,15 @@ def _convert_messages(
                 f"{where}.role must be one of system, developer, user, assistant or tool.", field=f"{where}.role"
             )
         if message.role in _SYSTEM_ROLES:
-            system.extend({"text": text} for text in _system_texts(message, where))
+            system.extend(_system_blocks(message, where, cache))
             continue
         if message.role == chat_pb2.ROLE_USER:
-            role, blocks = "user", _user_blocks(message, where)
+            role, blocks = "user", _user_blocks(message, where, cache)
         elif message.role == chat_pb2.ROLE_ASSISTANT:
-            role, blocks = "assistant", _assistant_blocks(message, where)
+            reasoning = to_reasoning_blocks(message, where) if thinks else []
+            role, blocks = "assistant", reasoning + _assistant_blocks(message, where, cache)
         else:
-            role, blocks = "user", [_tool_result_block(message, where)]
+            role, blocks = "user", [_tool_result_block(message, where), *_tool_result_cache(message, where, cache)]
         if turns and turns[-1]["role"] == role:
             turns[-1]["content"].extend(blocks)
         else:
@@ -218,25 +245,32 @@ def _convert_messages(
     return system, turns
 
 
-def _system_texts(message: chat_pb2.ChatMessage, where: str) -> list[str]:
-    texts: list[str] = []
+def _system_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
             raise InvalidArgument("System and developer messages may contain only text.", field=f"{where}.content[{j}]")
         if part.text:
-            texts.append(part.text)
-    return texts
+            blocks.append({"text": part.text})
+            blocks.extend(cache.after(part, f"{where}.content[{j}]", SYSTEM))
+    if blocks:
+        blocks.extend(cache.after(message, where, SYSTEM))
+    return blocks
 
 
-def _user_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+def _user_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
             blocks.append(_image_block(part.image_url.url, f"{where}.content[{j}].image_url.url"))
         elif part.text:
             blocks.append({"text": part.text})
+        else:
+            continue
+        blocks.extend(cache.after(part, f"{where}.content[{j}]", MESSAGES))
     if not blocks:
         raise InvalidArgument(f"{where} is a user message with no content.", field=f"{where}.content")
+    blocks.extend(cache.after(message, where, MESSAGES))
     return blocks
 
 
@@ -261,7 +295,7 @@ def _image_block(url: str, field: str) -> dict[str, Any]:
     return {"image": {"format": match.group(1), "source": {"bytes": data}}}
 
 
-def _assistant_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[str, Any]]:
+def _assistant_blocks(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = []
     for j, part in enumerate(message.content):
         if _is_image(part):
@@ -270,11 +304,22 @@ def _assistant_blocks(message: chat_pb2.ChatMessage, where: str) -> list[dict[st
             )
         if part.text:
             blocks.append({"text": part.text})
+            blocks.extend(cache.after(part, f"{where}.content[{j}]", MESSAGES))
     for k, call in enumerate(message.tool_calls):
         blocks.append(_tool_use_block(call, f"{where}.tool_calls[{k}]"))
     if not blocks:
         raise InvalidArgument(f"{where} is an assistant message with neither content nor tool calls.", field=where)
+    blocks.extend(cache.after(message, where, MESSAGES))
     return blocks
+
+
+def _tool_result_cache(message: chat_pb2.ChatMessage, where: str, cache: CachePoints) -> list[dict[str, Any]]:
+    """One cache point after a tool result marked on the message or on any of its parts (they join into one block)."""
+    points = cache.after(message, where, MESSAGES)
+    for j, part in enumerate(message.content):
+        marked = cache.after(part, f"{where}.content[{j}]", MESSAGES)
+        points = points or marked
+    return points
 
 
 def _tool_use_block(call: chat_pb2.ToolCall, where: str) -> dict[str, Any]:
@@ -328,7 +373,9 @@ def _inference_config(
     return config
 
 
-def _tool_config(params: chat_pb2.ChatCompletionParams, allow_forced: bool) -> dict[str, Any] | None:
+def _tool_config(
+    params: chat_pb2.ChatCompletionParams, allow_forced: bool, cache: CachePoints
+) -> dict[str, Any] | None:
     """Bedrock's toolConfig, or None when no tools are sent (none given, or tool_choice none).
 
     A forced choice (`required` or a named function) goes as `auto` where the model
@@ -344,7 +391,11 @@ def _tool_config(params: chat_pb2.ChatCompletionParams, allow_forced: bool) -> d
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InvalidArgument(f"Tool names must be unique; '{duplicates[0]}' appears more than once.", field="tools")
-    config: dict[str, Any] = {"tools": specs}
+    entries: list[dict[str, Any]] = []
+    for i, (tool, spec) in enumerate(zip(params.tools, specs, strict=True)):
+        entries.append(spec)
+        entries.extend(cache.after(tool, f"tools[{i}]", TOOLS))
+    config: dict[str, Any] = {"tools": entries}
     if mode == chat_pb2.TOOL_CHOICE_MODE_FUNCTION and params.tool_choice.function.name not in names:
         raise InvalidArgument(
             f"tool_choice names the function '{params.tool_choice.function.name}', "
@@ -404,19 +455,24 @@ def _value_to_python(value: struct_pb2.Value) -> object:
 # --- response -----------------------------------------------------------------------------
 
 
-def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
-    """The gateway's view of a Converse answer; UpstreamError if Bedrock's shape is unreadable."""
+def from_converse_response(response: Mapping[str, Any], requested: str | None = None) -> ConverseResult:
+    """The gateway's view of a Converse answer; UpstreamError if Bedrock's shape is unreadable.
+
+    `requested` is the service tier asked for, used when Bedrock does not report one.
+    """
     try:
         blocks: Sequence[Mapping[str, Any]] = response["output"]["message"]["content"]
         usage: Mapping[str, Any] = response.get("usage", {})
         texts: list[str] = []
         reasoning: list[str] = []
+        thinking_blocks: list[chat_pb2.ThinkingBlock] = []
         calls: list[chat_pb2.ToolCall] = []
         for block in blocks:
             if "text" in block:
                 texts.append(block["text"])
             elif "reasoningContent" in block:
                 reasoning.append(block["reasoningContent"].get("reasoningText", {}).get("text", ""))
+                thinking_blocks.append(from_reasoning_block(block["reasoningContent"]))
             elif "toolUse" in block:
                 tool_use = block["toolUse"]
                 calls.append(
@@ -428,7 +484,9 @@ def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
                         ),
                     )
                 )
-        message = chat_pb2.AssistantMessage(role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls)
+        message = chat_pb2.AssistantMessage(
+            role=chat_pb2.ROLE_ASSISTANT, tool_calls=calls, thinking_blocks=thinking_blocks
+        )
         if texts:
             message.content = "".join(texts)
         if any(reasoning):
@@ -440,6 +498,8 @@ def from_converse_response(response: Mapping[str, Any]) -> ConverseResult:
             output_tokens=int(usage.get("outputTokens", 0)),
             cache_read_tokens=int(usage.get("cacheReadInputTokens", 0)),
             cache_write_tokens=int(usage.get("cacheWriteInputTokens", 0)),
+            cache_write_1h_tokens=cache_write_1h(usage),
+            service_tier=served_tier(response, requested),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise UpstreamError("Bedrock returned a Converse response the gateway could not read.") from exc

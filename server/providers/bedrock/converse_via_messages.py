@@ -32,9 +32,13 @@ _DOCUMENT_TYPES = {
 }
 
 
-def _cached(blocks: list[dict[str, Any]]) -> None:
+def _cached(blocks: list[dict[str, Any]], point: Mapping[str, Any]) -> None:
+    """Mark the last block with Anthropic's cache_control, keeping the cache point's TTL."""
     if blocks:
-        blocks[-1]["cache_control"] = {"type": "ephemeral"}
+        marker = {"type": "ephemeral"}
+        if "ttl" in point:
+            marker["ttl"] = point["ttl"]
+        blocks[-1]["cache_control"] = marker
 
 
 def _tool_result_content(items: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -93,7 +97,7 @@ def _block(block: Mapping[str, Any], out: list[dict[str, Any]]) -> None:
             data = reasoning["redactedContent"]
             out.append({"type": "redacted_thinking", "data": data.decode("ascii") if isinstance(data, bytes) else data})
     elif "cachePoint" in block:
-        _cached(out)
+        _cached(out, block["cachePoint"])
 
 
 def native_request(request: Mapping[str, Any], model_id: str, stream: bool) -> tuple[dict[str, Any], list[str]]:
@@ -127,7 +131,7 @@ def native_request(request: Mapping[str, Any], model_id: str, stream: bool) -> t
                 converted["description"] = spec["description"]
             tools.append(converted)
         elif "cachePoint" in tool:
-            _cached(tools)
+            _cached(tools, tool["cachePoint"])
     if tools:
         body["tools"] = tools
     choice: Mapping[str, Any] = tool_config.get("toolChoice", {})
@@ -145,14 +149,24 @@ def native_request(request: Mapping[str, Any], model_id: str, stream: bool) -> t
     return body, [str(beta) for beta in betas] if isinstance(betas, list) else []
 
 
-def _usage(usage: Mapping[str, Any]) -> dict[str, int]:
-    counts = {
+def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    """Converse's usage for Anthropic's.
+
+    `cache_creation`'s 1-hour writes become `cacheDetails`, so they are charged at the 1-hour price.
+    """
+    counts: dict[str, Any] = {
         "inputTokens": int(usage.get("input_tokens", 0)),
         "outputTokens": int(usage.get("output_tokens", 0)),
         "cacheReadInputTokens": int(usage.get("cache_read_input_tokens") or 0),
         "cacheWriteInputTokens": int(usage.get("cache_creation_input_tokens") or 0),
     }
     counts["totalTokens"] = sum(counts.values())
+    by_ttl = usage.get("cache_creation")
+    if isinstance(by_ttl, Mapping):
+        details = [
+            {"ttl": ttl, "inputTokens": int(by_ttl.get(f"ephemeral_{ttl}_input_tokens") or 0)} for ttl in ("1h", "5m")
+        ]
+        counts["cacheDetails"] = [detail for detail in details if detail["inputTokens"]]
     return counts
 
 

@@ -7,9 +7,12 @@ event arrives, and until then the number of deltas seen, so a stream that dies
 (or is abandoned) before its metadata is still charged for what was generated.
 
 Reasoning deltas (`reasoningContent`, Claude's thinking) are forwarded as
-`reasoning_content` deltas, the convention DeepSeek and other gateways use;
-their signatures and redacted blocks have no place in OpenAI's chunk shape and
-are not. Bedrock counts all of them in `outputTokens`, so they are charged.
+`reasoning_content` deltas, the convention DeepSeek and other gateways use. Each
+reasoning block is also gathered whole (text, signature, or redacted bytes) and sent
+once as a `thinking_blocks` delta when Bedrock closes it, so a streaming client can
+send it back in a tool loop exactly as a unary one. Bedrock counts all of them in
+`outputTokens`, so they are charged. The service tier Bedrock reports in `metadata`
+is kept for pricing and the final chunks.
 """
 
 from __future__ import annotations
@@ -17,7 +20,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from llmgw.server.providers.bedrock.converse import finish_reason
+from llmgw.server.providers.bedrock.converse import cache_write_1h, finish_reason
+from llmgw.server.providers.bedrock.service_tiers import served_tier
+from llmgw.server.providers.bedrock.thinking_blocks import from_reasoning_block
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import UpstreamError
 
@@ -25,10 +30,14 @@ from llmgw.wire.errors import UpstreamError
 class StreamTranslator:
     """The state of one streamed answer: where its tool calls are and what it has used so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, requested_tier: str | None = None) -> None:
         self.input_tokens = 0
         self.cache_read_tokens = 0
         self.cache_write_tokens = 0
+        self.cache_write_1h_tokens = 0
+        self.service_tier = requested_tier or "default"
+        self._requested_tier = requested_tier
+        self._reasoning: dict[int, dict[str, Any]] = {}
         self.output_tokens: int | None = None
         self.deltas_seen = 0
         self.started = False
@@ -49,6 +58,8 @@ class StreamTranslator:
             return self._block_start(event["contentBlockStart"])
         if "contentBlockDelta" in event:
             return self._block_delta(event["contentBlockDelta"])
+        if "contentBlockStop" in event:
+            return self._block_stop(int(event["contentBlockStop"].get("contentBlockIndex", 0)))
         if "messageStop" in event:
             self.finish_reason = finish_reason(str(event["messageStop"].get("stopReason", "")))
             self.finished = True
@@ -58,6 +69,8 @@ class StreamTranslator:
             self.input_tokens = int(usage.get("inputTokens", self.input_tokens))
             self.cache_read_tokens = int(usage.get("cacheReadInputTokens", 0))
             self.cache_write_tokens = int(usage.get("cacheWriteInputTokens", 0))
+            self.cache_write_1h_tokens = cache_write_1h(usage)
+            self.service_tier = served_tier(event["metadata"], self._requested_tier)
             if "outputTokens" in usage:
                 self.output_tokens = int(usage["outputTokens"])
         return []
@@ -84,9 +97,17 @@ class StreamTranslator:
             self.deltas_seen += 1
             return [self._choice(chat_pb2.ChoiceDelta(content=delta["text"]))]
         if "reasoningContent" in delta:
-            text = delta["reasoningContent"].get("text", "")
+            part: Mapping[str, Any] = delta["reasoningContent"]
+            gathered = self._reasoning.setdefault(int(payload.get("contentBlockIndex", 0)), {})
+            if "redactedContent" in part:
+                gathered["redactedContent"] = part["redactedContent"]
+            if "signature" in part:
+                gathered.setdefault("reasoningText", {"text": ""})["signature"] = part["signature"]
+            text = part.get("text", "")
             if not text:
                 return []
+            reasoning_text = gathered.setdefault("reasoningText", {"text": ""})
+            reasoning_text["text"] += text
             self.deltas_seen += 1
             return [self._choice(chat_pb2.ChoiceDelta(reasoning_content=text))]
         if "toolUse" in delta:
@@ -100,6 +121,13 @@ class StreamTranslator:
             )
             return [self._choice(chat_pb2.ChoiceDelta(tool_calls=[call]))]
         return []
+
+    def _block_stop(self, index: int) -> list[chat_pb2.ChunkChoice]:
+        """A closed reasoning block, whole, as a `thinking_blocks` delta (other blocks need nothing)."""
+        gathered = self._reasoning.pop(index, None)
+        if gathered is None:
+            return []
+        return [self._choice(chat_pb2.ChoiceDelta(thinking_blocks=[from_reasoning_block(gathered)]))]
 
     def _choice(
         self,

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import peewee
 import pytest
 
+from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import Principal
@@ -32,7 +33,7 @@ async def admission(store_db: peewee.Database) -> AsyncIterator[Admission]:
     writer = GroupCommitWriter(store_db, quota_rules=QuotaRules("daily", LIMIT, lambda: NOW))
     writer.start()
     access = ModelAccessCache(Access(None, True), db, cache_seconds=0)
-    yield Admission(Catalog.load(), Governance(access, writer))
+    yield Admission(ModelDirectory(Catalog.load()), Governance(access, writer))
     await writer.close()
     db.close()
 

@@ -141,3 +141,20 @@ def test_session_and_cache_columns_upgrade_a_request_log_in_place(empty_db: peew
         assert rows == [("chatcmpl-1", "", 0, 0)]
     finally:
         empty_db.close()
+
+
+def test_version_5_adds_tier_and_upstream_columns_to_existing_rows(empty_db: peewee.Database) -> None:
+    """A request log written at version 4 keeps its rows; they read an empty service tier and upstream model."""
+    try:
+        assert migrate(empty_db, MIGRATIONS[:4]) == 4
+        run_sql(
+            empty_db,
+            'INSERT INTO request_record (id, "user", key_name, model, api, input_tokens, output_tokens, '
+            "cost_picodollars, latency_ms, outcome, error_reason, created_at) "
+            "VALUES ('chatcmpl-old', 'alice', 'k', 'm', 'chat', 5, 6, 7, 8, 'success', '', '2026-11-30 12:00:00')",
+        )
+        assert migrate(empty_db) == len(MIGRATIONS) >= 5
+        columns = "input_tokens, cache_read_tokens, service_tier, upstream_model"
+        assert run_sql(empty_db, f"SELECT {columns} FROM request_record") == [(5, 0, "", "")]  # noqa: S608
+    finally:
+        empty_db.close()

@@ -496,6 +496,7 @@ def test_from_converse_response_text_and_tool_calls() -> None:
         content="Let me check.",
         tool_calls=[call("tooluse_1", "get_weather", '{"city":"Paris","days":2}')],
         reasoning_content="hidden",
+        thinking_blocks=[chat_pb2.ThinkingBlock(type="thinking", thinking="hidden")],
     )
     assert (result.input_tokens, result.output_tokens) == (12, 34)
 
