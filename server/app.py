@@ -238,7 +238,9 @@ class Gateway:
         )
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
-            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            MessagesServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached
+            ),
             server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import grpc
+import httpx2 as httpx
 import openai
 import pytest
 
@@ -133,3 +134,14 @@ def test_hundred_abandoned_calls_stay_within_one_request_of_the_quota(gov: Gov) 
     assert spent == sum(row.cost_picodollars for row in settled)
     assert spent <= limit * 10**12 + one_request
     assert all(row.output_tokens == 400 for row in charged), "each admitted call is charged its whole answer"
+
+
+def test_abandoned_messages_call_is_charged(gov: Gov, bridge_url: str) -> None:
+    """An Anthropic Messages call whose client gave up is settled when Bedrock answers, charged its tokens."""
+    body = {"model": HAIKU, "max_tokens": 40, "messages": [{"role": "user", "content": SLOW}]}
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{bridge_url}/v1/messages", json=body, headers={"x-api-key": gov.alice}, timeout=GIVE_UP_S)
+    [row] = _settled("alice", 1)
+    assert row.outcome == "cancelled"
+    assert row.output_tokens > 0
+    assert ledger("alice").spent_picodollars == row.cost_picodollars > 0
