@@ -44,6 +44,7 @@ from llmgw.server.services.policies import PolicyServicer
 from llmgw.server.services.quotas import QuotaServicer
 from llmgw.server.services.recording import RequestRecorder
 from llmgw.server.services.usage import UsageServicer
+from llmgw.server.services.users import UserServicer
 from llmgw.server.settings import Settings, SettingsError
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
@@ -72,6 +73,8 @@ from llmgw.v1 import (
     quota_service_pb2_grpc,
     usage_service_pb2,
     usage_service_pb2_grpc,
+    user_service_pb2,
+    user_service_pb2_grpc,
 )
 
 logger = logging.getLogger(__name__)
@@ -92,6 +95,7 @@ SERVICE_NAMES = (
     usage_service_pb2.DESCRIPTOR.services_by_name["UsageService"].full_name,
     messages_service_pb2.DESCRIPTOR.services_by_name["MessagesService"].full_name,
     bedrock_service_pb2.DESCRIPTOR.services_by_name["BedrockService"].full_name,
+    user_service_pb2.DESCRIPTOR.services_by_name["UserService"].full_name,
 )
 
 
@@ -271,7 +275,19 @@ class Gateway:
         policy_service_pb2_grpc.add_PolicyServiceServicer_to_server(
             PolicyServicer(self.models, self.access, self.db, settings.is_admin, clock), server
         )
-        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(UsageServicer(self.db, clock), server)
+        self.usage = UsageServicer(self.db, clock)
+        usage_service_pb2_grpc.add_UsageServiceServicer_to_server(self.usage, server)
+        user_service_pb2_grpc.add_UserServiceServicer_to_server(
+            UserServicer(
+                self.db,
+                settings.admin_list,
+                settings.is_admin,
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                clock,
+            ),
+            server,
+        )
         health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
         reflection.enable_server_reflection((*SERVICE_NAMES, reflection.SERVICE_NAME, health.SERVICE_NAME), server)
 
@@ -328,6 +344,7 @@ class Gateway:
         await self.writer.close()
         self.bedrock.close()
         self.db.close()
+        self.usage.close()
         self.database.close()
 
     async def __aenter__(self) -> Self:

@@ -1,29 +1,40 @@
 """The Textual app: sign in, then move between screens; the screens do the work.
 
 Screens live in modes, so each keeps its state while another is shown. The admin
-modes exist only for admins; the footer hides their keys from everyone else, and
-asking for one anyway is refused.
+modes exist only for admins (whose home is the Users screen); the footer hides
+their keys from everyone else, and asking for one anyway is refused. After sign-in
+the app builds one ConsoleState (tui/state.py) that every screen shares.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import ClassVar
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
+from llmgw.tui.client import GatewayFailure
 from llmgw.tui.messages import AdminRefused
 from llmgw.tui.screens.chat import ChatScreen
+from llmgw.tui.screens.help import HelpModal, key_lines
 from llmgw.tui.screens.keys import KeysScreen
+from llmgw.tui.screens.live import LiveScreen
 from llmgw.tui.screens.model_access import ModelAccessScreen
 from llmgw.tui.screens.quota_status import QuotaStatusScreen
 from llmgw.tui.screens.quotas import QuotasScreen
+from llmgw.tui.screens.rate_limits import RateLimitsScreen
 from llmgw.tui.screens.signin import Session, SignInScreen
+from llmgw.tui.screens.spend import SpendScreen
 from llmgw.tui.screens.usage import UsageScreen
+from llmgw.tui.screens.users import UsersScreen
+from llmgw.tui.state import ConsoleState
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +44,20 @@ class Place:
     title: str
     help: str
     admin_only: bool
-    build: Callable[[Session], Screen[None]]
+    build: Callable[[ConsoleState], Screen[None]]
 
 
 PLACES: dict[str, Place] = {
-    "chat": Place("Chat", "Talk with a model", False, lambda s: ChatScreen(s.client)),
-    "keys": Place("My keys", "Create, list and delete your API keys", False, lambda s: KeysScreen(s.client)),
-    "access": Place(
-        "Model access", "Admin: which models a user may call", True, lambda s: ModelAccessScreen(s.client, s.identity)
-    ),
-    "quotas": Place("Quotas", "Admin: a user's cost quota", True, lambda s: QuotasScreen(s.client, s.identity)),
-    "status": Place(
-        "Quota status", "Admin: a user's spend this period", True, lambda s: QuotaStatusScreen(s.client, s.identity)
-    ),
-    "usage": Place("Usage", "Admin: request log and spend charts", True, lambda s: UsageScreen(s.client, s.identity)),
+    "chat": Place("Chat", "Talk with a model", False, lambda c: ChatScreen(c.client)),
+    "keys": Place("Keys", "Create, list and delete API keys (admins: anyone's)", False, KeysScreen),
+    "access": Place("Model access", "Admin: which models a user may call", True, ModelAccessScreen),
+    "quotas": Place("Quotas", "Admin: a user's cost quota", True, QuotasScreen),
+    "status": Place("Quota status", "Admin: a user's spend this period", True, QuotaStatusScreen),
+    "usage": Place("Request log", "Admin: requests, filters, pages, detail, CSV", True, UsageScreen),
+    "users": Place("Users", "Admin: every user, their spend and settings", True, UsersScreen),
+    "rates": Place("Rate limits", "Admin: a user's requests and tokens per minute", True, RateLimitsScreen),
+    "live": Place("Live", "Requests as they happen", False, LiveScreen),
+    "spend": Place("Spend", "Admin: spend over time, top users, burn-down", True, SpendScreen),
 }
 
 
@@ -54,24 +65,40 @@ class GatewayApp(App[None]):
     """The LLM Gateway terminal UI."""
 
     TITLE = "LLM Gateway"
+    # Priority: the function keys switch screens even from a text area that binds some of them.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "show('chat')", "Chat"),
-        Binding("f2", "show('keys')", "Keys"),
-        Binding("f3", "show('access')", "Access"),
-        Binding("f4", "show('quotas')", "Quotas"),
-        Binding("f5", "show('status')", "Status"),
-        Binding("f6", "show('usage')", "Usage"),
+        Binding("f1", "show('chat')", "Chat", priority=True),
+        Binding("f2", "show('keys')", "Keys", priority=True),
+        Binding("f3", "show('access')", "Access", priority=True),
+        Binding("f4", "show('quotas')", "Quotas", priority=True),
+        Binding("f5", "show('status')", "Status", priority=True),
+        Binding("f6", "show('usage')", "Log", priority=True),
+        Binding("f7", "show('users')", "Users", priority=True),
+        Binding("f8", "show('rates')", "Rates", priority=True),
+        Binding("f9", "show('live')", "Live", priority=True),
+        Binding("f10", "show('spend')", "Spend", priority=True),
+        Binding("question_mark", "help", "Keys help"),
     ]
 
     def __init__(
-        self, target: str, api_key: str = "", *, auto_sign_in: bool = True, root_certificates: bytes | None = None
+        self,
+        target: str,
+        api_key: str = "",
+        *,
+        auto_sign_in: bool = True,
+        root_certificates: bytes | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        export_dir: Path | None = None,
     ) -> None:
         super().__init__()
         self._target = target
         self._api_key = api_key
         self._auto_sign_in = auto_sign_in
         self._root_certificates = root_certificates
+        self._clock = clock
+        self._export_dir = export_dir
         self.session: Session | None = None
+        self.console_state: ConsoleState | None = None
 
     def on_mount(self) -> None:
         """Ask for (or check) the credentials first."""
@@ -89,13 +116,29 @@ class GatewayApp(App[None]):
         if session is None:
             return
         self.session = session
+        console = ConsoleState(session.client, session.identity, now=self._clock)
+        if self._export_dir is not None:
+            console.export_dir = self._export_dir
+        self.console_state = console
+        self._load_shared(console)
         for name, place in PLACES.items():
             if session.identity.is_admin or not place.admin_only:
-                self.add_mode(name, partial(place.build, session))
-        await self.switch_mode("chat")
+                self.add_mode(name, partial(place.build, console))
+        await self.switch_mode("users" if session.identity.is_admin else "chat")
         who = session.identity.user or "signed in"
         self.sub_title = f"{who}{' (admin)' if session.identity.is_admin else ''}"
         self.refresh_bindings()
+
+    @work(group="shared")
+    async def _load_shared(self, console: ConsoleState) -> None:
+        """The catalog (all of it, for admins) for pickers and completion; screens load it too if needed."""
+        try:
+            if console.identity.is_admin:
+                console.catalog = await console.client.catalog()
+            else:
+                console.catalog = await console.client.list_models()
+        except GatewayFailure:
+            return  # the screens that need the catalog report the failure themselves
 
     def _allowed(self, name: str) -> bool:
         place = PLACES.get(name)
@@ -118,11 +161,27 @@ class GatewayApp(App[None]):
             self.notify(f"{PLACES[name].title} is for admins only.", title="Not allowed", severity="error")
             self.post_message(AdminRefused(name))
 
+    def action_help(self) -> None:
+        """Show the keys of the screen in view and the app-wide ones, from their bindings."""
+        screen = self.screen
+        if isinstance(screen, HelpModal):
+            return
+        screen_bindings = [binding for bindings in screen._bindings.key_to_bindings.values() for binding in bindings]
+        app_bindings = [
+            binding
+            for bindings in self._bindings.key_to_bindings.values()
+            for binding in bindings
+            if not binding.action.startswith("show(") or self._allowed(binding.action[len("show('") : -len("')")])
+        ]
+        title = str(screen.title or screen.TITLE or type(screen).__name__)
+        self.push_screen(HelpModal(title, key_lines(screen_bindings), key_lines(app_bindings)))
+
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         """The palette offers every screen the user may open, then Textual's own commands."""
         for name, place in PLACES.items():
             if self._allowed(name):
                 yield SystemCommand(f"Go to {place.title}", place.help, lambda name=name: self.action_show(name))
+        yield SystemCommand("Keys of this screen", "List the keys that work here (?)", self.action_help)
         yield from super().get_system_commands(screen)
 
 

@@ -6,6 +6,7 @@ depend on the wall clock within a session (and snapshot tests stay stable).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 
@@ -23,13 +24,15 @@ _RESETS: dict[int, str] = {
     quota_pb2.QUOTA_FREQUENCY_WEEKLY: "resets Mondays at 00:00 UTC",
     quota_pb2.QUOTA_FREQUENCY_MONTHLY: "resets on the 1st at 00:00 UTC",
 }
+# Every outcome the API defines, from its descriptor, so a new one never shows as `?`.
+_SHORTER = {"model access denied": "access denied"}
 OUTCOME_NAMES: dict[int, str] = {
-    request_record_pb2.OUTCOME_SUCCESS: "success",
-    request_record_pb2.OUTCOME_QUOTA_EXCEEDED: "quota exceeded",
-    request_record_pb2.OUTCOME_MODEL_ACCESS_DENIED: "access denied",
-    request_record_pb2.OUTCOME_ERROR: "error",
-    request_record_pb2.OUTCOME_CANCELLED: "cancelled",
+    value.number: _SHORTER.get(name, name)
+    for value in request_record_pb2.Outcome.DESCRIPTOR.values
+    if value.number != request_record_pb2.OUTCOME_UNSPECIFIED
+    for name in [value.name.removeprefix("OUTCOME_").replace("_", " ").lower()]
 }
+_ISO_MOMENT = re.compile(r"(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?(?:\+00:00|Z)")
 
 
 def decimal(text: str) -> Decimal:
@@ -46,6 +49,21 @@ def usd(text: str) -> str:
     if amount != 0 and abs(amount) < Decimal("0.01"):
         return f"${amount:.6f}".rstrip("0")
     return f"${amount:,.2f}"
+
+
+def readable_times(text: str) -> str:
+    """Server text with its ISO 8601 UTC moments written as `2026-12-02 00:00 UTC`."""
+    return _ISO_MOMENT.sub(r"\1 \2 UTC", text)
+
+
+def moment(stamp: timestamp_pb2.Timestamp) -> str:
+    """A moment as its absolute UTC time, to the second."""
+    return stamp.ToDatetime(tzinfo=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def clock(now: datetime) -> str:
+    """The time of day (UTC) a screen last loaded its data, for an `as of` line."""
+    return now.astimezone(UTC).strftime("%H:%M:%S UTC")
 
 
 def period(frequency: int) -> str:

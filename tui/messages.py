@@ -79,3 +79,27 @@ class AdminRefused(Message):
     """A non-admin tried to open an admin screen and was turned away."""
 
     screen: str
+
+
+@dataclass(eq=False)
+class RateLimitSaved(Message):
+    """An admin saved or reset a user's rate limits; the fields are what is now in effect."""
+
+    user: str
+    requests_per_minute: int
+    tokens_per_minute: int
+    is_default: bool
+
+
+@dataclass(eq=False)
+class UserPicked(Message):
+    """An admin picked a user on the Users screen; the per-user screens now follow them."""
+
+    user: str
+
+
+@dataclass(eq=False)
+class LiveState(Message):
+    """The live tail's connection changed: `connecting`, `live`, `reconnecting` or `stopped`."""
+
+    state: str

@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from llmgw.v1 import model_pb2 as llmgw_dot_v1_dot_model__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/model_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmgw/v1/model.proto\"\x13\n\x11ListModelsRequest\"x\n\x12ListModelsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x1d\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x0f.llmgw.v1.Model\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x12\x10\n\x08\x66irst_id\x18\x04 \x01(\t\x12\x0f\n\x07last_id\x18\x05 \x01(\t\" \n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\"2\n\x10GetModelResponse\x12\x1e\n\x05model\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Model2\xd7\x01\n\x0cModelService\x12^\n\nListModels\x12\x1b.llmgw.v1.ListModelsRequest\x1a\x1c.llmgw.v1.ListModelsResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12g\n\x08GetModel\x12\x19.llmgw.v1.GetModelRequest\x1a\x1a.llmgw.v1.GetModelResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x12/v1/models/{model}b\x05modelb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/model_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmgw/v1/model.proto\"(\n\x11ListModelsRequest\x12\x13\n\x0binclude_all\x18\x01 \x01(\x08\"x\n\x12ListModelsResponse\x12\x0e\n\x06object\x18\x01 \x01(\t\x12\x1d\n\x04\x64\x61ta\x18\x02 \x03(\x0b\x32\x0f.llmgw.v1.Model\x12\x10\n\x08has_more\x18\x03 \x01(\x08\x12\x10\n\x08\x66irst_id\x18\x04 \x01(\t\x12\x0f\n\x07last_id\x18\x05 \x01(\t\" \n\x0fGetModelRequest\x12\r\n\x05model\x18\x01 \x01(\t\"2\n\x10GetModelResponse\x12\x1e\n\x05model\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Model2\xd7\x01\n\x0cModelService\x12^\n\nListModels\x12\x1b.llmgw.v1.ListModelsRequest\x1a\x1c.llmgw.v1.ListModelsResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/models\x12g\n\x08GetModel\x12\x19.llmgw.v1.GetModelRequest\x1a\x1a.llmgw.v1.GetModelResponse\"$\x90\x02\x01\x82\xd3\xe4\x93\x02\x1b\x12\x12/v1/models/{model}b\x05modelb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,13 +38,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELSERVICE'].methods_by_name['GetModel']._loaded_options = None
   _globals['_MODELSERVICE'].methods_by_name['GetModel']._serialized_options = b'\220\002\001\202\323\344\223\002\033\022\022/v1/models/{model}b\005model'
   _globals['_LISTMODELSREQUEST']._serialized_start=94
-  _globals['_LISTMODELSREQUEST']._serialized_end=113
-  _globals['_LISTMODELSRESPONSE']._serialized_start=115
-  _globals['_LISTMODELSRESPONSE']._serialized_end=235
-  _globals['_GETMODELREQUEST']._serialized_start=237
-  _globals['_GETMODELREQUEST']._serialized_end=269
-  _globals['_GETMODELRESPONSE']._serialized_start=271
-  _globals['_GETMODELRESPONSE']._serialized_end=321
-  _globals['_MODELSERVICE']._serialized_start=324
-  _globals['_MODELSERVICE']._serialized_end=539
+  _globals['_LISTMODELSREQUEST']._serialized_end=134
+  _globals['_LISTMODELSRESPONSE']._serialized_start=136
+  _globals['_LISTMODELSRESPONSE']._serialized_end=256
+  _globals['_GETMODELREQUEST']._serialized_start=258
+  _globals['_GETMODELREQUEST']._serialized_end=290
+  _globals['_GETMODELRESPONSE']._serialized_start=292
+  _globals['_GETMODELRESPONSE']._serialized_end=342
+  _globals['_MODELSERVICE']._serialized_start=345
+  _globals['_MODELSERVICE']._serialized_end=560
 # @@protoc_insertion_point(module_scope)

@@ -25,12 +25,20 @@ class ListModelsRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    INCLUDE_ALL_FIELD_NUMBER: _builtins.int
+    include_all: _builtins.bool
+    """True: every model of the catalog, including those the caller may not use,
+    so an admin can choose models for someone else. Admins only: returns
+    PERMISSION_DENIED for anyone else. Default false.
+    """
     def __init__(
         self,
+        *,
+        include_all: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_all", b"include_all"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -230,3 +230,67 @@ class DaySpend(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___DaySpend: _TypeAlias = DaySpend  # noqa: Y015
+
+@_typing.final
+class UserSpend(_message.Message):
+    """Spend of one user in a time range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
+    user: _builtins.str
+    """The user."""
+    requests: _builtins.int
+    """Number of requests."""
+    cost_usd: _builtins.str
+    """Total cost in USD as a decimal string."""
+    def __init__(
+        self,
+        *,
+        user: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        cost_usd: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "requests", b"requests", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UserSpend: _TypeAlias = UserSpend  # noqa: Y015
+
+@_typing.final
+class KeySpend(_message.Message):
+    """Spend through one key in a time range."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    KEY_NAME_FIELD_NUMBER: _builtins.int
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    COST_USD_FIELD_NUMBER: _builtins.int
+    user: _builtins.str
+    """The key's owner."""
+    key_name: _builtins.str
+    """The key's name."""
+    requests: _builtins.int
+    """Number of requests."""
+    cost_usd: _builtins.str
+    """Total cost in USD as a decimal string."""
+    def __init__(
+        self,
+        *,
+        user: _builtins.str = ...,
+        key_name: _builtins.str = ...,
+        requests: _builtins.int = ...,
+        cost_usd: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost_usd", b"cost_usd", "key_name", b"key_name", "requests", b"requests", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___KeySpend: _TypeAlias = KeySpend  # noqa: Y015

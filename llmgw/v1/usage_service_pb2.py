@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from llmgw.v1 import request_record_pb2 as llmgw_dot_v1_dot_request__record__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/usage_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dllmgw/v1/request_record.proto\"\xed\x01\n\x13ListRequestsRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08key_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\"\n\x07outcome\x18\x04 \x01(\x0e\x32\x11.llmgw.v1.Outcome\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"Z\n\x14ListRequestsResponse\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.llmgw.v1.RequestRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x84\x01\n\x16GetUsageSummaryRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8a\x01\n\x17GetUsageSummaryResponse\x12&\n\x08\x62y_model\x18\x01 \x03(\x0b\x32\x14.llmgw.v1.ModelSpend\x12\"\n\x06\x62y_day\x18\x02 \x03(\x0b\x32\x12.llmgw.v1.DaySpend\x12\x11\n\ttotal_usd\x18\x03 \x01(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x32\xec\x01\n\x0cUsageService\x12\x66\n\x0cListRequests\x12\x1d.llmgw.v1.ListRequestsRequest\x1a\x1e.llmgw.v1.ListRequestsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/requests\x12t\n\x0fGetUsageSummary\x12 .llmgw.v1.GetUsageSummaryRequest\x1a!.llmgw.v1.GetUsageSummaryResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/usage/summaryb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/usage_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1dllmgw/v1/request_record.proto\"\xed\x01\n\x13ListRequestsRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08key_name\x18\x02 \x01(\t\x12\r\n\x05model\x18\x03 \x01(\t\x12\"\n\x07outcome\x18\x04 \x01(\x0e\x32\x11.llmgw.v1.Outcome\x12.\n\nstart_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tpage_size\x18\x07 \x01(\x05\x12\x12\n\npage_token\x18\x08 \x01(\t\"Z\n\x14ListRequestsResponse\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.llmgw.v1.RequestRecord\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xc9\x01\n\x16GetUsageSummaryRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12.\n\nstart_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12,\n\x08\x65nd_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08key_name\x18\x04 \x01(\t\x12\r\n\x05model\x18\x05 \x01(\t\x12\"\n\x07outcome\x18\x06 \x01(\x0e\x32\x11.llmgw.v1.Outcome\"\xd8\x01\n\x17GetUsageSummaryResponse\x12&\n\x08\x62y_model\x18\x01 \x03(\x0b\x32\x14.llmgw.v1.ModelSpend\x12\"\n\x06\x62y_day\x18\x02 \x03(\x0b\x32\x12.llmgw.v1.DaySpend\x12\x11\n\ttotal_usd\x18\x03 \x01(\t\x12\x10\n\x08requests\x18\x04 \x01(\x03\x12&\n\ttop_users\x18\x05 \x03(\x0b\x32\x13.llmgw.v1.UserSpend\x12$\n\x08top_keys\x18\x06 \x03(\x0b\x32\x12.llmgw.v1.KeySpend\"$\n\x14WatchRequestsRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"B\n\x15WatchRequestsResponse\x12)\n\x08requests\x18\x01 \x03(\x0b\x32\x17.llmgw.v1.RequestRecord2\xc5\x02\n\x0cUsageService\x12\x66\n\x0cListRequests\x12\x1d.llmgw.v1.ListRequestsRequest\x1a\x1e.llmgw.v1.ListRequestsResponse\"\x17\x90\x02\x01\x82\xd3\xe4\x93\x02\x0e\x12\x0c/v1/requests\x12t\n\x0fGetUsageSummary\x12 .llmgw.v1.GetUsageSummaryRequest\x1a!.llmgw.v1.GetUsageSummaryResponse\"\x1c\x90\x02\x01\x82\xd3\xe4\x93\x02\x13\x12\x11/v1/usage/summary\x12W\n\rWatchRequests\x12\x1e.llmgw.v1.WatchRequestsRequest\x1a\x1f.llmgw.v1.WatchRequestsResponse\"\x03\x90\x02\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,14 +38,20 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_USAGESERVICE'].methods_by_name['ListRequests']._serialized_options = b'\220\002\001\202\323\344\223\002\016\022\014/v1/requests'
   _globals['_USAGESERVICE'].methods_by_name['GetUsageSummary']._loaded_options = None
   _globals['_USAGESERVICE'].methods_by_name['GetUsageSummary']._serialized_options = b'\220\002\001\202\323\344\223\002\023\022\021/v1/usage/summary'
+  _globals['_USAGESERVICE'].methods_by_name['WatchRequests']._loaded_options = None
+  _globals['_USAGESERVICE'].methods_by_name['WatchRequests']._serialized_options = b'\220\002\001'
   _globals['_LISTREQUESTSREQUEST']._serialized_start=137
   _globals['_LISTREQUESTSREQUEST']._serialized_end=374
   _globals['_LISTREQUESTSRESPONSE']._serialized_start=376
   _globals['_LISTREQUESTSRESPONSE']._serialized_end=466
   _globals['_GETUSAGESUMMARYREQUEST']._serialized_start=469
-  _globals['_GETUSAGESUMMARYREQUEST']._serialized_end=601
-  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_start=604
-  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_end=742
-  _globals['_USAGESERVICE']._serialized_start=745
-  _globals['_USAGESERVICE']._serialized_end=981
+  _globals['_GETUSAGESUMMARYREQUEST']._serialized_end=670
+  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_start=673
+  _globals['_GETUSAGESUMMARYRESPONSE']._serialized_end=889
+  _globals['_WATCHREQUESTSREQUEST']._serialized_start=891
+  _globals['_WATCHREQUESTSREQUEST']._serialized_end=927
+  _globals['_WATCHREQUESTSRESPONSE']._serialized_start=929
+  _globals['_WATCHREQUESTSRESPONSE']._serialized_end=995
+  _globals['_USAGESERVICE']._serialized_start=998
+  _globals['_USAGESERVICE']._serialized_end=1323
 # @@protoc_insertion_point(module_scope)

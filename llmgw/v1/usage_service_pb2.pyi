@@ -113,10 +113,19 @@ class GetUsageSummaryRequest(_message.Message):
     USER_FIELD_NUMBER: _builtins.int
     START_TIME_FIELD_NUMBER: _builtins.int
     END_TIME_FIELD_NUMBER: _builtins.int
+    KEY_NAME_FIELD_NUMBER: _builtins.int
+    MODEL_FIELD_NUMBER: _builtins.int
+    OUTCOME_FIELD_NUMBER: _builtins.int
     user: _builtins.str
     """Only this user's requests (`me` for the caller). Absent: the caller's own,
     or everyone's for an admin.
     """
+    key_name: _builtins.str
+    """Only requests made with the key of this name."""
+    model: _builtins.str
+    """Only requests for this model id."""
+    outcome: _request_record_pb2.Outcome.ValueType
+    """Only requests with this outcome. Absent: any."""
     @_builtins.property
     def start_time(self) -> _timestamp_pb2.Timestamp:
         """Only requests received at or after this time. Absent: 30 days ago."""
@@ -131,10 +140,13 @@ class GetUsageSummaryRequest(_message.Message):
         user: _builtins.str = ...,
         start_time: _timestamp_pb2.Timestamp | None = ...,
         end_time: _timestamp_pb2.Timestamp | None = ...,
+        key_name: _builtins.str = ...,
+        model: _builtins.str = ...,
+        outcome: _request_record_pb2.Outcome.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time", "user", b"user"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "key_name", b"key_name", "model", b"model", "outcome", b"outcome", "start_time", b"start_time", "user", b"user"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -150,6 +162,8 @@ class GetUsageSummaryResponse(_message.Message):
     BY_DAY_FIELD_NUMBER: _builtins.int
     TOTAL_USD_FIELD_NUMBER: _builtins.int
     REQUESTS_FIELD_NUMBER: _builtins.int
+    TOP_USERS_FIELD_NUMBER: _builtins.int
+    TOP_KEYS_FIELD_NUMBER: _builtins.int
     total_usd: _builtins.str
     """Total cost in the range, in USD as a decimal string."""
     requests: _builtins.int
@@ -162,6 +176,16 @@ class GetUsageSummaryResponse(_message.Message):
     def by_day(self) -> _containers.RepeatedCompositeFieldContainer[_request_record_pb2.DaySpend]:
         """Spend per UTC day, oldest first; days without requests are included as zero."""
 
+    @_builtins.property
+    def top_users(self) -> _containers.RepeatedCompositeFieldContainer[_request_record_pb2.UserSpend]:
+        """The users who spent most in the range, most first; at most 20."""
+
+    @_builtins.property
+    def top_keys(self) -> _containers.RepeatedCompositeFieldContainer[_request_record_pb2.KeySpend]:
+        """The keys through which most was spent in the range, most first; at most
+        20.
+        """
+
     def __init__(
         self,
         *,
@@ -169,11 +193,63 @@ class GetUsageSummaryResponse(_message.Message):
         by_day: _abc.Iterable[_request_record_pb2.DaySpend] | None = ...,
         total_usd: _builtins.str = ...,
         requests: _builtins.int = ...,
+        top_users: _abc.Iterable[_request_record_pb2.UserSpend] | None = ...,
+        top_keys: _abc.Iterable[_request_record_pb2.KeySpend] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_day", b"by_day", "by_model", b"by_model", "requests", b"requests", "total_usd", b"total_usd"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["by_day", b"by_day", "by_model", b"by_model", "requests", b"requests", "top_keys", b"top_keys", "top_users", b"top_users", "total_usd", b"total_usd"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetUsageSummaryResponse: _TypeAlias = GetUsageSummaryResponse  # noqa: Y015
+
+@_typing.final
+class WatchRequestsRequest(_message.Message):
+    """The request of WatchRequests."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    USER_FIELD_NUMBER: _builtins.int
+    user: _builtins.str
+    """Only this user's requests (`me` for the caller). Absent: the caller's own,
+    or everyone's for an admin.
+    """
+    def __init__(
+        self,
+        *,
+        user: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRequestsRequest: _TypeAlias = WatchRequestsRequest  # noqa: Y015
+
+@_typing.final
+class WatchRequestsResponse(_message.Message):
+    """One message of the WatchRequests stream."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REQUESTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def requests(self) -> _containers.RepeatedCompositeFieldContainer[_request_record_pb2.RequestRecord]:
+        """The requests recorded since the previous message, oldest first; empty in
+        a keep-alive message.
+        """
+
+    def __init__(
+        self,
+        *,
+        requests: _abc.Iterable[_request_record_pb2.RequestRecord] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["requests", b"requests"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___WatchRequestsResponse: _TypeAlias = WatchRequestsResponse  # noqa: Y015

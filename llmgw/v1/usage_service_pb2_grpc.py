@@ -45,6 +45,11 @@ class UsageServiceStub:
                 request_serializer=llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryRequest.SerializeToString,
                 response_deserializer=llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryResponse.FromString,
                 _registered_method=True)
+        self.WatchRequests = channel.unary_stream(
+                '/llmgw.v1.UsageService/WatchRequests',
+                request_serializer=llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsResponse.FromString,
+                _registered_method=True)
 
 
 class UsageServiceServicer:
@@ -68,6 +73,19 @@ class UsageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchRequests(self, request, context):
+        """Streams request records as the gateway records them, from any worker or
+        replica sharing the database, oldest first, until the client cancels.
+        Admins see everyone's (or one user's); others only their own. The first
+        response is empty and says the watch is live; another empty one follows
+        after every 10 seconds without requests, so the client can tell the
+        stream is alive. Returns PERMISSION_DENIED when a non-admin names another
+        user.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_UsageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -80,6 +98,11 @@ def add_UsageServiceServicer_to_server(servicer, server):
                     servicer.GetUsageSummary,
                     request_deserializer=llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryRequest.FromString,
                     response_serializer=llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryResponse.SerializeToString,
+            ),
+            'WatchRequests': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRequests,
+                    request_deserializer=llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +160,33 @@ class UsageService:
             '/llmgw.v1.UsageService/GetUsageSummary',
             llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryRequest.SerializeToString,
             llmgw_dot_v1_dot_usage__service__pb2.GetUsageSummaryResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchRequests(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/llmgw.v1.UsageService/WatchRequests',
+            llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsRequest.SerializeToString,
+            llmgw_dot_v1_dot_usage__service__pb2.WatchRequestsResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -42,6 +42,15 @@ class UsageServiceStub:
     """Sums spend by model and by UTC day over a time range, with the same
     filters and permissions as ListRequests.
     """
+    WatchRequests: _grpc.UnaryStreamMultiCallable[_usage_service_pb2.WatchRequestsRequest, _usage_service_pb2.WatchRequestsResponse]
+    """Streams request records as the gateway records them, from any worker or
+    replica sharing the database, oldest first, until the client cancels.
+    Admins see everyone's (or one user's); others only their own. The first
+    response is empty and says the watch is live; another empty one follows
+    after every 10 seconds without requests, so the client can tell the
+    stream is alive. Returns PERMISSION_DENIED when a non-admin names another
+    user.
+    """
 
 @_typing.type_check_only
 class UsageServiceAsyncStub(UsageServiceStub):
@@ -56,6 +65,15 @@ class UsageServiceAsyncStub(UsageServiceStub):
     GetUsageSummary: _aio.UnaryUnaryMultiCallable[_usage_service_pb2.GetUsageSummaryRequest, _usage_service_pb2.GetUsageSummaryResponse]  # type: ignore[assignment]
     """Sums spend by model and by UTC day over a time range, with the same
     filters and permissions as ListRequests.
+    """
+    WatchRequests: _aio.UnaryStreamMultiCallable[_usage_service_pb2.WatchRequestsRequest, _usage_service_pb2.WatchRequestsResponse]  # type: ignore[assignment]
+    """Streams request records as the gateway records them, from any worker or
+    replica sharing the database, oldest first, until the client cancels.
+    Admins see everyone's (or one user's); others only their own. The first
+    response is empty and says the watch is live; another empty one follows
+    after every 10 seconds without requests, so the client can tell the
+    stream is alive. Returns PERMISSION_DENIED when a non-admin names another
+    user.
     """
 
 class UsageServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -80,6 +98,21 @@ class UsageServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_usage_service_pb2.GetUsageSummaryResponse, _abc.Awaitable[_usage_service_pb2.GetUsageSummaryResponse]]:
         """Sums spend by model and by UTC day over a time range, with the same
         filters and permissions as ListRequests.
+        """
+
+    @_abc_1.abstractmethod
+    def WatchRequests(
+        self,
+        request: _usage_service_pb2.WatchRequestsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_usage_service_pb2.WatchRequestsResponse], _abc.AsyncIterator[_usage_service_pb2.WatchRequestsResponse]]:
+        """Streams request records as the gateway records them, from any worker or
+        replica sharing the database, oldest first, until the client cancels.
+        Admins see everyone's (or one user's); others only their own. The first
+        response is empty and says the watch is live; another empty one follows
+        after every 10 seconds without requests, so the client can tell the
+        stream is alive. Returns PERMISSION_DENIED when a non-admin names another
+        user.
         """
 
 def add_UsageServiceServicer_to_server(servicer: UsageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -15,6 +15,7 @@ from llmgw.server.core.money import format_microdollars_per_million
 from llmgw.server.core.names import echo
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import ModelAccessCache
+from llmgw.server.governance.roles import require_admin
 from llmgw.server.rpc.context import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
 from llmgw.wire.errors import ModelNotFound
@@ -91,13 +92,21 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     async def ListModels(
         self, request: model_service_pb2.ListModelsRequest, context: Context
     ) -> model_service_pb2.ListModelsResponse:
-        """The catalog models the caller may use, sorted by id; models past their end of life are left out."""
-        access = await self._access.access(current_principal().user)
-        data = [self._messages[model.id] for model in self._catalog.served() if access.allows(model.id)]
+        """The served catalog models (and application profiles) the caller may use, sorted by id.
+
+        An admin asking `include_all` gets all of them, whatever their own access. Models
+        past their end of life are left out.
+        """
+        principal = current_principal()
+        everything = request.include_all
+        if everything:
+            require_admin(principal)
+        access = await self._access.access(principal.user)
+        data = [self._messages[model.id] for model in self._catalog.served() if everything or access.allows(model.id)]
         data += [
             model_message(profile.model, self._created, profile.upstream_id)
             for profile in self._models.profiles()
-            if access.allows(profile.upstream_id)
+            if everything or access.allows(profile.upstream_id)
         ]
         return model_list(data)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
 
 from llmgw.server.governance.identity import Principal, current_principal
@@ -10,7 +11,7 @@ from llmgw.server.governance.roles import ME, target_user
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.convert import optional_datetime, timestamp, usd
 from llmgw.server.services.paging import decode_token, encode_token, page_size
-from llmgw.server.store import usage_repo
+from llmgw.server.store import request_feed, usage_repo
 from llmgw.server.store.models import RequestRecord
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.server.store.usage_repo import RequestFilter
@@ -19,6 +20,10 @@ from llmgw.wire.errors import InvalidArgument
 
 SUMMARY_DEFAULT_DAYS = 30
 SUMMARY_MAX_DAYS = 400
+TOP_SPENDERS = 20
+# How often a watch reads the request log, and the longest it stays silent.
+POLL_S = 0.25
+KEEPALIVE_S = 10.0
 _OUTCOME_PREFIX = "OUTCOME_"
 OUTCOME_NAMES = {
     value.number: value.name.removeprefix(_OUTCOME_PREFIX).lower()
@@ -69,6 +74,12 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
     def __init__(self, db: DatabaseRunner, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._clock = clock
+        # The request feed reads on a thread (and connection) of its own; see store/request_feed.py.
+        self._feed = DatabaseRunner(threads=1)
+
+    def close(self) -> None:
+        """Stop the feed's thread (after the server stopped)."""
+        self._feed.close()
 
     async def ListRequests(
         self, request: usage_service_pb2.ListRequestsRequest, context: Context
@@ -112,9 +123,21 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
             raise InvalidArgument("end_time must be after start_time", field="end_time")
         if end - start > timedelta(days=SUMMARY_MAX_DAYS):
             raise InvalidArgument(f"the range may span at most {SUMMARY_MAX_DAYS} days", field="start_time")
-        selected = RequestFilter(user=_whose(current_principal(), request.user), start_time=start, end_time=end)
-        by_model, by_day = await self._db.run(
-            lambda: (usage_repo.totals_by_model(selected), usage_repo.totals_by_day(selected))
+        selected = RequestFilter(
+            user=_whose(current_principal(), request.user),
+            key_name=request.key_name,
+            model=request.model,
+            outcome=OUTCOME_NAMES.get(request.outcome, ""),
+            start_time=start,
+            end_time=end,
+        )
+        by_model, by_day, users, keys = await self._db.run(
+            lambda: (
+                usage_repo.totals_by_model(selected),
+                usage_repo.totals_by_day(selected),
+                usage_repo.top_spenders(selected, TOP_SPENDERS, by_key=False),
+                usage_repo.top_spenders(selected, TOP_SPENDERS, by_key=True),
+            )
         )
         days = {total.day: total for total in by_day}
         day, last = start.date(), (end - timedelta(microseconds=1)).date()
@@ -143,4 +166,43 @@ class UsageServicer(usage_service_pb2_grpc.UsageServiceServicer):
             by_day=day_spend,
             total_usd=usd(sum(total.cost_picodollars for total in by_model)),
             requests=sum(total.requests for total in by_model),
+            top_users=[
+                request_record_pb2.UserSpend(
+                    user=total.user, requests=total.requests, cost_usd=usd(total.cost_picodollars)
+                )
+                for total in users
+            ],
+            top_keys=[
+                request_record_pb2.KeySpend(
+                    user=total.user,
+                    key_name=total.key_name,
+                    requests=total.requests,
+                    cost_usd=usd(total.cost_picodollars),
+                )
+                for total in keys
+            ],
         )
+
+    async def WatchRequests(
+        self, request: usage_service_pb2.WatchRequestsRequest, context: Context
+    ) -> AsyncIterator[usage_service_pb2.WatchRequestsResponse]:
+        """Records as they are written, by any process sharing the database, until the client goes away.
+
+        The first (empty) message says the watch is live; an empty one follows after
+        every KEEPALIVE_S without requests. The log is read every POLL_S.
+        """
+        user = _whose(current_principal(), request.user)
+        cursor = await self._feed.run(request_feed.start_cursor)
+        yield usage_service_pb2.WatchRequestsResponse()
+        quiet = 0.0
+        while True:
+            await asyncio.sleep(POLL_S)
+            rows = await self._feed.run(lambda: request_feed.read_new(cursor, user))
+            if rows:
+                quiet = 0.0
+                yield usage_service_pb2.WatchRequestsResponse(requests=[record_message(row) for row in rows])
+                continue
+            quiet += POLL_S
+            if quiet >= KEEPALIVE_S:
+                quiet = 0.0
+                yield usage_service_pb2.WatchRequestsResponse()

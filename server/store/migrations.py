@@ -166,8 +166,20 @@ def _request_tier_upstream(db: peewee.Database) -> None:
         db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
 
 
+def _number_request_records(db: peewee.Database) -> None:
+    """Version 6: a number per request record in insertion order, for following the log (WatchRequests).
+
+    SQLite already numbers rows in insertion order (`rowid`, under its one write
+    lock), so only PostgreSQL gets a column: `seq`, filled from a sequence as rows
+    are inserted, with an index to read onward from a number.
+    """
+    if isinstance(db, peewee.PostgresqlDatabase):
+        db.execute_sql("ALTER TABLE request_record ADD COLUMN seq BIGSERIAL")  # type: ignore[no-untyped-call]  # unannotated in the peewee stub
+        db.execute_sql("CREATE INDEX request_record_seq ON request_record (seq)")  # type: ignore[no-untyped-call]  # unannotated in the peewee stub
+
+
 def _create_reservations(db: peewee.Database) -> None:
-    """Version 6: one row per quota reservation, with its lease (issue 15)."""
+    """Version 7: one row per quota reservation, with its lease (issue 15)."""
 
     class QuotaReservation(peewee.Model):
         id = peewee.CharField(max_length=32, primary_key=True)
@@ -192,6 +204,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _create_rate_limits,
     _add_session_and_cache_tokens,
     _request_tier_upstream,
+    _number_request_records,
     _create_reservations,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""

@@ -98,6 +98,32 @@ def totals_by_model(selected: RequestFilter) -> list[ModelTotal]:
     return sorted(totals, key=lambda total: (-total.cost_picodollars, total.model))
 
 
+@dataclass(frozen=True, slots=True)
+class GroupTotal:
+    """Requests and cost of one user, or of one user's key."""
+
+    user: str
+    key_name: str
+    requests: int
+    cost_picodollars: int
+
+
+def top_spenders(selected: RequestFilter, limit: int, *, by_key: bool) -> list[GroupTotal]:
+    """The `limit` users (or user's keys, with `by_key`) that spent most, most first (ties by name)."""
+    columns = [RequestRecord.user, *([RequestRecord.key_name] if by_key else [])]
+    cost = peewee.fn.SUM(RequestRecord.cost_picodollars)
+    query = (
+        _where(RequestRecord.select(*columns, peewee.fn.COUNT(RequestRecord.id), cost), selected)
+        .group_by(*columns)
+        .order_by(cost.desc(), *columns)
+        .limit(limit)
+    )
+    return [
+        GroupTotal(str(row[0]), str(row[1]) if by_key else "", int(row[-2]), int(row[-1] or 0))
+        for row in _tuples(query)
+    ]
+
+
 def totals_by_day(selected: RequestFilter) -> list[DayTotal]:
     """Per-UTC-day totals of the days that have requests, oldest first."""
     day = peewee.fn.DATE(RequestRecord.created_at).coerce(False)  # a date, not the column's datetime

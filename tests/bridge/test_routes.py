@@ -194,6 +194,7 @@ DESIGN_ROWS = {
     ("PUT", "/v1/users/{user}/model-access"),
     ("DELETE", "/v1/users/{user}/model-access"),
     ("GET", "/v1/requests"),
+    ("GET", "/v1/users"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
     # Beyond DESIGN.md's table: who a credential belongs to (issue 15; the bridge's pre-body check).
@@ -205,6 +206,8 @@ DESIGN_ROWS = {
     ("POST", "/v1/messages/count_tokens"),
     ("POST", "/bedrock/model/{model_id}/invoke"),
     ("POST", "/bedrock/model/{model_id}/invoke-with-response-stream"),
+    # Beyond DESIGN.md's table: who the caller is (the terminal UI's admin check, issue 14).
+    ("GET", "/v1/me"),
 }
 OPENAI_SERVICES = ("llmgw.v1.ChatService.", "llmgw.v1.ModelService.", "llmgw.v1.EmbeddingService.")
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, SelectionList, Static, TabbedContent
+from textual.widgets import DataTable, Input, Select, SelectionList, Static, TabbedContent, TextArea
 
 from llmgw.server.store.models import RequestRecord
 from llmgw.tui.app import GatewayApp
@@ -20,7 +20,9 @@ from llmgw.tui.screens.keys import KeysScreen
 from llmgw.tui.screens.secret import SecretModal
 from llmgw.tui.screens.signin import SignInScreen
 from llmgw.tui.screens.usage import UsageScreen
+from llmgw.tui.screens.users import UsersScreen
 from llmgw.tui.widgets.chat_message import ChatMessage
+from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.v1 import (
     policy_service_pb2,
     policy_service_pb2_grpc,
@@ -38,9 +40,13 @@ PICO = 10**12
 Step = Callable[[Pilot[None]], Awaitable[None]]
 
 
+# The UI's clock in every snapshot, so `as of` lines do not depend on when the tests run.
+FIXED_NOW = datetime(2025, 6, 18, 12, 0, tzinfo=UTC)
+
+
 def admin(gateway: GatewayThread, name: str) -> GatewayApp:
-    """An app signed in as the admin with a key made for this snapshot."""
-    return GatewayApp(gateway.grpc_target, gateway.create_key("root", name))
+    """An app signed in as the admin with a key made for this snapshot, on the fixed clock."""
+    return GatewayApp(gateway.grpc_target, gateway.create_key("root", name), clock=lambda: FIXED_NOW)
 
 
 def admin_call(gateway: GatewayThread, name: str) -> tuple[tuple[str, str]]:
@@ -55,16 +61,21 @@ def steady(step: Step) -> Step:
         await step(pilot)
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
+        for area in pilot.app.screen.query(TextArea):
+            area.cursor_blink = False
         await pilot.pause()
 
     return run
 
 
 async def signed_in(pilot: Pilot[None]) -> None:
-    """Wait for the chat screen, where every session starts."""
-    await until(
-        pilot, lambda: isinstance(pilot.app.screen, ChatScreen) and bool(pilot.app.screen.query("#model")), "chat"
-    )
+    """Wait for the home screen: the chat for users, the Users screen for admins."""
+
+    def home() -> bool:
+        screen = pilot.app.screen
+        return (isinstance(screen, ChatScreen) and bool(screen.query("#model"))) or isinstance(screen, UsersScreen)
+
+    await until(pilot, home, "the home screen")
 
 
 async def load_user(pilot: Pilot[None], key: str, user: str, loaded: Callable[[], bool]) -> None:
@@ -104,8 +115,8 @@ def test_chat(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
         select = screen.query_one("#model", Select)
         await until(pilot, lambda: select.value != Select.NULL, "the models")
         select.value = HAIKU
-        screen.query_one("#prompt", Input).value = "Say something **bold** [[tokens:12]]"
-        screen.query_one("#prompt", Input).focus()
+        screen.query_one("#prompt", PromptArea).text = "Say something **bold** [[tokens:12]]"
+        screen.query_one("#prompt", PromptArea).focus()
         await pilot.press("enter")
         await until(
             pilot,
@@ -305,7 +316,9 @@ def test_usage(size: tuple[int, int], tab: str, gateway: GatewayThread, snap_com
 
         def filtered_rows_shown() -> bool:
             users = {table.get_row_at(row)[1] for row in range(table.row_count)}
-            return table.row_count == 3 and users == {user} and str(totals.content).startswith("3 requests, $8.82")
+            return (
+                table.row_count == 3 and users == {user} and str(totals.content).startswith("3 requests, $8.82 match")
+            )
 
         await until(pilot, filtered_rows_shown, "the fixed requests")
         tabs = screen.query_one("#tabs", TabbedContent)
@@ -326,8 +339,8 @@ def test_admin_screen_refused(size: tuple[int, int], gateway: GatewayThread, sna
     async def refused(pilot: Pilot[None]) -> None:
         await signed_in(pilot)
         assert isinstance(pilot.app, GatewayApp)
-        assert pilot.app.session is not None
-        await pilot.app.push_screen(UsageScreen(pilot.app.session.client, pilot.app.session.identity))
+        assert pilot.app.console_state is not None
+        await pilot.app.push_screen(UsageScreen(pilot.app.console_state))
         await pilot.pause()
         pilot.app.clear_notifications()
         await pilot.pause()

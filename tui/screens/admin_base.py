@@ -9,8 +9,8 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Header, Static
 
-from llmgw.tui.client import GatewayClient, Identity
 from llmgw.tui.messages import AdminRefused
+from llmgw.tui.state import ConsoleState
 
 
 class AdminScreen(Screen[None]):
@@ -20,10 +20,11 @@ class AdminScreen(Screen[None]):
     non-admin from even seeing the forms.
     """
 
-    def __init__(self, client: GatewayClient, identity: Identity) -> None:
+    def __init__(self, console: ConsoleState) -> None:
         super().__init__()
-        self.client = client
-        self.identity = identity
+        self.console = console
+        self.client = console.client
+        self.identity = console.identity
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""

@@ -3,50 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import ClassVar
 
-from textual import on, work
-from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual import work
+from textual.containers import Vertical
 from textual.widget import Widget
-from textual.widgets import Button, Input, Static
+from textual.widgets import Static
 
 from llmgw.tui.client import GatewayFailure
-from llmgw.tui.feedback import report_failure
-from llmgw.tui.format import period, usd
-from llmgw.tui.screens.admin_base import AdminScreen
+from llmgw.tui.format import clock, moment, period, usd
+from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.widgets.quota_bar import QuotaBar
 from llmgw.v1 import quota_pb2
 
 
-class QuotaStatusScreen(AdminScreen):
-    """Spent, limit, remaining and period of one user, from QuotaService.GetQuotaStatus."""
+class QuotaStatusScreen(UserScreen):
+    """Spent, limit, remaining and period of one user, from QuotaService.GetQuotaStatus; Ctrl+R reloads."""
 
     CSS_PATH = "quota_status.tcss"
     TITLE = "Quota status"
-    BINDINGS: ClassVar[list[BindingType]] = [Binding("ctrl+r", "refresh", "Refresh")]
 
     def compose_admin(self) -> Iterable[Widget]:
         """User field, then the status panel."""
-        with Horizontal(id="who"):
-            yield Input(placeholder="user name, Enter to load", id="user")
-            yield Button("Load", id="load")
+        yield from self.compose_user()
         with Vertical(id="status"):
             yield Static("Load a user to see their quota status.", id="summary")
             yield QuotaBar(id="bar")
 
-    def start(self) -> None:
-        """Focus the user field."""
-        self.query_one("#user", Input).focus()
-
-    @on(Input.Submitted, "#user")
-    @on(Button.Pressed, "#load")
-    def action_refresh(self) -> None:
-        """Load (again) the status of the user in the field."""
-        user = self.query_one("#user", Input).value.strip()
-        if not user:
-            self.notify("Enter a user name first.", severity="warning")
-            return
+    def load(self, user: str) -> None:
+        """Load the user's status."""
         self._load(user)
 
     @work(exclusive=True, group="status")
@@ -54,11 +38,13 @@ class QuotaStatusScreen(AdminScreen):
         try:
             status = await self.client.quota_status(user)
         except GatewayFailure as failure:
-            report_failure(self, failure)
+            self.refused(failure)
+            self.query_one(QuotaBar).unknown(failure.title.lower())
             return
         self._show(status)
 
     def _show(self, status: quota_pb2.QuotaStatus) -> None:
+        self.shown(status.user)
         state = "EXCEEDED: new requests are refused until the period ends" if status.exceeded else "within quota"
         self.query_one("#summary", Static).update(
             f"User       {status.user}\n"
@@ -66,7 +52,9 @@ class QuotaStatusScreen(AdminScreen):
             f"Limit      {usd(status.limit_usd)}\n"
             f"Spent      {usd(status.spent_usd)}\n"
             f"Remaining  {usd(status.remaining_usd)}\n"
-            f"Status     {state}"
+            f"Resets     {moment(status.period_end)} UTC\n"
+            f"Status     {state}\n"
+            f"As of      {clock(self.console.now())} (Ctrl+R refreshes)"
         )
         self.query_one("#status", Vertical).set_class(status.exceeded, "-exceeded")
         self.query_one(QuotaBar).show(status)

@@ -2,40 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import ClassVar
 
 from textual import on, work
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
+from textual.validation import ValidationResult, Validator
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
 from llmgw.tui.client import GatewayFailure
-from llmgw.tui.feedback import report_failure
-from llmgw.tui.format import FREQUENCY_NAMES, usd
+from llmgw.tui.format import FREQUENCY_NAMES, clock, usd
 from llmgw.tui.messages import QuotaSaved
-from llmgw.tui.screens.admin_base import AdminScreen
+from llmgw.tui.screens.user_base import UserScreen
 from llmgw.v1 import quota_pb2
 
+LIMIT_LABEL = "Limit per period (USD)"
 
-class QuotasScreen(AdminScreen):
+
+class UsdAmount(Validator):
+    """A non-negative USD amount with at most 6 decimals, as the gateway stores it."""
+
+    def validate(self, value: str) -> ValidationResult:
+        """Check one typed amount."""
+        text = value.strip().removeprefix("$")
+        try:
+            amount = Decimal(text)
+        except InvalidOperation:
+            return self.failure(f"{LIMIT_LABEL}: type a number of dollars, like 25 or 12.50.")
+        if not amount.is_finite() or amount < 0:
+            return self.failure(f"{LIMIT_LABEL}: must be 0 or more.")
+        if amount != amount.quantize(Decimal("0.000001")):
+            return self.failure(f"{LIMIT_LABEL}: at most 6 decimals.")
+        return self.success()
+
+
+class QuotasScreen(UserScreen):
     """Reads and changes one user's quota through QuotaService."""
 
     CSS_PATH = "quotas.tcss"
     TITLE = "Quotas"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save"),
-        Binding("ctrl+r", "reset", "Reset", show=False),
+        Binding("ctrl+b", "reset", "Reset to default"),
     ]
+    FIELD_LABELS: ClassVar[Mapping[str, str]] = {"user": "User", "limit_usd": LIMIT_LABEL, "frequency": "Period"}
+    RESET_WHAT = "the default quota (DEFAULT_QUOTA_*)"
 
     def compose_admin(self) -> Iterable[Widget]:
         """User field, then the quota form."""
-        with Horizontal(id="who"):
-            yield Input(placeholder="user name, Enter to load", id="user")
-            yield Button("Load", id="load")
-            yield Button("Save", variant="primary", id="save")
-            yield Button("Reset (^r)", variant="warning", id="reset")
+        yield from self.compose_user(
+            Button("Save (^s)", variant="primary", id="save"),
+            Button("Reset (^b)", variant="warning", id="reset"),
+        )
         yield Static("Load a user to see their quota.", id="origin")
         with Vertical(id="form"):
             yield Label("Period")
@@ -45,82 +66,76 @@ class QuotasScreen(AdminScreen):
                 allow_blank=False,
                 id="frequency",
             )
-            yield Label("Limit per period (USD)")
-            yield Input(placeholder="25", id="limit", restrict=r"[0-9.]*")
+            yield Label(LIMIT_LABEL)
+            yield Input(placeholder="25", id="limit", validators=[UsdAmount()])
+            yield Static("", id="problem")
 
-    def start(self) -> None:
-        """Focus the user field."""
-        self.query_one("#user", Input).focus()
+    def load(self, user: str) -> None:
+        """Load the user's quota."""
+        self._load(user)
 
-    @on(Input.Submitted, "#user")
-    @on(Button.Pressed, "#load")
-    def _load_pressed(self) -> None:
-        user = self._user()
-        if user:
-            self._load(user)
+    @on(Input.Changed, "#limit")
+    def _limit_checked(self, event: Input.Changed) -> None:
+        problems = [] if event.validation_result is None else event.validation_result.failure_descriptions
+        self.query_one("#problem", Static).update(" ".join(problems))
 
     @on(Input.Submitted, "#limit")
     def _limit_submitted(self) -> None:
         self.action_save()
-
-    def _user(self) -> str:
-        user = self.query_one("#user", Input).value.strip()
-        if not user:
-            self.notify("Enter a user name first.", severity="warning")
-        return user
 
     @work(exclusive=True, group="quota")
     async def _load(self, user: str) -> None:
         try:
             quota = await self.client.get_quota(user)
         except GatewayFailure as failure:
-            report_failure(self, failure)
+            self.refused(failure)
             return
         self._show(quota)
 
     def _show(self, quota: quota_pb2.Quota) -> None:
+        self.shown(quota.user)
         origin = "the default quota" if quota.is_default else "their own quota"
         self.query_one("#origin", Static).update(
             f"{quota.user}: {origin}, {usd(quota.limit_usd)} {FREQUENCY_NAMES.get(quota.frequency, '')}"
+            f" · as of {clock(self.console.now())}"
         )
         self.query_one("#frequency", Select).value = quota.frequency
         self.query_one("#limit", Input).value = quota.limit_usd
 
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
-        """Give the user the period and limit in the form."""
-        user = self._user()
-        limit = self.query_one("#limit", Input).value.strip()
+        """Give the user on screen the period and limit in the form."""
+        field = self.query_one("#limit", Input)
         frequency = self.query_one("#frequency", Select).value
-        if not user:
+        result = field.validate(field.value)
+        if result is not None and not result.is_valid:
+            self.notify(" ".join(result.failure_descriptions), title="Invalid input", severity="error")
+            field.focus()
             return
-        if not limit or not isinstance(frequency, int):
-            self.notify("Enter a limit in USD.", severity="warning")
-            return
-        self._save(user, quota_pb2.QuotaFrequency.ValueType(frequency), limit)
+        user = self.user_to_change()
+        if user and isinstance(frequency, int):
+            self._save(user, quota_pb2.QuotaFrequency.ValueType(frequency), field.value.strip().removeprefix("$"))
 
     @work(exclusive=True, group="quota")
     async def _save(self, user: str, frequency: quota_pb2.QuotaFrequency.ValueType, limit: str) -> None:
         try:
             quota = await self.client.set_quota(user, frequency, limit)
         except GatewayFailure as failure:
-            report_failure(self, failure)
+            self.refused(failure)
             return
         self._saved(quota, "Saved")
 
     @on(Button.Pressed, "#reset")
     def action_reset(self) -> None:
-        """Put the user back on the default quota."""
-        user = self._user()
-        if user:
-            self._reset(user)
+        """Put the user on screen back on the default quota, after confirming."""
+        self.confirm_reset(self._reset)
 
     @work(exclusive=True, group="quota")
     async def _reset(self, user: str) -> None:
         try:
             quota = await self.client.reset_quota(user)
         except GatewayFailure as failure:
-            report_failure(self, failure)
+            self.refused(failure)
             return
         self._saved(quota, "Reset")
 

@@ -11,6 +11,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from llmgw.tui.clipboard import copy_text
+
 
 class SecretModal(ModalScreen[None]):
     """Shows a secret until dismissed; the gateway keeps only a hash, so it cannot be shown again."""
@@ -38,9 +40,8 @@ class SecretModal(ModalScreen[None]):
 
     @on(Button.Pressed, "#copy")
     def action_copy(self) -> None:
-        """Put the secret on the clipboard (through the terminal)."""
-        self.app.copy_to_clipboard(self._secret)
-        self.notify("Copied the key to the clipboard.")
+        """Put the secret on the clipboard (through the terminal), saying where it went."""
+        copy_text(self.app, self._secret, "Key")
 
     @on(Button.Pressed, "#done")
     def action_close(self) -> None:

@@ -19,7 +19,7 @@ class ChatMessage(Vertical):
         padding: 0 1;
         & > .chat-message--role { color: $text-muted; text-style: bold; }
         & > Markdown { margin: 0; padding: 0; }
-        & > .chat-message--usage { color: $text-muted; text-style: italic; }
+        & > .chat-message--usage { width: 100%; color: $text-muted; text-style: italic; }
         &.-user { border-left: thick $primary; background: $boost; }
         &.-assistant { border-left: thick $accent; }
         &.-failed > .chat-message--usage { color: $error; }

@@ -37,6 +37,7 @@ class QuotaBar(Horizontal):
         frequency = FREQUENCY_NAMES.get(status.frequency, "")
         self.query_one(Label).update(f"{frequency} quota {usd(status.spent_usd)} / {usd(status.limit_usd)}")
         bar = self.query_one(ProgressBar)
+        bar.display = True
         if limit > 0:
             bar.update(total=float(limit), progress=float(min(spent, limit)))
         else:
@@ -44,7 +45,7 @@ class QuotaBar(Horizontal):
         self.set_class(status.exceeded, "-exceeded")
 
     def unknown(self, why: str) -> None:
-        """Say why there is no status to show."""
+        """Say why there is no status to show, with no bar (an empty one would read as nothing spent)."""
         self.query_one(Label).update(f"quota: {why}")
-        self.query_one(ProgressBar).update(total=1, progress=0)
+        self.query_one(ProgressBar).display = False
         self.set_class(False, "-exceeded")
