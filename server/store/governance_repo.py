@@ -26,8 +26,8 @@ def require_known_user(user: str, is_admin: Callable[[str], bool]) -> None:
         return
     if not RequestRecord.select(RequestRecord.id).where(RequestRecord.user == user).exists():
         raise InvalidArgument(
-            f"unknown user {user!r}: they have no key and never called the gateway "
-            "(an SSO identity such as 'Alice Smith' is the user 'Alice~20Smith')",
+            f"unknown user {user!r} (no key and no request yet; an SSO identity such as 'Alice Smith' "
+            "is the user 'Alice~20Smith'): create a key for them first",
             field="user",
         )
 

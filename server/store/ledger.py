@@ -399,24 +399,30 @@ def carry_period(user: str, old: QuotaFrequency, new: QuotaFrequency, now: datet
     old_start, _ = period_bounds(old, now)
     if new_start == old_start:
         return
-    target = _locked_entry(user, new_start)
     if old_start < new_start:
-        source = _locked_entry(user, old_start)
-        since = (
+        since = int(
             RequestRecord.select(peewee.fn.COALESCE(peewee.fn.SUM(RequestRecord.cost_picodollars), 0))
             .where((RequestRecord.user == user) & (RequestRecord.created_at >= new_start))
             .scalar()
         )
-        moved = min(int(since), source.spent_picodollars) - target.spent_picodollars
+        if since <= 0 or ledger_entry(user, old_start).spent_picodollars <= 0:
+            return  # nothing to move: no row is created
+        source = _locked_entry(user, old_start)
+        target = _locked_entry(user, new_start)
+        moved = min(since, source.spent_picodollars) - target.spent_picodollars
         if moved > 0:
             _add_spent(user, old_start, -moved)
             _add_spent(user, new_start, moved)
         return
-    inside = list(
-        QuotaLedger.select().where(
+    inside = [
+        row
+        for row in QuotaLedger.select().where(
             (QuotaLedger.user == user) & (QuotaLedger.period_start > new_start) & (QuotaLedger.period_start <= now)
         )
-    )
+        if row.spent_picodollars
+    ]
+    if inside:
+        _locked_entry(user, new_start)
     for row in inside:
         _add_spent(user, new_start, row.spent_picodollars)
         _add_spent(user, row.period_start, -row.spent_picodollars)
