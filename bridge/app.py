@@ -15,8 +15,9 @@ pipeline without leaving the process; the bridge cannot tell the difference.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 from urllib.parse import quote
 
@@ -27,18 +28,20 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from llmgw.bridge.anthropic_shapes import ANTHROPIC_API
 from llmgw.bridge.bedrock_shapes import BEDROCK_API
 from llmgw.bridge.chunks import FAST_PATH, encode_chunk
-from llmgw.bridge.codec import dumps, loads
+from llmgw.bridge.codec import dumps
 from llmgw.bridge.errors import FALLBACK_BODY, ClientError, OpenAIError, from_rpc_error
 from llmgw.bridge.framing import Framing, allow_header, fallback_stream_error
 from llmgw.bridge.http_server import Receive, Scope, Send, serve_http
 from llmgw.bridge.metadata import outgoing_metadata, response_headers
+from llmgw.bridge.openai_params import CHAT_PATH, check_chat_params
 from llmgw.bridge.openai_shapes import DISPATCHERS, OPENAI_FRAMING, OPENAI_SHAPES
 from llmgw.bridge.openapi import build_openapi, load_comments
+from llmgw.bridge.request_body import ClientGone, JsonLimits, decode_json, is_large, read_body
 from llmgw.bridge.request_id import METADATA_KEY, request_id_for, sending_request_id
 from llmgw.bridge.router import Router
 from llmgw.bridge.routes import HttpApi, Route, RouteTable, build_route_table, discover_services
 from llmgw.bridge.transcode import build_request, response_payload
-from llmgw.v1 import chat_service_pb2
+from llmgw.v1 import chat_service_pb2, key_service_pb2
 
 __all__ = ["BridgeApp", "create_app", "serve_http"]
 
@@ -47,6 +50,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY_BYTES = 20 * 1024 * 1024
 HEALTH_TIMEOUT_SECONDS = 2.0
 _JSON = (b"content-type", b"application/json")
+_GET_CALLER = "/llmgw.v1.KeyService/GetCaller"
 _SAFE_PATH_CHARS = "/%:@!$&'()*+,;=-._~"
 # Responses can be large (embeddings of 96 texts); requests are bounded by max_body_bytes.
 _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grpc.max_send_message_length", -1)]
@@ -54,8 +58,53 @@ _CHANNEL_OPTIONS = [("grpc.max_receive_message_length", 64 * 1024 * 1024), ("grp
 APIS: dict[str, HttpApi] = {"llmgw.v1.MessagesService": ANTHROPIC_API, "llmgw.v1.BedrockService": BEDROCK_API}
 
 
-class _ClientGone(Exception):
-    """The client closed the connection before we answered."""
+class _Gate:
+    """One large request's turn through the bridge's heavy steps (see `request_body.is_large`).
+
+    Large bodies take turns from reading the body until the server has received the request
+    (its initial metadata arrived): parsing, transcoding and serializing megabytes hold the
+    GIL, and taking turns keeps every such stall short instead of letting several pile up in
+    front of other requests. The turn ends once, on whichever path comes first.
+    """
+
+    def __init__(self, semaphore: asyncio.Semaphore | None) -> None:
+        self._semaphore = semaphore
+        self._held = False
+
+    async def enter(self) -> None:
+        """Wait for the turn."""
+        if self._semaphore is not None:
+            await self._semaphore.acquire()
+            self._held = True
+
+    def leave(self) -> None:
+        """Give the turn back (idempotent)."""
+        if self._held and self._semaphore is not None:
+            self._held = False
+            self._semaphore.release()
+
+    async def leave_when_received(self, call: grpc.aio.Call) -> None:
+        """Give the turn back once the server has the request (or the call has ended)."""
+        if self._held:
+            try:
+                await call.initial_metadata()
+            finally:
+                self.leave()
+
+
+_NO_GATE = _Gate(None)
+
+
+async def _verified() -> None:
+    """The credential check of a request whose caller was checked already."""
+
+
+class _Refused(Exception):
+    """The server refused the caller's credential before the body was read."""
+
+    def __init__(self, error: OpenAIError) -> None:
+        super().__init__(error.message)
+        self.error = error
 
 
 class BridgeApp:
@@ -70,19 +119,26 @@ class BridgeApp:
         channel_credentials: grpc.ChannelCredentials | None = None,
         metrics: Callable[[], tuple[bytes, str]] | None = None,
         channel: grpc.aio.Channel | None = None,
+        json_limits: JsonLimits | None = None,
+        drop_unsupported_params: bool = False,
     ) -> None:
         self.target = target
         self._given_channel = channel
+        self.drop_unsupported_params = drop_unsupported_params
         self._metrics = metrics
         self.table = table
         self.max_body_bytes = max_body_bytes
+        limits = json_limits or JsonLimits()
+        self.json_limits = JsonLimits(max_body_bytes, limits.max_depth, limits.max_string_chars, limits.max_messages)
         self._credentials = channel_credentials
         self._router = Router(table)
         self._channel: grpc.aio.Channel | None = None
         self._unary: dict[str, grpc.aio.UnaryUnaryMultiCallable[Message, Message]] = {}
         self._streaming: dict[str, grpc.aio.UnaryStreamMultiCallable[Message, Message]] = {}
         self._health: health_pb2_grpc.HealthStub | None = None
+        self._get_caller: grpc.aio.UnaryUnaryMultiCallable[Message, Message] | None = None
         self._openapi: bytes | None = None
+        self._large_bodies = asyncio.Semaphore(1)
 
     def _open(self) -> grpc.aio.Channel:
         if self._channel is None:
@@ -99,6 +155,11 @@ class BridgeApp:
                 else:
                     self._unary[route.rpc] = channel.unary_unary(route.rpc_path, serializer, deserializer)
             self._health = health_pb2_grpc.HealthStub(channel)
+            self._get_caller = channel.unary_unary(
+                _GET_CALLER,
+                key_service_pb2.GetCallerRequest.SerializeToString,
+                key_service_pb2.GetCallerResponse.FromString,
+            )
             self._channel = channel
         return self._channel
 
@@ -133,6 +194,7 @@ class BridgeApp:
         request_id = request_id_for(scope["headers"])
         send = sending_request_id(send, request_id)
         framing: Framing = OPENAI_FRAMING
+        gate = _NO_GATE
         try:
             if path in ("/healthz", "/openapi.json") or (path == "/metrics" and self._metrics is not None):
                 if method != "GET":
@@ -144,50 +206,70 @@ class BridgeApp:
                 return
             match = self._router.match(method, path)
             framing = match.endpoint.framing or OPENAI_FRAMING
+            metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
             body: object = None
             if match.endpoint.takes_body:
-                raw = await self._read_body(scope, receive)
-                body = raw if match.endpoint.raw_body else _decode(raw)
+                verify: Callable[[], Awaitable[None]] = functools.partial(self._verify, metadata)
+                if is_large(scope["headers"], self.json_limits.max_body_bytes):
+                    await verify()  # a bad key never waits for (or takes) a large body's turn
+                    verify = _verified
+                    gate = _Gate(self._large_bodies)
+                    await gate.enter()
+                raw = await read_body(scope, receive, self.json_limits.max_body_bytes, verify)
+                body = raw if match.endpoint.raw_body else await decode_json(raw, self.json_limits)
+                if match.endpoint.template.source == CHAT_PATH:
+                    body = check_chat_params(body, self.drop_unsupported_params)
             route = match.endpoint.select(body)
             request = build_request(route, body, match.values, scope.get("query_string", b""))
         except ClientError as exc:
+            gate.leave()
             await _send_error(send, framing, exc.to_openai(), exc.allow)
             return
-        except _ClientGone:
+        except _Refused as exc:
+            gate.leave()
+            # The body was not read: close the connection rather than read and discard it.
+            await _send_error(send, framing, exc.error, close=True)
             return
-        metadata = (*outgoing_metadata(scope["headers"]), (METADATA_KEY, request_id))
-        if route.server_streaming:
-            await self._stream(route, request, metadata, receive, send)
-        else:
-            await self._call(route, request, metadata, receive, send)
+        except ClientGone:
+            gate.leave()
+            return
+        except BaseException:
+            gate.leave()
+            raise
+        try:
+            if route.server_streaming:
+                await self._stream(route, request, metadata, receive, send, gate)
+            else:
+                await self._call(route, request, metadata, receive, send, gate)
+        finally:
+            gate.leave()
 
-    async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit():
-                    raise ClientError("Content-Length: not a number")
-                if int(value) > self.max_body_bytes:
-                    raise self._too_large()
-        body = bytearray()
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise _ClientGone
-            body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                raise self._too_large()
-            if not message.get("more_body", False):
-                return bytes(body)
+    async def _verify(self, metadata: Sequence[tuple[str, str]]) -> None:
+        """Check the caller's credential with the server before a large body is read.
 
-    def _too_large(self) -> ClientError:
-        return ClientError(f"body: larger than {self.max_body_bytes} bytes", http_status=413, code="request_too_large")
+        A server without GetCaller (an older gateway behind an `--http-only` bridge) answers
+        UNIMPLEMENTED; the body is then read and the call authenticated as before.
+        """
+        assert self._get_caller is not None  # noqa: S101 - _open() ran first
+        try:
+            await self._get_caller(key_service_pb2.GetCallerRequest(), metadata=tuple(metadata))
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.UNIMPLEMENTED:
+                raise _Refused(from_rpc_error(exc)) from None
 
     async def _call(
-        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+        self,
+        route: Route,
+        request: Message,
+        metadata: Sequence[tuple[str, str]],
+        receive: Receive,
+        send: Send,
+        gate: _Gate,
     ) -> None:
         call = self._unary[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         try:
+            await gate.leave_when_received(call)
             response = await call
             headers = response_headers((*(await call.initial_metadata()), *(await call.trailing_metadata())))
         except grpc.aio.AioRpcError as exc:
@@ -212,13 +294,20 @@ class BridgeApp:
             )
 
     async def _stream(
-        self, route: Route, request: Message, metadata: Sequence[tuple[str, str]], receive: Receive, send: Send
+        self,
+        route: Route,
+        request: Message,
+        metadata: Sequence[tuple[str, str]],
+        receive: Receive,
+        send: Send,
+        gate: _Gate,
     ) -> None:
         call = self._streaming[route.rpc](request, metadata=metadata)
         watcher = asyncio.ensure_future(_cancel_on_disconnect(receive, call))
         framing = route.framing or OPENAI_FRAMING
         try:
             try:
+                await gate.leave_when_received(call)
                 message = await call.read()
             except grpc.aio.AioRpcError as exc:
                 await _send_error(send, framing, from_rpc_error(exc))
@@ -269,15 +358,6 @@ class BridgeApp:
         if self._openapi is None:
             self._openapi = dumps(build_openapi(self.table, load_comments()))
         await _send_json(send, 200, self._openapi)
-
-
-def _decode(raw: bytes) -> object:
-    try:
-        return loads(raw)
-    except UnicodeDecodeError as exc:
-        raise ClientError(f"body: invalid UTF-8 at byte {exc.start}") from None
-    except ValueError as exc:
-        raise ClientError(f"body: malformed JSON ({exc})") from None
 
 
 def _render(route: Route, response: Message) -> tuple[dict[str, object] | bytes, str | None] | None:
@@ -341,9 +421,12 @@ async def _send_body(send: Send, status: int, body: bytes, headers: Sequence[tup
     await send({"type": "http.response.body", "body": body})
 
 
-async def _send_error(send: Send, framing: Framing, error: OpenAIError, allow: Sequence[str] = ()) -> None:
+async def _send_error(
+    send: Send, framing: Framing, error: OpenAIError, allow: Sequence[str] = (), *, close: bool = False
+) -> None:
     body, headers = framing.error(error)
-    await _send_json(send, error.http_status, body, [*allow_header(allow), *headers])
+    closing = [(b"connection", b"close")] if close else []
+    await _send_json(send, error.http_status, body, [*allow_header(allow), *headers, *closing])
 
 
 def create_app(
@@ -353,6 +436,8 @@ def create_app(
     channel_credentials: grpc.ChannelCredentials | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
     channel: grpc.aio.Channel | None = None,
+    json_limits: JsonLimits | None = None,
+    drop_unsupported_params: bool = False,
 ) -> BridgeApp:
     """The bridge for the llmgw.v1 services at `target` (`host:port`), routes from their annotations.
 
@@ -367,4 +452,6 @@ def create_app(
         channel_credentials=channel_credentials,
         metrics=metrics,
         channel=channel,
+        json_limits=json_limits,
+        drop_unsupported_params=drop_unsupported_params,
     )

@@ -80,6 +80,12 @@ class OpenAIError:
             return FALLBACK_BODY
 
 
+#: A RESOURCE_EXHAUSTED the gateway did not send: a gRPC transport limit (headers too large), never a quota.
+TRANSPORT_LIMIT = OpenAIError(
+    431, "request headers too large for the gateway", "invalid_request_error", None, "request_headers_too_large"
+)
+
+
 class ClientError(Exception):
     """A fault in what the client sent, found by the bridge before any RPC (400, 404, 405, 413)."""
 
@@ -116,6 +122,10 @@ def from_status(
         return OpenAIError(UNKNOWN_MAPPING.http_status, UNKNOWN_MAPPING.default_message, UNKNOWN_MAPPING.type)
     details = status_details(trailing_metadata)
     if not details.from_gateway:
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+            # Not our quota: gRPC's own limits (metadata or message too large) say so this way.
+            logger.warning("gRPC transport limit hit: %s", (message or "")[:200])
+            return TRANSPORT_LIMIT
         return OpenAIError(mapping.http_status, mapping.default_message, mapping.type, None, mapping.default_code)
     return OpenAIError(
         mapping.http_status,

@@ -19,6 +19,8 @@ from typing import Any
 
 import uvicorn
 
+from llmgw.bridge.http_limits import HttpLimits, protocol_class
+
 GRACEFUL_SHUTDOWN_SECONDS = 5
 LISTEN_BACKLOG = 2048  # uvicorn's own default
 
@@ -40,6 +42,7 @@ async def serve_http(
     ssl_keyfile: Path | None = None,
     graceful_shutdown_seconds: float = GRACEFUL_SHUTDOWN_SECONDS,
     reuse_port: bool = False,
+    limits: HttpLimits | None = None,
 ) -> None:
     """Serve `app` on host:port until cancelled, then shut down gracefully.
 
@@ -48,13 +51,16 @@ async def serve_http(
     accepting at once and gives open requests (streams included) `graceful_shutdown_seconds`
     to finish before cancelling them. With `reuse_port` the socket is bound with SO_REUSEPORT,
     so several worker processes share the port (the kernel spreads connections over them).
+    `limits` are the connection limits (http_limits.py; default: `HttpLimits()`).
     Raises OSError when the address cannot be bound.
     """
+    limits = limits or HttpLimits()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
-        http="httptools",
+        http=protocol_class(limits),
+        timeout_keep_alive=limits.keepalive_s,  # type: ignore[arg-type,unused-ignore]  # hinted int; floats work
         loop="none",
         lifespan="on",
         log_config=None,

@@ -7,7 +7,8 @@ Request headers that travel as call metadata, unchanged:
 - `anthropic-beta` and `anthropic-version`, which the Messages and Bedrock services filter and pin;
 - `x-claude-code-session-id`, recorded in the request log.
 A value gRPC cannot carry (non-printable or non-ASCII bytes) is dropped, which the server then
-sees as a missing header.
+sees as a missing header. A credential longer than `MAX_CREDENTIAL_BYTES` is refused with 431
+here: gRPC's metadata limit (8 KiB) would otherwise fail the call as a transport error.
 
 Response headers: a unary call's initial or trailing metadata named `x-llmgw-*` (e.g.
 `x-llmgw-token-count: estimate`) becomes a response header of the same name.
@@ -17,6 +18,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from llmgw.bridge.errors import ClientError
+
+MAX_CREDENTIAL_BYTES = 7168
+_CREDENTIALS = (b"authorization", b"x-api-key")
 _FORWARDED = {
     b"authorization": "authorization",
     b"x-api-key": "x-api-key",
@@ -32,7 +37,14 @@ def _printable_ascii(value: bytes) -> bool:
 
 
 def outgoing_metadata(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    """The gRPC metadata for a request with these (lowercased ASGI) headers."""
+    """The gRPC metadata for a request with these (lowercased ASGI) headers; ClientError 431 for a huge credential."""
+    for name, value in headers:
+        if name in _CREDENTIALS and len(value) > MAX_CREDENTIAL_BYTES:
+            raise ClientError(
+                f"{name.decode()}: longer than {MAX_CREDENTIAL_BYTES} bytes",
+                http_status=431,
+                code="request_headers_too_large",
+            )
     return tuple(
         (_FORWARDED[name], value.decode("ascii"))
         for name, value in headers

@@ -28,6 +28,8 @@ from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from llmgw.bridge.app import create_app, serve_http
+from llmgw.bridge.http_limits import HttpLimits
+from llmgw.bridge.request_body import JsonLimits
 from llmgw.server.app import CANCEL_MARGIN_S, Gateway
 from llmgw.server.rpc.tracing import tracing_from_environ
 from llmgw.server.settings import Settings
@@ -78,6 +80,27 @@ def raise_open_files_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def json_limits(settings: Settings) -> JsonLimits:
+    """The bridge's request-parsing caps from the settings."""
+    return JsonLimits(
+        max_body_bytes=settings.max_body_bytes,
+        max_depth=settings.max_json_depth,
+        max_string_chars=settings.max_json_string_chars,
+        max_messages=settings.max_chat_messages,
+    )
+
+
+def http_limits(settings: Settings) -> HttpLimits:
+    """The HTTP port's connection limits from the settings."""
+    return HttpLimits(
+        header_timeout_s=settings.http_header_timeout_seconds,
+        body_timeout_s=settings.http_body_timeout_seconds,
+        keepalive_s=settings.http_keepalive_seconds,
+        max_header_bytes=settings.http_max_header_bytes,
+        max_connections=settings.http_max_connections,
+    )
+
+
 def _process_metrics() -> tuple[bytes, str]:
     """The process's own metrics (for an HTTP-only bridge, which has no gateway registry)."""
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
@@ -115,6 +138,8 @@ async def serve(
                 channel_credentials=channel_credentials(settings) if gateway is None else None,
                 metrics=gateway.metrics.render if gateway is not None else _process_metrics,
                 channel=None if gateway is None else gateway.in_process_channel(),
+                json_limits=json_limits(settings),
+                drop_unsupported_params=settings.drop_unsupported_params,
             )
             host = settings.http_listen.host
             scheme = "https" if settings.tls_cert_file is not None else "http"
@@ -127,6 +152,7 @@ async def serve(
                 ssl_keyfile=settings.tls_key_file,
                 graceful_shutdown_seconds=grace + CANCEL_MARGIN_S + 1,
                 reuse_port=worker is not None,
+                limits=http_limits(settings),
             )
             tasks.append(asyncio.create_task(server))
         await stop.wait()

@@ -39,6 +39,7 @@ from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
+from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
 from llmgw.server.services.messages import MessagesServicer
@@ -52,9 +53,12 @@ from llmgw.server.services.users import UserServicer
 from llmgw.server.settings import Settings, SettingsError
 from llmgw.server.store.db import open_database
 from llmgw.server.store.group_commit import GroupCommitWriter
+from llmgw.server.store.lease_keeper import LeaseKeeper, replica_id
 from llmgw.server.store.ledger import QuotaRules
+from llmgw.server.store.outage import OutageLog
 from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.runner import DatabaseRunner
+from llmgw.server.store.spool import SPOOL_FILE_NAME, Spool
 from llmgw.v1 import (
     bedrock_service_pb2,
     bedrock_service_pb2_grpc,
@@ -235,12 +239,22 @@ class Gateway:
         self.db = DatabaseRunner()
         self.writer = GroupCommitWriter(
             self.database,
-            quota_rules=QuotaRules(settings.default_quota_frequency, settings.default_quota_dollars, clock),
+            quota_rules=QuotaRules(
+                settings.default_quota_frequency,
+                settings.default_quota_dollars,
+                clock,
+                lease_seconds=settings.reservation_lease_seconds,
+                owner=replica_id(),
+            ),
             rate_limiter=RateLimiter(settings.default_rpm, settings.default_tpm, clock),
+            spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
         self.router = build_router(settings, self.metrics)
         # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
         self.bedrock = self.router.client(settings.aws_region)
+        self.outages = OutageLog()
+        self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
+        self.detached = DetachedCalls(settings.bedrock_total_timeout_seconds)
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,
@@ -276,7 +290,10 @@ class Gateway:
     def _grpc_server(self) -> grpc.aio.Server:
         """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
         pipeline = GatewayInterceptor(
-            CallObserver(self.metrics), self.calls, Authentication(self._bearer_authenticator(), note_principal)
+            CallObserver(self.metrics),
+            self.calls,
+            Authentication(self._bearer_authenticator(), note_principal),
+            self.outages,
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024
@@ -309,11 +326,14 @@ class Gateway:
             thinking_settings(settings),
             catalog=self.catalog,
             governance=self.governance,
+            detached=self.detached,
         )
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
-            MessagesServicer(self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)),
+            MessagesServicer(
+                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached
+            ),
             server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
@@ -323,7 +343,7 @@ class Gateway:
             server,
         )
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
-            EmbeddingServicer(admission, self.routes, self.router, recorder, clock), server
+            EmbeddingServicer(admission, self.routes, self.router, recorder, clock, self.detached), server
         )
         route_service_pb2_grpc.add_RouteServiceServicer_to_server(RouteServicer(self.routes, self.router), server)
         key_service_pb2_grpc.add_KeyServiceServicer_to_server(
@@ -338,6 +358,7 @@ class Gateway:
                 clock,
                 default_rpm=settings.default_rpm,
                 default_tpm=settings.default_tpm,
+                release=self.writer.release_reservation,
             ),
             server,
         )
@@ -362,6 +383,7 @@ class Gateway:
     async def start(self) -> int:
         """Start serving gRPC on GRPC_LISTEN; returns the bound port (useful with port 0)."""
         self.writer.start()
+        self.lease_keeper.start()
         address = str(self.settings.grpc_listen)
         if self.settings.tls_cert_file is not None and self.settings.tls_key_file is not None:
             credentials = grpc.ssl_server_credentials(
@@ -409,6 +431,9 @@ class Gateway:
         if cancelled:
             logger.info("shutdown: ended %d call(s) still running after %.1f s", cancelled, grace)
         await stopping
+        # Calls whose clients left still wait for Bedrock's answer to be charged; not forever.
+        await self.detached.wait(CANCEL_MARGIN_S + grace)
+        await self.lease_keeper.stop()
         if self._metrics_server is not None:
             self._metrics_server.close()
         if self.tracing is not None:

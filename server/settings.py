@@ -368,6 +368,16 @@ class Settings:
     default_tpm: int = 0
     metrics_listen: ListenAddress | None = None
     log_format: LogFormat = "json"
+    max_json_depth: int = 64
+    max_json_string_chars: int = 8 * 1024 * 1024
+    max_chat_messages: int = 4096
+    http_header_timeout_seconds: float = 10.0
+    http_body_timeout_seconds: float = 60.0
+    http_keepalive_seconds: float = 5.0
+    http_max_header_bytes: int = 32 * 1024
+    http_max_connections: int = 1000
+    reservation_lease_seconds: float = 120.0
+    drop_unsupported_params: bool = False
     default_max_tokens: int = 8192
     thinking_budget_low: int = 1024
     thinking_budget_medium: int = 4096
@@ -501,6 +511,16 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "default_tpm": _non_negative_int,
     "metrics_listen": _optional_listen,
     "log_format": _log_format,
+    "max_json_depth": _positive_int,
+    "max_json_string_chars": _positive_int,
+    "max_chat_messages": _positive_int,
+    "http_header_timeout_seconds": _positive_float,
+    "http_body_timeout_seconds": _positive_float,
+    "http_keepalive_seconds": _positive_float,
+    "http_max_header_bytes": _positive_int,
+    "http_max_connections": _positive_int,
+    "reservation_lease_seconds": _positive_float,
+    "drop_unsupported_params": _parse_bool,
     "default_max_tokens": _positive_int,
     "thinking_budget_low": _thinking_budget,
     "thinking_budget_medium": _thinking_budget,

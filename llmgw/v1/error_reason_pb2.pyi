@@ -51,6 +51,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """
     ERROR_REASON_SHUTTING_DOWN: _ErrorReason.ValueType  # 12
     """The gateway is shutting down and ended the call. UNAVAILABLE."""
+    ERROR_REASON_DATABASE_UNAVAILABLE: _ErrorReason.ValueType  # 13
+    """The gateway's database is unreachable; nothing was done or charged, retry
+    later. UNAVAILABLE.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The machine-readable reason of an error. It travels as the `reason` of a
@@ -88,4 +92,8 @@ RESOURCE_EXHAUSTED.
 """
 ERROR_REASON_SHUTTING_DOWN: ErrorReason.ValueType  # 12
 """The gateway is shutting down and ended the call. UNAVAILABLE."""
+ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 13
+"""The gateway's database is unreachable; nothing was done or charged, retry
+later. UNAVAILABLE.
+"""
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from llmgw.v1 import key_pb2 as llmgw_dot_v1_dot_key__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmgw/v1/key_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12llmgw/v1/key.proto\"^\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04user\x18\x03 \x01(\t\"?\n\x11\x43reateKeyResponse\x12\x1a\n\x03key\x18\x01 \x01(\x0b\x32\r.llmgw.v1.Key\x12\x0e\n\x06secret\x18\x02 \x01(\t\"F\n\x0fListKeysRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"H\n\x10ListKeysResponse\x12\x1b\n\x04keys\x18\x01 \x03(\x0b\x32\r.llmgw.v1.Key\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x10\x44\x65leteKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"\x13\n\x11\x44\x65leteKeyResponse2\xa1\x02\n\nKeyService\x12Y\n\tCreateKey\x12\x1a.llmgw.v1.CreateKeyRequest\x1a\x1b.llmgw.v1.CreateKeyResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/keys:\x01*\x12V\n\x08ListKeys\x12\x19.llmgw.v1.ListKeysRequest\x1a\x1a.llmgw.v1.ListKeysResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/keys\x12`\n\tDeleteKey\x12\x1a.llmgw.v1.DeleteKeyRequest\x1a\x1b.llmgw.v1.DeleteKeyResponse\"\x1a\x90\x02\x02\x82\xd3\xe4\x93\x02\x11*\x0f/v1/keys/{name}b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1allmgw/v1/key_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x12llmgw/v1/key.proto\"^\n\x10\x43reateKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0c\n\x04user\x18\x03 \x01(\t\"?\n\x11\x43reateKeyResponse\x12\x1a\n\x03key\x18\x01 \x01(\x0b\x32\r.llmgw.v1.Key\x12\x0e\n\x06secret\x18\x02 \x01(\t\"F\n\x0fListKeysRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"H\n\x10ListKeysResponse\x12\x1b\n\x04keys\x18\x01 \x03(\x0b\x32\r.llmgw.v1.Key\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\".\n\x10\x44\x65leteKeyRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\"\x13\n\x11\x44\x65leteKeyResponse\"\x12\n\x10GetCallerRequest\"B\n\x11GetCallerResponse\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x10\n\x08key_name\x18\x02 \x01(\t\x12\r\n\x05\x61\x64min\x18\x03 \x01(\x08\x32\xfe\x02\n\nKeyService\x12Y\n\tCreateKey\x12\x1a.llmgw.v1.CreateKeyRequest\x1a\x1b.llmgw.v1.CreateKeyResponse\"\x13\x82\xd3\xe4\x93\x02\r\"\x08/v1/keys:\x01*\x12V\n\x08ListKeys\x12\x19.llmgw.v1.ListKeysRequest\x1a\x1a.llmgw.v1.ListKeysResponse\"\x13\x90\x02\x01\x82\xd3\xe4\x93\x02\n\x12\x08/v1/keys\x12`\n\tDeleteKey\x12\x1a.llmgw.v1.DeleteKeyRequest\x1a\x1b.llmgw.v1.DeleteKeyResponse\"\x1a\x90\x02\x02\x82\xd3\xe4\x93\x02\x11*\x0f/v1/keys/{name}\x12[\n\tGetCaller\x12\x1a.llmgw.v1.GetCallerRequest\x1a\x1b.llmgw.v1.GetCallerResponse\"\x15\x90\x02\x01\x82\xd3\xe4\x93\x02\x0c\x12\n/v1/callerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,6 +40,8 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYSERVICE'].methods_by_name['ListKeys']._serialized_options = b'\220\002\001\202\323\344\223\002\n\022\010/v1/keys'
   _globals['_KEYSERVICE'].methods_by_name['DeleteKey']._loaded_options = None
   _globals['_KEYSERVICE'].methods_by_name['DeleteKey']._serialized_options = b'\220\002\002\202\323\344\223\002\021*\017/v1/keys/{name}'
+  _globals['_KEYSERVICE'].methods_by_name['GetCaller']._loaded_options = None
+  _globals['_KEYSERVICE'].methods_by_name['GetCaller']._serialized_options = b'\220\002\001\202\323\344\223\002\014\022\n/v1/caller'
   _globals['_CREATEKEYREQUEST']._serialized_start=123
   _globals['_CREATEKEYREQUEST']._serialized_end=217
   _globals['_CREATEKEYRESPONSE']._serialized_start=219
@@ -52,6 +54,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DELETEKEYREQUEST']._serialized_end=476
   _globals['_DELETEKEYRESPONSE']._serialized_start=478
   _globals['_DELETEKEYRESPONSE']._serialized_end=497
-  _globals['_KEYSERVICE']._serialized_start=500
-  _globals['_KEYSERVICE']._serialized_end=789
+  _globals['_GETCALLERREQUEST']._serialized_start=499
+  _globals['_GETCALLERREQUEST']._serialized_end=517
+  _globals['_GETCALLERRESPONSE']._serialized_start=519
+  _globals['_GETCALLERRESPONSE']._serialized_end=585
+  _globals['_KEYSERVICE']._serialized_start=588
+  _globals['_KEYSERVICE']._serialized_end=970
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,11 @@ class KeyServiceStub:
                 request_serializer=llmgw_dot_v1_dot_key__service__pb2.DeleteKeyRequest.SerializeToString,
                 response_deserializer=llmgw_dot_v1_dot_key__service__pb2.DeleteKeyResponse.FromString,
                 _registered_method=True)
+        self.GetCaller = channel.unary_unary(
+                '/llmgw.v1.KeyService/GetCaller',
+                request_serializer=llmgw_dot_v1_dot_key__service__pb2.GetCallerRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_key__service__pb2.GetCallerResponse.FromString,
+                _registered_method=True)
 
 
 class KeyServiceServicer:
@@ -84,6 +89,16 @@ class KeyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCaller(self, request, context):
+        """Returns who the call's credential (API key or SSO token) belongs to. The
+        HTTP bridge calls it before it reads a large request body, so a bad key
+        costs the gateway no body read or JSON parse. Returns UNAUTHENTICATED for a
+        missing, unknown or expired credential.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_KeyServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -101,6 +116,11 @@ def add_KeyServiceServicer_to_server(servicer, server):
                     servicer.DeleteKey,
                     request_deserializer=llmgw_dot_v1_dot_key__service__pb2.DeleteKeyRequest.FromString,
                     response_serializer=llmgw_dot_v1_dot_key__service__pb2.DeleteKeyResponse.SerializeToString,
+            ),
+            'GetCaller': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCaller,
+                    request_deserializer=llmgw_dot_v1_dot_key__service__pb2.GetCallerRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_key__service__pb2.GetCallerResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -186,6 +206,33 @@ class KeyService:
             '/llmgw.v1.KeyService/DeleteKey',
             llmgw_dot_v1_dot_key__service__pb2.DeleteKeyRequest.SerializeToString,
             llmgw_dot_v1_dot_key__service__pb2.DeleteKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCaller(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.KeyService/GetCaller',
+            llmgw_dot_v1_dot_key__service__pb2.GetCallerRequest.SerializeToString,
+            llmgw_dot_v1_dot_key__service__pb2.GetCallerResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -49,6 +49,12 @@ class KeyServiceStub:
     key cache time (KEY_CACHE_SECONDS) on others. Returns NOT_FOUND if the
     user has no key with that name.
     """
+    GetCaller: _grpc.UnaryUnaryMultiCallable[_key_service_pb2.GetCallerRequest, _key_service_pb2.GetCallerResponse]
+    """Returns who the call's credential (API key or SSO token) belongs to. The
+    HTTP bridge calls it before it reads a large request body, so a bad key
+    costs the gateway no body read or JSON parse. Returns UNAUTHENTICATED for a
+    missing, unknown or expired credential.
+    """
 
 @_typing.type_check_only
 class KeyServiceAsyncStub(KeyServiceStub):
@@ -70,6 +76,12 @@ class KeyServiceAsyncStub(KeyServiceStub):
     """Deletes a key; it stops working at once on this replica and within the
     key cache time (KEY_CACHE_SECONDS) on others. Returns NOT_FOUND if the
     user has no key with that name.
+    """
+    GetCaller: _aio.UnaryUnaryMultiCallable[_key_service_pb2.GetCallerRequest, _key_service_pb2.GetCallerResponse]  # type: ignore[assignment]
+    """Returns who the call's credential (API key or SSO token) belongs to. The
+    HTTP bridge calls it before it reads a large request body, so a bad key
+    costs the gateway no body read or JSON parse. Returns UNAUTHENTICATED for a
+    missing, unknown or expired credential.
     """
 
 class KeyServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -107,6 +119,18 @@ class KeyServiceServicer(metaclass=_abc_1.ABCMeta):
         """Deletes a key; it stops working at once on this replica and within the
         key cache time (KEY_CACHE_SECONDS) on others. Returns NOT_FOUND if the
         user has no key with that name.
+        """
+
+    @_abc_1.abstractmethod
+    def GetCaller(
+        self,
+        request: _key_service_pb2.GetCallerRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_key_service_pb2.GetCallerResponse, _abc.Awaitable[_key_service_pb2.GetCallerResponse]]:
+        """Returns who the call's credential (API key or SSO token) belongs to. The
+        HTTP bridge calls it before it reads a large request body, so a bad key
+        costs the gateway no body read or JSON parse. Returns UNAUTHENTICATED for a
+        missing, unknown or expired credential.
         """
 
 def add_KeyServiceServicer_to_server(servicer: KeyServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

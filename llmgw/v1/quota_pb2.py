@@ -25,19 +25,21 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmgw/v1/quota.proto\x12\x08llmgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x05Quota\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\x12\x12\n\nis_default\x18\x04 \x01(\x08\"\x8f\x02\n\x0bQuotaStatus\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\x12\x11\n\tspent_usd\x18\x04 \x01(\t\x12\x15\n\rremaining_usd\x18\x05 \x01(\t\x12\x30\n\x0cperiod_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xceeded\x18\x08 \x01(\x08\x12\x14\n\x0creserved_usd\x18\t \x01(\t\"e\n\tRateLimit\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x1b\n\x13requests_per_minute\x18\x02 \x01(\x03\x12\x19\n\x11tokens_per_minute\x18\x03 \x01(\x03\x12\x12\n\nis_default\x18\x04 \x01(\x08*\x85\x01\n\x0eQuotaFrequency\x12\x1f\n\x1bQUOTA_FREQUENCY_UNSPECIFIED\x10\x00\x12\x19\n\x15QUOTA_FREQUENCY_DAILY\x10\x01\x12\x1a\n\x16QUOTA_FREQUENCY_WEEKLY\x10\x02\x12\x1b\n\x17QUOTA_FREQUENCY_MONTHLY\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x14llmgw/v1/quota.proto\x12\x08llmgw.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"i\n\x05Quota\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\x12\x12\n\nis_default\x18\x04 \x01(\x08\"\x8f\x02\n\x0bQuotaStatus\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\x12\x11\n\tspent_usd\x18\x04 \x01(\t\x12\x15\n\rremaining_usd\x18\x05 \x01(\t\x12\x30\n\x0cperiod_start\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nperiod_end\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x10\n\x08\x65xceeded\x18\x08 \x01(\x08\x12\x14\n\x0creserved_usd\x18\t \x01(\t\"e\n\tRateLimit\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x1b\n\x13requests_per_minute\x18\x02 \x01(\x03\x12\x19\n\x11tokens_per_minute\x18\x03 \x01(\x03\x12\x12\n\nis_default\x18\x04 \x01(\x08\"\xde\x01\n\x0bReservation\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04user\x18\x02 \x01(\t\x12\x30\n\x0cperiod_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0creserved_usd\x18\x04 \x01(\t\x12\r\n\x05owner\x18\x05 \x01(\t\x12.\n\ncreated_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nexpires_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp*\x85\x01\n\x0eQuotaFrequency\x12\x1f\n\x1bQUOTA_FREQUENCY_UNSPECIFIED\x10\x00\x12\x19\n\x15QUOTA_FREQUENCY_DAILY\x10\x01\x12\x1a\n\x16QUOTA_FREQUENCY_WEEKLY\x10\x02\x12\x1b\n\x17QUOTA_FREQUENCY_MONTHLY\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgw.v1.quota_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_QUOTAFREQUENCY']._serialized_start=552
-  _globals['_QUOTAFREQUENCY']._serialized_end=685
+  _globals['_QUOTAFREQUENCY']._serialized_start=777
+  _globals['_QUOTAFREQUENCY']._serialized_end=910
   _globals['_QUOTA']._serialized_start=67
   _globals['_QUOTA']._serialized_end=172
   _globals['_QUOTASTATUS']._serialized_start=175
   _globals['_QUOTASTATUS']._serialized_end=446
   _globals['_RATELIMIT']._serialized_start=448
   _globals['_RATELIMIT']._serialized_end=549
+  _globals['_RESERVATION']._serialized_start=552
+  _globals['_RESERVATION']._serialized_end=774
 # @@protoc_insertion_point(module_scope)

@@ -110,7 +110,10 @@ class QuotaStatus(_message.Message):
     spent_usd: _builtins.str
     """What requests completed in this period cost, in USD as a decimal string."""
     remaining_usd: _builtins.str
-    """limit_usd minus spent_usd, never below zero, in USD as a decimal string."""
+    """limit_usd minus spent_usd minus reserved_usd, never below zero, in USD as
+    a decimal string: what new requests may still reserve. It is zero exactly
+    when `exceeded` is true, the rule admission applies.
+    """
     exceeded: _builtins.bool
     """True when spending (with the cost bounds of requests in flight) has
     reached the limit: new requests are refused with RESOURCE_EXHAUSTED until
@@ -190,3 +193,59 @@ class RateLimit(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RateLimit: _TypeAlias = RateLimit  # noqa: Y015
+
+@_typing.final
+class Reservation(_message.Message):
+    """A quota reservation: the worst-case cost an admitted request holds against
+    its user's quota until it settles, under a lease its replica renews.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ID_FIELD_NUMBER: _builtins.int
+    USER_FIELD_NUMBER: _builtins.int
+    PERIOD_START_FIELD_NUMBER: _builtins.int
+    RESERVED_USD_FIELD_NUMBER: _builtins.int
+    OWNER_FIELD_NUMBER: _builtins.int
+    CREATED_AT_FIELD_NUMBER: _builtins.int
+    EXPIRES_AT_FIELD_NUMBER: _builtins.int
+    id: _builtins.str
+    """The reservation's id."""
+    user: _builtins.str
+    """The user."""
+    reserved_usd: _builtins.str
+    """The amount held, in USD as a decimal string."""
+    owner: _builtins.str
+    """The replica holding it (host:pid:nonce)."""
+    @_builtins.property
+    def period_start(self) -> _timestamp_pb2.Timestamp:
+        """The start of the quota period it counts in."""
+
+    @_builtins.property
+    def created_at(self) -> _timestamp_pb2.Timestamp:
+        """When the request was admitted."""
+
+    @_builtins.property
+    def expires_at(self) -> _timestamp_pb2.Timestamp:
+        """When the lease runs out unless its replica renews it; a sweep on any
+        replica releases it after that.
+        """
+
+    def __init__(
+        self,
+        *,
+        id: _builtins.str = ...,
+        user: _builtins.str = ...,
+        period_start: _timestamp_pb2.Timestamp | None = ...,
+        reserved_usd: _builtins.str = ...,
+        owner: _builtins.str = ...,
+        created_at: _timestamp_pb2.Timestamp | None = ...,
+        expires_at: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "period_start", b"period_start"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "expires_at", b"expires_at", "id", b"id", "owner", b"owner", "period_start", b"period_start", "reserved_usd", b"reserved_usd", "user", b"user"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Reservation: _TypeAlias = Reservation  # noqa: Y015

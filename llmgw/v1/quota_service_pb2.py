@@ -26,7 +26,7 @@ from google.api import annotations_pb2 as google_dot_api_dot_annotations__pb2
 from llmgw.v1 import quota_pb2 as llmgw_dot_v1_dot_quota__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/quota_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmgw/v1/quota.proto\"\x1f\n\x0fGetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"2\n\x10GetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"_\n\x0fSetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\"2\n\x10SetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"!\n\x11ResetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"4\n\x12ResetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"%\n\x15GetQuotaStatusRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"?\n\x16GetQuotaStatusResponse\x12%\n\x06status\x18\x01 \x01(\x0b\x32\x15.llmgw.v1.QuotaStatus\"#\n\x13GetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"?\n\x14GetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit\"[\n\x13SetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x1b\n\x13requests_per_minute\x18\x02 \x01(\x03\x12\x19\n\x11tokens_per_minute\x18\x03 \x01(\x03\"?\n\x14SetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit\"%\n\x15ResetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"A\n\x16ResetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit2\xfb\x06\n\x0cQuotaService\x12k\n\x08GetQuota\x12\x19.llmgw.v1.GetQuotaRequest\x1a\x1a.llmgw.v1.GetQuotaResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x16/v1/users/{user}/quotab\x05quota\x12n\n\x08SetQuota\x12\x19.llmgw.v1.SetQuotaRequest\x1a\x1a.llmgw.v1.SetQuotaResponse\"+\x90\x02\x02\x82\xd3\xe4\x93\x02\"\x1a\x16/v1/users/{user}/quota:\x01*b\x05quota\x12q\n\nResetQuota\x12\x1b.llmgw.v1.ResetQuotaRequest\x1a\x1c.llmgw.v1.ResetQuotaResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f*\x16/v1/users/{user}/quotab\x05quota\x12\x85\x01\n\x0eGetQuotaStatus\x12\x1f.llmgw.v1.GetQuotaStatusRequest\x1a .llmgw.v1.GetQuotaStatusResponse\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12\x1d/v1/users/{user}/quota/statusb\x06status\x12\x81\x01\n\x0cGetRateLimit\x12\x1d.llmgw.v1.GetRateLimitRequest\x1a\x1e.llmgw.v1.GetRateLimitResponse\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\x1b/v1/users/{user}/rate-limitb\nrate_limit\x12\x84\x01\n\x0cSetRateLimit\x12\x1d.llmgw.v1.SetRateLimitRequest\x1a\x1e.llmgw.v1.SetRateLimitResponse\"5\x90\x02\x02\x82\xd3\xe4\x93\x02,\x1a\x1b/v1/users/{user}/rate-limit:\x01*b\nrate_limit\x12\x87\x01\n\x0eResetRateLimit\x12\x1f.llmgw.v1.ResetRateLimitRequest\x1a .llmgw.v1.ResetRateLimitResponse\"2\x90\x02\x02\x82\xd3\xe4\x93\x02)*\x1b/v1/users/{user}/rate-limitb\nrate_limitb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1cllmgw/v1/quota_service.proto\x12\x08llmgw.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x14llmgw/v1/quota.proto\":\n\x17ListReservationsRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\"G\n\x18ListReservationsResponse\x12+\n\x0creservations\x18\x01 \x03(\x0b\x32\x15.llmgw.v1.Reservation\"A\n\x19ReleaseReservationRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x16\n\x0ereservation_id\x18\x02 \x01(\t\"H\n\x1aReleaseReservationResponse\x12*\n\x0breservation\x18\x01 \x01(\x0b\x32\x15.llmgw.v1.Reservation\"\x1f\n\x0fGetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"2\n\x10GetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"_\n\x0fSetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12+\n\tfrequency\x18\x02 \x01(\x0e\x32\x18.llmgw.v1.QuotaFrequency\x12\x11\n\tlimit_usd\x18\x03 \x01(\t\"2\n\x10SetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"!\n\x11ResetQuotaRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"4\n\x12ResetQuotaResponse\x12\x1e\n\x05quota\x18\x01 \x01(\x0b\x32\x0f.llmgw.v1.Quota\"%\n\x15GetQuotaStatusRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"?\n\x16GetQuotaStatusResponse\x12%\n\x06status\x18\x01 \x01(\x0b\x32\x15.llmgw.v1.QuotaStatus\"#\n\x13GetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"?\n\x14GetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit\"[\n\x13SetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\x12\x1b\n\x13requests_per_minute\x18\x02 \x01(\x03\x12\x19\n\x11tokens_per_minute\x18\x03 \x01(\x03\"?\n\x14SetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit\"%\n\x15ResetRateLimitRequest\x12\x0c\n\x04user\x18\x01 \x01(\t\"A\n\x16ResetRateLimitResponse\x12\'\n\nrate_limit\x18\x01 \x01(\x0b\x32\x13.llmgw.v1.RateLimit2\xab\t\n\x0cQuotaService\x12k\n\x08GetQuota\x12\x19.llmgw.v1.GetQuotaRequest\x1a\x1a.llmgw.v1.GetQuotaResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x16/v1/users/{user}/quotab\x05quota\x12n\n\x08SetQuota\x12\x19.llmgw.v1.SetQuotaRequest\x1a\x1a.llmgw.v1.SetQuotaResponse\"+\x90\x02\x02\x82\xd3\xe4\x93\x02\"\x1a\x16/v1/users/{user}/quota:\x01*b\x05quota\x12q\n\nResetQuota\x12\x1b.llmgw.v1.ResetQuotaRequest\x1a\x1c.llmgw.v1.ResetQuotaResponse\"(\x90\x02\x02\x82\xd3\xe4\x93\x02\x1f*\x16/v1/users/{user}/quotab\x05quota\x12\x85\x01\n\x0eGetQuotaStatus\x12\x1f.llmgw.v1.GetQuotaStatusRequest\x1a .llmgw.v1.GetQuotaStatusResponse\"0\x90\x02\x01\x82\xd3\xe4\x93\x02\'\x12\x1d/v1/users/{user}/quota/statusb\x06status\x12\x81\x01\n\x0cGetRateLimit\x12\x1d.llmgw.v1.GetRateLimitRequest\x1a\x1e.llmgw.v1.GetRateLimitResponse\"2\x90\x02\x01\x82\xd3\xe4\x93\x02)\x12\x1b/v1/users/{user}/rate-limitb\nrate_limit\x12\x84\x01\n\x0cSetRateLimit\x12\x1d.llmgw.v1.SetRateLimitRequest\x1a\x1e.llmgw.v1.SetRateLimitResponse\"5\x90\x02\x02\x82\xd3\xe4\x93\x02,\x1a\x1b/v1/users/{user}/rate-limit:\x01*b\nrate_limit\x12\x87\x01\n\x0eResetRateLimit\x12\x1f.llmgw.v1.ResetRateLimitRequest\x1a .llmgw.v1.ResetRateLimitResponse\"2\x90\x02\x02\x82\xd3\xe4\x93\x02)*\x1b/v1/users/{user}/rate-limitb\nrate_limit\x12\x83\x01\n\x10ListReservations\x12!.llmgw.v1.ListReservationsRequest\x1a\".llmgw.v1.ListReservationsResponse\"(\x90\x02\x01\x82\xd3\xe4\x93\x02\x1f\x12\x1d/v1/users/{user}/reservations\x12\xa7\x01\n\x12ReleaseReservation\x12#.llmgw.v1.ReleaseReservationRequest\x1a$.llmgw.v1.ReleaseReservationResponse\"F\x90\x02\x02\x82\xd3\xe4\x93\x02=*./v1/users/{user}/reservations/{reservation_id}b\x0breservationb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -47,34 +47,46 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_QUOTASERVICE'].methods_by_name['SetRateLimit']._serialized_options = b'\220\002\002\202\323\344\223\002,\032\033/v1/users/{user}/rate-limit:\001*b\nrate_limit'
   _globals['_QUOTASERVICE'].methods_by_name['ResetRateLimit']._loaded_options = None
   _globals['_QUOTASERVICE'].methods_by_name['ResetRateLimit']._serialized_options = b'\220\002\002\202\323\344\223\002)*\033/v1/users/{user}/rate-limitb\nrate_limit'
-  _globals['_GETQUOTAREQUEST']._serialized_start=94
-  _globals['_GETQUOTAREQUEST']._serialized_end=125
-  _globals['_GETQUOTARESPONSE']._serialized_start=127
-  _globals['_GETQUOTARESPONSE']._serialized_end=177
-  _globals['_SETQUOTAREQUEST']._serialized_start=179
-  _globals['_SETQUOTAREQUEST']._serialized_end=274
-  _globals['_SETQUOTARESPONSE']._serialized_start=276
-  _globals['_SETQUOTARESPONSE']._serialized_end=326
-  _globals['_RESETQUOTAREQUEST']._serialized_start=328
-  _globals['_RESETQUOTAREQUEST']._serialized_end=361
-  _globals['_RESETQUOTARESPONSE']._serialized_start=363
-  _globals['_RESETQUOTARESPONSE']._serialized_end=415
-  _globals['_GETQUOTASTATUSREQUEST']._serialized_start=417
-  _globals['_GETQUOTASTATUSREQUEST']._serialized_end=454
-  _globals['_GETQUOTASTATUSRESPONSE']._serialized_start=456
-  _globals['_GETQUOTASTATUSRESPONSE']._serialized_end=519
-  _globals['_GETRATELIMITREQUEST']._serialized_start=521
-  _globals['_GETRATELIMITREQUEST']._serialized_end=556
-  _globals['_GETRATELIMITRESPONSE']._serialized_start=558
-  _globals['_GETRATELIMITRESPONSE']._serialized_end=621
-  _globals['_SETRATELIMITREQUEST']._serialized_start=623
-  _globals['_SETRATELIMITREQUEST']._serialized_end=714
-  _globals['_SETRATELIMITRESPONSE']._serialized_start=716
-  _globals['_SETRATELIMITRESPONSE']._serialized_end=779
-  _globals['_RESETRATELIMITREQUEST']._serialized_start=781
-  _globals['_RESETRATELIMITREQUEST']._serialized_end=818
-  _globals['_RESETRATELIMITRESPONSE']._serialized_start=820
-  _globals['_RESETRATELIMITRESPONSE']._serialized_end=885
-  _globals['_QUOTASERVICE']._serialized_start=888
-  _globals['_QUOTASERVICE']._serialized_end=1779
+  _globals['_QUOTASERVICE'].methods_by_name['ListReservations']._loaded_options = None
+  _globals['_QUOTASERVICE'].methods_by_name['ListReservations']._serialized_options = b'\220\002\001\202\323\344\223\002\037\022\035/v1/users/{user}/reservations'
+  _globals['_QUOTASERVICE'].methods_by_name['ReleaseReservation']._loaded_options = None
+  _globals['_QUOTASERVICE'].methods_by_name['ReleaseReservation']._serialized_options = b'\220\002\002\202\323\344\223\002=*./v1/users/{user}/reservations/{reservation_id}b\013reservation'
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_start=94
+  _globals['_LISTRESERVATIONSREQUEST']._serialized_end=152
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_start=154
+  _globals['_LISTRESERVATIONSRESPONSE']._serialized_end=225
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_start=227
+  _globals['_RELEASERESERVATIONREQUEST']._serialized_end=292
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_start=294
+  _globals['_RELEASERESERVATIONRESPONSE']._serialized_end=366
+  _globals['_GETQUOTAREQUEST']._serialized_start=368
+  _globals['_GETQUOTAREQUEST']._serialized_end=399
+  _globals['_GETQUOTARESPONSE']._serialized_start=401
+  _globals['_GETQUOTARESPONSE']._serialized_end=451
+  _globals['_SETQUOTAREQUEST']._serialized_start=453
+  _globals['_SETQUOTAREQUEST']._serialized_end=548
+  _globals['_SETQUOTARESPONSE']._serialized_start=550
+  _globals['_SETQUOTARESPONSE']._serialized_end=600
+  _globals['_RESETQUOTAREQUEST']._serialized_start=602
+  _globals['_RESETQUOTAREQUEST']._serialized_end=635
+  _globals['_RESETQUOTARESPONSE']._serialized_start=637
+  _globals['_RESETQUOTARESPONSE']._serialized_end=689
+  _globals['_GETQUOTASTATUSREQUEST']._serialized_start=691
+  _globals['_GETQUOTASTATUSREQUEST']._serialized_end=728
+  _globals['_GETQUOTASTATUSRESPONSE']._serialized_start=730
+  _globals['_GETQUOTASTATUSRESPONSE']._serialized_end=793
+  _globals['_GETRATELIMITREQUEST']._serialized_start=795
+  _globals['_GETRATELIMITREQUEST']._serialized_end=830
+  _globals['_GETRATELIMITRESPONSE']._serialized_start=832
+  _globals['_GETRATELIMITRESPONSE']._serialized_end=895
+  _globals['_SETRATELIMITREQUEST']._serialized_start=897
+  _globals['_SETRATELIMITREQUEST']._serialized_end=988
+  _globals['_SETRATELIMITRESPONSE']._serialized_start=990
+  _globals['_SETRATELIMITRESPONSE']._serialized_end=1053
+  _globals['_RESETRATELIMITREQUEST']._serialized_start=1055
+  _globals['_RESETRATELIMITREQUEST']._serialized_end=1092
+  _globals['_RESETRATELIMITRESPONSE']._serialized_start=1094
+  _globals['_RESETRATELIMITRESPONSE']._serialized_end=1159
+  _globals['_QUOTASERVICE']._serialized_start=1162
+  _globals['_QUOTASERVICE']._serialized_end=2357
 # @@protoc_insertion_point(module_scope)

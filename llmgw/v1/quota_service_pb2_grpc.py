@@ -71,6 +71,16 @@ class QuotaServiceStub:
                 request_serializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.SerializeToString,
                 response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.FromString,
                 _registered_method=True)
+        self.ListReservations = channel.unary_unary(
+                '/llmgw.v1.QuotaService/ListReservations',
+                request_serializer=llmgw_dot_v1_dot_quota__service__pb2.ListReservationsRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ListReservationsResponse.FromString,
+                _registered_method=True)
+        self.ReleaseReservation = channel.unary_unary(
+                '/llmgw.v1.QuotaService/ReleaseReservation',
+                request_serializer=llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationRequest.SerializeToString,
+                response_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationResponse.FromString,
+                _registered_method=True)
 
 
 class QuotaServiceServicer:
@@ -134,6 +144,25 @@ class QuotaServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListReservations(self, request, context):
+        """Lists a user's quota reservations still held: one per request in flight,
+        or left by a replica that died until its lease expires. Returns
+        PERMISSION_DENIED for non-admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseReservation(self, request, context):
+        """Releases one of a user's reservations now, instead of at its lease's end
+        or its request's end (whose actual cost is still charged when it
+        settles). Returns NOT_FOUND when the user holds no such reservation (it
+        settled or was released already), PERMISSION_DENIED for non-admins.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_QuotaServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -171,6 +200,16 @@ def add_QuotaServiceServicer_to_server(servicer, server):
                     servicer.ResetRateLimit,
                     request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.FromString,
                     response_serializer=llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.SerializeToString,
+            ),
+            'ListReservations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReservations,
+                    request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ListReservationsRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_quota__service__pb2.ListReservationsResponse.SerializeToString,
+            ),
+            'ReleaseReservation': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReservation,
+                    request_deserializer=llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationRequest.FromString,
+                    response_serializer=llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -364,6 +403,60 @@ class QuotaService:
             '/llmgw.v1.QuotaService/ResetRateLimit',
             llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitRequest.SerializeToString,
             llmgw_dot_v1_dot_quota__service__pb2.ResetRateLimitResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReservations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.QuotaService/ListReservations',
+            llmgw_dot_v1_dot_quota__service__pb2.ListReservationsRequest.SerializeToString,
+            llmgw_dot_v1_dot_quota__service__pb2.ListReservationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReservation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/llmgw.v1.QuotaService/ReleaseReservation',
+            llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationRequest.SerializeToString,
+            llmgw_dot_v1_dot_quota__service__pb2.ReleaseReservationResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,6 +63,17 @@ class QuotaServiceStub:
     """Removes a user's own rate limit so the defaults apply again; returns the
     limit now in effect. Returns PERMISSION_DENIED for non-admins.
     """
+    ListReservations: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ListReservationsRequest, _quota_service_pb2.ListReservationsResponse]
+    """Lists a user's quota reservations still held: one per request in flight,
+    or left by a replica that died until its lease expires. Returns
+    PERMISSION_DENIED for non-admins.
+    """
+    ReleaseReservation: _grpc.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseReservationRequest, _quota_service_pb2.ReleaseReservationResponse]
+    """Releases one of a user's reservations now, instead of at its lease's end
+    or its request's end (whose actual cost is still charged when it
+    settles). Returns NOT_FOUND when the user holds no such reservation (it
+    settled or was released already), PERMISSION_DENIED for non-admins.
+    """
 
 @_typing.type_check_only
 class QuotaServiceAsyncStub(QuotaServiceStub):
@@ -98,6 +109,17 @@ class QuotaServiceAsyncStub(QuotaServiceStub):
     ResetRateLimit: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ResetRateLimitRequest, _quota_service_pb2.ResetRateLimitResponse]  # type: ignore[assignment]
     """Removes a user's own rate limit so the defaults apply again; returns the
     limit now in effect. Returns PERMISSION_DENIED for non-admins.
+    """
+    ListReservations: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ListReservationsRequest, _quota_service_pb2.ListReservationsResponse]  # type: ignore[assignment]
+    """Lists a user's quota reservations still held: one per request in flight,
+    or left by a replica that died until its lease expires. Returns
+    PERMISSION_DENIED for non-admins.
+    """
+    ReleaseReservation: _aio.UnaryUnaryMultiCallable[_quota_service_pb2.ReleaseReservationRequest, _quota_service_pb2.ReleaseReservationResponse]  # type: ignore[assignment]
+    """Releases one of a user's reservations now, instead of at its lease's end
+    or its request's end (whose actual cost is still charged when it
+    settles). Returns NOT_FOUND when the user holds no such reservation (it
+    settled or was released already), PERMISSION_DENIED for non-admins.
     """
 
 class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -173,6 +195,29 @@ class QuotaServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_quota_service_pb2.ResetRateLimitResponse, _abc.Awaitable[_quota_service_pb2.ResetRateLimitResponse]]:
         """Removes a user's own rate limit so the defaults apply again; returns the
         limit now in effect. Returns PERMISSION_DENIED for non-admins.
+        """
+
+    @_abc_1.abstractmethod
+    def ListReservations(
+        self,
+        request: _quota_service_pb2.ListReservationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ListReservationsResponse, _abc.Awaitable[_quota_service_pb2.ListReservationsResponse]]:
+        """Lists a user's quota reservations still held: one per request in flight,
+        or left by a replica that died until its lease expires. Returns
+        PERMISSION_DENIED for non-admins.
+        """
+
+    @_abc_1.abstractmethod
+    def ReleaseReservation(
+        self,
+        request: _quota_service_pb2.ReleaseReservationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_quota_service_pb2.ReleaseReservationResponse, _abc.Awaitable[_quota_service_pb2.ReleaseReservationResponse]]:
+        """Releases one of a user's reservations now, instead of at its lease's end
+        or its request's end (whose actual cost is still charged when it
+        settles). Returns NOT_FOUND when the user holds no such reservation (it
+        settled or was released already), PERMISSION_DENIED for non-admins.
         """
 
 def add_QuotaServiceServicer_to_server(servicer: QuotaServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -14,6 +14,7 @@ GatewayError
 ├── QuotaExceeded            the caller's spend for the period reached the limit
 ├── RateLimited              the caller's requests or tokens per minute reached the limit
 ├── ShuttingDown             the gateway is stopping and ended the call
+├── DatabaseUnavailable      the gateway's database did not answer
 └── UpstreamError            Bedrock failed
     ├── UpstreamThrottled    Bedrock kept throttling after retries
     └── UpstreamTimeout      Bedrock did not answer in time
@@ -95,6 +96,12 @@ class ShuttingDown(GatewayError):
     """The gateway is stopping: the call did not finish within the shutdown grace period."""
 
     reason = "SHUTTING_DOWN"
+
+
+class DatabaseUnavailable(GatewayError):
+    """The gateway's database is unreachable (an outage, a failover); the client should retry."""
+
+    reason = "DATABASE_UNAVAILABLE"
 
 
 class UpstreamError(GatewayError):

@@ -25,6 +25,7 @@ from llmgw.server.core.catalog_model import (
     PriceTier,
     Thinking,
 )
+from llmgw.server.core.names import check_model_id, echo
 from llmgw.wire.errors import ModelNotFound
 
 __all__ = [
@@ -56,12 +57,13 @@ class Catalog:
     def get(self, model_id: str) -> CatalogModel:
         """The model for a caller-supplied id.
 
-        ModelNotFound names the id if unknown, and names the successor of a model past
-        its end of life on Bedrock (it would only fail there).
+        InvalidArgument for an id that cannot be one (core/names.py); ModelNotFound names the
+        id if unknown, and names the successor of a model past its end of life on Bedrock (it
+        would only fail there).
         """
-        model = self._models.get(model_id)
+        model = self._models.get(check_model_id(model_id))
         if model is None:
-            raise ModelNotFound(f"The model '{model_id}' does not exist or is not served by this gateway.")
+            raise ModelNotFound(f"The model {echo(model_id)} does not exist or is not served by this gateway.")
         if model.retired_on(self._today()):
             raise ModelNotFound(self._retired_message(model))
         return model

@@ -28,6 +28,7 @@ _MISSING_KEY = (
     "Missing API key. Pass it as 'authorization: Bearer sk-...' metadata "
     "(the OpenAI SDK's api_key does this over HTTP)."
 )
+_NOT_BEARER = "The Authorization header must use the Bearer scheme: 'Authorization: Bearer sk-llmgw-...'."
 _INVALID_KEY = "Invalid API key: it is unknown, was deleted, or is malformed."
 _EXPIRED_KEY = "The API key has expired. Create a new key."
 LAST_USED_INTERVAL_S = 60.0
@@ -75,17 +76,24 @@ def looks_like_jwt(token: str) -> bool:
 
 
 def bearer_token(metadata: Sequence[tuple[str, str | bytes]]) -> str | None:
-    """The key from `authorization: Bearer <key>` metadata, else from `x-api-key` (Anthropic's header), or None."""
+    """The key from `authorization: Bearer <key>` metadata, else from `x-api-key` (Anthropic's header), or None.
+
+    An `authorization` value without the Bearer scheme (a raw key, `Basic ...`) is refused
+    with Unauthenticated saying so, unless an `x-api-key` carries the key.
+    """
     api_key = None
+    unscheme = False
     for name, value in metadata:
         if name == "authorization":
             text = value.decode("latin-1") if isinstance(value, bytes) else value
             scheme, _, token = text.strip().partition(" ")
             if scheme.lower() == "bearer":
                 return token.strip()
-            return text.strip()
+            unscheme = True
         if name == "x-api-key" and api_key is None:
             api_key = (value.decode("latin-1") if isinstance(value, bytes) else value).strip()
+    if api_key is None and unscheme:
+        raise Unauthenticated(_NOT_BEARER)
     return api_key
 
 

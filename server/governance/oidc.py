@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from llmgw.server.governance.identity import Principal
+from llmgw.server.governance.roles import user_name_for
 from llmgw.server.settings import OidcIssuer
 from llmgw.wire.errors import Unauthenticated
 
@@ -179,9 +180,13 @@ class OidcAuthenticator:
             )
         except jwt.PyJWTError as exc:
             raise Unauthenticated(f"Invalid token: {_reason(exc)}.") from None
-        user = claims.get(issuer.username_claim)
-        if not isinstance(user, str) or not user.strip():
+        identity = claims.get(issuer.username_claim)
+        if not isinstance(identity, str) or not identity.strip():
             raise Unauthenticated(f"Invalid token: the {issuer.username_claim!r} claim is missing or empty.")
+        try:
+            user = user_name_for(identity)
+        except ValueError:
+            raise Unauthenticated(f"Invalid token: the {issuer.username_claim!r} claim is too long.") from None
         return Principal(
             user=user,
             key_name=f"sso:{urlsplit(issuer.issuer).hostname or issuer.issuer}",

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TextIO
 
+from llmgw.server.rpc.redaction import RedactingFilter, quiet_wire_loggers
 from llmgw.server.settings import LogFormat
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
@@ -41,7 +42,9 @@ class JsonFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):
             entry.update(fields)
-        if record.exc_info:
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        elif record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
 
@@ -71,10 +74,14 @@ def configure_logging(
     """Send the process's logs to `stream` (stderr) in the chosen format, at INFO (DEBUG when debugging).
 
     `process_fields` are added to every line: a worker of `llmgw serve --workers N` names itself.
+    Whatever the level, the wire loggers stay at WARNING and every record passes the
+    redaction filter (redaction.py): logs hold no secret and no prompt.
     """
     handler = logging.StreamHandler(stream or sys.stderr)
     formatter = JsonFormatter(process_fields) if log_format == "json" else TextFormatter(process_fields)
     handler.setFormatter(formatter)
+    handler.addFilter(RedactingFilter())
+    quiet_wire_loggers()
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

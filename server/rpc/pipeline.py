@@ -28,6 +28,8 @@ from llmgw.server.rpc.context import Context
 from llmgw.server.rpc.observability import CallObserver
 from llmgw.server.rpc.shutdown import CallTracker, raise_if_shutdown
 from llmgw.server.rpc.status import abort_for
+from llmgw.server.rpc.validation import check_request, tolerant
+from llmgw.server.store.outage import OutageLog
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -40,10 +42,17 @@ Continuation: TypeAlias = "Callable[[grpc.HandlerCallDetails], Awaitable[grpc.Rp
 class GatewayInterceptor(grpc.aio.ServerInterceptor):
     """Observes, error-maps, tracks and authenticates every unary and server-streaming call."""
 
-    def __init__(self, observer: CallObserver, tracker: CallTracker, authentication: Authentication) -> None:
+    def __init__(
+        self,
+        observer: CallObserver,
+        tracker: CallTracker,
+        authentication: Authentication,
+        outages: OutageLog | None = None,
+    ) -> None:
         self._observer = observer
         self._tracker = tracker
         self._authentication = authentication
+        self._outages = outages
 
     async def intercept_service(
         self,
@@ -59,6 +68,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         observer = self._observer
         tracker = self._tracker
         authentication = self._authentication if Authentication.required(method) else None
+        outages = self._outages
 
         async def unary(behavior: Unary, request: object, context: Context) -> object:
             start = await observer.begin(method, metadata, context)
@@ -69,6 +79,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
+                            check_request(request)
                             return await behavior(request, context)
                         finally:
                             if authentication is not None:
@@ -81,7 +92,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    await abort_for(context, exc, method)
+                    await abort_for(context, exc, method, outages)
             except BaseException as exc:
                 error = exc
                 raise
@@ -97,6 +108,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                     try:
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
+                            check_request(request)
                             # Ending early must close the handler (an async generator here) so it records its usage.
                             handler_responses = cast("AsyncGenerator[object, None]", behavior(request, context))
                             async with contextlib.aclosing(handler_responses) as responses:
@@ -117,7 +129,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 except grpc.aio.AbortError:
                     raise
                 except Exception as exc:
-                    await abort_for(context, exc, method)
+                    await abort_for(context, exc, method, outages)
             except BaseException as exc:
                 error = exc
                 raise
@@ -141,13 +153,13 @@ def wrap_handler(
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(
             functools.partial(unary, cast(Unary, handler.unary_unary)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(
             functools.partial(streaming, cast(Streaming, handler.unary_stream)),
-            request_deserializer=handler.request_deserializer,
+            request_deserializer=tolerant(handler.request_deserializer),
             response_serializer=handler.response_serializer,
         )
     return handler

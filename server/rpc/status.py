@@ -17,10 +17,14 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from llmgw.server.rpc.context import Context
+from llmgw.server.store.outage import OutageLog, is_outage
 from llmgw.wire import errors
 from llmgw.wire.status_details import ERROR_DOMAIN
 
 logger = logging.getLogger(__name__)
+# A backstop: messages quote client input only through core/names.echo, but no message may
+# push the trailers towards gRPC's metadata limit (which the client would see as a transport error).
+MAX_MESSAGE_CHARS = 1024
 
 # Most specific class first: the first match wins.
 _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] = (
@@ -31,6 +35,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] 
     (errors.QuotaExceeded, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ShuttingDown, grpc.StatusCode.UNAVAILABLE),
+    (errors.DatabaseUnavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.UpstreamTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.UpstreamError, grpc.StatusCode.UNAVAILABLE),
 )
@@ -50,16 +55,28 @@ def status_for(error: errors.GatewayError) -> grpc.Status:
         retry = any_pb2.Any()
         retry.Pack(error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=error.retry_after_seconds)))
         details.append(retry)
-    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=error.message, details=details))
+    message = error.message if len(error.message) <= MAX_MESSAGE_CHARS else error.message[:MAX_MESSAGE_CHARS] + "..."
+    return rpc_status.to_status(status_pb2.Status(code=code.value[0], message=message, details=details))
 
 
+_DATABASE_UNAVAILABLE = errors.DatabaseUnavailable(
+    "The gateway's database is not answering; nothing was done or charged. Retry shortly."
+)
 _INTERNAL = rpc_status.to_status(
     status_pb2.Status(code=code_pb2.INTERNAL, message="Internal error in the gateway; it has been logged.")
 )
 
 
-async def abort_for(context: Context, exc: Exception, method: str) -> NoReturn:
-    """End the call with the status of a domain error, or INTERNAL (logged) for anything else."""
+async def abort_for(context: Context, exc: Exception, method: str, outages: OutageLog | None = None) -> NoReturn:
+    """End the call with the status of a domain error, or INTERNAL (logged) for anything else.
+
+    A database that does not answer is UNAVAILABLE (DATABASE_UNAVAILABLE), logged once per
+    outage through `outages` rather than once per call.
+    """
+    if is_outage(exc):
+        if outages is not None:
+            outages.failed(exc)
+        exc = _DATABASE_UNAVAILABLE
     if isinstance(exc, errors.GatewayError):
         await context.abort_with_status(status_for(exc))
     logger.error("unhandled error in %s", method, exc_info=exc)

@@ -15,19 +15,26 @@ from llmgw.server.core import accounting
 from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.converse import check_capabilities, from_converse_response, to_converse_request
+from llmgw.server.providers.bedrock.converse import (
+    ConverseResult,
+    check_capabilities,
+    from_converse_response,
+    to_converse_request,
+)
+from llmgw.server.providers.bedrock.response_format import as_json_answer, json_tool_config, wants_json
 from llmgw.server.providers.bedrock.stream import StreamTranslator
-from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings, allows_forced_tool_use
 from llmgw.server.routing.router import Candidate, Progress, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services import upstream
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
-from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
-from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError
+from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError, UpstreamTimeout
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
@@ -81,8 +88,12 @@ class _Requests:
     def __call__(self, candidate: Candidate) -> dict[str, Any]:
         request = self._built.get(candidate.sent_id)
         if request is None:
-            request = to_converse_request(self._params, candidate.target.model, self._thinking)
+            model = candidate.target.model
+            request = to_converse_request(self._params, model, self._thinking)
             request["modelId"] = candidate.sent_id
+            if wants_json(self._params):
+                forced = allows_forced_tool_use(model, bool(request.get("additionalModelRequestFields")))
+                request["toolConfig"] = json_tool_config(self._params, model, forced, streaming=False)
             self._built[candidate.sent_id] = request
         return request
 
@@ -111,6 +122,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         *,
         catalog: Catalog,
         governance: Governance,
+        detached: DetachedCalls,
     ) -> None:
         self._admission = admission
         self._routes = routes
@@ -120,6 +132,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         self._thinking = thinking or ThinkingSettings()
         self._catalog = catalog
         self._governance = governance
+        self._detached = detached
 
     async def _route(
         self, trace: RequestTrace, params: chat_pb2.ChatCompletionParams, model: CatalogModel, *, streaming: bool
@@ -149,31 +162,25 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
     async def CreateChatCompletion(
         self, request: chat_service_pb2.CreateChatCompletionRequest, context: Context
     ) -> chat_service_pb2.CreateChatCompletionResponse:
-        """Answer in one response; the usage row is committed before the answer is returned."""
+        """Answer in one response; the usage row is committed before the answer is returned.
+
+        Once the call has gone to Bedrock it is settled when Bedrock answers, even if the
+        client has left by then (detached.py).
+        """
         params = request.params
         principal = current_principal()
         trace = RequestTrace("chatcmpl", "chat", principal, params.model, self._clock())
-        progress = Progress()
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=False)
             candidates, requests, tier, bound = await self._route(trace, params, model, streaming=False)
             await self._admission.admit(trace, candidates[0].target.model, bound)
-            response = await self._router.call(
-                candidates,
-                lambda client, candidate: upstream.converse(client, candidate.target.model, requests(candidate)),
-                progress,
-            )
-            result = from_converse_response(response, tier)
         except BaseException as exc:
-            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
-        trace.routed(progress, answered=True)
-        trace.mark_first_token()
-        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
-        trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
-        await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        result = await self._detached.run(trace, self._converse(trace, candidates, requests, tier))
+        if wants_json(params):
+            result = as_json_answer(result)
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
@@ -184,6 +191,36 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             service_tier=result.service_tier,
         )
         return chat_service_pb2.CreateChatCompletionResponse(completion=completion)
+
+    async def _converse(
+        self, trace: RequestTrace, candidates: list[Candidate], requests: _Requests, tier: str | None
+    ) -> ConverseResult:
+        """Call Bedrock through the router and record the request, charged what Bedrock reports.
+
+        A call Bedrock never answered (the router's total deadline) is charged its reservation's bound.
+        """
+        progress = Progress()
+        try:
+            response = await self._router.call(
+                candidates,
+                lambda client, candidate: upstream.converse(client, candidate.target.model, requests(candidate)),
+                progress,
+            )
+            result = from_converse_response(response, tier)
+        except BaseException as exc:
+            trace.routed(progress, answered=False)
+            trace.charge_bound = never_answered(exc)
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.routed(progress, answered=True)
+        trace.mark_first_token()
+        trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
+        trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
+        if trace.abandoned:
+            self._recorder.record_failure(trace, asyncio.CancelledError(), result.input_tokens, result.output_tokens)
+        else:
+            await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        return result
 
     async def StreamChatCompletion(
         self, request: chat_service_pb2.StreamChatCompletionRequest, context: Context
@@ -220,6 +257,8 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
+            if wants_json(params):
+                json_tool_config(params, model, forced_tool_use=False, streaming=True)  # raises: not with stream
             candidates, requests, tier, bound = await self._route(trace, params, model, streaming=True)
             translator = StreamTranslator(tier)
             await self._admission.admit(trace, candidates[0].target.model, bound)
@@ -245,6 +284,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         except BaseException as exc:
             state = translator or StreamTranslator()
             trace.routed(progress, answered=state.started)
+            trace.charge_bound = isinstance(exc, UpstreamTimeout) and not state.started
             input_tokens = accounting.failed_stream_input_tokens(
                 admitted=trace.model is not None,
                 answering=state.started,

@@ -8,14 +8,21 @@ from datetime import datetime
 from typing import Any
 
 from llmgw.server.core.accounting import embedding_cost_bound, request_cost
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
-from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, encode_vector, parse_invoke_response
-from llmgw.server.routing.router import Progress, Router
+from llmgw.server.providers.bedrock.embeddings import (
+    EmbeddingBatch,
+    build_invoke_bodies,
+    encode_vector,
+    parse_invoke_response,
+)
+from llmgw.server.routing.router import Candidate, Progress, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
-from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.server.services.routed import route_candidates
 from llmgw.v1 import embedding_service_pb2, embedding_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument
@@ -36,12 +43,41 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         router: Router,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
+        detached: DetachedCalls,
     ) -> None:
         self._admission = admission
         self._routes = routes
         self._router = router
         self._recorder = recorder
         self._clock = clock
+        self._detached = detached
+
+    async def _invoke(
+        self, trace: RequestTrace, model: CatalogModel, candidates: list[Candidate], bodies: list[dict[str, Any]]
+    ) -> list[EmbeddingBatch]:
+        """Call Bedrock for every batch and record the request; settled even if the client left (detached.py)."""
+        progress = Progress()
+
+        async def invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
+            return await self._router.call(
+                candidates, lambda client, candidate: client.invoke_model(candidate.sent_id, body), progress
+            )
+
+        try:
+            replies = await asyncio.gather(*(invoke(body) for body in bodies))
+            batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
+        except BaseException as exc:
+            trace.routed(progress, answered=False)
+            trace.charge_bound = never_answered(exc)
+            self._recorder.record_failure(trace, exc)
+            raise
+        trace.routed(progress, answered=True)
+        input_tokens = sum(batch.input_tokens for batch in batches)
+        if trace.abandoned:
+            self._recorder.record_failure(trace, asyncio.CancelledError(), input_tokens, 0)
+        else:
+            await self._recorder.record(trace, input_tokens, 0)
+        return batches
 
     async def CreateEmbedding(
         self, request: embedding_service_pb2.CreateEmbeddingRequest, context: Context
@@ -49,7 +85,6 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         """Embed every input; batches run concurrently and the row is committed before the reply."""
         principal = current_principal()
         trace = RequestTrace("embd", "embeddings", principal, request.model, self._clock())
-        progress = Progress()
         try:
             model = await self._admission.model(trace)
             if model.kind != "embedding":
@@ -58,21 +93,11 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             bodies = build_invoke_bodies(model, list(request.input), dimensions)
             await self._admission.admit(trace, model, embedding_cost_bound(model, list(request.input)))
             candidates = route_candidates(self._routes, trace, model)
-
-            async def invoke(body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
-                return await self._router.call(
-                    candidates, lambda client, candidate: client.invoke_model(candidate.sent_id, body), progress
-                )
-
-            replies = await asyncio.gather(*(invoke(body) for body in bodies))
-            batches = [parse_invoke_response(model, body, tokens) for body, tokens in replies]
         except BaseException as exc:
-            trace.routed(progress, answered=False)
             self._recorder.record_failure(trace, exc)
             raise
-        trace.routed(progress, answered=True)
+        batches = await self._detached.run(trace, self._invoke(trace, model, candidates, bodies))
         input_tokens = sum(batch.input_tokens for batch in batches)
-        await self._recorder.record(trace, input_tokens, 0)
         vectors = [vector for batch in batches for vector in batch.vectors]
         cost = request_cost(model, input_tokens, 0)
         return embedding_service_pb2.CreateEmbeddingResponse(

@@ -76,11 +76,21 @@ class KeyServicer(key_service_pb2_grpc.KeyServiceServicer):
         token = encode_token(page[-1].name) if len(keys) > size else ""
         return key_service_pb2.ListKeysResponse(keys=[key_message(key, now) for key in page], next_page_token=token)
 
+    async def GetCaller(
+        self, request: key_service_pb2.GetCallerRequest, context: Context
+    ) -> key_service_pb2.GetCallerResponse:
+        """Who the credential belongs to; authentication already happened in the interceptor."""
+        principal = current_principal()
+        return key_service_pb2.GetCallerResponse(
+            user=principal.user, key_name=principal.key_name, admin=principal.is_admin
+        )
+
     async def DeleteKey(
         self, request: key_service_pb2.DeleteKeyRequest, context: Context
     ) -> key_service_pb2.DeleteKeyResponse:
         """Delete the user's key; it stops working on this replica at once."""
         user = target_user(current_principal(), request.user)
+        keys_repo.validate_key_name(request.name)
         now = self._clock()
         deleted = await self._db.run(lambda: keys_repo.delete_key(user, request.name, now=now))
         if not deleted:

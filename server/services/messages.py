@@ -54,7 +54,8 @@ from llmgw.server.services.claude import (
     note_cache,
     session_id,
 )
-from llmgw.server.services.recording import RequestRecorder, RequestTrace
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
 from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
 
@@ -83,8 +84,10 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
         thinking: ThinkingSettings | None = None,
+        detached: DetachedCalls | None = None,
     ) -> None:
         self._thinking = thinking or ThinkingSettings()
+        self._detached = detached if detached is not None else DetachedCalls()
         self._catalog = catalog
         self._admission = admission
         self._bedrock = bedrock
@@ -155,20 +158,38 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     async def CreateMessage(
         self, request: messages_service_pb2.CreateMessageRequest, context: Context
     ) -> messages_service_pb2.CreateMessageResponse:
-        """Answer in one response; the usage row is committed before the answer is returned."""
+        """Answer in one response; the usage row is committed before the answer is returned.
+
+        Once the call has gone to Bedrock it is settled when Bedrock answers, even if the
+        client has left by then (detached.py).
+        """
         params = request.params
         trace = self._trace("messages", params, context)
         try:
-            body = await self._create(await self._prepare(params, context, trace, stream=False), trace)
-            message, usage = message_from_body(body, params.model)
+            call = await self._prepare(params, context, trace, stream=False)
         except BaseException as exc:
+            self._recorder.record_failure(trace, exc)
+            raise
+        message = await self._detached.run(trace, self._answer(call, trace, params.model))
+        return messages_service_pb2.CreateMessageResponse(message=message)
+
+    async def _answer(self, call: _Call, trace: RequestTrace, model: str) -> messages_pb2.Message:
+        """Call Bedrock and record the request, charged what Bedrock reports (or the bound if it never does)."""
+        try:
+            body = await self._detached.bounded(self._create(call, trace), call.model_id)
+            message, usage = message_from_body(body, model)
+        except BaseException as exc:
+            trace.charge_bound = never_answered(exc)
             self._recorder.record_failure(trace, exc)
             raise
         trace.mark_first_token()
         message.id = trace.id
         note_cache(trace, usage)
-        await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
-        return messages_service_pb2.CreateMessageResponse(message=message)
+        if trace.abandoned:
+            self._recorder.record_failure(trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens)
+        else:
+            await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
+        return message
 
     async def StreamMessage(
         self, request: messages_service_pb2.StreamMessageRequest, context: Context

@@ -12,6 +12,7 @@ from google.protobuf import timestamp_pb2
 from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
+from llmgw.server.core.names import echo
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import ModelAccessCache
 from llmgw.server.governance.roles import require_admin
@@ -115,5 +116,5 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
         """One model by id; NOT_FOUND for ids the catalog does not know or the caller may not use."""
         resolved = self._models.resolve(request.model)
         if not (await self._access.access(current_principal().user)).allows(request.model):
-            raise ModelNotFound(f"The model '{request.model}' does not exist or is not served by this gateway.")
+            raise ModelNotFound(f"The model {echo(request.model)} does not exist or is not served by this gateway.")
         return model_service_pb2.GetModelResponse(model=model_message(resolved.model, self._created, request.model))

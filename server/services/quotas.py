@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
@@ -11,11 +12,19 @@ from llmgw.server.governance.roles import admin_target, target_user
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.convert import timestamp, usd
 from llmgw.server.store import governance_repo
-from llmgw.server.store.ledger import QuotaLimit, ledger_entry, quota_limits
+from llmgw.server.store.db import database
+from llmgw.server.store.ledger import (
+    HeldReservation,
+    QuotaLimit,
+    carry_period,
+    ledger_entry,
+    open_reservations,
+    quota_limits,
+)
 from llmgw.server.store.ratelimit import MAX_RPM, MAX_TPM, UserRate, rate_limits, reset_rate_limit, set_rate_limit
 from llmgw.server.store.runner import DatabaseRunner
 from llmgw.v1 import quota_pb2, quota_service_pb2, quota_service_pb2_grpc
-from llmgw.wire.errors import InvalidArgument
+from llmgw.wire.errors import InvalidArgument, NotFound
 from llmgw.wire.usd import parse_usd
 
 FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
@@ -23,6 +32,9 @@ FREQUENCY_TO_PROTO: dict[QuotaFrequency, quota_pb2.QuotaFrequency.ValueType] = {
     "weekly": quota_pb2.QUOTA_FREQUENCY_WEEKLY,
     "monthly": quota_pb2.QUOTA_FREQUENCY_MONTHLY,
 }
+logger = logging.getLogger(__name__)
+DEFAULT_RESERVATIONS = 100
+MAX_RESERVATIONS = 1000
 _FREQUENCY_FROM_PROTO: dict[int, QuotaFrequency] = {int(number): name for name, number in FREQUENCY_TO_PROTO.items()}
 
 
@@ -54,6 +66,24 @@ def rate_limit_message(rate: UserRate) -> quota_pb2.RateLimit:
     )
 
 
+def reservation_message(held: HeldReservation) -> quota_pb2.Reservation:
+    """The API view of a reservation still held."""
+    return quota_pb2.Reservation(
+        id=held.id,
+        user=held.user,
+        period_start=timestamp(held.period_start),
+        reserved_usd=usd(held.bound_picodollars),
+        owner=held.owner,
+        created_at=timestamp(held.created_at),
+        expires_at=timestamp(held.expires_at),
+    )
+
+
+def bounded(text: str, limit: int = 64) -> str:
+    """At most `limit` characters of client input, for an error message."""
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
 def _check_rate(value: int, maximum: int, field: str) -> int:
     if not 0 <= value <= maximum:
         raise InvalidArgument(f"{field} must be from 0 (unlimited) to {maximum}, got {value}", field=field)
@@ -73,7 +103,9 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
         *,
         default_rpm: int = 0,
         default_tpm: int = 0,
+        release: Callable[[str, str], Awaitable[HeldReservation | None]] | None = None,
     ) -> None:
+        self._release = release
         self._default_rpm = default_rpm
         self._default_tpm = default_tpm
         self._db = db
@@ -103,7 +135,9 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
 
         def write() -> QuotaLimit:
             governance_repo.require_known_user(user, self._is_admin)
-            governance_repo.set_quota(user, frequency, limit, now)
+            with database.atomic():
+                carry_period(user, self._limit(user).frequency, frequency, now)
+                governance_repo.set_quota(user, frequency, limit, now)
             return self._limit(user)
 
         return quota_service_pb2.SetQuotaResponse(quota=quota_message(await self._db.run(write)))
@@ -113,9 +147,12 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
     ) -> quota_service_pb2.ResetQuotaResponse:
         """Remove the user's own quota (admins only); returns the default now in effect."""
         user = admin_target(current_principal(), request.user)
+        now = self._clock()
 
         def reset() -> QuotaLimit:
-            governance_repo.reset_quota(user)
+            with database.atomic():
+                carry_period(user, self._limit(user).frequency, self._default_frequency, now)
+                governance_repo.reset_quota(user)
             return self._limit(user)
 
         return quota_service_pb2.ResetQuotaResponse(quota=quota_message(await self._db.run(reset)))
@@ -137,7 +174,7 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
                 frequency=FREQUENCY_TO_PROTO[limit.frequency],
                 limit_usd=usd(cap),
                 spent_usd=usd(spent),
-                remaining_usd=usd(max(cap - spent, 0)),
+                remaining_usd=usd(max(cap - spent - entry.reserved_picodollars, 0)),
                 period_start=timestamp(start),
                 period_end=timestamp(end),
                 exceeded=spent + entry.reserved_picodollars >= cap,
@@ -145,6 +182,36 @@ class QuotaServicer(quota_service_pb2_grpc.QuotaServiceServicer):
             )
 
         return quota_service_pb2.GetQuotaStatusResponse(status=await self._db.run(read))
+
+    async def ListReservations(
+        self, request: quota_service_pb2.ListReservationsRequest, context: Context
+    ) -> quota_service_pb2.ListReservationsResponse:
+        """The user's reservations still held, oldest first (admins only)."""
+        user = admin_target(current_principal(), request.user)
+        size = request.page_size if 0 < request.page_size <= MAX_RESERVATIONS else DEFAULT_RESERVATIONS
+        held = await self._db.run(lambda: open_reservations(user, size))
+        return quota_service_pb2.ListReservationsResponse(reservations=[reservation_message(row) for row in held])
+
+    async def ReleaseReservation(
+        self, request: quota_service_pb2.ReleaseReservationRequest, context: Context
+    ) -> quota_service_pb2.ReleaseReservationResponse:
+        """Release one of the user's reservations now (admins only); the release is logged."""
+        principal = current_principal()
+        user = admin_target(principal, request.user)
+        if self._release is None:
+            raise NotFound("This gateway keeps no reservations.")
+        held = await self._release(user, request.reservation_id)
+        if held is None:
+            raise NotFound(f"{user} holds no reservation {bounded(request.reservation_id)!r}.")
+        logger.warning(
+            "quota ledger: %s released the reservation %s of %s (%s USD, held by %s)",
+            principal.user,
+            held.id,
+            held.user,
+            usd(held.bound_picodollars),
+            held.owner,
+        )
+        return quota_service_pb2.ReleaseReservationResponse(reservation=reservation_message(held))
 
     def _rate(self, user: str) -> UserRate:
         return rate_limits([user], self._default_rpm, self._default_tpm)[user]

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.core.names import loggable
 from llmgw.server.governance.identity import Principal
 from llmgw.server.routing.router import Progress
 from llmgw.server.rpc.metrics import GatewayMetrics
@@ -56,6 +57,10 @@ class RequestTrace:
     first_token_at: float | None = None
     model: CatalogModel | None = None
     reservation: Reservation | None = None
+    abandoned: bool = False
+    """The client left (disconnect, deadline) while the upstream call was still running."""
+    charge_bound: bool = False
+    """Bedrock never reported usage for a call that went out: charge the reservation's bound."""
     session_id: str = ""
     """The Claude Code session (`x-claude-code-session-id`), when the client named one."""
     # Prompt-cache counts Bedrock reported; charged at their own prices and logged beside input/output.
@@ -121,12 +126,14 @@ class RequestTrace:
         """The log row for this request ending now with these counts and this error."""
         now = time.monotonic()
         cost = self.cost(input_tokens, output_tokens)
+        if self.charge_bound and self.reservation is not None:
+            cost = max(cost, self.reservation.bound_picodollars)
         reason = error.reason if isinstance(error, errors.GatewayError) else ""
         return RequestRow(
             id=self.id,
             user=self.principal.user,
             key_name=self.principal.key_name,
-            model=self.model_id,
+            model=loggable(self.model_id),
             api=self.api,
             input_tokens=input_tokens,
             output_tokens=output_tokens,
@@ -144,6 +151,16 @@ class RequestTrace:
             region=self.region,
             attempts=self.attempts,
         )
+
+
+def never_answered(error: BaseException) -> bool:
+    """Whether a failed upstream call may have been served by Bedrock without us learning its usage.
+
+    A timeout (ours or Bedrock's) or a cancellation after the call went out: Bedrock may have
+    generated the whole answer, so the call is charged its reservation's bound. A refusal
+    (validation, throttling, access) cost nothing.
+    """
+    return isinstance(error, errors.UpstreamTimeout | asyncio.CancelledError)
 
 
 class RequestRecorder:

@@ -10,19 +10,26 @@ from collections.abc import Callable
 from datetime import datetime
 
 from llmgw.server.core.periods import QuotaFrequency
-from llmgw.server.store.models import ApiKey, UserModelAccess, UserQuota
+from llmgw.server.store.models import ApiKey, RequestRecord, UserModelAccess, UserQuota
 from llmgw.wire.errors import InvalidArgument
 
 ALL_MODELS = "*"
 
 
 def require_known_user(user: str, is_admin: Callable[[str], bool]) -> None:
-    """Refuse settings for a user the gateway does not know: not an admin, and never had a key.
+    """Refuse settings for a user the gateway does not know: not an admin, never had a key, never called.
 
+    A user who signed in with SSO and made a request is known without a key.
     Raises InvalidArgument naming the field, so a typo in a user name writes nothing.
     """
-    if not is_admin(user) and not ApiKey.select(ApiKey.id).where(ApiKey.user == user).exists():
-        raise InvalidArgument(f"unknown user {user!r}: create a key for them first", field="user")
+    if is_admin(user) or ApiKey.select(ApiKey.id).where(ApiKey.user == user).exists():
+        return
+    if not RequestRecord.select(RequestRecord.id).where(RequestRecord.user == user).exists():
+        raise InvalidArgument(
+            f"unknown user {user!r} (no key and no request yet; an SSO identity such as 'Alice Smith' "
+            "is the user 'Alice~20Smith'): create a key for them first",
+            field="user",
+        )
 
 
 def set_quota(user: str, frequency: QuotaFrequency, limit_picodollars: int, now: datetime) -> None:

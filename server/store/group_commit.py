@@ -23,8 +23,14 @@ placeholder style, not by peewee's query compiler per batch.
 
 A batch that fails is retried row by row, so one bad row (say, a duplicate id)
 fails only its own caller; its settlement is still applied on its own, so a
-reservation is never left held. Failures are logged by row id and error type;
-rows hold no secrets.
+reservation is never left held. When the database itself fails (an outage), the
+row and its settlement go to the durable spool (store/spool.py) instead, and are
+replayed by the next `maintain` that finds the database back. Failures are logged
+by row id and error type; rows hold no secrets.
+
+`maintain`, run periodically by every replica, renews the leases of this
+replica's reservations, sweeps expired ones (store/ledger.py) and replays the
+spool, each in its own transaction on this thread.
 """
 
 from __future__ import annotations
@@ -36,23 +42,29 @@ import functools
 import logging
 import queue
 import threading
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
 from typing import Any, Final
 
 import peewee
 
 from llmgw.server.store.keys_repo import touch_last_used
 from llmgw.server.store.ledger import (
+    HeldReservation,
     QuotaRules,
     Reservation,
     Settlement,
     admit_batch,
     apply_settlements,
     execute_prepared,
+    release_reservation,
+    renew_leases,
+    sweep_expired,
 )
 from llmgw.server.store.models import RequestRecord
+from llmgw.server.store.outage import is_outage
 from llmgw.server.store.ratelimit import RateLimiter
+from llmgw.server.store.spool import Spool
 
 logger = logging.getLogger(__name__)
 
@@ -137,8 +149,24 @@ class Admission:
 
 
 @dataclass(frozen=True, slots=True)
+class Maintenance:
+    """Renew this replica's leases, sweep expired reservations, replay the spool."""
+
+
+@dataclass(frozen=True, slots=True)
+class Release:
+    """An admin releasing one of a user's reservations."""
+
+    user: str
+    reservation_id: str
+
+
+_Work = RequestRow | KeyUse | Admission | Maintenance | Release | None  # None: a settlement alone
+
+
+@dataclass(frozen=True, slots=True)
 class _Item:
-    work: RequestRow | KeyUse | Admission | None  # None: a settlement alone
+    work: _Work
     settlement: Settlement | None
     future: concurrent.futures.Future[Any]
 
@@ -153,12 +181,14 @@ class GroupCommitWriter:
         max_batch: int = DEFAULT_MAX_BATCH,
         quota_rules: QuotaRules | None = None,
         rate_limiter: RateLimiter | None = None,
+        spool: Spool | None = None,
     ) -> None:
         if max_batch < 1:
             raise ValueError("max_batch must be at least 1")
         self._db = db
         self._quota_rules = quota_rules
         self._rate_limiter = rate_limiter
+        self._spool = spool
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()  # None: stop
         self._thread = threading.Thread(target=self._run, name="request-log-writer", daemon=True)
@@ -207,15 +237,26 @@ class GroupCommitWriter:
             raise
         return reservation
 
+    async def maintain(self) -> list[HeldReservation]:
+        """Renew this replica's leases, release expired ones (returned), replay the spool.
+
+        Raises what the database raised; the next call tries again.
+        """
+        released: list[HeldReservation] = await asyncio.wrap_future(self._put(Maintenance(), None))
+        return released
+
+    async def release_reservation(self, user: str, reservation_id: str) -> HeldReservation | None:
+        """Release one of the user's reservations (admins); None when it is no longer held."""
+        held: HeldReservation | None = await asyncio.wrap_future(self._put(Release(user, reservation_id), None))
+        return held
+
     def _release_abandoned(self, future: concurrent.futures.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
             return
         with contextlib.suppress(RuntimeError):  # closed: the reservation lapses with its period
             self._put(None, Settlement(future.result(), 0))
 
-    def _put(
-        self, work: RequestRow | KeyUse | Admission | None, settlement: Settlement | None
-    ) -> concurrent.futures.Future[Any]:
+    def _put(self, work: _Work, settlement: Settlement | None) -> concurrent.futures.Future[Any]:
         future: concurrent.futures.Future[Any] = concurrent.futures.Future()
         with self._state_lock:
             if self._closed:
@@ -264,9 +305,29 @@ class GroupCommitWriter:
         for item in batch:
             # From here on the caller can no longer cancel: the row is being written.
             item.future.set_running_or_notify_cancel()
+        chores = [item for item in batch if isinstance(item.work, Maintenance | Release)]
+        if chores:
+            for item in chores:
+                self._chore(item)
+            batch = [item for item in batch if not isinstance(item.work, Maintenance | Release)]
+            if not batch:
+                return
         try:
             results = self._insert(batch)
         except Exception as error:  # any failure must reach the waiters, or they hang
+            if not isinstance(error, peewee.IntegrityError):
+                # The database itself failed: a lost race (a deadlock) passes on a second try;
+                # an outage does not, and retrying row by row would only wait out its timeout
+                # once per row. So one more try, then every item fails and is spooled.
+                try:
+                    results = self._insert(batch)
+                except Exception as again:
+                    for item in batch:
+                        self._fail(item, again)
+                    return
+                for item, result in zip(batch, results, strict=True):
+                    _settle(item.future, result)
+                return
             if len(batch) == 1:
                 self._fail(batch[0], error)
                 return
@@ -281,10 +342,70 @@ class GroupCommitWriter:
         for item, result in zip(batch, results, strict=True):
             _settle(item.future, result)
 
+    def _chore(self, item: _Item) -> None:
+        """Run a maintenance or release in a transaction of its own."""
+        try:
+            if isinstance(item.work, Release):
+                with self._db.atomic():
+                    result: object = release_reservation(self._db, item.work.user, item.work.reservation_id)
+            else:
+                result = self._maintain()
+        except Exception as error:  # reported to the caller, who tries again later
+            result = error
+        _settle(item.future, result)
+
+    def _maintain(self) -> list[HeldReservation]:
+        rules = self._quota_rules
+        released: list[HeldReservation] = []
+        if rules is not None:
+            now = rules.clock()
+            with self._db.atomic():
+                renew_leases(self._db, rules.owner, now + timedelta(seconds=rules.lease_seconds))
+            with self._db.atomic():
+                released = sweep_expired(self._db, now)
+        if self._spool is not None and self._spool.pending():
+            self._replay()
+        return released
+
+    def _replay(self) -> None:
+        """Commit the spooled rows and settlements in one transaction; the spool empties only if it commits."""
+        assert self._spool is not None  # noqa: S101 - checked by the caller
+        with self._spool.replaying() as records, self._db.atomic():
+            settlements: list[Settlement] = []
+            for record in records:
+                row = _row_from_record(record["row"]) if record["row"] is not None else None
+                settlement = _settlement_from_record(record["settlement"])
+                if row is not None and not _insert_row_once(self._db, row):
+                    settlement = None if settlement is None else Settlement(settlement.reservation, 0)
+                if settlement is not None:
+                    settlements.append(settlement)
+            apply_settlements(self._db, settlements)
+            logger.warning("request log: replayed %d spooled record(s) after a database failure", len(records))
+
+    def _spool_failed(self, item: _Item, error: Exception) -> bool:
+        """Keep a row and settlement the database could not take in the spool; False when there is none."""
+        if self._spool is None or isinstance(error, peewee.IntegrityError):
+            return False
+        row = item.work if isinstance(item.work, RequestRow) else None
+        if row is None and item.settlement is None:
+            return False
+        try:
+            self._spool.append([spool_record(row, item.settlement)])
+        except OSError as spool_error:
+            logger.error("request log: could not spool %s: %s", type(item.work).__name__, spool_error.strerror)
+            return False
+        return True
+
     def _fail(self, item: _Item, error: Exception) -> None:
-        """Report a row that could not be written, and still release its reservation."""
+        """Report a row that could not be written, and still release its reservation (or spool both)."""
         name = item.work.id if isinstance(item.work, RequestRow) else type(item.work).__name__
-        logger.error("request log: could not commit %s: %s", name, type(error).__name__)
+        # An outage is logged once for all requests (store/outage.py); each failure only at DEBUG.
+        level = logging.DEBUG if is_outage(error) else logging.ERROR
+        logger.log(level, "request log: could not commit %s: %s", name, type(error).__name__)
+        if self._spool_failed(item, error):
+            logger.debug("request log: %s kept in the spool until the database is back", name)
+            _settle(item.future, error)
+            return
         if item.settlement is not None:
             try:
                 with self._db.atomic():
@@ -346,3 +467,40 @@ def _settle(future: concurrent.futures.Future[Any], result: object) -> None:
         future.set_exception(result)
     else:
         future.set_result(result)
+
+
+def spool_record(row: RequestRow | None, settlement: Settlement | None) -> dict[str, Any]:
+    """A spool record (JSON-ready) for a row and/or a settlement."""
+    record: dict[str, Any] = {"row": None, "settlement": None}
+    if row is not None:
+        record["row"] = asdict(row) | {"created_at": row.created_at.isoformat()}
+    if settlement is not None:
+        reservation = settlement.reservation
+        record["settlement"] = {
+            "user": reservation.user,
+            "period_start": reservation.period_start.isoformat(),
+            "bound_picodollars": reservation.bound_picodollars,
+            "id": reservation.id,
+            "actual_picodollars": settlement.actual_picodollars,
+        }
+    return record
+
+
+def _row_from_record(fields: dict[str, Any]) -> RequestRow:
+    return RequestRow(**(fields | {"created_at": datetime.fromisoformat(fields["created_at"])}))
+
+
+def _settlement_from_record(raw: dict[str, Any] | None) -> Settlement | None:
+    if raw is None:
+        return None
+    period_start = datetime.fromisoformat(raw["period_start"])
+    reservation = Reservation(raw["user"], period_start, int(raw["bound_picodollars"]), str(raw["id"]))
+    return Settlement(reservation, int(raw["actual_picodollars"]))
+
+
+def _insert_row_once(db: peewee.Database, row: RequestRow) -> bool:
+    """Insert a spooled row unless its id is already there (its first commit did succeed); whether inserted."""
+    if RequestRecord.select(RequestRecord.id).where(RequestRecord.id == row.id).exists():
+        return False
+    _insert_rows(db, [row])
+    return True

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import peewee
 
 from llmgw.server.core.keys import generate_api_key, hash_api_key
+from llmgw.server.core.names import echo
 from llmgw.server.store.models import ApiKey
 from llmgw.wire.errors import InvalidArgument
 
@@ -32,7 +33,7 @@ def validate_key_name(name: str) -> None:
         raise InvalidArgument(f"a key name has at most {MAX_NAME_LENGTH} characters", field="name")
     if not _NAME_PATTERN.fullmatch(name):
         raise InvalidArgument(
-            f"key name {name!r} may hold only letters, digits, '.', '_' and '-'",
+            f"key name {echo(name)} may hold only letters, digits, '.', '_' and '-'",
             field="name",
         )
 

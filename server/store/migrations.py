@@ -184,6 +184,26 @@ def _add_request_routing(db: peewee.Database) -> None:
         db.execute_sql(f"ALTER TABLE request_record ADD COLUMN {column}")  # type: ignore[no-untyped-call]
 
 
+def _create_reservations(db: peewee.Database) -> None:
+    """Version 8: one row per quota reservation, with its lease (issue 15)."""
+
+    class QuotaReservation(peewee.Model):
+        id = peewee.CharField(max_length=32, primary_key=True)
+        user = peewee.CharField(max_length=255)
+        period_start = UtcDateTimeField()
+        bound_picodollars = peewee.BigIntegerField()
+        owner = peewee.CharField(max_length=128)
+        created_at = UtcDateTimeField()
+        expires_at = UtcDateTimeField(index=True)
+
+        class Meta:
+            table_name = "quota_reservation"
+            indexes = ((("user", "created_at"), False),)
+
+    with db.bind_ctx([QuotaReservation]):
+        db.create_tables([QuotaReservation], safe=False)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     _create_keys_and_requests,
     _create_governance,
@@ -192,6 +212,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     _request_tier_upstream,
     _number_request_records,
     _add_request_routing,
+    _create_reservations,
 )
 """The schema's history; migration i (from 0) brings the database to version i + 1. Append only."""
 

@@ -140,6 +140,24 @@ class QuotaLedger(BaseModel):
         primary_key = peewee.CompositeKey("user", "period_start")
 
 
+class QuotaReservation(BaseModel):
+    """One admitted request's hold on its user's ledger row, with a lease (see store/ledger.py)."""
+
+    id = peewee.CharField(max_length=32, primary_key=True)
+    user = peewee.CharField(max_length=255)
+    period_start = UtcDateTimeField()
+    bound_picodollars = peewee.BigIntegerField()
+    owner = peewee.CharField(max_length=128)
+    created_at = UtcDateTimeField()
+    expires_at = UtcDateTimeField(index=True)
+
+    class Meta:
+        """peewee table options: one row per request in flight, found by user or by lease expiry."""
+
+        table_name = "quota_reservation"
+        indexes = ((("user", "created_at"), False),)
+
+
 class UserRateLimit(BaseModel):
     """A user's own rate limits (requests and tokens per minute, 0 = unlimited); absent = the defaults."""
 

@@ -24,6 +24,8 @@ from google.rpc import error_details_pb2, status_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from llmgw.bridge import create_app, serve_http
+from llmgw.bridge.http_limits import HttpLimits
+from llmgw.bridge.request_body import JsonLimits
 from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.v1 import (
     chat_pb2,
@@ -31,6 +33,8 @@ from llmgw.v1 import (
     chat_service_pb2_grpc,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
+    key_service_pb2,
+    key_service_pb2_grpc,
     model_pb2,
     model_service_pb2,
     model_service_pb2_grpc,
@@ -83,6 +87,7 @@ class UpstreamState:
 
     stream_cancelled: threading.Event = field(default_factory=threading.Event)
     last_metadata: dict[str, str] = field(default_factory=dict)
+    caller_checks: int = 0
 
 
 async def abort(context: grpc.aio.ServicerContext[Any, Any], model: str) -> None:
@@ -234,6 +239,18 @@ class FakeEmbeddings(embedding_service_pb2_grpc.EmbeddingServiceServicer):
         )
 
 
+class FakeKeys(key_service_pb2_grpc.KeyServiceServicer):
+    """Only GetCaller: the bridge's check before it reads a large body."""
+
+    def __init__(self, state: UpstreamState) -> None:
+        self.state = state
+
+    async def GetCaller(self, request: Any, context: Any) -> Any:
+        await check_auth(context, self.state)
+        self.state.caller_checks += 1
+        return key_service_pb2.GetCallerResponse(user="alice", key_name="main")
+
+
 @dataclass
 class Upstream:
     """The running fake gRPC server."""
@@ -259,12 +276,14 @@ def upstream(loop_thread: LoopThread) -> Iterator[Upstream]:
     async def start() -> tuple[grpc.aio.Server, int]:
         server = grpc.aio.server()
         chat, models, embeddings = FakeChat(state), FakeModels(state), FakeEmbeddings(state)
+        keys = FakeKeys(state)  # type: ignore[abstract]  # only GetCaller is served
         health_servicer = health.aio.HealthServicer()
         await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
         for registry in (server, cast(grpc.aio.Server, local)):  # add_* call only LocalHandlers' two methods
             chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, registry)
             model_service_pb2_grpc.add_ModelServiceServicer_to_server(models, registry)
             embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(embeddings, registry)
+            key_service_pb2_grpc.add_KeyServiceServicer_to_server(keys, registry)
             health_pb2_grpc.add_HealthServicer_to_server(health_servicer, registry)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
@@ -281,6 +300,10 @@ def running_bridge(
     target: str,
     channel: grpc.aio.Channel | None = None,
     metrics: Callable[[], tuple[bytes, str]] | None = None,
+    *,
+    max_body_bytes: int = 64 * 1024,
+    limits: HttpLimits | None = None,
+    json_limits: JsonLimits | None = None,
 ) -> Iterator[str]:
     """The bridge for `target` (or over `channel`) served on a free port of `loop_thread`; yields its base URL.
 
@@ -288,10 +311,13 @@ def running_bridge(
     """
 
     async def start() -> tuple[asyncio.Task[None], int]:
-        app = create_app(target, max_body_bytes=64 * 1024, channel=channel, metrics=metrics)
+        app = create_app(
+            target, max_body_bytes=max_body_bytes, channel=channel, metrics=metrics, json_limits=json_limits
+        )
         ready = asyncio.Event()
         ports: list[int] = []
-        task = asyncio.create_task(serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append))
+        server = serve_http(app, "127.0.0.1", 0, ready=ready, on_bound=ports.append, limits=limits)
+        task = asyncio.create_task(server)
         await asyncio.wait_for(ready.wait(), 10)
         return task, ports[0]
 

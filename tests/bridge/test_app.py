@@ -289,9 +289,12 @@ def test_bad_bodies(bridge_url: str, body: bytes, status: int, message: str) -> 
 
 
 def test_unknown_fields_and_nulls_are_ignored(bridge_url: str) -> None:
-    """Unknown fields and JSON nulls are ignored; a missing required field is the server's to refuse."""
+    """Unknown fields, nulls and neutral values of unsupported parameters pass; a missing model is the server's."""
     status, _, body = raw(
-        bridge_url, "POST", "/v1/chat/completions", chat_body(frequency_penalty=0.1, logit_bias={"1": 2}, top_p=None)
+        bridge_url,
+        "POST",
+        "/v1/chat/completions",
+        chat_body(frequency_penalty=0, logit_bias={}, seed=None, some_extension="x", top_p=None),
     )
     assert status == 200
     assert "top_p" not in json.loads(body["choices"][0]["message"]["content"])
@@ -365,3 +368,20 @@ async def test_concurrent_streams(bridge_url: str) -> None:
     async with async_client(bridge_url) as client:
         answers = await asyncio.gather(*(one(client) for _ in range(50)))
     assert answers == ["Hello"] * 50
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"seed": 7}, "seed"),
+        ({"logprobs": True, "top_logprobs": 3}, "logprobs, top_logprobs"),
+        ({"logit_bias": {"1": 2}, "frequency_penalty": 0.1}, "frequency_penalty, logit_bias"),
+        ({"parallel_tool_calls": False}, "parallel_tool_calls"),
+    ],
+)
+def test_unsupported_parameters_are_400_by_name(bridge_url: str, extra: dict[str, Any], named: str) -> None:
+    """A parameter Bedrock cannot honour is refused naming it, never silently dropped."""
+    status, _, body = raw(bridge_url, "POST", "/v1/chat/completions", chat_body(**extra))
+    assert status == 400
+    assert body["error"]["message"].startswith(f"{named}: not supported")
+    assert body["error"]["code"] == "unsupported_parameter"

@@ -35,8 +35,17 @@ def test_table_matches_design(code: grpc.StatusCode, http_status: int, kind: str
     """Each status maps to DESIGN.md's HTTP status, type and default code."""
     mapping = STATUS_TABLE[code]
     assert (mapping.http_status, mapping.type, mapping.default_code) == (http_status, kind, default_code)
-    error = from_status(code, "server says", [])
-    assert (error.http_status, error.type, error.code) == (http_status, kind, default_code)
+    ours = details("QUOTA_EXCEEDED") if code == grpc.StatusCode.RESOURCE_EXHAUSTED else []
+    error = from_status(code, "server says", ours)
+    expected_code = "quota_exceeded" if ours else default_code
+    assert (error.http_status, error.type, error.code) == (http_status, kind, expected_code)
+
+
+def test_transport_limit_is_never_a_quota() -> None:
+    """RESOURCE_EXHAUSTED without the gateway's ErrorInfo (gRPC's metadata limit) is a 431, not a 429 quota error."""
+    error = from_status(grpc.StatusCode.RESOURCE_EXHAUSTED, "received metadata size exceeds limit", [])
+    assert (error.http_status, error.code) == (431, "request_headers_too_large")
+    assert "metadata" not in error.message
 
 
 def test_table_has_only_design_rows() -> None:

@@ -197,6 +197,11 @@ DESIGN_ROWS = {
     ("GET", "/v1/users"),
     # Beyond DESIGN.md's table: the spend summary the governance issue asks for.
     ("GET", "/v1/usage/summary"),
+    # Beyond DESIGN.md's table: who a credential belongs to (issue 15; the bridge's pre-body check).
+    ("GET", "/v1/caller"),
+    # Beyond DESIGN.md's table: admins list and release a user's quota reservations (issue 15).
+    ("GET", "/v1/users/{user}/reservations"),
+    ("DELETE", "/v1/users/{user}/reservations/{reservation_id}"),
     ("POST", "/v1/messages"),
     ("POST", "/v1/messages/count_tokens"),
     ("POST", "/bedrock/model/{model_id}/invoke"),

@@ -155,22 +155,48 @@ def _wake(waiter: asyncio.Future[None]) -> None:
         waiter.set_result(None)
 
 
+STREAM_BUFFER_EVENTS = 256
+
+
 class _Handoff:
     """Stream items from the reader thread to the loop, as many per loop wake-up as have arrived.
 
     The thread appends under a lock and schedules a wake-up only when the consumer is
     waiting on an empty buffer, so a burst of events costs one loop callback, not one each.
+    The buffer is bounded (`capacity` events): when the consumer (in the end, the client
+    reading its SSE stream) falls behind, the reader thread waits, stops reading the socket,
+    and TCP flow control slows Bedrock down, instead of the whole answer piling up in memory.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int = STREAM_BUFFER_EVENTS) -> None:
         self._loop = loop
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
+        self._capacity = capacity
+        self._closed = False
         self._items: list[_Item] = []
         self._waiter: asyncio.Future[None] | None = None
 
-    def put(self, item: _Item) -> None:
-        """Append an item (reader thread); wake the consumer if it is waiting."""
+    @property
+    def buffered(self) -> int:
+        """How many items wait for the consumer."""
         with self._lock:
+            return len(self._items)
+
+    def close(self) -> None:
+        """The consumer is gone: release a reader waiting for room (its items are dropped)."""
+        with self._lock:
+            self._closed = True
+            self._items.clear()
+            self._room.notify_all()
+
+    def put(self, item: _Item) -> None:
+        """Append an item (reader thread), waiting while the buffer is full; wake the consumer if it waits."""
+        with self._lock:
+            while len(self._items) >= self._capacity and not self._closed and isinstance(item, dict):
+                self._room.wait()
+            if self._closed:
+                return
             self._items.append(item)
             waiter, self._waiter = self._waiter, None
         if waiter is not None:
@@ -183,6 +209,7 @@ class _Handoff:
             with self._lock:
                 if self._items:
                     items, self._items = self._items, []
+                    self._room.notify_all()
                     return items
                 waiter = self._waiter = self._loop.create_future()
             await waiter
@@ -223,6 +250,7 @@ class _StreamReader:
 
     def close(self) -> None:
         """Stop reading: close the HTTP stream so Bedrock stops generating and the thread wakes."""
+        self._handoff.close()
         with self._lock:
             if self._closed:
                 return
@@ -280,7 +308,8 @@ class BedrockClient:
             "bedrock-runtime",
             endpoint_url=config.endpoint_url,
             config=Config(
-                retries={"max_attempts": config.max_attempts, "mode": "standard"},
+                # botocore's "max_attempts" counts retries (3 meant 4 calls); "total_max_attempts" counts calls.
+                retries={"total_max_attempts": config.max_attempts, "mode": "standard"},
                 connect_timeout=config.connect_timeout_s,
                 read_timeout=config.read_timeout_s,
                 max_pool_connections=config.max_concurrency,

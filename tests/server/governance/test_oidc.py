@@ -17,6 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from llmgw.fakebedrock.server import FakeBedrockServer
+from llmgw.server.governance.roles import user_name_for, validate_user_name
 from llmgw.server.store.models import RequestRecord
 from llmgw.v1 import (
     chat_pb2,
@@ -24,6 +25,7 @@ from llmgw.v1 import (
     chat_service_pb2_grpc,
     key_service_pb2,
     key_service_pb2_grpc,
+    quota_pb2,
     quota_service_pb2,
     quota_service_pb2_grpc,
 )
@@ -258,3 +260,37 @@ def test_issuers_parse_from_the_environment_form(tmp_path: Path) -> None:
     bad = '[{issuer = "https://login.example.com", audience = "a", algorithms = ["HS256"]}]'
     with pytest.raises(SettingsError, match=r"LLMGW_OIDC_ISSUERS.*HS256"):
         Settings.load(environ={"LLMGW_OIDC_ISSUERS": bad})
+
+
+def test_sso_identity_with_a_space_is_governable(sso_gateway: GatewayThread, idp: IdentityProvider) -> None:
+    """'Alice Smith' signs in, chats, and an admin sets her quota as 'Alice~20Smith': the next chat is refused."""
+    token = idp.token(email="Alice Smith")
+    admin = sso_gateway.create_key("root", "sso-admin")
+    with sso_gateway.channel() as channel:
+        chat = chat_service_pb2_grpc.ChatServiceStub(channel)
+        quotas = quota_service_pb2_grpc.QuotaServiceStub(channel)
+        chat.CreateChatCompletion(chat_request(), metadata=bearer(token))
+        status = quotas.GetQuotaStatus(quota_service_pb2.GetQuotaStatusRequest(user="me"), metadata=bearer(token))
+        assert status.status.user == "Alice~20Smith"
+        quotas.SetQuota(
+            quota_service_pb2.SetQuotaRequest(
+                user="Alice~20Smith", frequency=quota_pb2.QUOTA_FREQUENCY_DAILY, limit_usd="0"
+            ),
+            metadata=bearer(admin),
+        )
+        with pytest.raises(grpc.RpcError) as refused:
+            chat.CreateChatCompletion(chat_request(), metadata=bearer(token))
+        assert refused.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        listed = quotas.GetQuota(quota_service_pb2.GetQuotaRequest(user="Alice~20Smith"), metadata=bearer(admin))
+        assert (listed.quota.user, listed.quota.limit_usd) == ("Alice~20Smith", "0")
+
+
+def test_user_name_for_is_one_to_one() -> None:
+    """Plain names are unchanged; others are escaped byte by byte, '~' included, so no two identities collide."""
+    assert user_name_for("alice@example.com") == "alice@example.com"
+    assert user_name_for("Alice Smith") == "Alice~20Smith"
+    assert user_name_for("zoë") == "zo~C3~AB"
+    assert user_name_for("a~20b") == "a~7E20b"
+    assert validate_user_name(user_name_for("Ünïcode / name")) == "~C3~9Cn~C3~AFcode~20~2F~20name"
+    with pytest.raises(ValueError, match="255"):
+        user_name_for("é" * 100)

@@ -214,7 +214,7 @@ def test_stop_sequence_and_token_limit(stub: chat_service_pb2_grpc.ChatServiceSt
     [
         ((), "Missing API key"),
         ((("authorization", "Bearer sk-llmgw-not-a-real-key-at-all-0000000000000"),), "Invalid API key"),
-        ((("authorization", "garbage"),), "Invalid API key"),
+        ((("authorization", "garbage"),), "must use the Bearer scheme"),
     ],
 )
 def test_missing_or_wrong_key_is_unauthenticated(

@@ -189,3 +189,26 @@ def test_no_secret_in_database_logs_or_listings(gov: Gov, caplog: pytest.LogCapt
         assert secret not in rows
         assert secret not in caplog.text
         assert secret not in str(listing)
+
+
+def test_get_caller(gov: Gov) -> None:
+    """GetCaller names the key's owner, key and role, and refuses a bad key (the bridge's pre-body check)."""
+    caller = gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=md(gov.root))
+    assert (caller.user, caller.key_name, caller.admin) == ("root", "admin", True)
+    caller = gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=md(gov.alice))
+    assert (caller.user, caller.key_name, caller.admin) == ("alice", "main", False)
+    with pytest.raises(grpc.RpcError) as refused:
+        gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=md("sk-llmgw-nope"))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+
+def test_authorization_must_use_the_bearer_scheme(gov: Gov) -> None:
+    """A raw key in `authorization` (no `Bearer `) is refused saying so, even when the key is valid."""
+    with pytest.raises(grpc.RpcError) as refused:
+        gov.stubs.keys.GetCaller(key_service_pb2.GetCallerRequest(), metadata=(("authorization", gov.alice),))
+    assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+    assert "Bearer scheme" in (refused.value.details() or "")
+    caller = gov.stubs.keys.GetCaller(
+        key_service_pb2.GetCallerRequest(), metadata=(("authorization", "Basic x"), ("x-api-key", gov.alice))
+    )
+    assert caller.user == "alice"

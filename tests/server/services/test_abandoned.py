@@ -1,0 +1,147 @@
+"""Nothing free: a unary call whose client left is charged exactly what Bedrock generated."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import grpc
+import httpx2 as httpx
+import openai
+import pytest
+
+from llmgw.server.store.models import RequestRecord
+from llmgw.v1 import embedding_service_pb2, quota_pb2, quota_service_pb2
+from tests.bridge.conftest import LoopThread, running_bridge
+from tests.model_ids import HAIKU, TITAN
+from tests.server.services.conftest import Gov, ask, ledger, md, rows
+
+SLOW = "[[ttft_ms:2500]] tell me a story"
+GIVE_UP_S = 1.0  # well after admission, well before Bedrock answers, even on a loaded machine
+SETTLE_WAIT_S = 20.0
+
+
+def _settled(user: str, count: int) -> list[RequestRecord]:
+    """The user's rows once `count` exist and nothing is reserved any more (bounded wait)."""
+    deadline = time.monotonic() + SETTLE_WAIT_S
+    while time.monotonic() < deadline:
+        found = rows(user)
+        if len(found) >= count and ledger(user).reserved_picodollars == 0:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{user}: {len(rows(user))} rows, ledger {ledger(user)} after {SETTLE_WAIT_S} s")
+
+
+def _reference(gov: Gov, prompt: str) -> RequestRecord:
+    """The row of the same request completed normally by bob, for the exact expected charge."""
+    gov.stubs.chat.CreateChatCompletion(ask(prompt, max_tokens=40), metadata=md(gov.bob))
+    return _settled("bob", 1)[-1]
+
+
+@pytest.fixture
+def bridge_url(gov: Gov) -> Iterator[str]:
+    """The HTTP bridge in front of this test's gateway."""
+    loop = LoopThread()
+    try:
+        with running_bridge(loop, gov.gateway.grpc_target) as url:
+            yield url
+    finally:
+        loop.close()
+
+
+def test_grpc_deadline_is_charged_exactly(gov: Gov) -> None:
+    """A gRPC deadline that passes before Bedrock answers: the call settles later, charged what was generated."""
+    with pytest.raises(grpc.RpcError) as caught:
+        gov.stubs.chat.CreateChatCompletion(ask(SLOW, max_tokens=40), metadata=md(gov.alice), timeout=GIVE_UP_S)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    [row] = _settled("alice", 1)
+    expected = _reference(gov, SLOW)
+    assert row.outcome == "cancelled"
+    assert (row.input_tokens, row.output_tokens) == (expected.input_tokens, expected.output_tokens)
+    assert row.output_tokens > 0
+    assert row.cost_picodollars == expected.cost_picodollars
+    assert ledger("alice").spent_picodollars == row.cost_picodollars
+
+
+def test_http_disconnect_is_charged_exactly(gov: Gov, bridge_url: str) -> None:
+    """An OpenAI SDK client that gives up over HTTP: the same exact charge."""
+    with (
+        openai.OpenAI(base_url=f"{bridge_url}/v1", api_key=gov.alice, max_retries=0, timeout=GIVE_UP_S) as sdk,
+        pytest.raises(openai.APITimeoutError),
+    ):
+        sdk.chat.completions.create(model=HAIKU, max_tokens=40, messages=[{"role": "user", "content": SLOW}])
+    [row] = _settled("alice", 1)
+    expected = _reference(gov, SLOW)
+    assert row.outcome == "cancelled"
+    assert (row.input_tokens, row.output_tokens, row.cost_picodollars) == (
+        expected.input_tokens,
+        expected.output_tokens,
+        expected.cost_picodollars,
+    )
+    assert ledger("alice").spent_picodollars == row.cost_picodollars
+
+
+def test_abandoned_embedding_is_charged(gov: Gov) -> None:
+    """An embedding call whose deadline passed is charged its input tokens too."""
+    request = embedding_service_pb2.CreateEmbeddingRequest(model=TITAN, input=["[[ttft_ms:2500]] some text"])
+    with pytest.raises(grpc.RpcError):
+        gov.stubs.embeddings.CreateEmbedding(request, metadata=md(gov.alice), timeout=GIVE_UP_S)
+    [row] = _settled("alice", 1)
+    assert row.outcome == "cancelled"
+    assert row.input_tokens > 0
+    assert ledger("alice").spent_picodollars == row.cost_picodollars > 0
+
+
+def test_upstream_timeout_is_charged_the_bound(gov: Gov) -> None:
+    """A Bedrock call that never answers (504) is charged its reservation's bound, not $0."""
+    with pytest.raises(grpc.RpcError) as caught:
+        gov.stubs.chat.CreateChatCompletion(ask("[[fault:timeout]] hi", max_tokens=40), metadata=md(gov.alice))
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    [row] = _settled("alice", 1)
+    assert row.error_reason == "UPSTREAM_TIMEOUT"
+    assert row.cost_picodollars > 0
+    assert ledger("alice").spent_picodollars == row.cost_picodollars
+
+
+def test_hundred_abandoned_calls_stay_within_one_request_of_the_quota(gov: Gov) -> None:
+    """The probe: 100 abandoned calls on a $0.002 daily quota overspend by at most one request."""
+    limit = Decimal("0.002")
+    gov.stubs.quotas.SetQuota(
+        quota_service_pb2.SetQuotaRequest(
+            user="alice", frequency=quota_pb2.QUOTA_FREQUENCY_DAILY, limit_usd=str(limit)
+        ),
+        metadata=md(gov.root),
+    )
+    prompt = "[[ttft_ms:300]] [[tokens:400]] write at length"
+
+    def abandon(_: int) -> grpc.StatusCode:
+        try:
+            gov.stubs.chat.CreateChatCompletion(ask(prompt, max_tokens=500), metadata=md(gov.alice), timeout=0.1)
+        except grpc.RpcError as exc:
+            return exc.code()
+        return grpc.StatusCode.OK
+
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        codes = list(pool.map(abandon, range(100)))
+    assert set(codes) <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
+    # A call whose deadline passed before the server took it up never ran, so never left a row.
+    settled = _settled("alice", 1)
+    charged = [row for row in settled if row.cost_picodollars > 0]
+    one_request = max(row.cost_picodollars for row in charged)
+    spent = ledger("alice").spent_picodollars
+    assert spent == sum(row.cost_picodollars for row in settled)
+    assert spent <= limit * 10**12 + one_request
+    assert all(row.output_tokens == 400 for row in charged), "each admitted call is charged its whole answer"
+
+
+def test_abandoned_messages_call_is_charged(gov: Gov, bridge_url: str) -> None:
+    """An Anthropic Messages call whose client gave up is settled when Bedrock answers, charged its tokens."""
+    body = {"model": HAIKU, "max_tokens": 40, "messages": [{"role": "user", "content": SLOW}]}
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{bridge_url}/v1/messages", json=body, headers={"x-api-key": gov.alice}, timeout=GIVE_UP_S)
+    [row] = _settled("alice", 1)
+    assert row.outcome == "cancelled"
+    assert row.output_tokens > 0
+    assert ledger("alice").spent_picodollars == row.cost_picodollars > 0
