@@ -6,6 +6,7 @@
 - `governance/`: who may do what: identities (API keys, OIDC), the admin role, model access,
   and quota and rate-limit admission.
 - `services/`: one servicer per proto service; they translate requests and call the wings.
+- `routing/`: which region and model id serve a request, retries, failover and circuit breakers.
 - `providers/`: the upstream model APIs (Bedrock).
 - `store/`: peewee models, migrations, repositories and the group-commit writer.
 - `core/`: rules with no I/O: the catalog, money, periods, accounting, key hashing.
