@@ -147,9 +147,9 @@ def check_catalog_settings(settings: Settings, catalog: Catalog | None = None) -
     `llmgw serve --workers N` calls it before starting workers, so an unknown id stops
     start-up with one line, not one per worker. Raises SettingsError naming it.
     """
-    catalog = catalog or Catalog.load()
-    default_access(model_directory(catalog, settings), settings.default_model_access)
-    RouteTable(catalog, settings.routes, settings.aws_region)
+    models = model_directory(catalog or Catalog.load(), settings)
+    default_access(models, settings.default_model_access)
+    RouteTable(models, settings.routes, settings.aws_region)
 
 
 def model_directory(catalog: Catalog, settings: Settings) -> ModelDirectory:
@@ -232,7 +232,7 @@ class Gateway:
         self.catalog = catalog or Catalog.load()
         self.models = model_directory(self.catalog, settings)
         default = default_access(self.models, settings.default_model_access)
-        self.routes = RouteTable(self.catalog, settings.routes, settings.aws_region)
+        self.routes = RouteTable(self.models, settings.routes, settings.aws_region)
         settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.server_secret = load_server_secret(settings.server_secret, settings.data_dir)
         self.database = open_database(settings.database_url, settings.data_dir)

@@ -76,7 +76,7 @@ class Candidate:
     @property
     def sent_id(self) -> str:
         """The model id Bedrock is sent for this candidate."""
-        return self.upstream_id or self.target.model.id
+        return self.upstream_id or self.target.called_id
 
 
 @dataclass(slots=True)
@@ -121,7 +121,7 @@ class Router:
 
     def breaker(self, target: Target) -> CircuitBreaker:
         """The breaker of a target, made closed on first use."""
-        key = (target.region, target.model.id)
+        key = (target.region, target.called_id)
         breaker = self._breakers.get(key)
         if breaker is None:
 
@@ -137,7 +137,7 @@ class Router:
         statuses = []
         for target in targets:
             breaker = self.breaker(target)
-            statuses.append(TargetStatus(target.region, target.model.id, breaker.state, breaker.consecutive_failures))
+            statuses.append(TargetStatus(target.region, target.called_id, breaker.state, breaker.consecutive_failures))
         return statuses
 
     async def close(self) -> None:
@@ -273,7 +273,7 @@ class Router:
                     raise _total_timeout(candidate, self._policy.total_timeout_s)
                 tried = True
                 if failed is not None and failed.target != candidate.target and self._observer is not None:
-                    self._observer.failover(failed.target.region, failed.target.model.id)
+                    self._observer.failover(failed.target.region, failed.target.called_id)
                 progress.attempts += 1
                 progress.candidate = candidate
                 try:
@@ -294,13 +294,13 @@ class Router:
                 break
         if last_error is not None:
             raise last_error
-        names = ", ".join(f"{c.target.model.id} in {c.target.region}" for c in candidates)
+        names = ", ".join(f"{c.target.called_id} in {c.target.region}" for c in candidates)
         raise UpstreamThrottled(f"Every target is resting after repeated failures ({names}); retry later.")
 
     def _report(self, candidate: Candidate, error: GatewayError | None) -> None:
         if self._observer is not None:
             outcome = "success" if error is None else error.reason.lower()
-            self._observer.attempt(candidate.target.region, candidate.target.model.id, outcome)
+            self._observer.attempt(candidate.target.region, candidate.target.called_id, outcome)
 
     def _remaining(self, deadline: float) -> float:
         return max(deadline - self._clock(), 0.0)

@@ -1,6 +1,8 @@
 """The route table: each public model id's targets and fallbacks, checked against the catalog at start-up.
 
-A public id without a route is called as itself in the default region (AWS_REGION).
+A public id without a route is called as itself in the default region (AWS_REGION). A target
+may also be a registered application inference profile (APPLICATION_PROFILES): its ARN is
+sent, and it is priced as its base model.
 An embedding model's route may only move it between regions: its vectors must keep
 their family and size, so every target is the same model and there are no fallbacks.
 A route's target is priced by the catalog entry of the id it calls (a `global.` profile
@@ -14,17 +16,28 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.core.application_profiles import ModelDirectory
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.routing_config import RouteSpec
 from llmgw.server.settings import SettingsError
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """A region and the catalog entry of the Bedrock id called there (its price is what an answer costs)."""
+    """A region and the catalog entry of the Bedrock id called there (its price is what an answer costs).
+
+    `upstream_id` is the id sent instead of the catalog id: an application inference
+    profile's ARN, priced as its base model (`model`).
+    """
 
     region: str
     model: CatalogModel
+    upstream_id: str = ""
+
+    @property
+    def called_id(self) -> str:
+        """The model id Bedrock is called with at this target."""
+        return self.upstream_id or self.model.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +52,14 @@ class Route:
 class RouteTable:
     """Routes by public model id; raises SettingsError for a route naming an unknown model id."""
 
-    def __init__(self, catalog: Catalog, specs: Sequence[RouteSpec], default_region: str) -> None:
-        self._catalog = catalog
+    def __init__(self, models: ModelDirectory, specs: Sequence[RouteSpec], default_region: str) -> None:
+        self._models = models
+        self._catalog = models.catalog
         self.default_region = default_region
         self._routes: dict[str, Route] = {}
         for spec in specs:
             public = self._known(spec.model, spec.model, "the route's model")
-            targets = tuple(
-                Target(target.region, self._known(target.model, spec.model, "target", public))
-                for target in spec.targets
-            )
+            targets = tuple(self._target(target.region, target.model, spec.model, public) for target in spec.targets)
             for fallback in spec.fallbacks:
                 self._known(fallback, spec.model, "fallback", public)
             if public.kind == "embedding":
@@ -65,6 +76,14 @@ class RouteTable:
                 f"the route's model of kind {like.kind}"
             )
         return model
+
+    def _target(self, region: str, model_id: str, route: str, public: CatalogModel) -> Target:
+        """A route's target: a catalog id, or a registered application profile's ARN priced as its base."""
+        if model_id in self._catalog or model_id not in self._models:
+            return Target(region, self._known(model_id, route, "target", public))
+        resolved = self._models.resolve(model_id)
+        self._known(resolved.model.id, route, "target", public)
+        return Target(region, resolved.model, resolved.upstream_id)
 
     def route(self, model: CatalogModel) -> Route:
         """The route of a public model (its own, or the model itself in the default region)."""

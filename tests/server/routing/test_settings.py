@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from llmgw.server.app import Gateway, bedrock_config
+from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.routing_config import BedrockRegion, RouteSpec, TargetSpec
@@ -52,7 +53,7 @@ def test_design_example_parses(tmp_path: Path) -> None:
             (SONNET,),
         ),
     )
-    (route,) = RouteTable(Catalog.load(), settings.routes, settings.aws_region)
+    (route,) = RouteTable(ModelDirectory(Catalog.load()), settings.routes, settings.aws_region)
     assert [(target.region, target.model.id) for target in route.targets] == [
         ("us-east-1", HAIKU),
         ("us-west-2", f"us.{HAIKU}"),
@@ -155,5 +156,5 @@ def test_readme_routing_example_loads(tmp_path: Path) -> None:
     config.write_text(example, encoding="utf-8")
     settings = Settings.load(config, environ={})
     assert settings.regions == ("us-east-1", "us-west-2")
-    routes = list(RouteTable(Catalog.load(), settings.routes, settings.aws_region))
+    routes = list(RouteTable(ModelDirectory(Catalog.load()), settings.routes, settings.aws_region))
     assert [route.model for route in routes] == [f"us.{HAIKU45}", HAIKU]
