@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from llmgw.bridge.codec import loads
 from llmgw.bridge.errors import ClientError
 from llmgw.bridge.http_server import Receive, Scope
+from llmgw.wire.echo import echo
 
 PREAUTH_BYTES = 64 * 1024
 OFFLOAD_BYTES = 1024 * 1024
-ECHO_CHARS = 64
 
 Verify = Callable[[], Awaitable[None]]
 
@@ -154,15 +154,10 @@ def _check_string(text: str, limits: JsonLimits) -> None:
             text.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ClientError(
-                f"body: the string starting {echo(text)!r} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), "
+                f"body: the string starting {echo(text)} holds a lone surrogate (\\u{ord(text[exc.start]):04x}), "
                 "which is not valid Unicode"
             ) from None
 
 
 def _too_deep(limits: JsonLimits) -> ClientError:
     return ClientError(f"body: JSON nested deeper than {limits.max_depth} levels")
-
-
-def echo(text: str, limit: int = ECHO_CHARS) -> str:
-    """At most `limit` characters of client input, for an error message (longer input is cut and marked)."""
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"

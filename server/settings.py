@@ -42,6 +42,7 @@ from typing import Any, Literal
 from llmgw.server.core.application_profiles import ARN_PATTERN, ApplicationProfile
 from llmgw.server.core.periods import FREQUENCIES, QuotaFrequency
 from llmgw.server.routing_config import BedrockRegion, RouteSpec, parse_regions, parse_routes
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import InvalidArgument
 from llmgw.wire.usd import MAX_DECIMALS, MAX_USD, PICODOLLARS_PER_USD, parse_usd
 
@@ -97,7 +98,7 @@ def _parse_frequency(raw: object) -> QuotaFrequency:
     for frequency in FREQUENCIES:
         if text == frequency:
             return frequency
-    raise ValueError(f"expected daily, weekly or monthly, got {str(raw)[:40]!r}")
+    raise ValueError(f"expected daily, weekly or monthly, got {echo(str(raw))}")
 
 
 def _parse_dollars(raw: object) -> int:
@@ -105,7 +106,7 @@ def _parse_dollars(raw: object) -> int:
         return parse_usd(str(raw), field="value")
     except InvalidArgument:
         raise ValueError(
-            f"expected a USD amount from 0 to {MAX_USD} with at most {MAX_DECIMALS} decimals, got {str(raw)[:40]!r}"
+            f"expected a USD amount from 0 to {MAX_USD} with at most {MAX_DECIMALS} decimals, got {echo(str(raw))}"
         ) from None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import InvalidArgument
 
 PICODOLLARS_PER_USD = 10**12
@@ -22,16 +23,10 @@ def parse_usd(value: str | int | Decimal, *, field: str) -> int:
     try:
         amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
     except InvalidOperation:
-        raise InvalidArgument(f"{field} must be a decimal USD amount, got {_quoted(value)}", field=field) from None
+        raise InvalidArgument(f"{field} must be a decimal USD amount, got {echo(str(value))}", field=field) from None
     if not amount.is_finite() or amount < 0 or amount > MAX_USD:
-        raise InvalidArgument(f"{field} must be from 0 to {MAX_USD} USD, got {_quoted(value)}", field=field)
+        raise InvalidArgument(f"{field} must be from 0 to {MAX_USD} USD, got {echo(str(value))}", field=field)
     scaled = amount.scaleb(MAX_DECIMALS)
     if scaled != scaled.to_integral_value():
-        raise InvalidArgument(f"{field} has more than {MAX_DECIMALS} decimals: {_quoted(value)}", field=field)
+        raise InvalidArgument(f"{field} has more than {MAX_DECIMALS} decimals: {echo(str(value))}", field=field)
     return int(amount * PICODOLLARS_PER_USD)
-
-
-def _quoted(value: object, limit: int = 40) -> str:
-    """The client's text, cut short: an error message never echoes a long input whole."""
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}..."

@@ -25,7 +25,8 @@ from llmgw.server.core.catalog_model import (
     PriceTier,
     Thinking,
 )
-from llmgw.server.core.names import check_model_id, echo
+from llmgw.server.core.names import check_model_id
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import ModelNotFound
 
 __all__ = [

@@ -3,7 +3,7 @@
 A model id of 5,000,000 characters used to be stored and logged as is, and an 8,000-character
 one echoed in an error pushed gRPC's trailers past their limit. So: a model id is checked for
 length and characters before anything else happens to it (`check_model_id`); whatever client
-text an error quotes goes through `echo` (a short prefix and the length); and a name that
+text an error quotes goes through `llmgw.wire.echo` (a short prefix and the length); and a name that
 failed its check is stored and logged only as `loggable` makes it.
 """
 
@@ -11,21 +11,14 @@ from __future__ import annotations
 
 import re
 
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import InvalidArgument
 
 MAX_MODEL_ID_LENGTH = 256
-ECHO_CHARS = 64
 # Bedrock model ids, inference-profile ids and ARNs: anthropic.claude-3-haiku-20240307-v1:0,
 # us.amazon.nova-micro-v1:0, arn:aws:bedrock:us-east-1:123456789012:inference-profile/...
 _MODEL_ID = re.compile(r"[A-Za-z0-9._:/-]+")
 _UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
-
-
-def echo(text: str, limit: int = ECHO_CHARS) -> str:
-    """At most `limit` characters of client input for a message, quoted; longer input is cut and its length said."""
-    if len(text) <= limit:
-        return repr(text)
-    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def loggable(text: str, limit: int = MAX_MODEL_ID_LENGTH) -> str:

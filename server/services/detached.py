@@ -18,8 +18,8 @@ import logging
 from collections.abc import Awaitable, Coroutine
 from typing import Any, TypeVar
 
-from llmgw.server.core.names import echo
 from llmgw.server.services.recording import RequestTrace
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import UpstreamTimeout
 
 logger = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from google.protobuf import timestamp_pb2
 from llmgw.server.core.application_profiles import ModelDirectory
 from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.core.money import format_microdollars_per_million
-from llmgw.server.core.names import echo
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.governance.model_access import ModelAccessCache
 from llmgw.server.governance.roles import require_admin
 from llmgw.server.rpc.context import Context
 from llmgw.v1 import model_pb2, model_service_pb2, model_service_pb2_grpc
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import ModelNotFound
 
 _KINDS = {"chat": model_pb2.MODEL_KIND_CHAT, "embedding": model_pb2.MODEL_KIND_EMBEDDING}

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 import peewee
 
 from llmgw.server.core.keys import generate_api_key, hash_api_key
-from llmgw.server.core.names import echo
 from llmgw.server.store.models import ApiKey
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import InvalidArgument
 
 MAX_NAME_LENGTH = 64

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from llmgw.bridge.errors import ClientError
-from llmgw.bridge.request_body import JsonLimits, echo, parse_json
+from llmgw.bridge.request_body import JsonLimits, parse_json
 from tests.bridge.conftest import LoopThread, Upstream, running_bridge
 from tests.bridge.test_app import raw
 
@@ -51,12 +51,6 @@ def test_parse_accepts_within_limits() -> None:
     """A document at every limit parses to itself."""
     document = {"messages": [{"content": "é" * 1000}] * 3, "deep": [[[[[[1]]]]]]}
     assert parse_json(json.dumps(document).encode(), LIMITS) == document
-
-
-def test_echo_is_bounded() -> None:
-    """Client input quoted in an error is cut to a short prefix."""
-    assert echo("short") == "short"
-    assert echo("y" * 10_000) == "y" * 64 + "... (10000 characters)"
 
 
 def test_bad_nesting_over_http(roomy_bridge: str) -> None:

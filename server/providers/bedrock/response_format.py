@@ -18,9 +18,9 @@ from typing import Any
 from google.protobuf import json_format
 
 from llmgw.server.core.catalog import CatalogModel
-from llmgw.server.core.names import echo
 from llmgw.server.providers.bedrock.converse import ConverseResult
 from llmgw.v1 import chat_pb2
+from llmgw.wire.echo import echo
 from llmgw.wire.errors import InvalidArgument
 
 JSON_OBJECT_TOOL = "json_answer"
