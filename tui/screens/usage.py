@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Select, Static, TabbedContent, Tab
 from llmgw.tui.client import GatewayFailure
 from llmgw.tui.export import export_requests
 from llmgw.tui.format import OUTCOME_NAMES, ago, day_after, midnight, moment, parse_day, usd
-from llmgw.tui.inputs import FromLive, KnownModel
+from llmgw.tui.inputs import FromLive, ModelPart
 from llmgw.tui.screens.request_detail import RequestDetailModal
 from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.state import ConsoleState
@@ -67,10 +67,10 @@ class UsageScreen(UserScreen):
             yield Input(placeholder="user", id="user", suggester=FromLive(lambda: self.console.known_users))
             yield Input(placeholder="key", id="key")
             yield Input(
-                placeholder="model",
+                placeholder="model (part)",
                 id="model",
                 suggester=FromLive(lambda: self.console.model_ids),
-                validators=[KnownModel(lambda: self.console.model_ids)],
+                validators=[ModelPart(lambda: self.console.model_ids)],
                 validate_on=["submitted"],
             )
             yield Select[int](
