@@ -25,9 +25,9 @@ def fresh_user() -> UserFactory:
     return lambda prefix: f"{prefix}{next(_users)}"
 
 
-async def until(pilot: Pilot[None], check: Callable[[], bool], what: str) -> None:
-    """Let the app run until `check()` holds; fail (bounded) naming `what` otherwise."""
-    for _ in range(int(WAIT_S / 0.02)):
+async def until(pilot: Pilot[None], check: Callable[[], bool], what: str, within_s: float = WAIT_S) -> None:
+    """Let the app run until `check()` holds; fail after `within_s` naming `what` otherwise."""
+    for _ in range(int(within_s / 0.02)):
         if check():
             return
         await pilot.pause(0.02)
