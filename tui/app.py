@@ -95,7 +95,9 @@ class GatewayApp(App[None]):
         Binding("f8", "show('rates')", "Rates", priority=True),
         Binding("f9", "show('live')", "Live", priority=True),
         Binding("f10", "show('spend')", "Spend", priority=True),
+        # A text field takes `?` as text (Textual gives printable keys to the focused field), so F12 too.
         Binding("question_mark", "help", "Keys help"),
+        Binding("f12", "help", "Keys help", show=False, priority=True),
     ]
 
     def __init__(
