@@ -8,7 +8,8 @@ token passes through a single extra generator. Outermost first:
 1. observability: request id (sent as initial metadata), metrics, the log line;
 2. errors: domain error -> status, AbortError passed through, anything else INTERNAL;
 3. shutdown: tracking for drain, and a drain cancellation -> ShuttingDown;
-4. authentication (not for health and reflection): the Principal bound for the handler.
+4. metadata size (server/rpc/connection_limits.py), then authentication (not for health and
+   reflection): the Principal bound for the handler.
 
 Their end parts run in reverse order, so the log line and metrics see the final status.
 """
@@ -24,6 +25,7 @@ from typing import Any, TypeAlias, TypeVar, cast
 import grpc
 
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.connection_limits import DEFAULT_MAX_METADATA_BYTES, metadata_too_large
 from llmgw.server.rpc.context import Context
 from llmgw.server.rpc.observability import CallObserver
 from llmgw.server.rpc.shutdown import CallTracker, raise_if_shutdown
@@ -48,8 +50,10 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         tracker: CallTracker,
         authentication: Authentication,
         outages: OutageLog | None = None,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
     ) -> None:
         self._observer = observer
+        self._max_metadata_bytes = max_metadata_bytes
         self._tracker = tracker
         self._authentication = authentication
         self._outages = outages
@@ -69,6 +73,7 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         tracker = self._tracker
         authentication = self._authentication if Authentication.required(method) else None
         outages = self._outages
+        too_large = metadata_too_large(metadata, self._max_metadata_bytes)
 
         async def unary(behavior: Unary, request: object, context: Context) -> object:
             start = await observer.begin(method, metadata, context)
@@ -77,6 +82,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     state = tracker.enter()
                     try:
+                        if too_large is not None:
+                            raise too_large
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
                             check_request(request)
@@ -106,6 +113,8 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     state = tracker.enter()
                     try:
+                        if too_large is not None:
+                            raise too_large
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
                             check_request(request)
