@@ -209,9 +209,19 @@ def _truncate(tokens: list[str], length: int) -> list[str]:
 
 
 def _tool_call(request: ConverseRequest) -> ToolCall | None:
-    if not request.tools or not request.ends_with_user or request.tool_results:
+    """The tool the fake calls: the forced one, else the first offered.
+
+    After tool results it answers in text, unless toolChoice `any` makes a call due: then it
+    calls the first tool the conversation has not called yet (else the last one offered).
+    """
+    if not request.tools or not request.ends_with_user or (request.tool_results and not request.must_call_tool):
         return None
-    tool = next(t for t in request.tools if t.name == request.forced_tool) if request.forced_tool else request.tools[0]
+    if request.forced_tool:
+        tool = next(t for t in request.tools if t.name == request.forced_tool)
+    elif request.tool_results:
+        tool = next((t for t in request.tools if t.name not in request.called_tools), request.tools[-1])
+    else:
+        tool = request.tools[0]
     digest = hashlib.blake2b(request.seed + tool.name.encode(), digest_size=11).hexdigest()
     return ToolCall(f"tooluse_{digest}", tool.name, _sample_input(tool))
 
