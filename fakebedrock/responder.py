@@ -151,6 +151,7 @@ def plan_answer(
     tools_allowed: bool = True,
     thinking: ThinkingShown = _NO_THINKING,
     refuse: bool = False,
+    token_chars: int = 0,
 ) -> AnswerPlan:
     """Decide the answer to `request`, generating `output_tokens` words unless a tool call is due.
 
@@ -172,7 +173,7 @@ def plan_answer(
     if tool_call is not None:
         words = [*mentions, f"Calling {tool_call.name}."]
     else:
-        words = mentions + _generated_words(request.seed, output_tokens)
+        words = mentions + [_drawn_out(word, token_chars) for word in _generated_words(request.seed, output_tokens)]
     tokens = _TOKEN.findall(" ".join(words))
     stop_reason = "tool_use" if tool_call else "end_turn"
     budget = None if request.max_tokens is None else max(request.max_tokens - len(reasoning), 0)
@@ -188,6 +189,11 @@ def plan_answer(
 
 def _generated_words(seed: bytes, count: int) -> list[str]:
     return [VOCABULARY[byte & 63] for byte in hashlib.shake_256(seed).digest(count)]
+
+
+def _drawn_out(word: str, chars: int) -> str:
+    """`word` repeated to `chars` characters (as it is when `chars` is 0)."""
+    return (word * (chars // len(word) + 1))[:chars] if chars else word
 
 
 def _stop_position(text: str, stop_sequences: tuple[str, ...]) -> int | None:

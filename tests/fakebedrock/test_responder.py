@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.markers import read_knobs
 from llmgw.fakebedrock.request import ConverseRequest, parse_converse
 from llmgw.fakebedrock.responder import VOCABULARY, plan_answer
 
@@ -100,3 +102,11 @@ def test_tool_choice_any_calls_a_tool_even_after_results() -> None:
     assert must.tool_call is not None
     assert must.tool_call.name == "answer"
     assert plan_answer(_after_a_tool_result({"auto": {}}), output_tokens=8).tool_call is None
+
+
+def test_token_chars_draws_each_word_out() -> None:
+    """[[token_chars:N]]: as many tokens, each a vocabulary word repeated to N characters."""
+    plan = plan_answer(request("go"), output_tokens=5, token_chars=12)
+    assert len(plan.text_tokens) == 5
+    assert [len(token.strip()) for token in plan.text_tokens] == [12] * 5
+    assert read_knobs("go [[token_chars:12]]", FakeBedrockConfig()).token_chars == 12
