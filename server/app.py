@@ -313,6 +313,7 @@ class Gateway:
             Authentication(self._bearer_authenticator(), note_principal),
             self.outages,
             limits.max_metadata_bytes,
+            self.settings.max_concurrent_calls,
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024

@@ -387,6 +387,7 @@ class Settings:
     grpc_max_ping_strikes: int = 2
     grpc_max_concurrent_streams: int = 100
     grpc_max_metadata_bytes: int = 16 * 1024
+    max_concurrent_calls: int = 4096
     reservation_lease_seconds: float = 120.0
     drop_unsupported_params: bool = False
     default_max_tokens: int = 8192
@@ -540,6 +541,7 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "grpc_max_ping_strikes": _non_negative_int,
     "grpc_max_concurrent_streams": _positive_int,
     "grpc_max_metadata_bytes": _positive_int,
+    "max_concurrent_calls": _positive_int,
     "reservation_lease_seconds": _positive_float,
     "drop_unsupported_params": _parse_bool,
     "default_max_tokens": _positive_int,
