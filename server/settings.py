@@ -385,7 +385,7 @@ class Settings:
     grpc_keepalive_timeout_seconds: float = 20.0
     grpc_min_ping_interval_seconds: float = 10.0
     grpc_max_ping_strikes: int = 2
-    grpc_max_concurrent_streams: int = 100
+    grpc_max_concurrent_streams: int = 1000
     grpc_max_metadata_bytes: int = 16 * 1024
     max_concurrent_calls: int = 4096
     reservation_lease_seconds: float = 120.0

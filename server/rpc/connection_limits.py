@@ -50,7 +50,7 @@ class GrpcLimits:
     keepalive_timeout_s: float = 20.0
     min_ping_interval_s: float = 10.0
     max_ping_strikes: int = 2
-    max_concurrent_streams: int = 100
+    max_concurrent_streams: int = 1000
     max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES
 
 
