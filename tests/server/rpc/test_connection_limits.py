@@ -98,6 +98,21 @@ def test_idle_connection_is_closed(strict_gateway: GatewayThread) -> None:
     assert b"idle" in goaway[8:]
 
 
+def test_old_connection_is_closed(fake_bedrock: FakeBedrockServer, tmp_path: Path) -> None:
+    """A connection older than the maximum age gets GOAWAY (max_age) though it is not idle long enough to close."""
+    settings = gateway_settings(
+        tmp_path, fake_bedrock.url, grpc_max_connection_age_seconds=0.3, grpc_max_connection_age_grace_seconds=0.3
+    )
+    aging = GatewayThread(settings).start()
+    try:
+        with connect(aging) as sock:
+            sock.sendall(PREFACE + frame(SETTINGS))
+            data = read_until_closed(sock)
+    finally:
+        aging.stop()
+    assert any(b"max_age" in payload[8:] for kind, payload in frames(data) if kind == GOAWAY)
+
+
 def test_ping_flood_is_refused(strict_gateway: GatewayThread) -> None:
     """A client pinging far more often than allowed gets GOAWAY ENHANCE_YOUR_CALM."""
     with connect(strict_gateway) as sock:
