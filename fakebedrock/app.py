@@ -74,8 +74,8 @@ class FakeBedrockStats:
     native_messages: int = 0
     """Requests to the native `/anthropic/v1/messages` route."""
     stream_tokens_sent: int = 0
-    """Converse stream text deltas handed to the connection so far (all streams): a write waits while the
-    reader's socket is full, so this is how far the reader has let the fake get."""
+    """Converse stream text deltas handed to the connection so far (all streams), each burst counted
+    before its write, which waits while the reader's socket is full: the most the reader can have had."""
 
 
 class FakeBedrockApp:
@@ -351,8 +351,8 @@ async def _send_stream(
 
     A burst ends at each delay and at about `_BURST_BYTES`. `fault` "mid_stream" ends the stream
     with an in-stream error after a few deltas; "stall" sends a few deltas and then nothing
-    until the client leaves. `stats.stream_tokens_sent` counts the deltas of each burst once
-    its write has returned.
+    until the client leaves. `stats.stream_tokens_sent` counts the deltas of each burst as it is
+    handed to the connection, before its write waits for the reader.
     """
     mid_stream = fault == "mid_stream"
     pending: list[bytes] = []
@@ -362,10 +362,11 @@ async def _send_stream(
 
     async def flush() -> None:
         nonlocal pending_bytes, tokens_pending
-        await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+        stats.stream_tokens_sent += tokens_pending  # counted as handed over, before its write may wait
+        body = b"".join(pending)
         pending.clear()
-        stats.stream_tokens_sent += tokens_pending
         pending_bytes = tokens_pending = 0
+        await send({"type": "http.response.body", "body": body, "more_body": True})
 
     for event in stream_events(plan):
         if event.is_token:
@@ -398,8 +399,8 @@ async def _send_stream(
         pending.append(encode_event(closing.event_type, json.dumps(closing.payload).encode()))
     if watcher.done():
         return "aborted"
-    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
     stats.stream_tokens_sent += tokens_pending
+    await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
     return "failed" if mid_stream else "completed"
 
 
