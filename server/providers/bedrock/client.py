@@ -15,9 +15,10 @@ come back byte for byte.
 
 A stream reads Bedrock only when its consumer asks for the next events: what one read
 returned is decoded and handed over, and aiohttp stops reading the socket while the stream's
-buffer (128 KiB) is full, so TCP slows Bedrock down to the consumer's pace. When the consumer of a stream stops early or is cancelled, the HTTP connection is
-closed at once so Bedrock stops generating (and charging). Every failure leaves this module
-as a domain error (errors.py).
+buffer (128 KiB) is full, so TCP slows Bedrock down to the consumer's pace. When the
+consumer of a stream stops early or is cancelled, the HTTP connection is closed at once so
+Bedrock stops generating (and charging). Every failure leaves this module as a domain error
+(errors.py).
 """
 
 from __future__ import annotations
