@@ -30,6 +30,7 @@ from llmgw.server.routing.breaker import BreakerPolicy
 from llmgw.server.routing.router import RetryPolicy, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.connection_limits import GrpcLimits, server_options
 from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
@@ -183,6 +184,22 @@ def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
     )
 
 
+def grpc_limits(settings: Settings) -> GrpcLimits:
+    """The gRPC port's connection limits, from the GRPC_* settings."""
+    return GrpcLimits(
+        handshake_timeout_s=settings.grpc_handshake_timeout_seconds,
+        idle_s=settings.grpc_idle_seconds,
+        max_age_s=settings.grpc_max_connection_age_seconds,
+        age_grace_s=settings.grpc_max_connection_age_grace_seconds,
+        keepalive_s=settings.grpc_keepalive_seconds,
+        keepalive_timeout_s=settings.grpc_keepalive_timeout_seconds,
+        min_ping_interval_s=settings.grpc_min_ping_interval_seconds,
+        max_ping_strikes=settings.grpc_max_ping_strikes,
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
+        max_metadata_bytes=settings.grpc_max_metadata_bytes,
+    )
+
+
 def thinking_settings(settings: Settings) -> ThinkingSettings:
     """The chat answer limit and thinking budgets, from DEFAULT_MAX_TOKENS and THINKING_BUDGET_*."""
     return ThinkingSettings(
@@ -288,21 +305,22 @@ class Gateway:
         return BearerAuthenticator(self.authenticator, oidc.authenticate_token)
 
     def _grpc_server(self) -> grpc.aio.Server:
-        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
+        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it), and its limits."""
+        limits = grpc_limits(self.settings)
         pipeline = GatewayInterceptor(
             CallObserver(self.metrics),
             self.calls,
             Authentication(self._bearer_authenticator(), note_principal),
             self.outages,
+            limits.max_metadata_bytes,
+            self.settings.max_concurrent_calls,
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024
         # Outermost first: traces and logs see every call and its final status; a call
         # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
         self._interceptors = [*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline]
-        return grpc.aio.server(
-            interceptors=self._interceptors, options=[("grpc.max_receive_message_length", message_limit)]
-        )
+        return grpc.aio.server(interceptors=self._interceptors, options=server_options(limits, message_limit))
 
     def _add_services(self) -> None:
         """Every servicer, health and reflection, on the server."""
