@@ -23,6 +23,9 @@ GIVE_UP_S = 1.0  # well after admission, well before Bedrock answers, even on a 
 SETTLE_WAIT_S = 20.0
 
 
+QUIET_S = 0.3
+
+
 def _settled(user: str, count: int) -> list[RequestRecord]:
     """The user's rows once `count` exist and nothing is reserved any more (bounded wait)."""
     deadline = time.monotonic() + SETTLE_WAIT_S
@@ -35,20 +38,23 @@ def _settled(user: str, count: int) -> list[RequestRecord]:
 
 
 def _quiet(user: str) -> list[RequestRecord]:
-    """The user's rows once every call has settled: nothing reserved, spend equal to the rows' sum.
+    """The user's rows once every call has settled and stayed settled for QUIET_S (bounded wait).
 
-    A call the server took up late may be admitted after `_settled` saw nothing reserved,
-    and settle after its rows were read; this waits (bounded) until rows and ledger agree.
+    Settled: something charged, nothing reserved, the ledger's spend equal to the rows' sum.
+    Calls the server takes up after their client gave up are admitted and settled late, so one
+    settled look is not enough: the same rows and spend must be seen twice, QUIET_S apart.
     """
     deadline = time.monotonic() + SETTLE_WAIT_S
-    while True:
-        found = _settled(user, 1)
-        entry = ledger(user)
-        if entry.reserved_picodollars == 0 and entry.spent_picodollars == sum(r.cost_picodollars for r in found):
+    previous: tuple[int, int] | None = None
+    while time.monotonic() < deadline:
+        found, entry = rows(user), ledger(user)
+        state = (len(found), entry.spent_picodollars)
+        settled = entry.reserved_picodollars == 0 and entry.spent_picodollars == sum(r.cost_picodollars for r in found)
+        if settled and any(r.cost_picodollars > 0 for r in found) and state == previous:
             return found
-        if time.monotonic() > deadline:
-            return found
-        time.sleep(0.05)
+        previous = state
+        time.sleep(QUIET_S)
+    raise AssertionError(f"{user}: {len(rows(user))} rows, ledger {ledger(user)} never settled in {SETTLE_WAIT_S} s")
 
 
 def _reference(gov: Gov, prompt: str) -> RequestRecord:
