@@ -21,9 +21,7 @@ from tests.server.services.conftest import Gov, ask, ledger, md, rows
 SLOW = "[[ttft_ms:2500]] tell me a story"
 GIVE_UP_S = 1.0  # well after admission, well before Bedrock answers, even on a loaded machine
 SETTLE_WAIT_S = 20.0
-
-
-QUIET_S = 0.3
+QUIET_S = 0.3  # how long rows and ledger must stay unchanged to count as settled
 
 
 def _settled(user: str, count: int) -> list[RequestRecord]:
