@@ -250,11 +250,9 @@ class Gateway:
             spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
         self.router = build_router(settings, self.metrics)
-        # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
-        self.bedrock = self.router.client(settings.aws_region)
         self.outages = OutageLog()
         self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
-        self.detached = DetachedCalls(settings.bedrock_total_timeout_seconds)
+        self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,
@@ -332,13 +330,27 @@ class Gateway:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
             MessagesServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                detached=self.detached,
             ),
             server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
             BedrockPassthroughServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                detached=self.detached,
             ),
             server,
         )

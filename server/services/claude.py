@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_HEADER = "x-claude-code-session-id"
 BETA_HEADER = "anthropic-beta"
+VERSION_HEADER = "anthropic-version"
 _SESSION_MAX = 128
 
 
@@ -157,6 +158,11 @@ class StreamUsage:
             return usage.input_tokens, usage.output_tokens
         input_tokens = usage.input_tokens if usage.seen else (prompt_estimate if left or self.started else 0)
         return input_tokens, max(usage.output_tokens, estimate_tokens(self.generated_chars))
+
+
+def answering(event: Mapping[str, object]) -> bool:
+    """Whether an Anthropic stream event is part of the answer (not message_start or ping): where failover ends."""
+    return event.get("type") not in ("message_start", "ping")
 
 
 def note_cache(trace: RequestTrace, usage: AnthropicUsage) -> None:
