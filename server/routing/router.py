@@ -11,11 +11,11 @@ denied) ends the request at once. When every breaker is open the request fails a
 once with UpstreamThrottled rather than waiting.
 
 A stream fails over only until its first content event has been handed over: the items
-before it (ConverseStream's messageStart, Anthropic's message_start and ping) are held
-back, so the caller has sent nothing when another target takes over. The caller says which
-item is content (`answering`), so the router reads no provider's event format. After that,
-errors reach the caller in-band. A stream must send its
-first content within BEDROCK_FIRST_BYTE_TIMEOUT_SECONDS and then an event at least
+before it (ConverseStream's messageStart; Anthropic's message_start, ping and
+content_block_start) are held back, so the caller has sent nothing when another target
+takes over. The caller says which item is content (`answering`), so the router reads no
+provider's event format. After that, errors reach the caller in-band. A stream must send
+its first content within BEDROCK_FIRST_BYTE_TIMEOUT_SECONDS and then an event at least
 every BEDROCK_IDLE_TIMEOUT_SECONDS, or it ends with UpstreamTimeout (DEADLINE_EXCEEDED).
 """
 

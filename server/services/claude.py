@@ -161,8 +161,12 @@ class StreamUsage:
 
 
 def answering(event: Mapping[str, object]) -> bool:
-    """Whether an Anthropic stream event is part of the answer (not message_start or ping): where failover ends."""
-    return event.get("type") not in ("message_start", "ping")
+    """Whether an Anthropic stream event carries the answer, where failover ends.
+
+    message_start, ping and content_block_start say nothing the caller needs yet, so they are
+    held back and another target may still take over until the first delta (or the end).
+    """
+    return event.get("type") not in ("message_start", "ping", "content_block_start")
 
 
 def note_cache(trace: RequestTrace, usage: AnthropicUsage) -> None:
