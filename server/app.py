@@ -117,8 +117,8 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
 
     The fake gets dummy credentials, real Bedrock the region's profile or role, else
     boto3's chain. A `[bedrock.regions.*]` table for AWS_REGION overrides
-    BEDROCK_ENDPOINT_URL. Calls the router makes get one attempt each (it retries them);
-    the client's own boto3 calls (not routed) keep BEDROCK_MAX_ATTEMPTS.
+    BEDROCK_ENDPOINT_URL. Every call goes through the router, which retries it
+    (BEDROCK_MAX_ATTEMPTS rounds, across regions), so each gets one attempt here.
     """
     name = region or settings.aws_region
     table = next((entry for entry in settings.bedrock if entry.name == name), None)
@@ -127,7 +127,7 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
     return BedrockClientConfig(
         region=name,
         endpoint_url=endpoint if table is None or table.endpoint_url is None else table.endpoint_url,
-        max_attempts=settings.bedrock_max_attempts,
+        max_attempts=1,
         transport_max_attempts=1,
         connect_timeout_s=settings.bedrock_connect_timeout_seconds,
         read_timeout_s=settings.bedrock_read_timeout_seconds,
@@ -337,6 +337,7 @@ class Gateway:
                 recorder,
                 clock,
                 thinking_settings(settings),
+                governance=self.governance,
                 detached=self.detached,
             ),
             server,
@@ -350,6 +351,7 @@ class Gateway:
                 recorder,
                 clock,
                 thinking_settings(settings),
+                governance=self.governance,
                 detached=self.detached,
             ),
             server,

@@ -25,6 +25,7 @@ from google.api import httpbody_pb2
 from llmgw.eventstream import encode_chunk
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     BEDROCK_ANTHROPIC_VERSION,
@@ -46,13 +47,14 @@ from llmgw.server.services.claude import (
     body_images,
     catalog_id,
     cost_bound,
+    is_claude,
     note_cache,
     require_claude,
     session_id,
 )
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
-from llmgw.server.services.routed import route_candidates
+from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
 from llmgw.wire.errors import UpstreamError
 
@@ -129,8 +131,9 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
     """InvokeModel and InvokeModelWithResponseStream for Claude models, governed, routed and charged.
 
     Calls go through the router, as on the OpenAI path: each target of the model's route
-    (Claude models only) is sent the body its model takes; the reservation covers the dearest target and
-    is settled at the price of the one that answered.
+    (Claude models only), then of the Claude fallbacks the caller may use, is sent the body its
+    model takes; the reservation covers the dearest candidate and is settled at the price of
+    the one that answered.
     """
 
     def __init__(
@@ -143,9 +146,11 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         clock: Callable[[], datetime],
         thinking: ThinkingSettings | None = None,
         *,
+        governance: Governance,
         detached: DetachedCalls,
     ) -> None:
         self._thinking = thinking or ThinkingSettings()
+        self._governance = governance
         self._catalog = catalog
         self._admission = admission
         self._routes = routes
@@ -160,11 +165,13 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         return RequestTrace("msg", api, current_principal(), resolved, self._clock(), session_id=session_id(context))
 
     async def _prepare(self, raw: bytes, trace: RequestTrace) -> tuple[list[Candidate], _Bodies]:
-        """Resolve and check the model and its route's targets, fit the body to each, admit the request."""
+        """Resolve and check the model, its route's targets and fallbacks, fit the body to each, admit the request."""
         model = await self._admission.model(trace)
         candidates = route_candidates(self._routes, trace, model)
         for candidate in candidates:
             require_claude(candidate.target.model)
+        fallbacks = await fallback_candidates(self._routes, self._catalog, self._governance, trace, model)
+        candidates.extend(candidate for candidate in fallbacks if is_claude(candidate.target.model))
         bodies = _Bodies(raw, self._thinking)
         bound = max(bodies.bound(candidate) for candidate in candidates)
         await self._admission.admit(trace, candidates[0].target.model, bound)

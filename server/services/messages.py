@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from llmgw.server.core.accounting import estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     decode_chunk,
@@ -63,7 +64,7 @@ from llmgw.server.services.claude import (
 )
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
-from llmgw.server.services.routed import route_candidates
+from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
 
@@ -120,6 +121,14 @@ class _Calls:
         body = fit_to_model(invoke_body(params, betas), model, self._thinking)
         return _Call("invoke", sent_id, compact_json(body).encode())
 
+    def serves(self, candidate: Candidate) -> bool:
+        """Whether the request can be sent to this candidate's model (a fallback's may lack what it needs)."""
+        try:
+            self(candidate)
+        except InvalidArgument:
+            return False
+        return True
+
     def bound(self, candidate: Candidate) -> int:
         """The most the request can cost if this candidate answers it."""
         call = self(candidate)
@@ -128,11 +137,20 @@ class _Calls:
         return cost_bound(candidate.target.model, size, image_bytes, images, self._params.max_tokens)
 
 
+def _named(asked: str, candidates: list[Candidate], progress: Progress) -> str:
+    """The model id an answer names: the caller's, unless a fallback answered (then the fallback's id)."""
+    answered = progress.candidate
+    if answered is None or answered.public_model == candidates[0].public_model:
+        return asked
+    return answered.public_model
+
+
 class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     """Checks a Messages request (catalog, policy, quota), calls Bedrock through the router, records it.
 
-    The quota reservation is taken once, before routing, for the dearest of the route's
-    targets, and settled at the price of the target that answered.
+    The candidates are the route's targets, then those of the fallbacks the caller may use and
+    that can serve the request. The quota reservation is taken once, before routing, for the
+    dearest candidate, and settled at the price of the one that answered.
     """
 
     def __init__(
@@ -145,9 +163,11 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         clock: Callable[[], datetime],
         thinking: ThinkingSettings | None = None,
         *,
+        governance: Governance,
         detached: DetachedCalls,
     ) -> None:
         self._thinking = thinking or ThinkingSettings()
+        self._governance = governance
         self._detached = detached
         self._catalog = catalog
         self._admission = admission
@@ -164,7 +184,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     async def _prepare(
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
     ) -> tuple[list[Candidate], _Calls]:
-        """Resolve and check the model, build the request for each route target, admit the request.
+        """Resolve and check the model, build the request for each candidate, admit the request.
 
         The caller's mistakes surface before any quota is taken: the request is built for the
         first target at once.
@@ -175,6 +195,8 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         calls = _Calls(params, betas, versions, self._thinking, stream=stream)
         candidates = route_candidates(self._routes, trace, model)
         calls(candidates[0])
+        fallbacks = await fallback_candidates(self._routes, self._catalog, self._governance, trace, model)
+        candidates.extend(candidate for candidate in fallbacks if calls.serves(candidate))
         bound = max(calls.bound(candidate) for candidate in candidates)
         await self._admission.admit(trace, candidates[0].target.model, bound)
         return candidates, calls
@@ -246,7 +268,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             body = await self._router.call(
                 candidates, lambda client, candidate: self._create(client, calls(candidate), trace), progress
             )
-            message, usage = message_from_body(body, model)
+            message, usage = message_from_body(body, _named(model, candidates, progress))
         except BaseException as exc:
             trace.routed(progress, answered=False)
             trace.charge_bound = never_answered(exc)
@@ -282,10 +304,11 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
                 answering,
             )
             trace.routed(progress, answered=True)
+            name = _named(params.model, candidates, progress)
             try:
                 async for body in events:
                     state.feed(body)
-                    converted = event_from_body(body, params.model)
+                    converted = event_from_body(body, name)
                     if converted.type == "message_start":
                         converted.message.id = trace.id
                     elif converted.type == "message_delta":  # cumulative counts, as Anthropic's own API sends
@@ -311,14 +334,23 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     async def CountTokens(
         self, request: messages_service_pb2.CountTokensRequest, context: Context
     ) -> messages_service_pb2.CountTokensResponse:
-        """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
+        """Bedrock's CountTokens where the model has it, else an estimate marked as such.
+
+        Sent through the router (the route's targets, each with its model's base id), so a
+        throttled region is retried elsewhere; the count is free and not recorded.
+        """
         params = request.params
-        model = await self._admission.model(self._trace("count_tokens", params, context))
+        trace = self._trace("count_tokens", params, context)
+        model = await self._admission.model(trace)
         body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
         body.setdefault("max_tokens", 1)
         payload = compact_json(body).encode()
         try:
-            count = await self._router.client(self._routes.default_region).count_tokens(model.base_id, payload)
+            count = await self._router.call(
+                route_candidates(self._routes, trace, model),
+                lambda client, candidate: client.count_tokens(candidate.target.model.base_id, payload),
+                Progress(),
+            )
         except (InvalidArgument, NotFound):  # the model has no CountTokens (or not for this body): estimate
             context.set_trailing_metadata(((ESTIMATE_HEADER, "estimate"),))
             return messages_service_pb2.CountTokensResponse(input_tokens=estimate_tokens(len(payload)), estimated=True)

@@ -17,8 +17,9 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.store.models import QuotaLedger
-from llmgw.v1 import route_service_pb2
+from llmgw.v1 import policy_service_pb2, policy_service_pb2_grpc, route_service_pb2
 from tests.bridge.conftest import gateway_bridge
+from tests.model_ids import HAIKU, SONNET
 from tests.server.routing.conftest import EAST, HAIKU45_GLOBAL, HAIKU45_US, ROUTES, WEST, Routed, records
 from tests.support import bearer
 
@@ -157,3 +158,30 @@ def test_a_refusal_is_not_retried_elsewhere(routed: Callable[..., Routed]) -> No
     (row,) = records("alice", 1)
     assert (row.region, row.attempts, row.outcome) == (EAST, 1, "error")
     assert gw.west.app.stats.requests == west_before
+
+
+def test_fallback_answers_claude_clients_who_may_use_it(routed: Callable[..., Routed]) -> None:
+    """Haiku throttles: Sonnet, its route's fallback, answers alice on both APIs (named, priced); bob may not use it."""
+    gw = routed()
+    gw.east.app.config = FakeBedrockConfig(model_faults={HAIKU: "throttle"})
+    with _sdks(gw) as (messages, bedrock):
+        answer = messages.messages.create(model=HAIKU, max_tokens=64, messages=PROMPT)  # type: ignore[arg-type]
+        with messages.messages.stream(model=HAIKU, max_tokens=64, messages=PROMPT) as stream:  # type: ignore[arg-type]
+            streamed = stream.get_final_message()
+        invoked = bedrock.messages.create(model=HAIKU, max_tokens=64, messages=PROMPT)  # type: ignore[arg-type]
+    assert answer.model == streamed.model == SONNET
+    rows = records("alice", 3)
+    assert [(r.model, r.upstream_model, r.attempts, r.outcome) for r in rows] == [(SONNET, SONNET, 2, "success")] * 3
+    assert [r.cost_picodollars for r in rows] == [_cost(SONNET, m.usage) for m in (answer, streamed, invoked)]
+    bob = gw.gateway.create_key("bob", "main")
+    policies = policy_service_pb2_grpc.PolicyServiceStub(gw.gateway.channel())
+    policies.SetModelAccess(
+        policy_service_pb2.SetModelAccessRequest(user="bob", models=[HAIKU]), metadata=bearer(gw.root)
+    )
+    with gateway_bridge(gw.gateway, "in-process") as url:
+        body = {"model": HAIKU, "max_tokens": 16, "messages": PROMPT}
+        refused = httpx.post(f"{url}/v1/messages", json=body, headers={"x-api-key": bob}, timeout=30)
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["type"] == "overloaded_error"
+    (bob_row,) = records("bob", 1)
+    assert (bob_row.model, bob_row.upstream_model, bob_row.cost_picodollars) == (HAIKU, HAIKU, 0)
