@@ -117,10 +117,6 @@ class Router:
         self._clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
 
-    def client(self, region: str) -> BedrockClient:
-        """The Bedrock client of a region (for the calls that are not routed)."""
-        return self._clients[region]
-
     def breaker(self, target: Target) -> CircuitBreaker:
         """The breaker of a target, made closed on first use."""
         key = (target.region, target.called_id)
