@@ -118,8 +118,8 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
 
     The fake gets dummy credentials, real Bedrock the region's profile or role, else
     boto3's chain. A `[bedrock.regions.*]` table for AWS_REGION overrides
-    BEDROCK_ENDPOINT_URL. Calls the router makes get one attempt each (it retries them);
-    the client's own boto3 calls (not routed) keep BEDROCK_MAX_ATTEMPTS.
+    BEDROCK_ENDPOINT_URL. Every call goes through the router, which retries it
+    (BEDROCK_MAX_ATTEMPTS rounds, across regions), so each gets one attempt here.
     """
     name = region or settings.aws_region
     table = next((entry for entry in settings.bedrock if entry.name == name), None)
@@ -128,7 +128,7 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
     return BedrockClientConfig(
         region=name,
         endpoint_url=endpoint if table is None or table.endpoint_url is None else table.endpoint_url,
-        max_attempts=settings.bedrock_max_attempts,
+        max_attempts=1,
         transport_max_attempts=1,
         connect_timeout_s=settings.bedrock_connect_timeout_seconds,
         read_timeout_s=settings.bedrock_read_timeout_seconds,
@@ -267,11 +267,9 @@ class Gateway:
             spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
         self.router = build_router(settings, self.metrics)
-        # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
-        self.bedrock = self.router.client(settings.aws_region)
         self.outages = OutageLog()
         self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
-        self.detached = DetachedCalls(settings.bedrock_total_timeout_seconds)
+        self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,
@@ -350,13 +348,29 @@ class Gateway:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
             MessagesServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                governance=self.governance,
+                detached=self.detached,
             ),
             server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
             BedrockPassthroughServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                governance=self.governance,
+                detached=self.detached,
             ),
             server,
         )

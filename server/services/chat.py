@@ -272,6 +272,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
                 candidates,
                 lambda client, candidate: upstream.converse_stream(client, candidate.target.model, requests(candidate)),
                 progress,
+                upstream.has_content,
             )
             trace.routed(progress, answered=True)
             envelope.model = trace.model_id
