@@ -73,6 +73,8 @@ class FakeBedrockStats:
     """Every anthropic-beta value that reached the fake, accepted or not."""
     native_messages: int = 0
     """Requests to the native `/anthropic/v1/messages` route."""
+    versions_seen: list[str] = field(default_factory=list)
+    """The `anthropic-version` of every native-route request, in order."""
     stream_tokens_sent: int = 0
     """Converse stream text deltas handed to the connection so far (all streams), each burst counted
     before its write, which waits while the reader's socket is full: the most the reader can have had."""
@@ -208,6 +210,9 @@ class FakeBedrockApp:
         self.stats.native_messages += 1
         payload = _parse_json(body)
         headers = dict(scope["headers"])
+        version = headers.get(b"anthropic-version", b"").decode("latin-1")
+        self.stats.versions_seen.append(version)
+        anthropic.check_native_version(version, payload)
         if isinstance(payload, dict):
             betas = [b.strip() for b in headers.get(b"anthropic-beta", b"").decode().split(",") if b.strip()]
             if betas:

@@ -26,6 +26,7 @@ from llmgw.server.core.catalog import Catalog, CatalogModel
 from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
+    NATIVE_ANTHROPIC_VERSION,
     decode_chunk,
     event_from_body,
     invoke_body,
@@ -80,6 +81,7 @@ class _Call:
     body: bytes
     converse: dict[str, Any] | None = None
     betas: list[str] = field(default_factory=list)
+    version: str = NATIVE_ANTHROPIC_VERSION  # the native route's anthropic-version
 
 
 class _Calls:
@@ -116,8 +118,9 @@ class _Calls:
         betas = allowed_betas(model, self._betas)
         if model.api == "messages":
             body = fit_to_model(native_body(params, sent_id, self._stream), model, self._thinking)
-            fit_to_version(body, native_version(self._versions, model))
-            return _Call("native", sent_id, compact_json(body).encode(), None, betas)
+            version = native_version(self._versions, model)
+            fit_to_version(body, version)
+            return _Call("native", sent_id, compact_json(body).encode(), None, betas, version)
         body = fit_to_model(invoke_body(params, betas), model, self._thinking)
         return _Call("invoke", sent_id, compact_json(body).encode())
 
@@ -208,7 +211,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             response = await bedrock.converse(call.converse)
             return message_from_converse(response, call.model_id, trace.id)
         if call.api == "native":
-            raw = await bedrock.native_messages(call.model_id, call.body, call.betas)
+            raw = await bedrock.native_messages(call.model_id, call.body, call.betas, call.version)
         else:
             raw = await bedrock.invoke_model_raw(call.model_id, call.body)
         return parse_object(raw, "Bedrock's answer")
@@ -227,7 +230,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
                 await converse_events.aclose()
             return
         if call.api == "native":
-            events = bedrock.native_messages_stream(call.model_id, call.body, call.betas)
+            events = bedrock.native_messages_stream(call.model_id, call.body, call.betas, call.version)
         else:
             events = bedrock.invoke_model_stream(call.model_id, call.body)
         try:

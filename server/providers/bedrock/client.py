@@ -37,6 +37,7 @@ from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
 from llmgw.server.providers.bedrock import native
+from llmgw.server.providers.bedrock.anthropic import NATIVE_ANTHROPIC_VERSION
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
@@ -61,11 +62,12 @@ class BedrockClientConfig:
     (streams included) in flight at once; more wait for a connection. `profile` signs
     with a named AWS profile; `role_arn` with a role assumed through STS (from the
     profile's or the default credentials), refreshed before it expires.
-    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of the calls the
-    gateway's router makes (Converse, ConverseStream, InvokeModel with a JSON body, the
-    native Messages route); the gateway sets 1, since the router retries them itself,
-    across regions. `max_attempts` bounds the others (InvokeModel with a raw body and its
-    response stream, CountTokens). Both count calls in total, the first included.
+    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of Converse,
+    ConverseStream, InvokeModel with a JSON body and the native Messages route;
+    `max_attempts` those of InvokeModel with a raw body, its response stream and
+    CountTokens. Both count calls in total, the first included. The gateway routes every
+    call and sets both to 1: its router retries, across regions (services/routed.py); a
+    client used on its own retries in place.
     """
 
     region: str
@@ -335,15 +337,17 @@ class BedrockClient:
         )
         return raw
 
-    async def native_messages(self, model_id: str, body: bytes, betas: Sequence[str]) -> bytes:
-        """One call to the native `/anthropic/v1/messages` route (native.py); the answer's bytes."""
+    async def native_messages(
+        self, model_id: str, body: bytes, betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION
+    ) -> bytes:
+        """One call to the native `/anthropic/v1/messages` route (native.py) at `version`; the answer's bytes."""
         raw, _ = await self._call(
             model_id,
             _NATIVE,
             native.PATH,
             body,
             attempts=self._routed_attempts,
-            headers=native.headers(betas),
+            headers=native.headers(betas, version),
             refusal=native.refusal,
         )
         try:
@@ -352,9 +356,9 @@ class BedrockClient:
             raise map_bedrock_error(exc, model_id) from exc
 
     def native_messages_stream(
-        self, model_id: str, body: bytes, betas: Sequence[str]
+        self, model_id: str, body: bytes, betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """A streamed native Messages call; its events in InvokeModelWithResponseStream's `chunk` shape."""
+        """A streamed native Messages call at `version`; its events in InvokeModelWithResponseStream's `chunk` shape."""
         batches = self._batches(
             model_id,
             _NATIVE,
@@ -363,7 +367,7 @@ class BedrockClient:
             native.SseDecoder(),
             accept=native.SSE,
             attempts=self._routed_attempts,
-            headers=native.headers(betas),
+            headers=native.headers(betas, version),
             refusal=native.refusal,
         )
         return _one_by_one(batches)

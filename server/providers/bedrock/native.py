@@ -34,9 +34,9 @@ class NativeError(Exception):
         self.message = message
 
 
-def headers(betas: Sequence[str]) -> dict[str, str]:
+def headers(betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION) -> dict[str, str]:
     """The route's own request headers, besides content type, accept and the signature."""
-    sent = {"anthropic-version": NATIVE_ANTHROPIC_VERSION}
+    sent = {"anthropic-version": version}
     if betas:
         sent["anthropic-beta"] = ",".join(betas)
     return sent
