@@ -30,6 +30,9 @@ SESSION_TOKEN = "hardeningSessionToken0123456789abcdefghijklmnopqrstuvwxyz"
         ("Signature=0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
         ("token eyJhbGciOi.eyJzdWIiOiJh.c2lnbmF0dXJl here", "eyJzdWIiOiJh"),
         ("x-api-key: sk-ant-api03-secret", "sk-ant-api03-secret"),
+        ("AUTHORIZATION=BEARER sk-llmgw-ABCDEF0123456789", "ABCDEF0123456789"),
+        ("X-API-KEY: topsecretvalue", "topsecretvalue"),
+        ("aws_session_token='FwoGZXIvYXdzEDEaDLONG'", "FwoGZXIvYXdzEDEaDLONG"),
     ],
 )
 def test_redact(text: str, secret: str) -> None:
@@ -37,6 +40,13 @@ def test_redact(text: str, secret: str) -> None:
     cleaned = redact(text)
     assert secret not in cleaned
     assert "[redacted]" in cleaned
+
+
+def test_redact_keeps_clean_text() -> None:
+    """A line with no credential shape comes back unchanged (the fast path), also with odd cases."""
+    line = "chat.CreateChatCompletion OK user=alice model=anthropic.claude-3-haiku key=Main-Key 12.5 ms"
+    assert redact(line) == line
+    assert redact("") == ""
 
 
 def test_debug_logs_hold_no_prompt_or_secret(fake_bedrock_process: str, tmp_path: Path) -> None:
