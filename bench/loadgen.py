@@ -8,6 +8,10 @@ eats the shared CPU shows up instead of hiding in the servers' numbers.
 
     python -m bench.loadgen --target http --address 127.0.0.1:8080 --key sk-... --stream -c 16 -d 10
     python -m bench.loadgen --target grpc --address 127.0.0.1:50051 --key sk-... -c 64 -d 10
+    python -m bench.loadgen --target bedrock --address 127.0.0.1:8765 --stream -c 1 -d 10
+
+The `bedrock` target sends the same question straight to a (fake) Bedrock's Converse or
+ConverseStream route, unsigned: the baseline the gateway's added latency is measured against.
 
 HTTP clients: `raw` (bench/rawhttp.py, one keep-alive connection per worker; the cheapest, so
 the default) or `httpx` (httpx2.AsyncClient, one pooled client), to measure client overhead.
@@ -33,7 +37,7 @@ from llmgw.bridge.openai_shapes import OPENAI_SHAPES
 from llmgw.bridge.transcode import parse_into
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
 
-Target = Literal["http", "grpc"]
+Target = Literal["http", "grpc", "bedrock"]
 ClientKind = Literal["raw", "httpx"]
 DEFAULT_MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
 CHAT_PATH = "/v1/chat/completions"
@@ -151,6 +155,33 @@ async def _raw_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requeste
     return requesters
 
 
+def _check_bedrock(status: int, body: bytes, stream: bool) -> None:
+    if status != 200:
+        raise RequestFailed(f"HTTP {status}: {body[:200]!r}")
+    # ConverseStream ends with its metadata event; Converse answers with the usage.
+    if (b"metadata" if stream else b'"usage"') not in body[-600:]:
+        raise RequestFailed(f"incomplete answer: {body[-200:]!r}")
+
+
+async def _bedrock_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
+    """Requests straight to Bedrock's REST routes; no TTFT (the stream's first bytes come before the first token)."""
+    host, port = _split_address(spec.address)
+    body = json.dumps({"messages": [{"role": "user", "content": [{"text": spec.prompt}]}]}).encode()
+    path = f"/model/{spec.model}/{'converse-stream' if spec.stream else 'converse'}"
+    requesters: list[Requester] = []
+    for _ in range(spec.concurrency):
+        connection = Connection(host, port)
+        stack.push_async_callback(connection.close)
+
+        async def request(connection: Connection = connection) -> float | None:
+            response = await connection.post(path, body)
+            _check_bedrock(response.status, response.body, spec.stream)
+            return None
+
+        requesters.append(request)
+    return requesters
+
+
 async def _httpx_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
     import httpx2
 
@@ -227,6 +258,8 @@ async def run_load(spec: RunSpec) -> RunResult:
     async with AsyncExitStack() as stack:
         if spec.target == "grpc":
             requesters = await _grpc_requesters(spec, stack)
+        elif spec.target == "bedrock":
+            requesters = await _bedrock_requesters(spec, stack)
         elif spec.client == "httpx":
             requesters = await _httpx_requesters(spec, stack)
         else:
@@ -284,7 +317,7 @@ def _summarise(
         target=spec.target,
         stream=spec.stream,
         concurrency=spec.concurrency,
-        client="grpc.aio" if spec.target == "grpc" else spec.client,
+        client="grpc.aio" if spec.target == "grpc" else "raw" if spec.target == "bedrock" else spec.client,
         requests=count,
         errors=errors,
         elapsed_s=round(elapsed, 3),
@@ -301,8 +334,8 @@ def _summarise(
 def build_parser() -> argparse.ArgumentParser:
     """The command line of one run."""
     parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--target", choices=["http", "grpc"], required=True)
-    parser.add_argument("--address", required=True, help="HOST:PORT of the HTTP server or the gRPC server")
+    parser.add_argument("--target", choices=["http", "grpc", "bedrock"], required=True)
+    parser.add_argument("--address", required=True, help="HOST:PORT of the HTTP or gRPC server, or of Bedrock")
     parser.add_argument("--key", default="none", help="API key sent as a bearer token")
     parser.add_argument("--stream", action="store_true", help="stream (SSE over HTTP, server-streaming RPC)")
     parser.add_argument("-c", "--concurrency", type=int, default=1)

@@ -10,12 +10,13 @@ machine. Every row adds
 the CPU each server process spent per request, read from /proc. Stops everything at the end.
 
     .venv/bin/python -m bench.run_bridge [--duration 10] [--concurrency 1 16 64] [--out rows.jsonl]
-    .venv/bin/python -m bench.run_bridge --profile 15 --profile-out /tmp/llmgw-profile
+    .venv/bin/python -m bench.run_bridge --profile 15 --profile-targets grpc http-bridge
     .venv/bin/python -m bench.run_bridge --skip-matrix --compare-clients --duration 5
     .venv/bin/python -m bench.run_bridge --targets grpc http-bridge --concurrency 1 64
 
 With `--profile S`, the matrix is followed by py-spy sampling the gateway for S seconds under
-HTTP load at concurrency 16, once unary and once streaming; the collapsed stacks are written
+load at concurrency 16 on each of `--profile-targets` (default: the HTTP bridge), once unary
+and once streaming; the collapsed stacks are written
 to the profile directory and summarised by bench/profile_summary.py.
 """
 
@@ -209,13 +210,13 @@ def compare_clients(stack: Stack, duration: float, warmup: float) -> None:
     print()
 
 
-def profile_gateway(stack: Stack, seconds: float, out_dir: Path) -> None:
-    """Sample the gateway with py-spy under HTTP load (unary, then streaming) and summarise."""
+def profile_gateway(stack: Stack, seconds: float, out_dir: Path, target: str = "http-bridge") -> None:
+    """Sample the gateway with py-spy under load on one target (unary, then streaming) and summarise."""
     py_spy = shutil.which("py-spy") or str(Path(PY).parent / "py-spy")
     out_dir.mkdir(parents=True, exist_ok=True)
     for stream in (False, True):
         name = "stream" if stream else "unary"
-        stacks = out_dir / f"gateway-{name}.txt"
+        stacks = out_dir / f"gateway-{target}-{name}.txt"
         sampler = subprocess.Popen(
             [
                 py_spy,
@@ -237,10 +238,10 @@ def profile_gateway(stack: Stack, seconds: float, out_dir: Path) -> None:
             stderr=subprocess.DEVNULL,
         )
         try:
-            row = run_one(stack, "http-bridge", stream, 16, seconds, 0.5)
+            row = run_one(stack, target, stream, 16, seconds, 0.5)
         finally:
             sampler.wait(timeout=seconds + LOADGEN_GRACE_S)
-        print(f"\n### Gateway profile, HTTP {name}, concurrency 16 ({row['rps']:.0f} req/s)\n")
+        print(f"\n### Gateway profile, {target} {name}, concurrency 16 ({row['rps']:.0f} req/s)\n")
         print(summarise_file(stacks))
 
 
@@ -259,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--profile", type=float, default=0.0, help="py-spy the gateway for this many seconds")
     parser.add_argument("--profile-out", type=Path, default=Path(tempfile.gettempdir()) / "llmgw-profile")
+    parser.add_argument(
+        "--profile-targets", nargs="+", default=["http-bridge"], choices=["grpc", "http-bridge"], help="what to load"
+    )
     args = parser.parse_args(argv)
     work_dir = Path(tempfile.mkdtemp(prefix="llmgw-bench-"))
     rows: list[dict[str, object]] = []
@@ -278,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             print()
             print("\n".join(comparisons(rows)))
         if args.profile > 0:
-            profile_gateway(stack, args.profile, args.profile_out)
+            for target in args.profile_targets:
+                profile_gateway(stack, args.profile, args.profile_out, target)
     if args.out is not None:
         args.out.write_text("".join(json.dumps(row) + "\n" for row in rows))
     shutil.rmtree(work_dir, ignore_errors=True)

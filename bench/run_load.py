@@ -17,6 +17,10 @@ worker. Loads (`--loads`, default all):
 The realistic and slow loads need separate fake Bedrock timings, so each load restarts the
 servers. Run on a quiet machine; it says what else was running (load average) at the start.
 
+Besides the zero-work server, the fake Bedrock itself is a target (`fake-bedrock`: the same
+question sent straight to its Converse routes): the "over fake" column is each row's p50 minus
+that row's, the latency the gateway adds to the Bedrock it fronts.
+
     .venv/bin/python -m bench.run_load [--duration 20] [--loads realistic slow unary single] [--workers N]
 """
 
@@ -123,8 +127,11 @@ def start(group: ProcessGroup, work: Path, load: Load, workers: int | None) -> S
 
 def run(stack: Stack, load: Load, target: str, duration: float, warmup: float) -> dict[str, object]:
     """One load-generator run; the row plus the gateway's CPU per request and its workers' RSS."""
-    port = {"zero-work": stack.zero_port, "http": stack.http_port, "grpc": stack.grpc_port}[target]
-    argv = [PY, "-m", "bench.loadgen", "--target", "grpc" if target == "grpc" else "http"]
+    port = {"zero-work": stack.zero_port, "fake-bedrock": stack.fake_port, "http": stack.http_port}.get(
+        target, stack.grpc_port
+    )
+    kind = {"grpc": "grpc", "fake-bedrock": "bedrock"}.get(target, "http")
+    argv = [PY, "-m", "bench.loadgen", "--target", kind]
     argv += ["--address", f"127.0.0.1:{port}", "--key", stack.api_key, "-c", str(load.concurrency)]
     argv += ["-d", str(duration), "--warmup", str(warmup), "--label", target, *(["--stream"] if load.stream else [])]
     processes = [stack.gateway_pid, *children(stack.gateway_pid)]
@@ -144,26 +151,28 @@ def run(stack: Stack, load: Load, target: str, duration: float, warmup: float) -
 def report(load: Load, rows: list[dict[str, object]]) -> list[str]:
     """Markdown rows for one load, ratios against the zero-work row (and, for streams, the theory)."""
     ceiling = next(float(str(row["rps"])) for row in rows if row["label"] == "zero-work")
+    fake_p50 = next((float(str(row["p50_ms"])) for row in rows if row["label"] == "fake-bedrock"), None)
     theory = load.concurrency / load.stream_seconds
     lines = []
     for row in rows:
         rps = float(str(row["rps"]))
         ttft = "-" if row["ttft_p50_ms"] is None else f"{row['ttft_p50_ms']:.0f} / {row['ttft_p99_ms']:.0f}"
-        gateway = row["label"] != "zero-work"
+        gateway = row["label"] in ("http", "grpc")
+        over = f"{float(str(row['p50_ms'])) - fake_p50:+.1f}" if gateway and fake_p50 is not None else "-"
         cpu = f"{float(str(row['gateway_cpu_ms_per_req'])):.2f}" if gateway else "-"
         rss = f"{float(str(row['worker_rss_mb'])):.0f} ({row['workers']})" if gateway else "-"
         lines.append(
             f"| {load.name} | {row['label']} | {load.concurrency} | {row['requests']} | {row['errors']} "
-            f"| {rps:.1f} | {rps / ceiling:.0%} | {rps / theory:.0%} | {row['p50_ms']:.0f} | {ttft} "
+            f"| {rps:.1f} | {rps / ceiling:.0%} | {rps / theory:.0%} | {row['p50_ms']:.1f} | {over} | {ttft} "
             f"| {cpu} | {rss} |"
         )
     return lines
 
 
 HEADER = (
-    "| load | target | conc | requests | errors | req/s | of zero-work | of theory | p50 ms | TTFT p50 / p99 ms "
-    "| gateway CPU ms/req (all workers) | max RSS MB per worker (workers) |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|"
+    "| load | target | conc | requests | errors | req/s | of zero-work | of theory | p50 ms | over fake ms "
+    "| TTFT p50 / p99 ms | gateway CPU ms/req (all workers) | max RSS MB per worker (workers) |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -173,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=20.0, help="measured seconds per run")
     parser.add_argument("--warmup", type=float, default=5.0, help="discarded seconds per run")
     parser.add_argument("--loads", nargs="+", default=list(LOADS), choices=list(LOADS))
-    parser.add_argument("--targets", nargs="+", default=["zero-work", "http", "grpc"])
+    parser.add_argument("--targets", nargs="+", default=["zero-work", "fake-bedrock", "http", "grpc"])
     parser.add_argument("--workers", type=int, default=None, help="gateway WORKERS (default: the gateway's default)")
     parser.add_argument("--out", type=Path, help="also write the rows as JSON lines here")
     args = parser.parse_args(argv)

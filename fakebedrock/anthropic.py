@@ -43,12 +43,28 @@ RUNTIME_BETAS = frozenset(
 )
 #: Models whose runtime CountTokens is refused (the cards give them count_tokens on mantle only).
 NO_COUNT_TOKENS = ("claude-opus-4-7", "claude-opus-4-8", "claude-sonnet-5", "claude-fable", "claude-opus-5")
+#: The native route's `anthropic-version` values (reference 10.7); 2026-10-21 has no sampling parameters.
+NATIVE_VERSIONS = ("2023-06-01", "2026-10-21")
+_SAMPLING_REMOVED_IN_2026 = ("temperature", "top_p", "top_k")
 _SIGNING_KEY = b"fake-bedrock-thinking"
 
 
 def is_anthropic_model(model_id: str) -> bool:
     """Whether the id names a Claude model (bare, profile or ARN)."""
     return "anthropic.claude" in model_id
+
+
+def check_native_version(version: str, payload: object) -> None:
+    """Refuse, as Bedrock does, an unknown `anthropic-version` or a sampling parameter 2026-10-21 has no more.
+
+    A request without the header is served as 2023-06-01 (whether Bedrock requires it is unconfirmed).
+    """
+    if version and version not in NATIVE_VERSIONS:
+        raise invalid(f"anthropic-version: {version!r} is not a supported API version.")
+    if version == NATIVE_VERSIONS[1] and isinstance(payload, dict):
+        for name in _SAMPLING_REMOVED_IN_2026:
+            if name in payload:
+                raise invalid(f"{name}: Extra inputs are not permitted in API version {version}.")
 
 
 def sign(thinking: str) -> str:

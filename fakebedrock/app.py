@@ -53,6 +53,9 @@ _ROUTE = re.compile(rb"/model/([^/]+)/(converse|converse-stream|invoke|invoke-wi
 _NATIVE_MESSAGES = b"/anthropic/v1/messages"
 # Text deltas a `mid_stream` fault lets through before the in-stream error.
 _DELTAS_BEFORE_STREAM_ERROR = 3
+# A stream's events are written in bursts of at most about this many bytes, so a write waits
+# for a slow reader (uvicorn's flow control) instead of the whole answer being handed over at once.
+_BURST_BYTES = 16 * 1024
 # Faults a stream plays after it has begun (a unary call plays `stall` as `hang`).
 _STREAM_FAULTS = frozenset({"mid_stream", "stall"})
 
@@ -70,6 +73,11 @@ class FakeBedrockStats:
     """Every anthropic-beta value that reached the fake, accepted or not."""
     native_messages: int = 0
     """Requests to the native `/anthropic/v1/messages` route."""
+    versions_seen: list[str] = field(default_factory=list)
+    """The `anthropic-version` of every native-route request, in order."""
+    stream_tokens_sent: int = 0
+    """Converse stream text deltas handed to the connection so far (all streams), each burst counted
+    before its write, which waits while the reader's socket is full: the most the reader can have had."""
 
 
 class FakeBedrockApp:
@@ -150,7 +158,11 @@ class FakeBedrockApp:
         if not await self._play_fault(fault, model_id, receive, streaming):
             return
         plan = self._sealed(
-            model_id, request, plan_answer(request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse)
+            model_id,
+            request,
+            plan_answer(
+                request, knobs.output_tokens, knobs.tools_allowed, thinking, knobs.refuse, token_chars=knobs.token_chars
+            ),
         )
         if knobs.redacted_thinking and plan.reasoning_tokens:
             plan = dataclasses.replace(plan, redacted_reasoning=self.signer.redacted(request.seed))
@@ -198,6 +210,9 @@ class FakeBedrockApp:
         self.stats.native_messages += 1
         payload = _parse_json(body)
         headers = dict(scope["headers"])
+        version = headers.get(b"anthropic-version", b"").decode("latin-1")
+        self.stats.versions_seen.append(version)
+        anthropic.check_native_version(version, payload)
         if isinstance(payload, dict):
             betas = [b.strip() for b in headers.get(b"anthropic-beta", b"").decode().split(",") if b.strip()]
             if betas:
@@ -315,7 +330,7 @@ class FakeBedrockApp:
         )
         watcher = asyncio.ensure_future(_disconnected(receive))
         try:
-            outcome = await _send_stream(plan, knobs, fault, send, watcher, started)
+            outcome = await _send_stream(plan, knobs, fault, send, watcher, started, self.stats)
         except OSError:
             outcome = "aborted"
         finally:
@@ -329,33 +344,58 @@ class FakeBedrockApp:
 
 
 async def _send_stream(
-    plan: AnswerPlan, knobs: Knobs, fault: str | None, send: Send, watcher: asyncio.Future[None], started: float
+    plan: AnswerPlan,
+    knobs: Knobs,
+    fault: str | None,
+    send: Send,
+    watcher: asyncio.Future[None],
+    started: float,
+    stats: FakeBedrockStats,
 ) -> str:
-    """Send the events in bursts between delays; returns "completed", "aborted" or "failed".
+    """Send the events in bursts; returns "completed", "aborted" or "failed".
 
-    `fault` "mid_stream" ends the stream with an in-stream error after a few deltas;
-    "stall" sends a few deltas and then nothing until the client leaves.
+    A burst ends at each delay and at about `_BURST_BYTES`. `fault` "mid_stream" ends the stream
+    with an in-stream error after a few deltas; "stall" sends a few deltas and then nothing
+    until the client leaves. `stats.stream_tokens_sent` counts the deltas of each burst as it is
+    handed to the connection, before its write waits for the reader.
     """
     mid_stream = fault == "mid_stream"
     pending: list[bytes] = []
+    pending_bytes = 0
     tokens_sent = 0
+    tokens_pending = 0
+
+    async def flush() -> None:
+        nonlocal pending_bytes, tokens_pending
+        stats.stream_tokens_sent += tokens_pending  # counted as handed over, before its write may wait
+        body = b"".join(pending)
+        pending.clear()
+        pending_bytes = tokens_pending = 0
+        await send({"type": "http.response.body", "body": body, "more_body": True})
+
     for event in stream_events(plan):
         if event.is_token:
             if mid_stream and tokens_sent == _DELTAS_BEFORE_STREAM_ERROR:
                 break
             if fault == "stall" and tokens_sent == STALL_AFTER_DELTAS:
-                await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
+                await flush()
                 await asyncio.wait([watcher], timeout=HANG_LIMIT_S)
                 return "aborted"
             delay_ms = knobs.token_delay_ms if tokens_sent else knobs.ttft_ms
             tokens_sent += 1
             if delay_ms > 0:
-                await send({"type": "http.response.body", "body": b"".join(pending), "more_body": True})
-                pending.clear()
+                await flush()
                 await asyncio.wait([watcher], timeout=delay_ms / 1000)
                 if watcher.done():
                     return "aborted"
-        pending.append(encode_event(event.event_type, json.dumps(event.payload).encode()))
+            elif pending_bytes >= _BURST_BYTES:
+                await flush()
+                if watcher.done():
+                    return "aborted"
+            tokens_pending += 1
+        frame = encode_event(event.event_type, json.dumps(event.payload).encode())
+        pending.append(frame)
+        pending_bytes += len(frame)
     if mid_stream:
         error = {"message": "The model stopped while streaming.", "originalStatusCode": 500}
         pending.append(encode_exception("modelStreamErrorException", json.dumps(error).encode()))
@@ -364,6 +404,7 @@ async def _send_stream(
         pending.append(encode_event(closing.event_type, json.dumps(closing.payload).encode()))
     if watcher.done():
         return "aborted"
+    stats.stream_tokens_sent += tokens_pending
     await send({"type": "http.response.body", "body": b"".join(pending), "more_body": False})
     return "failed" if mid_stream else "completed"
 

@@ -1,7 +1,8 @@
 """Per-request knobs written into the prompt as `[[name:value]]` markers.
 
 Tests steer one request without reconfiguring the server: `[[fault:throttle:2]]`,
-`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[no_tool]]`, `[[refuse]]`
+`[[tokens:5]]`, `[[ttft_ms:200]]`, `[[token_delay_ms:10]]`, `[[token_chars:200]]` (each generated
+word drawn out to that many characters, for answers that weigh more per token), `[[no_tool]]`, `[[refuse]]`
 (the model declines: a short text with stop reason `refusal`, as Claude Fable answers) and
 `[[redacted_thinking]]` (a thinking answer also carries a redacted, encrypted reasoning block).
 Markers stay part of the prompt text and count as prompt words like any other.
@@ -14,7 +15,9 @@ from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.errors import invalid
 from llmgw.fakebedrock.faults import Fault, parse_fault
 
-_MARKER = re.compile(r"\[\[(no_tool|refuse|redacted_thinking|fault|tokens|ttft_ms|token_delay_ms)(?::([^\[\]]*))?\]\]")
+_MARKER = re.compile(
+    r"\[\[(no_tool|refuse|redacted_thinking|fault|tokens|ttft_ms|token_delay_ms|token_chars)(?::([^\[\]]*))?\]\]"
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +31,7 @@ class Knobs:
     tools_allowed: bool
     refuse: bool = False
     redacted_thinking: bool = False
+    token_chars: int = 0
 
 
 def read_knobs(text: str, config: FakeBedrockConfig, model_id: str = "") -> Knobs:
@@ -38,6 +42,7 @@ def read_knobs(text: str, config: FakeBedrockConfig, model_id: str = "") -> Knob
     fault = config.fault_for(model_id)
     tokens, ttft_ms, token_delay_ms = config.output_tokens, config.ttft_ms, config.token_delay_ms
     tools_allowed = True
+    token_chars = 0
     refuse = False
     redacted = False
     if "[[" in text:
@@ -57,9 +62,11 @@ def read_knobs(text: str, config: FakeBedrockConfig, model_id: str = "") -> Knob
                     raise invalid(f"marker {marker} needs at least 1 token")
             elif name == "ttft_ms":
                 ttft_ms = _number(value, marker)
+            elif name == "token_chars":
+                token_chars = _number(value, marker)
             else:
                 token_delay_ms = _number(value, marker)
-    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed, refuse, redacted)
+    return Knobs(fault, tokens, float(ttft_ms), float(token_delay_ms), tools_allowed, refuse, redacted, token_chars)
 
 
 def _fault(value: str | None, marker: str) -> Fault:

@@ -72,6 +72,10 @@ class ConverseRequest:
     # with tool results (what thinking models check); "" otherwise.
     tool_turn_opens_with: str = ""
     service_tier: str = "default"
+    # toolChoice `any`: a tool call is due even after tool results; `called_tools` are the names
+    # of the tools the conversation has called already, in order.
+    must_call_tool: bool = False
+    called_tools: tuple[str, ...] = ()
 
 
 @dataclass
@@ -84,6 +88,7 @@ class _Message:
     images: list[ImageInfo] = field(default_factory=list)
     tool_results: list[str] = field(default_factory=list)
     tool_use_ids: set[str] = field(default_factory=set)
+    tool_use_names: list[str] = field(default_factory=list)
     tool_result_ids: list[str] = field(default_factory=list)
 
 
@@ -122,6 +127,8 @@ def parse_converse(body: object) -> ConverseRequest:
         reasoning_blocks=tuple(block for m in messages for block in m.reasoning),
         tool_turn_opens_with=_tool_turn_opening(raw_messages, messages),
         service_tier=_service_tier(body.get("serviceTier")),
+        must_call_tool=_chooses_any(body.get("toolConfig")),
+        called_tools=tuple(name for m in messages for name in m.tool_use_names),
     )
 
 
@@ -181,6 +188,7 @@ def _read_block(message: _Message, where: str, block: object) -> None:
         if not isinstance(tool_use, dict) or not all(isinstance(tool_use.get(k), str) for k in ("toolUseId", "name")):
             raise invalid(f"{where}.toolUse needs a toolUseId and a name.")
         message.tool_use_ids.add(tool_use["toolUseId"])
+        message.tool_use_names.append(tool_use["name"])
         message.tokens += count_words(json.dumps(tool_use.get("input", {})))
     elif "toolResult" in block:
         if message.role != "user":
@@ -357,6 +365,12 @@ def _read_tool_config(raw: object) -> tuple[tuple[ToolSpec, ...], str | None]:
     if name not in names:
         raise invalid("toolConfig.toolChoice must be auto, any, or tool with the name of a defined tool.")
     return tuple(tools), str(name)
+
+
+def _chooses_any(raw: object) -> bool:
+    """Whether a (valid) toolConfig's toolChoice is `any`."""
+    choice = raw.get("toolChoice") if isinstance(raw, dict) else None
+    return isinstance(choice, dict) and "any" in choice
 
 
 def _read_tool_spec(index: int, spec: object) -> ToolSpec:

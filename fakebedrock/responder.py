@@ -151,6 +151,7 @@ def plan_answer(
     tools_allowed: bool = True,
     thinking: ThinkingShown = _NO_THINKING,
     refuse: bool = False,
+    token_chars: int = 0,
 ) -> AnswerPlan:
     """Decide the answer to `request`, generating `output_tokens` words unless a tool call is due.
 
@@ -172,7 +173,7 @@ def plan_answer(
     if tool_call is not None:
         words = [*mentions, f"Calling {tool_call.name}."]
     else:
-        words = mentions + _generated_words(request.seed, output_tokens)
+        words = mentions + [_drawn_out(word, token_chars) for word in _generated_words(request.seed, output_tokens)]
     tokens = _TOKEN.findall(" ".join(words))
     stop_reason = "tool_use" if tool_call else "end_turn"
     budget = None if request.max_tokens is None else max(request.max_tokens - len(reasoning), 0)
@@ -188,6 +189,11 @@ def plan_answer(
 
 def _generated_words(seed: bytes, count: int) -> list[str]:
     return [VOCABULARY[byte & 63] for byte in hashlib.shake_256(seed).digest(count)]
+
+
+def _drawn_out(word: str, chars: int) -> str:
+    """`word` repeated to `chars` characters (as it is when `chars` is 0)."""
+    return (word * (chars // len(word) + 1))[:chars] if chars else word
 
 
 def _stop_position(text: str, stop_sequences: tuple[str, ...]) -> int | None:
@@ -209,9 +215,19 @@ def _truncate(tokens: list[str], length: int) -> list[str]:
 
 
 def _tool_call(request: ConverseRequest) -> ToolCall | None:
-    if not request.tools or not request.ends_with_user or request.tool_results:
+    """The tool the fake calls: the forced one, else the first offered.
+
+    After tool results it answers in text, unless toolChoice `any` makes a call due: then it
+    calls the first tool the conversation has not called yet (else the last one offered).
+    """
+    if not request.tools or not request.ends_with_user or (request.tool_results and not request.must_call_tool):
         return None
-    tool = next(t for t in request.tools if t.name == request.forced_tool) if request.forced_tool else request.tools[0]
+    if request.forced_tool:
+        tool = next(t for t in request.tools if t.name == request.forced_tool)
+    elif request.tool_results:
+        tool = next((t for t in request.tools if t.name not in request.called_tools), request.tools[-1])
+    else:
+        tool = request.tools[0]
     digest = hashlib.blake2b(request.seed + tool.name.encode(), digest_size=11).hexdigest()
     return ToolCall(f"tooluse_{digest}", tool.name, _sample_input(tool))
 

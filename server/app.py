@@ -30,6 +30,7 @@ from llmgw.server.routing.breaker import BreakerPolicy
 from llmgw.server.routing.router import RetryPolicy, Router
 from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.connection_limits import GrpcLimits, server_options
 from llmgw.server.rpc.inprocess import InProcessChannel, LocalHandlers
 from llmgw.server.rpc.metrics import GatewayMetrics, MetricsServer
 from llmgw.server.rpc.observability import CallObserver, note_principal
@@ -117,8 +118,8 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
 
     The fake gets dummy credentials, real Bedrock the region's profile or role, else
     boto3's chain. A `[bedrock.regions.*]` table for AWS_REGION overrides
-    BEDROCK_ENDPOINT_URL. Calls the router makes get one attempt each (it retries them);
-    the client's own boto3 calls (not routed) keep BEDROCK_MAX_ATTEMPTS.
+    BEDROCK_ENDPOINT_URL. Every call goes through the router, which retries it
+    (BEDROCK_MAX_ATTEMPTS rounds, across regions), so each gets one attempt here.
     """
     name = region or settings.aws_region
     table = next((entry for entry in settings.bedrock if entry.name == name), None)
@@ -127,7 +128,7 @@ def bedrock_config(settings: Settings, region: str | None = None) -> BedrockClie
     return BedrockClientConfig(
         region=name,
         endpoint_url=endpoint if table is None or table.endpoint_url is None else table.endpoint_url,
-        max_attempts=settings.bedrock_max_attempts,
+        max_attempts=1,
         transport_max_attempts=1,
         connect_timeout_s=settings.bedrock_connect_timeout_seconds,
         read_timeout_s=settings.bedrock_read_timeout_seconds,
@@ -180,6 +181,22 @@ def build_router(settings: Settings, metrics: GatewayMetrics) -> Router:
             cooldown_s=settings.breaker_cooldown_seconds,
         ),
         observer=metrics,
+    )
+
+
+def grpc_limits(settings: Settings) -> GrpcLimits:
+    """The gRPC port's connection limits, from the GRPC_* settings."""
+    return GrpcLimits(
+        handshake_timeout_s=settings.grpc_handshake_timeout_seconds,
+        idle_s=settings.grpc_idle_seconds,
+        max_age_s=settings.grpc_max_connection_age_seconds,
+        age_grace_s=settings.grpc_max_connection_age_grace_seconds,
+        keepalive_s=settings.grpc_keepalive_seconds,
+        keepalive_timeout_s=settings.grpc_keepalive_timeout_seconds,
+        min_ping_interval_s=settings.grpc_min_ping_interval_seconds,
+        max_ping_strikes=settings.grpc_max_ping_strikes,
+        max_concurrent_streams=settings.grpc_max_concurrent_streams,
+        max_metadata_bytes=settings.grpc_max_metadata_bytes,
     )
 
 
@@ -250,11 +267,9 @@ class Gateway:
             spool=Spool(settings.data_dir / SPOOL_FILE_NAME),
         )
         self.router = build_router(settings, self.metrics)
-        # The Anthropic Messages API and the Bedrock passthrough call the default region, unrouted.
-        self.bedrock = self.router.client(settings.aws_region)
         self.outages = OutageLog()
         self.lease_keeper = LeaseKeeper(self.writer, settings.reservation_lease_seconds, self.outages)
-        self.detached = DetachedCalls(settings.bedrock_total_timeout_seconds)
+        self.detached = DetachedCalls()
         self.health = health.aio.HealthServicer()
         self.authenticator = KeyAuthenticator(
             self.server_secret,
@@ -288,21 +303,22 @@ class Gateway:
         return BearerAuthenticator(self.authenticator, oidc.authenticate_token)
 
     def _grpc_server(self) -> grpc.aio.Server:
-        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it)."""
+        """The grpc.aio server with the gateway's interceptor layer (and tracing outside it), and its limits."""
+        limits = grpc_limits(self.settings)
         pipeline = GatewayInterceptor(
             CallObserver(self.metrics),
             self.calls,
             Authentication(self._bearer_authenticator(), note_principal),
             self.outages,
+            limits.max_metadata_bytes,
+            self.settings.max_concurrent_calls,
         )
         # A request may carry images up to MAX_BODY_BYTES, plus protobuf framing.
         message_limit = self.settings.max_body_bytes + 1024 * 1024
         # Outermost first: traces and logs see every call and its final status; a call
         # ended by shutdown becomes ShuttingDown inside the error mapping (server/rpc/pipeline.py).
         self._interceptors = [*([] if self.tracing is None else [self.tracing.interceptor()]), pipeline]
-        return grpc.aio.server(
-            interceptors=self._interceptors, options=[("grpc.max_receive_message_length", message_limit)]
-        )
+        return grpc.aio.server(interceptors=self._interceptors, options=server_options(limits, message_limit))
 
     def _add_services(self) -> None:
         """Every servicer, health and reflection, on the server."""
@@ -332,13 +348,29 @@ class Gateway:
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
         messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
             MessagesServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings), self.detached
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                governance=self.governance,
+                detached=self.detached,
             ),
             server,
         )
         bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
             BedrockPassthroughServicer(
-                self.catalog, admission, self.bedrock, recorder, clock, thinking_settings(settings)
+                self.catalog,
+                admission,
+                self.routes,
+                self.router,
+                recorder,
+                clock,
+                thinking_settings(settings),
+                governance=self.governance,
+                detached=self.detached,
             ),
             server,
         )

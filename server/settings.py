@@ -377,6 +377,17 @@ class Settings:
     http_keepalive_seconds: float = 5.0
     http_max_header_bytes: int = 32 * 1024
     http_max_connections: int = 1000
+    grpc_handshake_timeout_seconds: float = 10.0
+    grpc_idle_seconds: float = 300.0
+    grpc_max_connection_age_seconds: float = 3600.0
+    grpc_max_connection_age_grace_seconds: float = 600.0
+    grpc_keepalive_seconds: float = 60.0
+    grpc_keepalive_timeout_seconds: float = 20.0
+    grpc_min_ping_interval_seconds: float = 10.0
+    grpc_max_ping_strikes: int = 2
+    grpc_max_concurrent_streams: int = 1000
+    grpc_max_metadata_bytes: int = 16 * 1024
+    max_concurrent_calls: int = 4096
     reservation_lease_seconds: float = 120.0
     drop_unsupported_params: bool = False
     default_max_tokens: int = 8192
@@ -520,6 +531,17 @@ _PARSERS: dict[str, Callable[[object], object]] = {
     "http_keepalive_seconds": _positive_float,
     "http_max_header_bytes": _positive_int,
     "http_max_connections": _positive_int,
+    "grpc_handshake_timeout_seconds": _positive_float,
+    "grpc_idle_seconds": _positive_float,
+    "grpc_max_connection_age_seconds": _positive_float,
+    "grpc_max_connection_age_grace_seconds": _positive_float,
+    "grpc_keepalive_seconds": _positive_float,
+    "grpc_keepalive_timeout_seconds": _positive_float,
+    "grpc_min_ping_interval_seconds": _non_negative_float,
+    "grpc_max_ping_strikes": _non_negative_int,
+    "grpc_max_concurrent_streams": _positive_int,
+    "grpc_max_metadata_bytes": _positive_int,
+    "max_concurrent_calls": _positive_int,
     "reservation_lease_seconds": _positive_float,
     "drop_unsupported_params": _parse_bool,
     "default_max_tokens": _positive_int,

@@ -637,8 +637,10 @@ class ChatCompletionParams(_message.Message):
     def response_format(self) -> Global___ResponseFormat:
         """The shape of the answer. Absent or `text`: free text. `json_object` and
         `json_schema` make the model answer with one JSON object (following the
-        given schema), returned as the message content. INVALID_ARGUMENT with
-        tools, with stream, or for a model without forced tool use.
+        given schema), returned as the message content (streamed: as content
+        deltas). With `tools` the model either calls one of them (tool_calls) or
+        answers in the format. INVALID_ARGUMENT for a model without forced tool
+        use, or when a tool has the schema's name.
         """
 
     def __init__(

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bllmgw/v1/error_reason.proto\x12\x08llmgw.v1*\xee\x03\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x45RROR_REASON_INVALID_API_KEY\x10\x01\x12$\n ERROR_REASON_MODEL_ACCESS_DENIED\x10\x02\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x03\x12 \n\x1c\x45RROR_REASON_MODEL_NOT_FOUND\x10\x04\x12\x1f\n\x1b\x45RROR_REASON_QUOTA_EXCEEDED\x10\x05\x12 \n\x1c\x45RROR_REASON_INVALID_REQUEST\x10\x06\x12#\n\x1f\x45RROR_REASON_UPSTREAM_THROTTLED\x10\x07\x12\x1f\n\x1b\x45RROR_REASON_UPSTREAM_ERROR\x10\x08\x12!\n\x1d\x45RROR_REASON_UPSTREAM_TIMEOUT\x10\t\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\n\x12$\n ERROR_REASON_RATE_LIMIT_EXCEEDED\x10\x0b\x12\x1e\n\x1a\x45RROR_REASON_SHUTTING_DOWN\x10\x0c\x12%\n!ERROR_REASON_DATABASE_UNAVAILABLE\x10\rb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1bllmgw/v1/error_reason.proto\x12\x08llmgw.v1*\x8b\x04\n\x0b\x45rrorReason\x12\x1c\n\x18\x45RROR_REASON_UNSPECIFIED\x10\x00\x12 \n\x1c\x45RROR_REASON_INVALID_API_KEY\x10\x01\x12$\n ERROR_REASON_MODEL_ACCESS_DENIED\x10\x02\x12\"\n\x1e\x45RROR_REASON_PERMISSION_DENIED\x10\x03\x12 \n\x1c\x45RROR_REASON_MODEL_NOT_FOUND\x10\x04\x12\x1f\n\x1b\x45RROR_REASON_QUOTA_EXCEEDED\x10\x05\x12 \n\x1c\x45RROR_REASON_INVALID_REQUEST\x10\x06\x12#\n\x1f\x45RROR_REASON_UPSTREAM_THROTTLED\x10\x07\x12\x1f\n\x1b\x45RROR_REASON_UPSTREAM_ERROR\x10\x08\x12!\n\x1d\x45RROR_REASON_UPSTREAM_TIMEOUT\x10\t\x12\x1a\n\x16\x45RROR_REASON_NOT_FOUND\x10\n\x12$\n ERROR_REASON_RATE_LIMIT_EXCEEDED\x10\x0b\x12\x1e\n\x1a\x45RROR_REASON_SHUTTING_DOWN\x10\x0c\x12%\n!ERROR_REASON_DATABASE_UNAVAILABLE\x10\r\x12\x1b\n\x17\x45RROR_REASON_OVERLOADED\x10\x0e\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,5 +32,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'llmgw.v1.error_reason_pb2',
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ERRORREASON']._serialized_start=42
-  _globals['_ERRORREASON']._serialized_end=536
+  _globals['_ERRORREASON']._serialized_end=565
 # @@protoc_insertion_point(module_scope)

@@ -55,6 +55,10 @@ class _ErrorReasonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_ErrorReas
     """The gateway's database is unreachable; nothing was done or charged, retry
     later. UNAVAILABLE.
     """
+    ERROR_REASON_OVERLOADED: _ErrorReason.ValueType  # 14
+    """The gateway already serves as many calls as MAX_CONCURRENT_CALLS allows;
+    nothing was done or charged, retry shortly. UNAVAILABLE.
+    """
 
 class ErrorReason(_ErrorReason, metaclass=_ErrorReasonEnumTypeWrapper):
     """The machine-readable reason of an error. It travels as the `reason` of a
@@ -95,5 +99,9 @@ ERROR_REASON_SHUTTING_DOWN: ErrorReason.ValueType  # 12
 ERROR_REASON_DATABASE_UNAVAILABLE: ErrorReason.ValueType  # 13
 """The gateway's database is unreachable; nothing was done or charged, retry
 later. UNAVAILABLE.
+"""
+ERROR_REASON_OVERLOADED: ErrorReason.ValueType  # 14
+"""The gateway already serves as many calls as MAX_CONCURRENT_CALLS allows;
+nothing was done or charged, retry shortly. UNAVAILABLE.
 """
 Global___ErrorReason: _TypeAlias = ErrorReason  # noqa: Y015

@@ -15,6 +15,7 @@ GatewayError
 ├── RateLimited              the caller's requests or tokens per minute reached the limit
 ├── ShuttingDown             the gateway is stopping and ended the call
 ├── DatabaseUnavailable      the gateway's database did not answer
+├── Overloaded               the gateway serves as many calls as it may
 └── UpstreamError            Bedrock failed
     ├── UpstreamThrottled    Bedrock kept throttling after retries
     └── UpstreamTimeout      Bedrock did not answer in time
@@ -102,6 +103,12 @@ class DatabaseUnavailable(GatewayError):
     """The gateway's database is unreachable (an outage, a failover); the client should retry."""
 
     reason = "DATABASE_UNAVAILABLE"
+
+
+class Overloaded(GatewayError):
+    """The worker already serves MAX_CONCURRENT_CALLS calls; nothing was done, the client should retry."""
+
+    reason = "OVERLOADED"
 
 
 class UpstreamError(GatewayError):

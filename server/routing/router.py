@@ -10,10 +10,12 @@ full jitter, up to BEDROCK_MAX_ATTEMPTS rounds, all within the request's deadlin
 denied) ends the request at once. When every breaker is open the request fails at
 once with UpstreamThrottled rather than waiting.
 
-A stream fails over only until its first content event has been handed over: events
-before it (messageStart) are held back, so the caller has sent nothing when another
-target takes over. After that, errors reach the caller in-band. A stream must send its
-first content within BEDROCK_FIRST_BYTE_TIMEOUT_SECONDS and then an event at least
+A stream fails over only until its first content event has been handed over: the items
+before it (ConverseStream's messageStart; Anthropic's message_start, ping and
+content_block_start) are held back, so the caller has sent nothing when another target
+takes over. The caller says which item is content (`answering`), so the router reads no
+provider's event format. After that, errors reach the caller in-band. A stream must send
+its first content within BEDROCK_FIRST_BYTE_TIMEOUT_SECONDS and then an event at least
 every BEDROCK_IDLE_TIMEOUT_SECONDS, or it ends with UpstreamTimeout (DEADLINE_EXCEEDED).
 """
 
@@ -23,7 +25,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.errors import is_retryable
@@ -33,7 +35,7 @@ from llmgw.server.routing.table import Target
 from llmgw.wire.errors import GatewayError, UpstreamThrottled, UpstreamTimeout
 
 _T = TypeVar("_T")
-Events = AsyncGenerator[list[dict[str, Any]], None]
+_E = TypeVar("_E")
 
 
 class RouterObserver(Protocol):
@@ -115,10 +117,6 @@ class Router:
         self._clock = clock
         self._breakers: dict[tuple[str, str], CircuitBreaker] = {}
 
-    def client(self, region: str) -> BedrockClient:
-        """The Bedrock client of a region (for the calls that are not routed)."""
-        return self._clients[region]
-
     def breaker(self, target: Target) -> CircuitBreaker:
         """The breaker of a target, made closed on first use."""
         key = (target.region, target.called_id)
@@ -170,27 +168,30 @@ class Router:
     async def stream(
         self,
         candidates: Sequence[Candidate],
-        open_stream: Callable[[BedrockClient, Candidate], Events],
+        open_stream: Callable[[BedrockClient, Candidate], AsyncGenerator[_E, None]],
         progress: Progress,
-    ) -> Events:
-        """A stream of ConverseStream event batches, failed over until its first content event.
+        answering: Callable[[_E], bool],
+    ) -> AsyncGenerator[_E, None]:
+        """A stream of items (events, or batches of them), failed over until its first content item.
 
         `open_stream` opens it on a target's client; iterate the result to the end, or close it.
+        `answering(item)` says whether an item is content: the first one ends the failover, and
+        the items before it are held back until then.
 
         The target's breaker counts a success at the first content event, and a failure
         if the stream then breaks in a way that is the target's fault (silence, 5xx).
         """
         deadline = self._clock() + self._policy.total_timeout_s
 
-        async def attempt(candidate: Candidate, ticket: int) -> Events:
+        async def attempt(candidate: Candidate, ticket: int) -> AsyncGenerator[_E, None]:
             events = open_stream(self._clients[candidate.target.region], candidate)
-            held: list[list[dict[str, Any]]] = []
+            held: list[_E] = []
             wait = min(self._policy.first_byte_timeout_s, self._remaining(deadline))
             try:
                 async with asyncio.timeout(wait):
-                    async for batch in events:
-                        held.append(batch)
-                        if any("messageStart" not in event for event in batch):
+                    async for item in events:
+                        held.append(item)
+                        if answering(item):
                             break
             except TimeoutError:
                 await events.aclose()
@@ -209,21 +210,21 @@ class Router:
         return await self._attempts(candidates, attempt, progress, deadline)
 
     async def _rest(
-        self, candidate: Candidate, ticket: int, events: Events, held: list[list[dict[str, Any]]], deadline: float
-    ) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """The held batches, then the rest of the stream under the idle and total timeouts."""
+        self, candidate: Candidate, ticket: int, events: AsyncGenerator[_E, None], held: list[_E], deadline: float
+    ) -> AsyncGenerator[_E, None]:
+        """The held items, then the rest of the stream under the idle and total timeouts."""
         breaker = self.breaker(candidate.target)
         target = candidate.target
         verdict: bool | None = None
         try:
-            for batch in held:
-                yield batch
+            for item in held:
+                yield item
             while True:
                 remaining = self._remaining(deadline)
                 wait = min(self._policy.idle_timeout_s, remaining)
                 try:
                     async with asyncio.timeout(wait):
-                        batch = await anext(events)
+                        item = await anext(events)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -233,7 +234,7 @@ class Router:
                         f"Bedrock's stream for the model '{target.model.id}' in {target.region} "
                         f"went silent for {wait:g} s."
                     ) from None
-                yield batch
+                yield item
             verdict = True
         except GatewayError as exc:
             verdict = False if is_retryable(exc) else None

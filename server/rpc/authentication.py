@@ -6,6 +6,7 @@ authenticated (server/governance/identity.py) for the handler's duration.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 
 from llmgw.server.governance.identity import Authenticator, Principal, reset_principal, set_principal
@@ -35,5 +36,11 @@ class Authentication:
 
     @staticmethod
     def unbind(token: object) -> None:
-        """Unbind the caller bound by `bind`."""
-        reset_principal(token)
+        """Unbind the caller bound by `bind`.
+
+        A stream the client cancelled is closed by grpc from another task, in another context:
+        the binding lives in the call's own context, which goes with the call, so there is
+        nothing to undo (and contextvars refuses a token from elsewhere with ValueError).
+        """
+        with contextlib.suppress(ValueError):
+            reset_principal(token)

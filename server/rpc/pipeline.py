@@ -8,7 +8,9 @@ token passes through a single extra generator. Outermost first:
 1. observability: request id (sent as initial metadata), metrics, the log line;
 2. errors: domain error -> status, AbortError passed through, anything else INTERNAL;
 3. shutdown: tracking for drain, and a drain cancellation -> ShuttingDown;
-4. authentication (not for health and reflection): the Principal bound for the handler.
+4. metadata size (server/rpc/connection_limits.py), the cap on calls in flight
+   (MAX_CONCURRENT_CALLS), then authentication; health and reflection skip the cap and
+   authentication. Authentication binds the Principal for the handler.
 
 Their end parts run in reverse order, so the log line and metrics see the final status.
 """
@@ -24,12 +26,17 @@ from typing import Any, TypeAlias, TypeVar, cast
 import grpc
 
 from llmgw.server.rpc.authentication import Authentication
+from llmgw.server.rpc.connection_limits import DEFAULT_MAX_METADATA_BYTES, metadata_too_large
 from llmgw.server.rpc.context import Context
 from llmgw.server.rpc.observability import CallObserver
 from llmgw.server.rpc.shutdown import CallTracker, raise_if_shutdown
 from llmgw.server.rpc.status import abort_for
 from llmgw.server.rpc.validation import check_request, tolerant
 from llmgw.server.store.outage import OutageLog
+from llmgw.wire.errors import Overloaded
+
+#: MAX_CONCURRENT_CALLS' default.
+DEFAULT_MAX_CALLS = 4096
 
 _Req = TypeVar("_Req")
 _Resp = TypeVar("_Resp")
@@ -48,8 +55,12 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         tracker: CallTracker,
         authentication: Authentication,
         outages: OutageLog | None = None,
+        max_metadata_bytes: int = DEFAULT_MAX_METADATA_BYTES,
+        max_calls: int = DEFAULT_MAX_CALLS,
     ) -> None:
         self._observer = observer
+        self._max_metadata_bytes = max_metadata_bytes
+        self._max_calls = max_calls
         self._tracker = tracker
         self._authentication = authentication
         self._outages = outages
@@ -69,6 +80,18 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
         tracker = self._tracker
         authentication = self._authentication if Authentication.required(method) else None
         outages = self._outages
+        too_large = metadata_too_large(metadata, self._max_metadata_bytes)
+        # Tracked calls include this one once it has entered; health and reflection are never refused.
+        max_calls = self._max_calls if authentication is not None else None
+
+        def refusal() -> Exception | None:
+            if too_large is not None:
+                return too_large
+            if max_calls is not None and len(tracker) > max_calls:
+                return Overloaded(
+                    f"The gateway is serving as many calls as it may ({max_calls}); nothing was done. Retry shortly."
+                )
+            return None
 
         async def unary(behavior: Unary, request: object, context: Context) -> object:
             start = await observer.begin(method, metadata, context)
@@ -77,6 +100,9 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     state = tracker.enter()
                     try:
+                        refused = refusal()
+                        if refused is not None:
+                            raise refused
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
                             check_request(request)
@@ -106,6 +132,9 @@ class GatewayInterceptor(grpc.aio.ServerInterceptor):
                 try:
                     state = tracker.enter()
                     try:
+                        refused = refusal()
+                        if refused is not None:
+                            raise refused
                         token = None if authentication is None else await authentication.bind(metadata)
                         try:
                             check_request(request)

@@ -36,6 +36,7 @@ _STATUS_BY_ERROR: tuple[tuple[type[errors.GatewayError], grpc.StatusCode], ...] 
     (errors.RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.ShuttingDown, grpc.StatusCode.UNAVAILABLE),
     (errors.DatabaseUnavailable, grpc.StatusCode.UNAVAILABLE),
+    (errors.Overloaded, grpc.StatusCode.UNAVAILABLE),
     (errors.UpstreamTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (errors.UpstreamError, grpc.StatusCode.UNAVAILABLE),
 )

@@ -21,7 +21,12 @@ from llmgw.server.providers.bedrock.converse import (
     from_converse_response,
     to_converse_request,
 )
-from llmgw.server.providers.bedrock.response_format import as_json_answer, json_tool_config, wants_json
+from llmgw.server.providers.bedrock.response_format import (
+    answer_tool_name,
+    as_json_answer,
+    json_tool_config,
+    wants_json,
+)
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings, allows_forced_tool_use
 from llmgw.server.routing.router import Candidate, Progress, Router
@@ -80,9 +85,10 @@ def _usage(trace: RequestTrace, input_tokens: int, output_tokens: int) -> chat_p
 class _Requests:
     """The Converse request for each candidate, built once per id sent (each target's model has its own limits)."""
 
-    def __init__(self, params: chat_pb2.ChatCompletionParams, thinking: ThinkingSettings) -> None:
+    def __init__(self, params: chat_pb2.ChatCompletionParams, thinking: ThinkingSettings, *, streaming: bool) -> None:
         self._params = params
         self._thinking = thinking
+        self._streaming = streaming
         self._built: dict[str, dict[str, Any]] = {}
 
     def __call__(self, candidate: Candidate) -> dict[str, Any]:
@@ -93,7 +99,9 @@ class _Requests:
             request["modelId"] = candidate.sent_id
             if wants_json(self._params):
                 forced = allows_forced_tool_use(model, bool(request.get("additionalModelRequestFields")))
-                request["toolConfig"] = json_tool_config(self._params, model, forced, streaming=False)
+                request["toolConfig"] = json_tool_config(
+                    self._params, model, request.get("toolConfig"), forced, streaming=self._streaming
+                )
             self._built[candidate.sent_id] = request
         return request
 
@@ -142,7 +150,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         The caller's mistakes surface here, before any quota is taken: the request is
         converted for the first candidate at once.
         """
-        requests = _Requests(params, self._thinking)
+        requests = _Requests(params, self._thinking, streaming=streaming)
         candidates = route_candidates(self._routes, trace, model)
         tier: str | None = requests(candidates[0]).get("serviceTier", {}).get("type")
         trace.service_tier = tier or "default"
@@ -180,7 +188,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
             raise
         result = await self._detached.run(trace, self._converse(trace, candidates, requests, tier))
         if wants_json(params):
-            result = as_json_answer(result)
+            result = as_json_answer(result, answer_tool_name(params))
         completion = chat_pb2.ChatCompletion(
             id=trace.id,
             object="chat.completion",
@@ -257,15 +265,14 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         try:
             model = await self._admission.model(trace)
             check_capabilities(params, model, streaming=True)
-            if wants_json(params):
-                json_tool_config(params, model, forced_tool_use=False, streaming=True)  # raises: not with stream
             candidates, requests, tier, bound = await self._route(trace, params, model, streaming=True)
-            translator = StreamTranslator(tier)
+            translator = StreamTranslator(tier, answer_tool_name(params) if wants_json(params) else None)
             await self._admission.admit(trace, candidates[0].target.model, bound)
             events = await self._router.stream(
                 candidates,
                 lambda client, candidate: upstream.converse_stream(client, candidate.target.model, requests(candidate)),
                 progress,
+                upstream.has_content,
             )
             trace.routed(progress, answered=True)
             envelope.model = trace.model_id

@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 SESSION_HEADER = "x-claude-code-session-id"
 BETA_HEADER = "anthropic-beta"
+VERSION_HEADER = "anthropic-version"
 _SESSION_MAX = 128
 
 
@@ -157,6 +158,15 @@ class StreamUsage:
             return usage.input_tokens, usage.output_tokens
         input_tokens = usage.input_tokens if usage.seen else (prompt_estimate if left or self.started else 0)
         return input_tokens, max(usage.output_tokens, estimate_tokens(self.generated_chars))
+
+
+def answering(event: Mapping[str, object]) -> bool:
+    """Whether an Anthropic stream event carries the answer, where failover ends.
+
+    message_start, ping and content_block_start say nothing the caller needs yet, so they are
+    held back and another target may still take over until the first delta (or the end).
+    """
+    return event.get("type") not in ("message_start", "ping", "content_block_start")
 
 
 def note_cache(trace: RequestTrace, usage: AnthropicUsage) -> None:

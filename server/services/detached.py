@@ -15,39 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Coroutine
 from typing import Any, TypeVar
 
 from llmgw.server.services.recording import RequestTrace
-from llmgw.wire.echo import echo
-from llmgw.wire.errors import UpstreamTimeout
 
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
-DEFAULT_DEADLINE_S = 180.0
 
 
 class DetachedCalls:
     """Runs each unary call's upstream part out of reach of the handler's cancellation.
 
-    `deadline_s` (BEDROCK_TOTAL_TIMEOUT_SECONDS) bounds how long one unrouted request (the
-    Anthropic Messages API) waits for Bedrock, retries included: botocore's retry loop has no
-    overall limit of its own, so three attempts with a 120 s read timeout could otherwise hold
-    a request for six minutes. Routed calls are bounded by the router, under the same setting.
+    How long the part may take is bounded by the router (BEDROCK_TOTAL_TIMEOUT_SECONDS,
+    retries included), which every unary model call goes through.
     """
 
-    def __init__(self, deadline_s: float = DEFAULT_DEADLINE_S) -> None:
+    def __init__(self) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.deadline_s = deadline_s
-
-    async def bounded(self, upstream: Awaitable[_T], model_id: str) -> _T:
-        """Await an upstream call for at most the deadline; UpstreamTimeout (504) after it."""
-        try:
-            return await asyncio.wait_for(upstream, self.deadline_s)
-        except TimeoutError:
-            raise UpstreamTimeout(
-                f"Bedrock did not answer for the model {echo(model_id)} within {self.deadline_s:g} s, retries included."
-            ) from None
 
     async def run(self, trace: RequestTrace, work: Coroutine[Any, Any, _T]) -> _T:
         """Await `work` (Bedrock call plus recording); if the caller goes away, let it finish alone.

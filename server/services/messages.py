@@ -2,12 +2,15 @@
 
 The catalog says which API serves a model: `api = "messages"` models go to Bedrock Runtime's
 native `POST /anthropic/v1/messages` route (with their profile id, betas in the
-`anthropic-beta` header, `anthropic-version: 2023-06-01`), the others to InvokeModel /
-InvokeModelWithResponseStream with Bedrock's Anthropic body (betas in `anthropic_beta`).
-Either way providers/bedrock/anthropic.py keeps every field, so thinking signatures, cache
-breakpoints and tool blocks reach the model as the client sent them. A streamed answer's `message_stop` is
-held back until the usage row is committed, so a client that has the last event has been
-charged; a client that leaves is charged for what was generated.
+`anthropic-beta` header; the sampling parameters left out when the caller speaks
+`anthropic-version: 2026-10-21`), the others to InvokeModel / InvokeModelWithResponseStream
+with Bedrock's Anthropic body (betas in `anthropic_beta`). Either way
+providers/bedrock/anthropic.py keeps every field, so thinking signatures, cache breakpoints
+and tool blocks reach the model as the client sent them. Calls go through the router, as on
+the OpenAI path: each target of the model's route gets the body its model takes, and a stream
+fails over until its first content event. A streamed answer's `message_stop` is held back
+until the usage row is committed, so a client that has the last event has been charged; a
+client that leaves is charged for what was generated.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from datetime import datetime
 from typing import Any, Literal
 
 from llmgw.server.core.accounting import estimate_tokens
-from llmgw.server.core.catalog import Catalog
+from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.admission import Governance
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
+    NATIVE_ANTHROPIC_VERSION,
     decode_chunk,
     event_from_body,
     invoke_body,
@@ -36,16 +41,20 @@ from llmgw.server.providers.bedrock.anthropic_converse import (
     message_from_converse,
     to_converse,
 )
-from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model, fit_to_version, native_version
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.routing.router import Candidate, Progress, Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
     BETA_HEADER,
+    VERSION_HEADER,
     StreamUsage,
     allowed_betas,
+    answering,
     body_images,
     catalog_id,
     cost_bound,
@@ -56,6 +65,7 @@ from llmgw.server.services.claude import (
 )
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
+from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
 
@@ -64,33 +74,108 @@ ESTIMATE_HEADER = "x-llmgw-token-count"
 
 @dataclass(frozen=True, slots=True)
 class _Call:
-    """One upstream call: which API, the model id, the body (JSON bytes, or Converse kwargs), the betas."""
+    """One upstream call: which API, the model id sent, the body (JSON bytes, or Converse kwargs), the betas."""
 
     api: Literal["invoke", "native", "converse"]
     model_id: str
     body: bytes
     converse: dict[str, Any] | None = None
     betas: list[str] = field(default_factory=list)
+    version: str = NATIVE_ANTHROPIC_VERSION  # the native route's anthropic-version
+
+
+class _Calls:
+    """The upstream call for each route candidate, built once per id sent (each target's model has its own rules)."""
+
+    def __init__(
+        self,
+        params: messages_pb2.MessageParams,
+        betas: list[str],
+        versions: list[str],
+        thinking: ThinkingSettings,
+        *,
+        stream: bool,
+    ) -> None:
+        self._params = params
+        self._betas = betas
+        self._versions = versions
+        self._thinking = thinking
+        self._stream = stream
+        self._built: dict[str, _Call] = {}
+
+    def __call__(self, candidate: Candidate) -> _Call:
+        call = self._built.get(candidate.sent_id)
+        if call is None:
+            call = self._built[candidate.sent_id] = self._build(candidate.target.model, candidate.sent_id)
+        return call
+
+    def _build(self, model: CatalogModel, sent_id: str) -> _Call:
+        params = self._params
+        if not is_claude(model):
+            converse = to_converse(params, model)
+            converse["modelId"] = sent_id
+            return _Call("converse", sent_id, compact_json(messages_body(params)).encode(), converse)
+        betas = allowed_betas(model, self._betas)
+        if model.api == "messages":
+            body = fit_to_model(native_body(params, sent_id, self._stream), model, self._thinking)
+            version = native_version(self._versions, model)
+            fit_to_version(body, version)
+            return _Call("native", sent_id, compact_json(body).encode(), None, betas, version)
+        body = fit_to_model(invoke_body(params, betas), model, self._thinking)
+        return _Call("invoke", sent_id, compact_json(body).encode())
+
+    def serves(self, candidate: Candidate) -> bool:
+        """Whether the request can be sent to this candidate's model (a fallback's may lack what it needs)."""
+        try:
+            self(candidate)
+        except InvalidArgument:
+            return False
+        return True
+
+    def bound(self, candidate: Candidate) -> int:
+        """The most the request can cost if this candidate answers it."""
+        call = self(candidate)
+        image_bytes, images = body_images(parse_object(call.body, "request"))
+        size = len(call.body) - image_bytes
+        return cost_bound(candidate.target.model, size, image_bytes, images, self._params.max_tokens)
+
+
+def _named(asked: str, candidates: list[Candidate], progress: Progress) -> str:
+    """The model id an answer names: the caller's, unless a fallback answered (then the fallback's id)."""
+    answered = progress.candidate
+    if answered is None or answered.public_model == candidates[0].public_model:
+        return asked
+    return answered.public_model
 
 
 class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
-    """Checks a Messages request (catalog, policy, quota), calls Bedrock, records the request."""
+    """Checks a Messages request (catalog, policy, quota), calls Bedrock through the router, records it.
+
+    The candidates are the route's targets, then those of the fallbacks the caller may use and
+    that can serve the request. The quota reservation is taken once, before routing, for the
+    dearest candidate, and settled at the price of the one that answered.
+    """
 
     def __init__(
         self,
         catalog: Catalog,
         admission: Admission,
-        bedrock: BedrockClient,
+        routes: RouteTable,
+        router: Router,
         recorder: RequestRecorder,
         clock: Callable[[], datetime],
         thinking: ThinkingSettings | None = None,
-        detached: DetachedCalls | None = None,
+        *,
+        governance: Governance,
+        detached: DetachedCalls,
     ) -> None:
         self._thinking = thinking or ThinkingSettings()
-        self._detached = detached if detached is not None else DetachedCalls()
+        self._governance = governance
+        self._detached = detached
         self._catalog = catalog
         self._admission = admission
-        self._bedrock = bedrock
+        self._routes = routes
+        self._router = router
         self._recorder = recorder
         self._clock = clock
 
@@ -101,41 +186,42 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
 
     async def _prepare(
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
-    ) -> _Call:
-        """Resolve and check the model, build the request for the API that serves it, admit the request."""
-        model = await self._admission.model(trace)
-        if is_claude(model):
-            betas = allowed_betas(model, requested_betas(params, metadata_values(context, BETA_HEADER)))
-            if model.api == "messages":
-                body = fit_to_model(native_body(params, model.id, stream), model, self._thinking)
-                call = _Call("native", model.id, compact_json(body).encode(), None, betas)
-            else:
-                body = fit_to_model(invoke_body(params, betas), model, self._thinking)
-                call = _Call("invoke", model.id, compact_json(body).encode())
-        else:
-            converse = to_converse(params, model)
-            call = _Call("converse", model.id, compact_json(messages_body(params)).encode(), converse)
-        image_bytes, images = body_images(parse_object(call.body, "request"))
-        bound = cost_bound(model, len(call.body) - image_bytes, image_bytes, images, params.max_tokens)
-        await self._admission.admit(trace, model, bound)
-        return call
+    ) -> tuple[list[Candidate], _Calls]:
+        """Resolve and check the model, build the request for each candidate, admit the request.
 
-    async def _create(self, call: _Call, trace: RequestTrace) -> dict[str, Any]:
+        The caller's mistakes surface before any quota is taken: the request is built for the
+        first target at once.
+        """
+        model = await self._admission.model(trace)
+        betas = requested_betas(params, metadata_values(context, BETA_HEADER))
+        versions = metadata_values(context, VERSION_HEADER)
+        calls = _Calls(params, betas, versions, self._thinking, stream=stream)
+        candidates = route_candidates(self._routes, trace, model)
+        calls(candidates[0])
+        fallbacks = await fallback_candidates(self._routes, self._catalog, self._governance, trace, model)
+        candidates.extend(candidate for candidate in fallbacks if calls.serves(candidate))
+        bound = max(calls.bound(candidate) for candidate in candidates)
+        await self._admission.admit(trace, candidates[0].target.model, bound)
+        return candidates, calls
+
+    @staticmethod
+    async def _create(bedrock: BedrockClient, call: _Call, trace: RequestTrace) -> dict[str, Any]:
         """The answer as Anthropic's Message body, from whichever API serves the model."""
         if call.converse is not None:
-            response = await self._bedrock.converse(call.converse)
+            response = await bedrock.converse(call.converse)
             return message_from_converse(response, call.model_id, trace.id)
         if call.api == "native":
-            raw = await self._bedrock.native_messages(call.model_id, call.body, call.betas)
+            raw = await bedrock.native_messages(call.model_id, call.body, call.betas, call.version)
         else:
-            raw = await self._bedrock.invoke_model_raw(call.model_id, call.body)
+            raw = await bedrock.invoke_model_raw(call.model_id, call.body)
         return parse_object(raw, "Bedrock's answer")
 
-    async def _events(self, call: _Call, trace: RequestTrace) -> AsyncGenerator[dict[str, Any], None]:
+    @staticmethod
+    async def _events(bedrock: BedrockClient, call: _Call, trace: RequestTrace) -> AsyncGenerator[dict[str, Any], None]:
         """The answer as Anthropic's stream events, from whichever API serves the model."""
         if call.converse is not None:
             translator = ConverseEventTranslator(call.model_id, trace.id)
-            converse_events = self._bedrock.converse_stream(call.converse)
+            converse_events = bedrock.converse_stream(call.converse)
             try:
                 async for event in converse_events:
                     for anthropic_event in translator.feed(event):
@@ -144,9 +230,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
                 await converse_events.aclose()
             return
         if call.api == "native":
-            events = self._bedrock.native_messages_stream(call.model_id, call.body, call.betas)
+            events = bedrock.native_messages_stream(call.model_id, call.body, call.betas, call.version)
         else:
-            events = self._bedrock.invoke_model_stream(call.model_id, call.body)
+            events = bedrock.invoke_model_stream(call.model_id, call.body)
         try:
             async for event in events:
                 data = decode_chunk(event)
@@ -166,22 +252,32 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         params = request.params
         trace = self._trace("messages", params, context)
         try:
-            call = await self._prepare(params, context, trace, stream=False)
+            candidates, calls = await self._prepare(params, context, trace, stream=False)
         except BaseException as exc:
             self._recorder.record_failure(trace, exc)
             raise
-        message = await self._detached.run(trace, self._answer(call, trace, params.model))
+        message = await self._detached.run(trace, self._answer(candidates, calls, trace, params.model))
         return messages_service_pb2.CreateMessageResponse(message=message)
 
-    async def _answer(self, call: _Call, trace: RequestTrace, model: str) -> messages_pb2.Message:
-        """Call Bedrock and record the request, charged what Bedrock reports (or the bound if it never does)."""
+    async def _answer(
+        self, candidates: list[Candidate], calls: _Calls, trace: RequestTrace, model: str
+    ) -> messages_pb2.Message:
+        """Call Bedrock through the router and record the request, charged what Bedrock reports.
+
+        A call Bedrock never answered (the router's total deadline) is charged its reservation's bound.
+        """
+        progress = Progress()
         try:
-            body = await self._detached.bounded(self._create(call, trace), call.model_id)
-            message, usage = message_from_body(body, model)
+            body = await self._router.call(
+                candidates, lambda client, candidate: self._create(client, calls(candidate), trace), progress
+            )
+            message, usage = message_from_body(body, _named(model, candidates, progress))
         except BaseException as exc:
+            trace.routed(progress, answered=False)
             trace.charge_bound = never_answered(exc)
             self._recorder.record_failure(trace, exc)
             raise
+        trace.routed(progress, answered=True)
         trace.mark_first_token()
         message.id = trace.id
         note_cache(trace, usage)
@@ -200,14 +296,22 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         state = StreamUsage()
         payload = b""
         stop: messages_pb2.MessageStreamEvent | None = None
+        progress = Progress()
         try:
-            call = await self._prepare(params, context, trace, stream=True)
-            payload = call.body
-            events = self._events(call, trace)
+            candidates, calls = await self._prepare(params, context, trace, stream=True)
+            payload = calls(candidates[0]).body
+            events = await self._router.stream(
+                candidates,
+                lambda client, candidate: self._events(client, calls(candidate), trace),
+                progress,
+                answering,
+            )
+            trace.routed(progress, answered=True)
+            name = _named(params.model, candidates, progress)
             try:
                 async for body in events:
                     state.feed(body)
-                    converted = event_from_body(body, params.model)
+                    converted = event_from_body(body, name)
                     if converted.type == "message_start":
                         converted.message.id = trace.id
                     elif converted.type == "message_delta":  # cumulative counts, as Anthropic's own API sends
@@ -222,6 +326,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             if stop is None:
                 raise UpstreamError(f"Bedrock ended the stream for {params.model} before it was complete.")
         except BaseException as exc:
+            trace.routed(progress, answered=state.started)
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
             counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
             self._recorder.record_failure(trace, exc, *counts)
@@ -232,14 +337,23 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     async def CountTokens(
         self, request: messages_service_pb2.CountTokensRequest, context: Context
     ) -> messages_service_pb2.CountTokensResponse:
-        """Bedrock's CountTokens where the model has it, else an estimate marked as such."""
+        """Bedrock's CountTokens where the model has it, else an estimate marked as such.
+
+        Sent through the router (the route's targets, each with its model's base id), so a
+        throttled region is retried elsewhere; the count is free and not recorded.
+        """
         params = request.params
-        model = await self._admission.model(self._trace("count_tokens", params, context))
+        trace = self._trace("count_tokens", params, context)
+        model = await self._admission.model(trace)
         body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
         body.setdefault("max_tokens", 1)
         payload = compact_json(body).encode()
         try:
-            count = await self._bedrock.count_tokens(model.base_id, payload)
+            count = await self._router.call(
+                route_candidates(self._routes, trace, model),
+                lambda client, candidate: client.count_tokens(candidate.target.model.base_id, payload),
+                Progress(),
+            )
         except (InvalidArgument, NotFound):  # the model has no CountTokens (or not for this body): estimate
             context.set_trailing_metadata(((ESTIMATE_HEADER, "estimate"),))
             return messages_service_pb2.CountTokensResponse(input_tokens=estimate_tokens(len(payload)), estimated=True)

@@ -22,6 +22,11 @@ from llmgw.server.providers.bedrock.converse_via_messages import (
 )
 
 
+def has_content(batch: list[dict[str, Any]]) -> bool:
+    """Whether a batch of ConverseStream events has more than messageStart: the answer has begun (for the router)."""
+    return any("messageStart" not in event for event in batch)
+
+
 async def converse(bedrock: BedrockClient, model: CatalogModel, request: dict[str, Any]) -> dict[str, Any]:
     """One answer in Converse's shape, from the API the catalog says serves the model."""
     if model.api != "messages":

@@ -56,13 +56,13 @@ from llmgw.server.store.ledger import (
     Settlement,
     admit_batch,
     apply_settlements,
-    execute_prepared,
     release_reservation,
     renew_leases,
     sweep_expired,
 )
 from llmgw.server.store.models import RequestRecord
 from llmgw.server.store.outage import is_outage
+from llmgw.server.store.prepared import execute_prepared
 from llmgw.server.store.ratelimit import RateLimiter
 from llmgw.server.store.spool import Spool
 

@@ -39,19 +39,19 @@ same data either way.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import peewee
 
 from llmgw.server.core.money import format_usd
 from llmgw.server.core.periods import QuotaFrequency, period_bounds
 from llmgw.server.store.models import QuotaLedger, QuotaReservation, RequestRecord, UserQuota
+from llmgw.server.store.prepared import execute_prepared, in_list, lock_row, statement
 from llmgw.wire.errors import QuotaExceeded
 
 DEFAULT_LEASE_SECONDS = 120.0
@@ -151,34 +151,6 @@ _READ_ROW_SQL = (
 _QUOTAS_SQL = 'SELECT "user", "frequency", "limit_picodollars" FROM "user_quota" WHERE "user" IN ({params})'
 
 
-class Cursor(Protocol):
-    """The DB-API cursor methods read here."""
-
-    def fetchone(self) -> Sequence[Any] | None:
-        """The next row, None after the last."""
-
-    def fetchall(self) -> list[Sequence[Any]]:
-        """The remaining rows."""
-
-
-def execute_prepared(db: peewee.Database, sql: str, params: Sequence[object]) -> Cursor:
-    """Run SQL text as it is, inside the caller's transaction (typed: peewee's stub leaves this bare)."""
-    cursor: Cursor = db.execute_sql(sql, params)  # type: ignore[no-untyped-call]
-    return cursor
-
-
-@functools.cache
-def _sql(template: str, param: str) -> str:
-    """A statement's text for one placeholder style."""
-    return template.format(p=param)
-
-
-@functools.cache
-def _quotas_sql(param: str, count: int) -> str:
-    """The quota lookup for `count` users."""
-    return _QUOTAS_SQL.format(params=", ".join([param] * count))
-
-
 def apply_settlements(db: peewee.Database, settlements: Iterable[Settlement]) -> None:
     """Release reservations and add actual costs; call inside the caller's transaction.
 
@@ -202,7 +174,7 @@ def apply_settlements(db: peewee.Database, settlements: Iterable[Settlement]) ->
 
 def _update_ledger(db: peewee.Database, totals: dict[tuple[str, datetime], list[int]]) -> None:
     """Reserved -= released bounds, spent += actual costs, per (user, period) in sorted order."""
-    sql = _sql(_SETTLE_SQL, db.param)
+    sql = statement(_SETTLE_SQL, db.param)
     for (user, period_start), (released, actual) in sorted(totals.items()):
         if released or actual:
             execute_prepared(db, sql, (released, actual, user, _PERIOD_START(period_start)))
@@ -253,20 +225,20 @@ def sweep_expired(db: peewee.Database, now: datetime) -> list[HeldReservation]:
     Safe when replicas sweep at once: each row is deleted (and its bound released) by
     exactly one of them.
     """
-    rows = execute_prepared(db, _sql(_SWEEP_SQL, db.param), (_TIME(now),)).fetchall()
+    rows = execute_prepared(db, statement(_SWEEP_SQL, db.param), (_TIME(now),)).fetchall()
     return _release(db, [_held(row) for row in rows])
 
 
 def release_reservation(db: peewee.Database, user: str, reservation_id: str) -> HeldReservation | None:
     """Release one of the user's reservations (admins); None when there is no such row any more."""
-    rows = execute_prepared(db, _sql(_RELEASE_SQL, db.param), (reservation_id, user)).fetchall()
+    rows = execute_prepared(db, statement(_RELEASE_SQL, db.param), (reservation_id, user)).fetchall()
     released = _release(db, [_held(row) for row in rows])
     return released[0] if released else None
 
 
 def renew_leases(db: peewee.Database, owner: str, until: datetime) -> None:
     """Extend the leases of every reservation this replica holds (its requests in flight) to `until`."""
-    execute_prepared(db, _sql(_RENEW_SQL, db.param), (_TIME(until), owner))
+    execute_prepared(db, statement(_RENEW_SQL, db.param), (_TIME(until), owner))
 
 
 def open_reservations(user: str, limit: int) -> list[HeldReservation]:
@@ -324,7 +296,7 @@ def admit_batch(
             continue
         rows[user] = (spent, reserved + bound)
         outcomes.append(Reservation(user, bounds[user][0], bound, secrets.token_hex(16)))
-    reserve = _sql(_RESERVE_SQL, db.param)
+    reserve = statement(_RESERVE_SQL, db.param)
     for user in sorted(rows):
         execute_prepared(db, reserve, (rows[user][1], user, _PERIOD_START(bounds[user][0])))
     _insert_reservations(db, rules, now, [outcome for outcome in outcomes if isinstance(outcome, Reservation)])
@@ -358,28 +330,17 @@ def _locked_quota_limits(db: peewee.Database, users: set[str], rules: QuotaRules
     wanted = sorted(users)
     frequency, limit = rules.default_frequency, rules.default_limit_picodollars
     limits = {user: QuotaLimit(user, frequency, limit, True) for user in wanted}
-    for user, own_frequency, own_limit in execute_prepared(db, _quotas_sql(db.param, len(wanted)), wanted).fetchall():
+    for user, own_frequency, own_limit in execute_prepared(
+        db, in_list(_QUOTAS_SQL, db.param, len(wanted)), wanted
+    ).fetchall():
         limits[user] = QuotaLimit(user, cast(QuotaFrequency, own_frequency), int(own_limit), False)
     return limits
 
 
 def _lock_row(db: peewee.Database, user: str, period_start: datetime) -> tuple[int, int]:
-    """Read the row locked until the transaction ends, creating it first when it is missing.
-
-    The row usually exists (one per user and period), so it is read first and created only
-    when the read finds nothing: one statement per admission instead of two.
-    """
-    key = (user, _PERIOD_START(period_start))
-    read = _sql(_READ_ROW_SQL, db.param)
-    if not isinstance(db, peewee.SqliteDatabase):  # SQLite: BEGIN IMMEDIATE already holds the write lock
-        read += " FOR UPDATE"
-    row = execute_prepared(db, read, key).fetchone()
-    if row is None:
-        execute_prepared(db, _sql(_CREATE_ROW_SQL, db.param), key)
-        row = execute_prepared(db, read, key).fetchone()
-        if row is None:
-            raise peewee.DoesNotExist(f"no quota_ledger row for {user} at {period_start.isoformat()}")
-    return int(row[0]), int(row[1])
+    """The user's ledger row for the period, locked until the transaction ends (created if missing)."""
+    spent, reserved = lock_row(db, _READ_ROW_SQL, _CREATE_ROW_SQL, (user, _PERIOD_START(period_start)))
+    return int(spent), int(reserved)
 
 
 def carry_period(user: str, old: QuotaFrequency, new: QuotaFrequency, now: datetime) -> None:

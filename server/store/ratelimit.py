@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 import peewee
 
 from llmgw.server.store.models import RateWindow, UserRateLimit
+from llmgw.server.store.prepared import execute_prepared, in_list, lock_row, statement
 from llmgw.wire.errors import RateLimited
 
 WINDOW = timedelta(minutes=1)
@@ -57,6 +58,21 @@ class UserRate:
     def limited(self) -> bool:
         """Whether either limit applies."""
         return self.requests_per_minute > 0 or self.tokens_per_minute > 0
+
+
+# The writer's statements as SQL text (store/prepared.py), as the ledger's are.
+_WINDOW_START = RateWindow.window_start.db_value
+_LIMITS_SQL = (
+    'SELECT "user", "requests_per_minute", "tokens_per_minute" FROM "user_rate_limit" WHERE "user" IN ({params})'
+)
+_CREATE_WINDOW_SQL = (
+    'INSERT INTO "rate_window" ("user", "window_start", "requests", "tokens") VALUES ({p}, {p}, 0, 0) '
+    "ON CONFLICT DO NOTHING"
+)
+_READ_WINDOW_SQL = 'SELECT "requests", "tokens" FROM "rate_window" WHERE "user" = {p} AND "window_start" = {p}'
+_WRITE_WINDOW_SQL = (
+    'UPDATE "rate_window" SET "requests" = {p}, "tokens" = {p} WHERE "user" = {p} AND "window_start" = {p}'
+)
 
 
 def window_start(when: datetime) -> datetime:
@@ -117,7 +133,7 @@ class RateLimiter:
         """
         now = self._clock()
         start = window_start(now)
-        limits = rate_limits(users, self._default_rpm, self._default_tpm) if users else {}
+        limits = self._limits(db, users) if users else {}
         admitting = sorted(user for user, rate in limits.items() if rate.limited)
         self._limited_users.update(admitting)
         charges: dict[tuple[str, datetime], int] = defaultdict(int)
@@ -132,11 +148,20 @@ class RateLimiter:
             rows[key] = (rows[key][0], rows[key][1] + tokens)
         retry_after = max(1, math.ceil((start + WINDOW - now).total_seconds()))
         outcomes = [self._admit_one(limits.get(user), rows, (user, start), retry_after) for user in users]
+        write = statement(_WRITE_WINDOW_SQL, db.param)
         for (user, started), (requests, tokens) in rows.items():
-            RateWindow.update(requests=requests, tokens=tokens).where(
-                (RateWindow.user == user) & (RateWindow.window_start == started)
-            ).execute(db)
+            execute_prepared(db, write, (requests, tokens, user, _WINDOW_START(started)))
         return outcomes
+
+    def _limits(self, db: peewee.Database, users: Sequence[str]) -> dict[str, UserRate]:
+        """`rate_limits`, read inside the writer's transaction from prepared SQL."""
+        wanted = sorted(set(users))
+        limits = {user: UserRate(user, self._default_rpm, self._default_tpm, True) for user in wanted}
+        for user, requests_per_minute, tokens_per_minute in execute_prepared(
+            db, in_list(_LIMITS_SQL, db.param, len(wanted)), wanted
+        ).fetchall():
+            limits[user] = UserRate(user, int(requests_per_minute), int(tokens_per_minute), False)
+        return limits
 
     @staticmethod
     def _admit_one(
@@ -159,12 +184,6 @@ class RateLimiter:
 
 
 def _lock_window(db: peewee.Database, user: str, start: datetime) -> tuple[int, int]:
-    """Create the window row if missing, then read it locked until the transaction ends."""
-    RateWindow.insert(user=user, window_start=start, requests=0, tokens=0).on_conflict_ignore().execute(db)
-    query = RateWindow.select(RateWindow.requests, RateWindow.tokens).where(
-        (RateWindow.user == user) & (RateWindow.window_start == start)
-    )
-    if not isinstance(db, peewee.SqliteDatabase):  # SQLite: BEGIN IMMEDIATE already holds the write lock
-        query = query.for_update()
-    row = query.get()
-    return int(row.requests), int(row.tokens)
+    """The user's window row for the minute, locked until the transaction ends (created if missing)."""
+    requests, tokens = lock_row(db, _READ_WINDOW_SQL, _CREATE_WINDOW_SQL, (user, _WINDOW_START(start)))
+    return int(requests), int(tokens)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import anthropic
 import openai
 import pytest
 
@@ -12,6 +13,8 @@ from llmgw.server.rpc.redaction import redact
 from tests.e2e.conftest import LLMGW, STARTUP_TIMEOUT_S, free_port, gateway_env, stop, wait_for_http
 
 HAIKU = "anthropic.claude-3-haiku-20240307-v1:0"
+HAIKU_45 = "us.anthropic.claude-haiku-4-5-20251001-v1:0"  # InvokeModel (raw bodies), CountTokens
+SONNET_5 = "global.anthropic.claude-sonnet-5"  # the native /anthropic/v1/messages route
 PROMPT = "zebra-quartz-PROMPT-4711 tell me about the weather"
 ACCESS_KEY_ID = "AKIAHARDENINGTEST123"
 SECRET_ACCESS_KEY = "hardeningSecretAccessKey/1234567890abcdefXYZ"
@@ -27,6 +30,9 @@ SESSION_TOKEN = "hardeningSessionToken0123456789abcdefghijklmnopqrstuvwxyz"
         ("Signature=0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"),
         ("token eyJhbGciOi.eyJzdWIiOiJh.c2lnbmF0dXJl here", "eyJzdWIiOiJh"),
         ("x-api-key: sk-ant-api03-secret", "sk-ant-api03-secret"),
+        ("AUTHORIZATION=BEARER sk-llmgw-ABCDEF0123456789", "ABCDEF0123456789"),
+        ("X-API-KEY: topsecretvalue", "topsecretvalue"),
+        ("aws_session_token='FwoGZXIvYXdzEDEaDLONG'", "FwoGZXIvYXdzEDEaDLONG"),
     ],
 )
 def test_redact(text: str, secret: str) -> None:
@@ -36,8 +42,19 @@ def test_redact(text: str, secret: str) -> None:
     assert "[redacted]" in cleaned
 
 
+def test_redact_keeps_clean_text() -> None:
+    """A line with no credential shape comes back unchanged (the fast path), also with odd cases."""
+    line = "chat.CreateChatCompletion OK user=alice model=anthropic.claude-3-haiku key=Main-Key 12.5 ms"
+    assert redact(line) == line
+    assert redact("") == ""
+
+
 def test_debug_logs_hold_no_prompt_or_secret(fake_bedrock_process: str, tmp_path: Path) -> None:
-    """A DEBUG gateway serving unary and streamed chats with real-looking AWS credentials logs none of them."""
+    """A DEBUG gateway with real-looking AWS credentials logs none of them, nor the prompt.
+
+    It serves unary and streamed OpenAI chats and Anthropic messages (InvokeModel, its
+    response stream, the native route, CountTokens).
+    """
     http_port, grpc_port = free_port(), free_port()
     env = gateway_env(
         tmp_path,
@@ -76,6 +93,14 @@ def test_debug_logs_hold_no_prompt_or_secret(fake_bedrock_process: str, tmp_path
                     model=HAIKU, messages=[{"role": "user", "content": PROMPT}], stream=True
                 )
                 assert "".join(chunk.choices[0].delta.content or "" for chunk in chunks if chunk.choices)
+            with anthropic.Anthropic(base_url=f"http://127.0.0.1:{http_port}", api_key=key, max_retries=0) as claude:
+                said: list[anthropic.types.MessageParam] = [{"role": "user", "content": PROMPT}]
+                for model in (HAIKU_45, SONNET_5):
+                    assert claude.messages.create(model=model, max_tokens=64, messages=said).content
+                    with claude.messages.stream(model=model, max_tokens=64, messages=said) as stream:
+                        assert "".join(stream.text_stream)
+                counted = claude.messages.count_tokens(model=HAIKU_45, messages=said)
+                assert counted.input_tokens > 0
             with (
                 openai.OpenAI(base_url=f"http://127.0.0.1:{http_port}/v1", api_key=key + "x", max_retries=0) as wrong,
                 pytest.raises(openai.AuthenticationError),

@@ -36,6 +36,7 @@ from tests.server.services.conftest import ask, ledger, md
 from tests.support import picodollars
 
 SERVER_SECRET = "workers-test-server-secret-0123456789abcdef"
+LOG_LINE_WAIT_S = 10.0
 
 
 @dataclass
@@ -50,6 +51,17 @@ class Workers:
     def served_by(self) -> set[object]:
         """The worker indexes that logged a chat request."""
         return {line.get("worker") for line in self.lines if str(line.get("method", "")).endswith("ChatCompletion")}
+
+    def settled_served_by(self, expected: set[object]) -> set[object]:
+        """`served_by` once it shows `expected`, or after a bounded wait.
+
+        A worker writes its log line as the call ends, and a thread reads the pipe: the
+        line of a request the client has finished may still be on its way.
+        """
+        deadline = time.monotonic() + LOG_LINE_WAIT_S
+        while self.served_by() != expected and time.monotonic() < deadline:
+            time.sleep(0.02)
+        return self.served_by()
 
 
 @pytest.fixture
@@ -155,6 +167,10 @@ def test_two_workers_serve_one_port_and_metrics_count_both(workers: Workers) -> 
         assert status == 200
         served += 1
         time.sleep(0.01)  # the log line is written as the call ends
+    deadline = time.monotonic() + LOG_LINE_WAIT_S  # the last call's counters move as it ends, after its answer
+    while _metric(workers.http_port, "llmgw_requests_total", api="chat", outcome="success") != served:
+        assert time.monotonic() < deadline, "the scrape never counted every request"
+        time.sleep(0.02)
     for _ in range(3):  # whichever worker answers the scrape, it counts both
         assert _metric(workers.http_port, "llmgw_requests_total", api="chat", outcome="success") == served
 
@@ -193,7 +209,7 @@ def test_quota_bound_holds_across_workers(workers: Workers, store_url: str) -> N
 
     codes = asyncio.run(burst())
     assert set(codes) == {grpc.StatusCode.OK, grpc.StatusCode.RESOURCE_EXHAUSTED}
-    assert workers.served_by() == {0, 1}
+    assert workers.settled_served_by({0, 1}) == {0, 1}
     deadline = time.monotonic() + 10
     while ledger("dana").reserved_picodollars and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -229,4 +245,4 @@ def test_sigterm_drains_both_workers(workers: Workers, fake_bedrock: FakeBedrock
         thread.join(timeout=30)
     assert len(results) == 16
     assert all(result.rstrip().endswith(b"data: [DONE]") for result in results)
-    assert workers.served_by() == {0, 1}
+    assert workers.settled_served_by({0, 1}) == {0, 1}

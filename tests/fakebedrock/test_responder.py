@@ -3,6 +3,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from llmgw.fakebedrock.config import FakeBedrockConfig
+from llmgw.fakebedrock.markers import read_knobs
 from llmgw.fakebedrock.request import ConverseRequest, parse_converse
 from llmgw.fakebedrock.responder import VOCABULARY, plan_answer
 
@@ -77,3 +79,34 @@ def test_tools_disallowed_gives_plain_text() -> None:
     plan = plan_answer(request("go", toolConfig=tools({})), output_tokens=4, tools_allowed=False)
     assert plan.tool_call is None
     assert len(plan.text_tokens) == 4
+
+
+def _after_a_tool_result(choice: dict[str, Any]) -> ConverseRequest:
+    """A conversation whose last turn answers a call to `look`, offering `look` and `answer`."""
+    schema = {"json": {"type": "object", "properties": {}}}
+    config = {
+        "tools": [{"toolSpec": {"name": name, "inputSchema": schema}} for name in ("look", "answer")],
+        "toolChoice": choice,
+    }
+    messages = [
+        {"role": "user", "content": [{"text": "go"}]},
+        {"role": "assistant", "content": [{"toolUse": {"toolUseId": "t1", "name": "look", "input": {}}}]},
+        {"role": "user", "content": [{"toolResult": {"toolUseId": "t1", "content": [{"text": "seen"}]}}]},
+    ]
+    return parse_converse({"messages": messages, "toolConfig": config})
+
+
+def test_tool_choice_any_calls_a_tool_even_after_results() -> None:
+    """toolChoice any after a tool result: the fake calls the first tool not called yet; auto answers in text."""
+    must = plan_answer(_after_a_tool_result({"any": {}}), output_tokens=8)
+    assert must.tool_call is not None
+    assert must.tool_call.name == "answer"
+    assert plan_answer(_after_a_tool_result({"auto": {}}), output_tokens=8).tool_call is None
+
+
+def test_token_chars_draws_each_word_out() -> None:
+    """[[token_chars:N]]: as many tokens, each a vocabulary word repeated to N characters."""
+    plan = plan_answer(request("go"), output_tokens=5, token_chars=12)
+    assert len(plan.text_tokens) == 5
+    assert [len(token.strip()) for token in plan.text_tokens] == [12] * 5
+    assert read_knobs("go [[token_chars:12]]", FakeBedrockConfig()).token_chars == 12

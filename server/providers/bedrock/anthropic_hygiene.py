@@ -12,14 +12,22 @@ API and the `/bedrock` passthrough), changing only what the model would refuse:
   `top_k` is left out where the rule is "fixed" (the Fable family takes none).
 - A forced `tool_choice` becomes `auto` where the model refuses forced tool use.
 
+`native_version` picks the `anthropic-version` of a native-route call (reference 10.7, 10.10):
+`2023-06-01`, unless the caller asked for `2026-10-21` and the model is Claude 4.7+ (the
+models the catalog serves on that route). Under `2026-10-21`, `fit_to_version` leaves out
+`temperature`, `top_p` and `top_k`, which that version removed (even default values are a 400).
+
 Everything else, thinking signatures and the whole prefix included, is left as it came.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from typing import Any
 
 from llmgw.server.core.catalog import CatalogModel
+from llmgw.server.providers.bedrock.anthropic import NATIVE_ANTHROPIC_VERSION
 from llmgw.server.providers.bedrock.thinking import (
     MIN_THINKING_BUDGET,
     REASONING_EFFORTS,
@@ -28,6 +36,12 @@ from llmgw.server.providers.bedrock.thinking import (
     plan_thinking,
     sampling,
 )
+
+logger = logging.getLogger(__name__)
+
+#: The Anthropic API version without sampling parameters, accepted on Bedrock for Claude 4.7+ only.
+ANTHROPIC_VERSION_2026 = "2026-10-21"
+_REMOVED_IN_2026 = ("temperature", "top_p", "top_k")
 
 _EFFORT_BY_BUDGET = ((1024, "low"), (4096, "medium"), (16384, "high"), (32768, "xhigh"))
 
@@ -99,4 +113,20 @@ def fit_to_model(body: dict[str, Any], model: CatalogModel, settings: ThinkingSe
         if "disable_parallel_tool_use" in choice:
             forced["disable_parallel_tool_use"] = choice["disable_parallel_tool_use"]
         body["tool_choice"] = forced
+    return body
+
+
+def native_version(asked: Sequence[str], model: CatalogModel) -> str:
+    """The `anthropic-version` for a native-route call, from the versions the caller's header named."""
+    if model.api == "messages" and any(value.strip() == ANTHROPIC_VERSION_2026 for value in asked):
+        return ANTHROPIC_VERSION_2026
+    return NATIVE_ANTHROPIC_VERSION
+
+
+def fit_to_version(body: dict[str, Any], version: str) -> dict[str, Any]:
+    """The body, without the sampling parameters `version` has no more (left out and logged at debug)."""
+    if version == ANTHROPIC_VERSION_2026:
+        dropped = [name for name in _REMOVED_IN_2026 if body.pop(name, None) is not None]
+        if dropped:
+            logger.debug("anthropic-version %s has no %s: left out", version, ", ".join(dropped))
     return body

@@ -1,56 +1,57 @@
-"""The gateway's Bedrock Runtime client: Converse, ConverseStream and InvokeModel on the event loop.
+"""The gateway's Bedrock Runtime client: every call on the event loop, none on a thread.
 
 boto3 is used at start-up for what it does best and what must match the AWS SDKs exactly:
 the credential chain, the endpoint of the region, the signing name and the operations'
-error shapes (for the retry rules). Chat and embedding calls (Converse, ConverseStream,
-InvokeModel) then go through transport.py (botocore's signer and retry rules over an
-aiohttp pool): no call holds a thread and the pool size (BEDROCK_MAX_CONCURRENCY) is the
-only limit on calls in flight. Bodies are the REST-JSON shapes boto3 would send; answers
-are parsed once, straight from JSON into the dicts boto3 would return (the event stream
-with botocore's own `EventStreamBuffer`), so converse.py and stream.py read them unchanged.
+error shapes (for the retry rules). Every call then goes through transport.py (botocore's
+signer and retry rules over an aiohttp pool): Converse, ConverseStream, InvokeModel (JSON
+bodies for embeddings, raw bodies for the Anthropic Messages API and the passthrough),
+InvokeModelWithResponseStream, CountTokens and the native `/anthropic/v1/messages` route
+(native.py). No call holds a thread and the pool size (BEDROCK_MAX_CONCURRENCY) is the only
+limit on calls in flight. Bodies are the REST-JSON shapes boto3 would send (raw bodies go
+as they came); answers are parsed once, straight from JSON into the dicts boto3 would return
+(event streams with botocore's own `EventStreamBuffer`, the native route's Server-sent events
+with native.SseDecoder), so the services read them unchanged; raw answers and chunk bytes
+come back byte for byte.
 
-The Anthropic Messages API's calls (InvokeModel with raw bodies and its response stream,
-the native `/anthropic/v1/messages` route, CountTokens) still run boto3 or native.py on a
-thread pool of the same size, their streams handed to the loop by `_Handoff`; moving them
-onto the transport is the next step (bench/RESULTS.md).
-
-When the consumer of a stream stops early or is cancelled, the HTTP connection is closed
-at once so Bedrock stops generating (and charging). Every failure leaves this module as a
-domain error (errors.py).
+A stream reads Bedrock only when its consumer asks for the next events: what one read
+returned is decoded and handed over, and aiohttp stops reading the socket while the stream's
+buffer (128 KiB) is full, so TCP slows Bedrock down to the consumer's pace. When the
+consumer of a stream stops early or is cancelled, the HTTP connection is closed at once so
+Bedrock stops generating (and charging). Every failure leaves this module as a domain error
+(errors.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import functools
 import json
-import threading
-from collections.abc import AsyncGenerator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
-from botocore.config import Config
 from botocore.credentials import AssumeRoleCredentialFetcher, Credentials, DeferredRefreshableCredentials
-from botocore.eventstream import EventStream, EventStreamBuffer, EventStreamMessage
+from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
+from llmgw.server.providers.bedrock import native
+from llmgw.server.providers.bedrock.anthropic import NATIVE_ANTHROPIC_VERSION
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
 from llmgw.server.providers.bedrock.embeddings import INPUT_TOKEN_HEADER
 from llmgw.server.providers.bedrock.errors import map_bedrock_error
-from llmgw.server.providers.bedrock.native import NativeMessagesClient, SseEvents
 from llmgw.server.providers.bedrock.transport import BedrockTransport, TransportConfig, connection_error
 from llmgw.wire.errors import UpstreamError
 
-_T = TypeVar("_T")
-_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel")
+_OPERATIONS = ("Converse", "ConverseStream", "InvokeModel", "InvokeModelWithResponseStream", "CountTokens")
 _JSON = "application/json"
 _EVENT_STREAM = "application/vnd.amazon.eventstream"
+# InvokeModelWithResponseStream's `accept` member: the media type of the model's own events.
+_BEDROCK_ACCEPT = "X-Amzn-Bedrock-Accept"
+# The native route has no botocore operation; its retry rules are InvokeModel's (the same
+# service, the same modelled errors).
+_NATIVE = "InvokeModel"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +62,12 @@ class BedrockClientConfig:
     (streams included) in flight at once; more wait for a connection. `profile` signs
     with a named AWS profile; `role_arn` with a role assumed through STS (from the
     profile's or the default credentials), refreshed before it expires.
-    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of the calls made
-    on the event loop (Converse, ConverseStream, InvokeModel); the gateway's router sets 1,
-    since it retries them itself, across regions.
+    `transport_max_attempts` (None: `max_attempts`) bounds the attempts of Converse,
+    ConverseStream, InvokeModel with a JSON body and the native Messages route;
+    `max_attempts` those of InvokeModel with a raw body, its response stream and
+    CountTokens. Both count calls in total, the first included. The gateway routes every
+    call and sets both to 1: its router retries, across regions (services/routed.py); a
+    client used on its own retries in place.
     """
 
     region: str
@@ -111,21 +115,55 @@ def _decode_blobs(block: dict[str, Any]) -> None:
 
 
 def _event(message: EventStreamMessage) -> dict[str, Any]:
-    """One event-stream message as boto3 yields it ({event type: payload}), or the in-stream error raised."""
+    """One event-stream message as boto3 yields it ({event type: payload}), or the in-stream error raised.
+
+    Blobs are decoded as botocore decodes them: a ConverseStream reasoning delta's
+    redacted bytes, an InvokeModelWithResponseStream chunk's bytes (the model's own event,
+    byte for byte).
+    """
     headers: dict[str, Any] = message.headers  # type: ignore[assignment]  # a dict; botocore-stubs say int
     kind = headers.get(":message-type")
     if kind == "event":
         payload = parse_json_object(message.payload) or {}
+        event_type = headers.get(":event-type", "")
         delta = payload.get("delta")
         if isinstance(delta, dict) and "reasoningContent" in delta:
             _decode_blobs(delta)
-        return {headers.get(":event-type", ""): payload}
+        elif event_type == "chunk" and isinstance(payload.get("bytes"), str):
+            payload["bytes"] = base64.b64decode(payload["bytes"])
+        return {event_type: payload}
     if kind == "exception":
         body = parse_json_object(message.payload) or {}
         code, text = headers.get(":exception-type", ""), body.get("message") or body.get("Message") or ""
     else:
         code, text = headers.get(":error-code", ""), headers.get(":error-message", "")
-    raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "ConverseStream")
+    raise EventStreamError({"Error": {"Code": str(code), "Message": str(text)}}, "stream")
+
+
+class _Decoder(Protocol):
+    """Turns a stream's bytes, in pieces cut anywhere, into events (one decoder per stream)."""
+
+    def feed(self, piece: bytes) -> tuple[list[dict[str, Any]], Exception | None]:
+        """The events `piece` completes, in order, and the in-stream error after them, if any."""
+        ...
+
+
+class _EventStreamDecoder:
+    """AWS event-stream frames -> the events boto3 yields, through botocore's own frame parser."""
+
+    def __init__(self) -> None:
+        self._buffer = EventStreamBuffer()
+
+    def feed(self, piece: bytes) -> tuple[list[dict[str, Any]], Exception | None]:
+        """The events `piece` completes, and the in-stream error (or corrupt frame) after them, if any."""
+        self._buffer.add_data(piece)
+        events: list[dict[str, Any]] = []
+        try:
+            for message in self._buffer:
+                events.append(_event(message))
+        except Exception as exc:  # an in-stream error: the events before it are delivered first
+            return events, exc
+        return events, None
 
 
 def _credentials(session: boto3.session.Session, role_arn: str | None) -> Credentials | None:
@@ -141,142 +179,8 @@ def _credentials(session: boto3.session.Session, role_arn: str | None) -> Creden
     return DeferredRefreshableCredentials(refresh_using=fetcher.fetch_credentials, method="assume-role")
 
 
-class _End:
-    """Marks the end of a stream in the handoff between the reader thread and the loop."""
-
-
-_END = _End()
-
-_Item = dict[str, Any] | BaseException | _End
-
-
-def _wake(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
-
-
-STREAM_BUFFER_EVENTS = 256
-
-
-class _Handoff:
-    """Stream items from the reader thread to the loop, as many per loop wake-up as have arrived.
-
-    The thread appends under a lock and schedules a wake-up only when the consumer is
-    waiting on an empty buffer, so a burst of events costs one loop callback, not one each.
-    The buffer is bounded (`capacity` events): when the consumer (in the end, the client
-    reading its SSE stream) falls behind, the reader thread waits, stops reading the socket,
-    and TCP flow control slows Bedrock down, instead of the whole answer piling up in memory.
-    """
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, capacity: int = STREAM_BUFFER_EVENTS) -> None:
-        self._loop = loop
-        self._lock = threading.Lock()
-        self._room = threading.Condition(self._lock)
-        self._capacity = capacity
-        self._closed = False
-        self._items: list[_Item] = []
-        self._waiter: asyncio.Future[None] | None = None
-
-    @property
-    def buffered(self) -> int:
-        """How many items wait for the consumer."""
-        with self._lock:
-            return len(self._items)
-
-    def close(self) -> None:
-        """The consumer is gone: release a reader waiting for room (its items are dropped)."""
-        with self._lock:
-            self._closed = True
-            self._items.clear()
-            self._room.notify_all()
-
-    def put(self, item: _Item) -> None:
-        """Append an item (reader thread), waiting while the buffer is full; wake the consumer if it waits."""
-        with self._lock:
-            while len(self._items) >= self._capacity and not self._closed and isinstance(item, dict):
-                self._room.wait()
-            if self._closed:
-                return
-            self._items.append(item)
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody is listening any more
-                self._loop.call_soon_threadsafe(_wake, waiter)
-
-    async def take(self) -> list[_Item]:
-        """Every item that has arrived, in order, waiting for the first if there is none yet (loop)."""
-        while True:
-            with self._lock:
-                if self._items:
-                    items, self._items = self._items, []
-                    self._room.notify_all()
-                    return items
-                waiter = self._waiter = self._loop.create_future()
-            await waiter
-
-
-class _StreamReader:
-    """One ConverseStream read on a worker thread, closable from the loop at any moment."""
-
-    def __init__(self, handoff: _Handoff) -> None:
-        self._handoff = handoff
-        self._lock = threading.Lock()
-        self._stream: EventStream[Any] | SseEvents | None = None
-        self._closed = False
-
-    def run(self, open_stream: Callable[[], EventStream[Any] | SseEvents]) -> None:
-        """Open the stream and forward its events until it ends, fails or is closed."""
-        try:
-            stream = open_stream()
-            with self._lock:
-                if self._closed:
-                    _close_event_stream(stream)
-                    return
-                self._stream = stream
-            put = self._handoff.put
-            for event in stream:
-                if self._closed:
-                    return
-                put(event)
-            put(_END)
-        except Exception as exc:  # handed to the consumer, which raises it
-            if not self._closed:
-                self._handoff.put(exc)
-        finally:
-            with self._lock:
-                self._closed = True
-                if self._stream is not None:
-                    _close_event_stream(self._stream)
-
-    def close(self) -> None:
-        """Stop reading: close the HTTP stream so Bedrock stops generating and the thread wakes."""
-        self._handoff.close()
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            if self._stream is not None:
-                _close_event_stream(self._stream)
-
-
-def _close_event_stream(stream: EventStream[Any] | SseEvents) -> None:
-    """Close a botocore EventStream, waking a thread blocked reading it.
-
-    Closing a socket does not wake a thread blocked in recv() on it; shutting it
-    down does. urllib3 2 offers that as HTTPResponse.shutdown(), on the stream
-    botocore keeps privately; without it, close() alone still ends the stream.
-    """
-    raw = getattr(stream, "_raw_stream", None)
-    shutdown = getattr(raw, "shutdown", None)
-    if callable(shutdown):
-        with contextlib.suppress(ValueError, RuntimeError, OSError):
-            shutdown()
-    with contextlib.suppress(Exception):
-        stream.close()
-
-
 class BedrockClient:
-    """Async Converse, ConverseStream and InvokeModel over one connection pool."""
+    """Every Bedrock Runtime call the gateway makes, async, over one connection pool."""
 
     def __init__(self, config: BedrockClientConfig) -> None:
         session = boto3.session.Session(
@@ -285,7 +189,6 @@ class BedrockClient:
             region_name=config.region,
             profile_name=config.profile,
         )
-        credentials = _credentials(session, config.role_arn)
         # Made only to read the endpoint and service model; it never sends a request.
         reference = session.client("bedrock-runtime", endpoint_url=config.endpoint_url)
         model = reference.meta.service_model
@@ -294,8 +197,7 @@ class BedrockClient:
                 endpoint_url=reference.meta.endpoint_url,
                 region=reference.meta.region_name,
                 signing_name=model.signing_name or "bedrock",
-                credentials=credentials,
-                max_attempts=config.transport_max_attempts or config.max_attempts,
+                credentials=_credentials(session, config.role_arn),
                 connect_timeout_s=config.connect_timeout_s,
                 read_timeout_s=config.read_timeout_s,
                 max_connections=config.max_concurrency,
@@ -303,41 +205,25 @@ class BedrockClient:
             {name: model.operation_model(name) for name in _OPERATIONS},
         )
         reference.close()
-        # The Anthropic Messages API's calls, still blocking (see the module docstring).
-        self._client = session.client(
-            "bedrock-runtime",
-            endpoint_url=config.endpoint_url,
-            config=Config(
-                # botocore's "max_attempts" counts retries (3 meant 4 calls); "total_max_attempts" counts calls.
-                retries={"total_max_attempts": config.max_attempts, "mode": "standard"},
-                connect_timeout=config.connect_timeout_s,
-                read_timeout=config.read_timeout_s,
-                max_pool_connections=config.max_concurrency,
-            ),
-        )
-        self._executor = ThreadPoolExecutor(max_workers=config.max_concurrency, thread_name_prefix="bedrock")
-        self._readers: set[_StreamReader] = set()
-        self._native = NativeMessagesClient(
-            self._client.meta.endpoint_url,
-            config.region,
-            lambda: credentials,
-            connect_timeout_s=config.connect_timeout_s,
-            read_timeout_s=config.read_timeout_s,
-            max_pool_connections=config.max_concurrency,
-        )
-
-    async def _run(self, model_id: str, call: Callable[[], _T]) -> _T:
-        loop = asyncio.get_running_loop()
-        try:
-            return await loop.run_in_executor(self._executor, call)
-        except Exception as exc:
-            raise map_bedrock_error(exc, model_id) from exc
+        self._routed_attempts = config.transport_max_attempts or config.max_attempts
+        self._attempts = config.max_attempts
 
     async def _call(
-        self, model_id: str, operation: str, path: str, body: bytes
+        self,
+        model_id: str,
+        operation: str,
+        path: str,
+        body: bytes,
+        *,
+        attempts: int,
+        headers: Mapping[str, str] | None = None,
+        refusal: Callable[[int, bytes], Exception] | None = None,
     ) -> tuple[bytes, aiohttp.ClientResponse]:
+        """One unary call: the answer's bytes, as they came, and its response (for headers)."""
         try:
-            response = await self._transport.open(operation, path, body, _JSON)
+            response = await self._transport.open(
+                operation, path, body, _JSON, attempts=attempts, headers=headers, refusal=refusal
+            )
             try:
                 raw = await response.read()
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -348,62 +234,41 @@ class BedrockClient:
             raise map_bedrock_error(exc, model_id) from exc
         return raw, response
 
-    async def converse(self, request: dict[str, Any]) -> dict[str, Any]:
-        """One Converse call (kwargs from converse.to_converse_request); the parsed response."""
-        model_id: str = request["modelId"]
-        raw, _ = await self._call(model_id, "Converse", _model_path(model_id, "converse"), _body(request))
-        parsed = parse_json_object(raw)
-        if parsed is None:
-            raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
-        content = parsed.get("output", {}).get("message", {}).get("content")
-        for block in content if isinstance(content, list) else ():
-            if isinstance(block, dict):
-                _decode_blobs(block)
-        return parsed
+    async def _batches(
+        self,
+        model_id: str,
+        operation: str,
+        path: str,
+        body: bytes,
+        decoder: _Decoder,
+        *,
+        accept: str,
+        attempts: int,
+        headers: Mapping[str, str] | None = None,
+        refusal: Callable[[int, bytes], Exception] | None = None,
+    ) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """A stream's events in batches, each the events one read completed; closing it stops Bedrock.
 
-    async def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
-        """The ConverseStream events one by one, as boto3 yields them; closing the iterator stops Bedrock."""
-        batches = self.converse_stream_batches(request)
-        try:
-            async for batch in batches:
-                for event in batch:
-                    yield event
-        finally:
-            await batches.aclose()
-
-    async def converse_stream_batches(self, request: dict[str, Any]) -> AsyncGenerator[list[dict[str, Any]], None]:
-        """The ConverseStream events, as boto3 yields them, in batches; closing the iterator stops Bedrock.
-
-        Each batch is every event that arrived in one read: events that piled up while the
-        consumer was busy (e.g. sending the previous chunk to a slow client) come together,
-        so the consumer can coalesce them into one message.
+        The next read happens only when the consumer asks for the next batch.
         """
-        model_id: str = request["modelId"]
-        path = _model_path(model_id, "converse-stream")
         try:
-            response = await self._transport.open("ConverseStream", path, _body(request), _EVENT_STREAM)
+            response = await self._transport.open(
+                operation, path, body, accept, attempts=attempts, headers=headers, refusal=refusal
+            )
         except Exception as exc:
             raise map_bedrock_error(exc, model_id) from exc
-        buffer = EventStreamBuffer()
         complete = False
         try:
             try:
                 async for data in response.content.iter_any():
-                    buffer.add_data(data)
-                    events: list[dict[str, Any]] = []
-                    failure: Exception | None = None
-                    try:
-                        for message in buffer:
-                            events.append(_event(message))
-                    except Exception as exc:  # an in-stream error: the events before it are delivered first
-                        failure = exc
+                    events, failure = decoder.feed(data)
                     if events:
                         yield events
                     if failure is not None:
                         raise failure
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 raise map_bedrock_error(connection_error(exc, path), model_id) from exc
-            except Exception as exc:  # in-stream errors (EventStreamError) and corrupt frames
+            except Exception as exc:  # in-stream errors and corrupt frames
                 raise map_bedrock_error(exc, model_id) from exc
             complete = True
         finally:
@@ -413,77 +278,118 @@ class BedrockClient:
             else:
                 response.close()
 
+    async def converse(self, request: dict[str, Any]) -> dict[str, Any]:
+        """One Converse call (kwargs from converse.to_converse_request); the parsed response."""
+        model_id: str = request["modelId"]
+        raw, _ = await self._call(
+            model_id, "Converse", _model_path(model_id, "converse"), _body(request), attempts=self._routed_attempts
+        )
+        parsed = parse_json_object(raw)
+        if parsed is None:
+            raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
+        content = parsed.get("output", {}).get("message", {}).get("content")
+        for block in content if isinstance(content, list) else ():
+            if isinstance(block, dict):
+                _decode_blobs(block)
+        return parsed
+
+    def converse_stream(self, request: dict[str, Any]) -> AsyncGenerator[dict[str, Any], None]:
+        """The ConverseStream events one by one, as boto3 yields them; closing the iterator stops Bedrock."""
+        return _one_by_one(self.converse_stream_batches(request))
+
+    def converse_stream_batches(self, request: dict[str, Any]) -> AsyncGenerator[list[dict[str, Any]], None]:
+        """The ConverseStream events, as boto3 yields them, in batches; closing the iterator stops Bedrock.
+
+        Each batch is every event that arrived in one read: events that piled up while the
+        consumer was busy (e.g. sending the previous chunk to a slow client) come together,
+        so the consumer can coalesce them into one message.
+        """
+        model_id: str = request["modelId"]
+        path = _model_path(model_id, "converse-stream")
+        return self._batches(
+            model_id,
+            "ConverseStream",
+            path,
+            _body(request),
+            _EventStreamDecoder(),
+            accept=_EVENT_STREAM,
+            attempts=self._routed_attempts,
+        )
+
     def invoke_model_stream(self, model_id: str, body: bytes) -> AsyncGenerator[dict[str, Any], None]:
         """InvokeModelWithResponseStream with a raw JSON body; its `chunk` events as boto3 yields them."""
-
-        def open_stream() -> EventStream[Any]:
-            response = self._client.invoke_model_with_response_stream(
-                modelId=model_id, body=body, contentType="application/json", accept="application/json"
-            )
-            return response["body"]
-
-        return self._events(model_id, open_stream)
+        batches = self._batches(
+            model_id,
+            "InvokeModelWithResponseStream",
+            _model_path(model_id, "invoke-with-response-stream"),
+            body,
+            _EventStreamDecoder(),
+            accept=_EVENT_STREAM,
+            attempts=self._attempts,
+            headers={_BEDROCK_ACCEPT: _JSON},
+        )
+        return _one_by_one(batches)
 
     async def invoke_model_raw(self, model_id: str, body: bytes) -> bytes:
         """InvokeModel with a raw JSON body; Bedrock's answer bytes, unchanged."""
+        raw, _ = await self._call(
+            model_id, "InvokeModel", _model_path(model_id, "invoke"), body, attempts=self._attempts
+        )
+        return raw
 
-        def call() -> bytes:
-            response = self._client.invoke_model(
-                modelId=model_id, body=body, contentType="application/json", accept="application/json"
-            )
-            with contextlib.closing(response["body"]) as stream:
-                return bytes(stream.read())
-
-        return await self._run(model_id, call)
-
-    async def native_messages(self, model_id: str, body: bytes, betas: Sequence[str]) -> bytes:
-        """One call to the native `/anthropic/v1/messages` route (native.py); the answer's bytes."""
-        return await self._run(model_id, functools.partial(self._native.create, body, betas))
+    async def native_messages(
+        self, model_id: str, body: bytes, betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION
+    ) -> bytes:
+        """One call to the native `/anthropic/v1/messages` route (native.py) at `version`; the answer's bytes."""
+        raw, _ = await self._call(
+            model_id,
+            _NATIVE,
+            native.PATH,
+            body,
+            attempts=self._routed_attempts,
+            headers=native.headers(betas, version),
+            refusal=native.refusal,
+        )
+        try:
+            return native.checked_answer(raw)
+        except native.NativeError as exc:
+            raise map_bedrock_error(exc, model_id) from exc
 
     def native_messages_stream(
-        self, model_id: str, body: bytes, betas: Sequence[str]
+        self, model_id: str, body: bytes, betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION
     ) -> AsyncGenerator[dict[str, Any], None]:
-        """A streamed native Messages call; its events in InvokeModelWithResponseStream's `chunk` shape."""
-        return self._events(model_id, functools.partial(self._native.stream, body, betas))
+        """A streamed native Messages call at `version`; its events in InvokeModelWithResponseStream's `chunk` shape."""
+        batches = self._batches(
+            model_id,
+            _NATIVE,
+            native.PATH,
+            body,
+            native.SseDecoder(),
+            accept=native.SSE,
+            attempts=self._routed_attempts,
+            headers=native.headers(betas, version),
+            refusal=native.refusal,
+        )
+        return _one_by_one(batches)
 
     async def count_tokens(self, model_id: str, invoke_body: bytes) -> int:
         """Bedrock's CountTokens for an InvokeModel body; the input tokens it counts."""
-
-        def call() -> int:
-            response = self._client.count_tokens(modelId=model_id, input={"invokeModel": {"body": invoke_body}})
-            return int(response["inputTokens"])
-
-        return await self._run(model_id, call)
-
-    async def _events(
-        self, model_id: str, open_stream: Callable[[], EventStream[Any] | SseEvents]
-    ) -> AsyncGenerator[dict[str, Any], None]:
-        """The events of a stream opened on a worker thread; closing the iterator stops Bedrock."""
-        loop = asyncio.get_running_loop()
-        handoff = _Handoff(loop)
-        reader = _StreamReader(handoff)
-        self._readers.add(reader)
-        try:
-            loop.run_in_executor(self._executor, reader.run, open_stream)
-        except RuntimeError as exc:  # the executor was shut down by close()
-            self._readers.discard(reader)
-            raise UpstreamError("The Bedrock client is closed.") from exc
-        try:
-            while True:
-                for item in await handoff.take():
-                    if isinstance(item, _End):
-                        return
-                    if isinstance(item, BaseException):
-                        raise map_bedrock_error(item, model_id) from item
-                    yield item
-        finally:
-            reader.close()
-            self._readers.discard(reader)
+        body = _body({"input": {"invokeModel": {"body": invoke_body}}})
+        raw, _ = await self._call(
+            model_id, "CountTokens", _model_path(model_id, "count-tokens"), body, attempts=self._attempts
+        )
+        parsed = parse_json_object(raw) or {}
+        count = parsed.get("inputTokens")
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise UpstreamError(f"Bedrock answered CountTokens for the model '{model_id}' without a token count.")
+        return count
 
     async def invoke_model(self, model_id: str, body: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
         """One InvokeModel call with a JSON body; the JSON answer and its input-token header."""
         payload = compact_json(body).encode("utf-8")
-        raw, response = await self._call(model_id, "InvokeModel", _model_path(model_id, "invoke"), payload)
+        raw, response = await self._call(
+            model_id, "InvokeModel", _model_path(model_id, "invoke"), payload, attempts=self._routed_attempts
+        )
         parsed = parse_json_object(raw)
         if parsed is None:
             raise UpstreamError(f"Bedrock answered the model '{model_id}' with a body that is not a JSON object.")
@@ -492,8 +398,13 @@ class BedrockClient:
     async def close(self) -> None:
         """Release the HTTP connections; streams still open end with an upstream error."""
         await self._transport.close()
-        for reader in list(self._readers):
-            reader.close()
-        self._executor.shutdown(wait=True, cancel_futures=True)
-        self._native.close()
-        self._client.close()
+
+
+async def _one_by_one(batches: AsyncGenerator[list[dict[str, Any]], None]) -> AsyncGenerator[dict[str, Any], None]:
+    """A stream's events one at a time; closing this closes the stream of batches (and so the connection)."""
+    try:
+        async for batch in batches:
+            for event in batch:
+                yield event
+    finally:
+        await batches.aclose()

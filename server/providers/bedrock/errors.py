@@ -88,6 +88,7 @@ _CODE_BY_STATUS = {
     408: "ModelTimeoutException",
     422: "ValidationException",
     429: "ThrottlingException",
+    500: "InternalServerException",
     503: "ServiceUnavailableException",
     504: "ModelTimeoutException",
     529: "ServiceUnavailableException",

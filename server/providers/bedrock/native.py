@@ -1,32 +1,28 @@
-"""Bedrock Runtime's native Anthropic Messages route, `POST /anthropic/v1/messages`, over signed HTTP.
+"""Bedrock Runtime's native Anthropic Messages route, `POST /anthropic/v1/messages`: its wire rules.
 
-boto3 has no operation for this route (reference section 10.5), so the request is built and
-SigV4-signed (signing name `bedrock`) with botocore's own signer and the gateway's credentials,
-and sent through botocore's urllib3 session: the same TLS, proxy and timeout handling as boto3.
-Calls block; `client.BedrockClient` runs them on its worker threads.
+boto3 has no operation for this route (reference section 10.5); `client.BedrockClient` sends
+it through the same signed event-loop transport as every other call (signing name `bedrock`).
+This module holds what is particular to the route, with no I/O of its own: the headers it
+takes (`anthropic-version` pinned, betas in `anthropic-beta`), its errors, and the parsing of
+its streamed answer.
 
-A streamed answer is `text/event-stream`; `SseEvents` reads it incrementally and yields each
-event's `data` in the shape InvokeModelWithResponseStream's events have (`{"chunk": {"bytes":
-...}}`), so the services read both streams alike. An `error` event raises `NativeError`.
-Failures carry the HTTP status and Bedrock's message; `errors.map_bedrock_error` maps them.
+A streamed answer is `text/event-stream`; `SseDecoder` is fed the bytes as they arrive, cut
+anywhere, and returns each event's `data` in the shape InvokeModelWithResponseStream's events
+have (`{"chunk": {"bytes": ...}}`), so the services read both streams alike. An `error` event
+ends the stream with `NativeError`. Failures carry the HTTP status and Bedrock's message;
+`errors.map_bedrock_error` maps them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
-
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest, AWSResponse
-from botocore.credentials import Credentials
-from botocore.httpsession import URLLib3Session
 
 from llmgw.server.providers.bedrock.anthropic import NATIVE_ANTHROPIC_VERSION
 
 PATH = "/anthropic/v1/messages"
-_READ_SIZE = 16 * 1024
+SSE = "text/event-stream"
 
 
 class NativeError(Exception):
@@ -36,6 +32,26 @@ class NativeError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
+
+
+def headers(betas: Sequence[str], version: str = NATIVE_ANTHROPIC_VERSION) -> dict[str, str]:
+    """The route's own request headers, besides content type, accept and the signature."""
+    sent = {"anthropic-version": version}
+    if betas:
+        sent["anthropic-beta"] = ",".join(betas)
+    return sent
+
+
+def refusal(status: int, body: bytes) -> NativeError:
+    """The error for an answer with a non-2xx status, with Bedrock's message from its body."""
+    return NativeError(status, _message_of(body))
+
+
+def checked_answer(content: bytes) -> bytes:
+    """A unary answer's bytes, unless they are Bedrock's answer to a route it does not serve."""
+    if b"UnknownOperationException" in content[:200]:  # Bedrock answers unknown routes so, even with 200
+        raise NativeError(404, "Bedrock does not serve the Messages API at this endpoint")
+    return content
 
 
 def _message_of(body: bytes) -> str:
@@ -53,92 +69,35 @@ def _message_of(body: bytes) -> str:
     return message if isinstance(message, str) else ""
 
 
-class SseEvents:
-    """The `data` of each server-sent event of a response, read as it arrives; closable from another thread."""
+class SseDecoder:
+    """The events of one Server-sent event stream, from its bytes in pieces cut anywhere."""
 
-    def __init__(self, response: AWSResponse) -> None:
-        # Named as botocore's EventStream names it, so client._close_event_stream can shut it down.
-        self._raw_stream = response.raw
+    def __init__(self) -> None:
+        self._buffer = b""
+        self._name = ""
+        self._data: list[bytes] = []
 
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        buffer = b""
-        name = ""
-        data: list[bytes] = []
-        for piece in self._raw_stream.stream(_READ_SIZE, decode_content=True):
-            buffer += piece
-            while b"\n" in buffer:
-                line, buffer = buffer.split(b"\n", 1)
-                line = line.rstrip(b"\r")
-                if line.startswith(b"event:"):
-                    name = line[6:].strip().decode()
-                elif line.startswith(b"data:"):
-                    data.append(line[5:].strip())
-                elif not line and data:
-                    payload = b"\n".join(data)
-                    if name == "error":
-                        raise NativeError(0, _message_of(payload) or "the model stopped while streaming")
-                    yield {"chunk": {"bytes": payload}}
-                    name, data = "", []
-
-    def close(self) -> None:
-        """Release the connection."""
-        with contextlib.suppress(Exception):
-            self._raw_stream.close()
-
-
-class NativeMessagesClient:
-    """Signed calls to `/anthropic/v1/messages` on one bedrock-runtime endpoint."""
-
-    def __init__(
-        self,
-        endpoint_url: str,
-        region: str,
-        credentials: Callable[[], Credentials | None],
-        *,
-        connect_timeout_s: float,
-        read_timeout_s: float,
-        max_pool_connections: int,
-    ) -> None:
-        self._url = endpoint_url.rstrip("/") + PATH
-        self._region = region
-        self._credentials = credentials
-        self._http = URLLib3Session(
-            # botocore's own endpoints pass (connect, read) here; the stubs say int only.
-            timeout=(connect_timeout_s, read_timeout_s),  # type: ignore[arg-type]
-            max_pool_connections=max_pool_connections,
-        )
-
-    def _send(self, body: bytes, betas: Sequence[str], stream: bool) -> AWSResponse:
-        credentials = self._credentials()
-        if credentials is None:
-            raise NativeError(403, "the gateway has no AWS credentials to sign the request with")
-        headers = {
-            "content-type": "application/json",
-            "accept": "text/event-stream" if stream else "application/json",
-            "anthropic-version": NATIVE_ANTHROPIC_VERSION,
-        }
-        if betas:
-            headers["anthropic-beta"] = ",".join(betas)
-        request = AWSRequest(method="POST", url=self._url, data=body, headers=headers)
-        SigV4Auth(credentials.get_frozen_credentials(), "bedrock", self._region).add_auth(request)
-        prepared = request.prepare()
-        prepared.stream_output = stream
-        response = self._http.send(prepared)
-        if response.status_code != 200:
-            raise NativeError(response.status_code, _message_of(response.content))
-        return response
-
-    def create(self, body: bytes, betas: Sequence[str]) -> bytes:
-        """One unary call; the answer's bytes."""
-        content = self._send(body, betas, stream=False).content
-        if b"UnknownOperationException" in content[:200]:  # Bedrock answers unknown routes so, even with 200
-            raise NativeError(404, "Bedrock does not serve the Messages API at this endpoint")
-        return bytes(content)
-
-    def stream(self, body: bytes, betas: Sequence[str]) -> SseEvents:
-        """One streamed call; its events, to be read (and closed) on one thread."""
-        return SseEvents(self._send(body, betas, stream=True))
-
-    def close(self) -> None:
-        """Release the connection pool."""
-        self._http.close()
+    def feed(self, piece: bytes) -> tuple[list[dict[str, Any]], NativeError | None]:
+        """The events that `piece` completes, and the in-stream error that followed them, if any."""
+        events: list[dict[str, Any]] = []
+        buffer = self._buffer + piece
+        start = 0
+        while True:
+            end = buffer.find(b"\n", start)
+            if end < 0:
+                break
+            line = buffer[start:end].rstrip(b"\r")
+            start = end + 1
+            if line.startswith(b"event:"):
+                self._name = line[6:].strip().decode("utf-8", "replace")
+            elif line.startswith(b"data:"):
+                self._data.append(line[5:].strip())
+            elif not line and self._data:
+                payload = b"\n".join(self._data)
+                name, self._name, self._data = self._name, "", []
+                if name == "error":
+                    self._buffer = buffer[start:]
+                    return events, NativeError(0, _message_of(payload) or "the model stopped while streaming")
+                events.append({"chunk": {"bytes": payload}})
+        self._buffer = buffer[start:]
+        return events, None

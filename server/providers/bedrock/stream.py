@@ -15,6 +15,11 @@ once as a `thinking_blocks` delta when Bedrock closes it, so a streaming client 
 send it back in a tool loop exactly as a unary one. Bedrock counts all of them in
 `outputTokens`, so they are charged. The service tier Bedrock reports in `metadata`
 is kept for pricing and the final chunks.
+
+For a JSON `response_format` (response_format.py) the answer tool's input deltas are sent as
+`content` deltas, never as a tool call, and an answer that called only that tool finishes
+with `stop`. Text the model writes besides its tool calls (a preamble; none under a forced
+tool choice on the models we know) is charged but not sent, so the content is always the JSON.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from llmgw.wire.errors import UpstreamError
 class StreamTranslator:
     """The state of one streamed answer: where its tool calls are and what it has used so far."""
 
-    def __init__(self, requested_tier: str | None = None) -> None:
+    def __init__(self, requested_tier: str | None = None, answer_tool: str | None = None) -> None:
         self.input_tokens = 0
         self.cache_read_tokens = 0
         self.cache_write_tokens = 0
@@ -47,6 +52,8 @@ class StreamTranslator:
         self.finished = False
         self._role_sent = False
         self._tool_index: dict[int, int] = {}
+        self._answer_tool = answer_tool
+        self._answer_blocks: set[int] = set()
 
     @property
     def output_tokens_estimate(self) -> int:
@@ -70,6 +77,8 @@ class StreamTranslator:
             return self._block_stop(int(event["contentBlockStop"].get("contentBlockIndex", 0)))
         if "messageStop" in event:
             self.finish_reason = finish_reason(str(event["messageStop"].get("stopReason", "")))
+            if self.finish_reason == chat_pb2.FINISH_REASON_TOOL_CALLS and self._answer_blocks and not self._tool_index:
+                self.finish_reason = chat_pb2.FINISH_REASON_STOP
             self.finished = True
             return [self._choice(chat_pb2.ChoiceDelta(), finish=self.finish_reason)]
         if "metadata" in event:
@@ -87,6 +96,9 @@ class StreamTranslator:
         tool_use = payload.get("start", {}).get("toolUse")
         if tool_use is None:
             return []
+        if tool_use["name"] == self._answer_tool:
+            self._answer_blocks.add(int(payload["contentBlockIndex"]))
+            return []
         index = len(self._tool_index)
         self._tool_index[int(payload["contentBlockIndex"])] = index
         call = chat_pb2.ToolCallDelta(
@@ -103,6 +115,8 @@ class StreamTranslator:
             if not delta["text"]:
                 return []
             self.deltas_seen += 1
+            if self._answer_tool is not None:
+                return []  # JSON mode: the content is the answer tool's input alone
             return [self._choice(chat_pb2.ChoiceDelta(content=delta["text"]))]
         if "reasoningContent" in delta:
             part: Mapping[str, Any] = delta["reasoningContent"]
@@ -120,6 +134,9 @@ class StreamTranslator:
             return [self._choice(chat_pb2.ChoiceDelta(reasoning_content=text))]
         if "toolUse" in delta:
             block = int(payload["contentBlockIndex"])
+            if block in self._answer_blocks:
+                self.deltas_seen += 1
+                return [self._choice(chat_pb2.ChoiceDelta(content=delta["toolUse"].get("input", "")))]
             if block not in self._tool_index:
                 raise UpstreamError("Bedrock streamed tool-call arguments for a tool call it never started.")
             self.deltas_seen += 1

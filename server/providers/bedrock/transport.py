@@ -7,20 +7,21 @@ hook machinery and per-event shape parsing (bench/RESULTS.md, "Bedrock transport
 This module keeps the parts of botocore that make a call correct and costs little:
 SigV4 signing (`SigV4Auth`), the standard retry mode's conditions, backoff and retry
 quota (`botocore.retries.standard`), and the error shapes the error table reads
-(`ClientError`, `EndpointConnectionError`, timeouts). The number of calls in flight is
-bounded by the aiohttp connection pool (BEDROCK_MAX_CONCURRENCY), not by threads; a call
-over the limit waits for a connection without a time limit of its own.
+(`ClientError`, `EndpointConnectionError`, timeouts). Every Bedrock Runtime call goes
+through it, the native `/anthropic/v1/messages` route included. The number of calls in
+flight is bounded by the aiohttp connection pool (BEDROCK_MAX_CONCURRENCY), not by
+threads; a call over the limit waits for a connection without a time limit of its own.
 
 Retries happen only before a response is accepted: an error status or a connection
-failure is retried as botocore's standard mode would; once a 2xx response has begun
-(a stream's first bytes), nothing is retried.
+failure is retried as botocore's standard mode would, up to the call's `attempts` in
+total; once a 2xx response has begun (a stream's first bytes), nothing is retried.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,7 +54,6 @@ class TransportConfig:
     region: str
     signing_name: str
     credentials: Credentials | None
-    max_attempts: int
     connect_timeout_s: float
     read_timeout_s: float
     max_connections: int
@@ -68,10 +68,8 @@ class BedrockTransport:
         self._base = config.endpoint_url.rstrip("/")
         self._session: aiohttp.ClientSession | None = None
         throttling = standard.ThrottlingErrorDetector(standard.RetryEventAdapter())
-        self._policy = standard.RetryPolicy(
-            retry_checker=standard.StandardRetryConditions(max_attempts=config.max_attempts),
-            retry_backoff=standard.ExponentialBackoff(service_name="bedrock-runtime", throttling_detector=throttling),
-        )
+        self._backoff = standard.ExponentialBackoff(service_name="bedrock-runtime", throttling_detector=throttling)
+        self._policies: dict[int, standard.RetryPolicy] = {}
         self._quota = standard.RetryQuotaChecker(quota.RetryQuota(), throttling)
 
     def _client_session(self) -> aiohttp.ClientSession:
@@ -87,6 +85,14 @@ class BedrockTransport:
             )
         return self._session
 
+    def _policy(self, attempts: int) -> standard.RetryPolicy:
+        """Botocore's standard retry policy for calls of `attempts` in total (one per count, made once)."""
+        policy = self._policies.get(attempts)
+        if policy is None:
+            checker = standard.StandardRetryConditions(max_attempts=attempts)
+            policy = self._policies[attempts] = standard.RetryPolicy(retry_checker=checker, retry_backoff=self._backoff)
+        return policy
+
     async def _frozen_credentials(self) -> ReadOnlyCredentials:
         credentials = self._config.credentials
         if credentials is None:
@@ -97,33 +103,46 @@ class BedrockTransport:
             return await asyncio.to_thread(credentials.get_frozen_credentials)
         return credentials.get_frozen_credentials()
 
-    async def _signed_headers(self, url: str, body: bytes, accept: str) -> dict[str, str]:
-        request = AWSRequest(
-            method="POST", url=url, data=body, headers={"Content-Type": "application/json", "Accept": accept}
-        )
+    async def _signed_headers(self, url: str, body: bytes, headers: Mapping[str, str]) -> dict[str, str]:
+        request = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
         SigV4Auth(await self._frozen_credentials(), self._config.signing_name, self._config.region).add_auth(request)
         return dict(request.headers.items())
 
-    async def open(self, operation: str, path: str, body: bytes, accept: str) -> aiohttp.ClientResponse:
+    async def open(
+        self,
+        operation: str,
+        path: str,
+        body: bytes,
+        accept: str,
+        *,
+        attempts: int,
+        headers: Mapping[str, str] | None = None,
+        refusal: Callable[[int, bytes], Exception] | None = None,
+    ) -> aiohttp.ClientResponse:
         """POST `body` to `path` (already percent-encoded), retrying as botocore's standard mode does.
 
-        Returns the accepted response, whose body the caller reads and then releases
-        (or closes, to abandon it). Raises ClientError for an error answer and botocore's
-        connection and timeout errors, so errors.py maps every failure in one place.
+        `attempts` counts calls in total, the first included. `headers` are sent (and
+        signed) besides Content-Type and Accept. Returns the accepted response, whose body
+        the caller reads and then releases (or closes, to abandon it). Raises ClientError
+        for an error answer, or what `refusal(status, body)` makes of it (a route with
+        errors of its own), and botocore's connection and timeout errors, so errors.py
+        maps every failure in one place.
         """
         url = self._base + path
         operation_model = self._operations.get(operation)
         session = self._client_session()
+        policy = self._policy(attempts)
         request_context: dict[str, Any] = {}
+        sent = {"Content-Type": "application/json", "Accept": accept, **(headers or {})}
         attempt = 1
         while True:
-            headers = await self._signed_headers(url, body, accept)
+            signed = await self._signed_headers(url, body, sent)
             response: aiohttp.ClientResponse | None = None
             error: Exception
             parsed: dict[str, Any] | None = None
             http_response: AWSResponse | None = None
             try:
-                response = await session.post(URL(url, encoded=True), data=body, headers=headers)
+                response = await session.post(URL(url, encoded=True), data=body, headers=signed)
                 if response.status < 300:
                     # botocore passes the request context here (its stubs say a RetryContext).
                     self._quota.release_retry_quota(request_context, _aws_response(url, response))  # type: ignore[arg-type]
@@ -132,7 +151,9 @@ class BedrockTransport:
                 response.release()
                 parsed = _error_response(response, raw)
                 http_response = _aws_response(url, response)
-                error = ClientError(parsed, operation)  # type: ignore[arg-type]  # botocore's TypedDict
+                error = (
+                    refusal(response.status, raw) if refusal is not None else ClientError(parsed, operation)  # type: ignore[arg-type]  # botocore's TypedDict
+                )
             except (TimeoutError, aiohttp.ClientError, OSError) as exc:
                 if response is not None:
                     response.close()
@@ -145,9 +166,9 @@ class BedrockTransport:
                 caught_exception=None if parsed is not None else error,
                 request_context=request_context,
             )
-            if not self._policy.should_retry(context) or not self._quota.acquire_retry_quota(context):
+            if not policy.should_retry(context) or not self._quota.acquire_retry_quota(context):
                 raise error
-            await asyncio.sleep(self._policy.compute_retry_delay(context))
+            await asyncio.sleep(policy.compute_retry_delay(context))
             attempt += 1
 
     async def close(self) -> None:

@@ -42,6 +42,7 @@ def every_error_class() -> list[type[errors.GatewayError]]:
         (errors.QuotaExceeded("spent"), grpc.StatusCode.RESOURCE_EXHAUSTED, "QUOTA_EXCEEDED"),
         (errors.RateLimited("slow down", 7), grpc.StatusCode.RESOURCE_EXHAUSTED, "RATE_LIMIT_EXCEEDED"),
         (errors.ShuttingDown("bye"), grpc.StatusCode.UNAVAILABLE, "SHUTTING_DOWN"),
+        (errors.Overloaded("busy"), grpc.StatusCode.UNAVAILABLE, "OVERLOADED"),
         (errors.UpstreamError("bedrock failed"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_ERROR"),
         (errors.UpstreamThrottled("throttled"), grpc.StatusCode.UNAVAILABLE, "UPSTREAM_THROTTLED"),
         (errors.UpstreamTimeout("too slow"), grpc.StatusCode.DEADLINE_EXCEEDED, "UPSTREAM_TIMEOUT"),

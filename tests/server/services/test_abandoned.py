@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,9 +12,19 @@ import grpc
 import httpx2 as httpx
 import openai
 import pytest
+from google.api import httpbody_pb2
 
 from llmgw.server.store.models import RequestRecord
-from llmgw.v1 import embedding_service_pb2, quota_pb2, quota_service_pb2
+from llmgw.v1 import (
+    bedrock_service_pb2,
+    bedrock_service_pb2_grpc,
+    embedding_service_pb2,
+    messages_pb2,
+    messages_service_pb2,
+    messages_service_pb2_grpc,
+    quota_pb2,
+    quota_service_pb2,
+)
 from tests.bridge.conftest import LoopThread, running_bridge
 from tests.model_ids import HAIKU, TITAN
 from tests.server.services.conftest import Gov, ask, ledger, md, rows
@@ -21,6 +32,7 @@ from tests.server.services.conftest import Gov, ask, ledger, md, rows
 SLOW = "[[ttft_ms:2500]] tell me a story"
 GIVE_UP_S = 1.0  # well after admission, well before Bedrock answers, even on a loaded machine
 SETTLE_WAIT_S = 20.0
+QUIET_S = 0.3  # how long rows and ledger must stay unchanged to count as settled
 
 
 def _settled(user: str, count: int) -> list[RequestRecord]:
@@ -32,6 +44,26 @@ def _settled(user: str, count: int) -> list[RequestRecord]:
             return found
         time.sleep(0.05)
     raise AssertionError(f"{user}: {len(rows(user))} rows, ledger {ledger(user)} after {SETTLE_WAIT_S} s")
+
+
+def _quiet(user: str) -> list[RequestRecord]:
+    """The user's rows once every call has settled and stayed settled for QUIET_S (bounded wait).
+
+    Settled: something charged, nothing reserved, the ledger's spend equal to the rows' sum.
+    Calls the server takes up after their client gave up are admitted and settled late, so one
+    settled look is not enough: the same rows and spend must be seen twice, QUIET_S apart.
+    """
+    deadline = time.monotonic() + SETTLE_WAIT_S
+    previous: tuple[int, int] | None = None
+    while time.monotonic() < deadline:
+        found, entry = rows(user), ledger(user)
+        state = (len(found), entry.spent_picodollars)
+        settled = entry.reserved_picodollars == 0 and entry.spent_picodollars == sum(r.cost_picodollars for r in found)
+        if settled and any(r.cost_picodollars > 0 for r in found) and state == previous:
+            return found
+        previous = state
+        time.sleep(QUIET_S)
+    raise AssertionError(f"{user}: {len(rows(user))} rows, ledger {ledger(user)} never settled in {SETTLE_WAIT_S} s")
 
 
 def _reference(gov: Gov, prompt: str) -> RequestRecord:
@@ -127,7 +159,7 @@ def test_hundred_abandoned_calls_stay_within_one_request_of_the_quota(gov: Gov) 
         codes = list(pool.map(abandon, range(100)))
     assert set(codes) <= {grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.RESOURCE_EXHAUSTED}
     # A call whose deadline passed before the server took it up never ran, so never left a row.
-    settled = _settled("alice", 1)
+    settled = _quiet("alice")
     charged = [row for row in settled if row.cost_picodollars > 0]
     one_request = max(row.cost_picodollars for row in charged)
     spent = ledger("alice").spent_picodollars
@@ -136,12 +168,70 @@ def test_hundred_abandoned_calls_stay_within_one_request_of_the_quota(gov: Gov) 
     assert all(row.output_tokens == 400 for row in charged), "each admitted call is charged its whole answer"
 
 
-def test_abandoned_messages_call_is_charged(gov: Gov, bridge_url: str) -> None:
-    """An Anthropic Messages call whose client gave up is settled when Bedrock answers, charged its tokens."""
-    body = {"model": HAIKU, "max_tokens": 40, "messages": [{"role": "user", "content": SLOW}]}
-    with pytest.raises(httpx.TimeoutException):
-        httpx.post(f"{bridge_url}/v1/messages", json=body, headers={"x-api-key": gov.alice}, timeout=GIVE_UP_S)
-    [row] = _settled("alice", 1)
+CLAUDE_BODY = {"max_tokens": 40, "messages": [{"role": "user", "content": SLOW}]}
+INVOKE_BODY = {"anthropic_version": "bedrock-2023-05-31", **CLAUDE_BODY}
+INVOKE_PATH = f"/bedrock/model/{HAIKU}/invoke"
+
+
+def _claude_reference(bridge_url: str, key: str, path: str, body: dict[str, object]) -> RequestRecord:
+    """Bob's row for the same Claude call completed normally: what Bedrock's answer reports, priced."""
+    answer = httpx.post(f"{bridge_url}{path}", json=body, headers={"x-api-key": key}, timeout=30)
+    assert answer.status_code == 200, answer.text
+    (row,) = _settled("bob", 1)
+    usage = answer.json()["usage"]
+    assert (row.input_tokens, row.output_tokens) == (usage["input_tokens"], usage["output_tokens"])
+    return row
+
+
+def _charged_as(row: RequestRecord, expected: RequestRecord) -> None:
     assert row.outcome == "cancelled"
     assert row.output_tokens > 0
-    assert ledger("alice").spent_picodollars == row.cost_picodollars > 0
+    assert (row.input_tokens, row.output_tokens, row.cost_picodollars) == (
+        expected.input_tokens,
+        expected.output_tokens,
+        expected.cost_picodollars,
+    )
+    assert ledger("alice").spent_picodollars == row.cost_picodollars
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [("/v1/messages", {"model": HAIKU, **CLAUDE_BODY}), (INVOKE_PATH, INVOKE_BODY)],
+    ids=["messages", "passthrough"],
+)
+def test_claude_http_client_that_gives_up_is_charged_exactly(
+    gov: Gov, bridge_url: str, path: str, body: dict[str, object]
+) -> None:
+    """A Messages or passthrough call whose HTTP client timed out settles when Bedrock answers, charged its usage."""
+    with pytest.raises(httpx.TimeoutException):
+        httpx.post(f"{bridge_url}{path}", json=body, headers={"x-api-key": gov.alice}, timeout=GIVE_UP_S)
+    [row] = _settled("alice", 1)
+    _charged_as(row, _claude_reference(bridge_url, gov.bob, path, body))
+
+
+def test_passthrough_grpc_deadline_is_charged_exactly(gov: Gov, bridge_url: str) -> None:
+    """InvokeModel over gRPC with a deadline that passes before Bedrock answers: charged what the answer reports."""
+    stub = bedrock_service_pb2_grpc.BedrockServiceStub(gov.stubs.channel)
+    request = bedrock_service_pb2.InvokeModelRequest(
+        model_id=HAIKU,
+        body=httpbody_pb2.HttpBody(content_type="application/json", data=json.dumps(INVOKE_BODY).encode()),
+    )
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.InvokeModel(request, metadata=md(gov.alice), timeout=GIVE_UP_S)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    [row] = _settled("alice", 1)
+    _charged_as(row, _claude_reference(bridge_url, gov.bob, INVOKE_PATH, INVOKE_BODY))
+
+
+def test_messages_grpc_deadline_is_charged_exactly(gov: Gov, bridge_url: str) -> None:
+    """CreateMessage over gRPC with a deadline that passes before Bedrock answers: charged what the answer reports."""
+    stub = messages_service_pb2_grpc.MessagesServiceStub(gov.stubs.channel)
+    turn = messages_pb2.InputMessage(role="user", content=[messages_pb2.ContentBlock(type="text", text=SLOW)])
+    params = messages_pb2.MessageParams(model=HAIKU, max_tokens=40, messages=[turn])
+    with pytest.raises(grpc.RpcError) as caught:
+        stub.CreateMessage(
+            messages_service_pb2.CreateMessageRequest(params=params), metadata=md(gov.alice), timeout=GIVE_UP_S
+        )
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    [row] = _settled("alice", 1)
+    _charged_as(row, _claude_reference(bridge_url, gov.bob, "/v1/messages", {"model": HAIKU, **CLAUDE_BODY}))

@@ -237,3 +237,32 @@ def test_the_openai_path_reaches_messages_models_on_the_native_route(
     assert called.choices[0].finish_reason == "tool_calls"
     assert "Seen image/png" in (seen.choices[0].message.content or "")
     assert fake_bedrock.app.stats.native_messages - before == 4
+
+
+@pytest.mark.parametrize(
+    ("asked", "model", "sent"),
+    [
+        ("2026-10-21", SONNET5, "2026-10-21"),
+        ("2023-06-01", SONNET5, "2023-06-01"),
+    ],
+)
+def test_native_route_speaks_the_version_the_client_asked_for(
+    gov: Gov, bridge_url: str, fake_bedrock: FakeBedrockServer, asked: str, model: str, sent: str
+) -> None:
+    """A 4.7+ model is called in 2026-10-21 when the client speaks it (sampling left out), else 2023-06-01."""
+    seen_before = len(fake_bedrock.app.stats.versions_seen)
+    body = {"model": model, "max_tokens": 8, "temperature": 0.2, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"x-api-key": gov.alice, "anthropic-version": asked}
+    response = httpx.post(f"{bridge_url}/v1/messages", json=body, headers=headers, timeout=10)
+    assert response.status_code == 200, response.text
+    assert fake_bedrock.app.stats.versions_seen[seen_before:] == [sent]
+
+
+def test_the_fake_refuses_sampling_under_2026_10_21(fake_bedrock: FakeBedrockServer) -> None:
+    """What the gateway guards against: under 2026-10-21 Bedrock answers 400 to `temperature`."""
+    body = {"model": SONNET5, "max_tokens": 8, "temperature": 0.2, "messages": [{"role": "user", "content": "hi"}]}
+    response = httpx.post(
+        f"{fake_bedrock.url}/anthropic/v1/messages", json=body, headers={"anthropic-version": "2026-10-21"}, timeout=10
+    )
+    assert response.status_code == 400
+    assert "temperature" in response.text

@@ -52,6 +52,27 @@ def test_burst_over_the_rpm_limit_gets_429_with_retry_after(gov: Gov, bridge_url
     assert _outcomes("alice", 5) == ["rate_limited"] * 2 + ["success"] * 3
 
 
+def test_claude_paths_are_rate_limited_like_chat(gov: Gov, bridge_url: str) -> None:
+    """/v1/messages and the /bedrock passthrough count against the same RPM as chat; past it, a 429 in each shape."""
+    gov.stubs.quotas.SetRateLimit(
+        quota_service_pb2.SetRateLimitRequest(user="alice", requests_per_minute=2), metadata=md(gov.root)
+    )
+    message = {"max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+    invoke = ("/bedrock/model/" + HAIKU + "/invoke", {"anthropic_version": "bedrock-2023-05-31", **message})
+    messages = ("/v1/messages", {"model": HAIKU, **message})
+    with httpx.Client(base_url=bridge_url, headers={"x-api-key": gov.alice}, timeout=30) as client:
+        statuses = [client.post(path, json=body).status_code for path, body in (messages, invoke)]
+        limited_messages = client.post(messages[0], json=messages[1])
+        limited_invoke = client.post(invoke[0], json=invoke[1])
+    assert statuses == [200, 200]
+    assert limited_messages.status_code == limited_invoke.status_code == 429
+    assert limited_messages.json()["error"]["type"] == "rate_limit_error"
+    assert limited_invoke.headers["x-amzn-errortype"] == "ThrottlingException"
+    for response in (limited_messages, limited_invoke):
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert _outcomes("alice", 4) == ["rate_limited"] * 2 + ["success"] * 2
+
+
 def test_under_the_limit_every_request_passes(gov: Gov, bridge_url: str) -> None:
     """Users under their limit (or without one) are never refused."""
     gov.stubs.quotas.SetRateLimit(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
+from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model, fit_to_version, native_version
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
 
 CATALOG = Catalog.load()
@@ -66,3 +66,27 @@ def test_bodies_fit_their_model(model: str, fields: dict[str, Any], expected: di
     body = fit(model, **fields)
     assert {k: v for k, v in body.items() if k not in ("max_tokens", "messages")} == expected
     assert body["messages"] == [{"role": "assistant", "content": [SIGNED]}]
+
+
+@pytest.mark.parametrize(
+    ("asked", "model", "expected"),
+    [
+        (["2026-10-21"], OPUS_47, "2026-10-21"),
+        ([" 2026-10-21 "], FABLE_5, "2026-10-21"),
+        (["2023-06-01"], OPUS_47, "2023-06-01"),
+        ([], OPUS_47, "2023-06-01"),
+        (["2027-01-01"], OPUS_47, "2023-06-01"),
+        # Claude 4.5 and older are not served on the native route: 2026-10-21 is never passed for them.
+        (["2026-10-21"], HAIKU_45, "2023-06-01"),
+    ],
+)
+def test_native_version_is_pinned_unless_asked_for_on_a_new_model(asked: list[str], model: str, expected: str) -> None:
+    """2023-06-01 on the native route, unless the caller asked for 2026-10-21 and the model is Claude 4.7+."""
+    assert native_version(asked, CATALOG.get(model)) == expected
+
+
+def test_version_2026_leaves_out_sampling() -> None:
+    """Under 2026-10-21 temperature, top_p and top_k are gone; under 2023-06-01 they stay."""
+    sampled = {"max_tokens": 8, "temperature": 0.0, "top_p": 0.9, "top_k": 5, "messages": []}
+    assert fit_to_version(dict(sampled), "2026-10-21") == {"max_tokens": 8, "messages": []}
+    assert fit_to_version(dict(sampled), "2023-06-01") == sampled

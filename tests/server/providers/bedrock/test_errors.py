@@ -13,6 +13,7 @@ from botocore.exceptions import (
 )
 
 from llmgw.server.providers.bedrock.errors import UpstreamUnavailable, is_retryable, map_bedrock_error
+from llmgw.server.providers.bedrock.native import NativeError
 from llmgw.wire.errors import (
     GatewayError,
     InvalidArgument,
@@ -133,3 +134,11 @@ def test_connection_failures_are_retryable() -> None:
     """An endpoint that cannot be reached or times out is worth another attempt (elsewhere)."""
     assert is_retryable(map_bedrock_error(EndpointConnectionError(endpoint_url="x"), MODEL))
     assert is_retryable(map_bedrock_error(ReadTimeoutError(endpoint_url="x"), MODEL))
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"), [(429, True), (500, True), (503, True), (529, True), (400, False), (403, False)]
+)
+def test_native_route_statuses_retry_like_their_codes(status: int, retryable: bool) -> None:
+    """The native Messages route's HTTP statuses retry as the codes they stand for: a 500 is Bedrock's fault."""
+    assert is_retryable(map_bedrock_error(NativeError(status, "from the route"), MODEL)) is retryable

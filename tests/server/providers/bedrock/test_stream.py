@@ -159,3 +159,38 @@ def test_tool_input_for_unstarted_block() -> None:
     """Tool arguments for a block Bedrock never started are an upstream protocol error."""
     with pytest.raises(UpstreamError):
         StreamTranslator().feed(tool_input(3, "{}"))
+
+
+def test_answer_tool_streams_as_content() -> None:
+    """JSON mode: the answer tool's input is content, a preamble is not sent, a caller tool stays a tool call."""
+    translator = StreamTranslator(answer_tool="city_facts")
+    sent = [
+        translator.feed(event)
+        for event in (
+            MESSAGE_START,
+            text_delta(0, "Calling."),
+            tool_start(1, "t1", "get_weather"),
+            tool_input(1, '{"city"'),
+            tool_start(2, "t2", "city_facts"),
+            tool_input(2, '{"population": 1}'),
+            {"messageStop": {"stopReason": "tool_use"}},
+        )
+    ]
+    assert sent == [
+        [],
+        [],
+        [choice(role=ASSISTANT, tool_calls=[tool_delta(0, "", id="t1", type="function", name="get_weather")])],
+        [choice(tool_calls=[tool_delta(0, '{"city"')])],
+        [],
+        [choice(content='{"population": 1}')],
+        [choice(chat_pb2.FINISH_REASON_TOOL_CALLS)],
+    ]
+    assert translator.deltas_seen == 3
+
+
+def test_answer_tool_alone_finishes_with_stop() -> None:
+    """JSON mode: an answer that called only the answer tool finishes `stop`, as OpenAI's JSON answers do."""
+    translator = StreamTranslator(answer_tool="json_answer")
+    for event in (tool_start(0, "t1", "json_answer"), tool_input(0, "{}"), {"messageStop": {"stopReason": "tool_use"}}):
+        translator.feed(event)
+    assert translator.finish_reason == chat_pb2.FINISH_REASON_STOP
