@@ -8,6 +8,8 @@ the app builds one ConsoleState (tui/state.py) that every screen shares.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,9 +20,11 @@ from typing import ClassVar
 from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
+from textual.reactive import reactive
 from textual.screen import Screen
 
-from llmgw.tui.client import GatewayFailure
+from llmgw.tui.client import GatewayClient, GatewayFailure
+from llmgw.tui.link import LinkState
 from llmgw.tui.messages import AdminRefused
 from llmgw.tui.screens.chat import ChatScreen
 from llmgw.tui.screens.help import HelpModal, key_lines
@@ -61,10 +65,24 @@ PLACES: dict[str, Place] = {
 }
 
 
+# After the gateway was lost, the app asks it again after these pauses (doubling) until it answers.
+PROBE_FIRST_S = 1.0
+PROBE_MOST_S = 4.0
+# While connected and idle, how often the app checks the gateway is still there.
+HEARTBEAT_S = 10.0
+
+
 class GatewayApp(App[None]):
-    """The LLM Gateway terminal UI."""
+    """The LLM Gateway terminal UI.
+
+    `connection` is the link to the gateway as the client last saw it; every screen's
+    header shows it. The app asks the gateway who we are every `heartbeat_s` seconds, so
+    an idle console notices a lost gateway too, and while it is down keeps asking until
+    it answers.
+    """
 
     TITLE = "LLM Gateway"
+    connection: reactive[LinkState | None] = reactive(None)
     # Priority: the function keys switch screens even from a text area that binds some of them.
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("f1", "show('chat')", "Chat", priority=True),
@@ -77,7 +95,9 @@ class GatewayApp(App[None]):
         Binding("f8", "show('rates')", "Rates", priority=True),
         Binding("f9", "show('live')", "Live", priority=True),
         Binding("f10", "show('spend')", "Spend", priority=True),
+        # A text field takes `?` as text (Textual gives printable keys to the focused field), so F12 too.
         Binding("question_mark", "help", "Keys help"),
+        Binding("f12", "help", "Keys help", show=False, priority=True),
     ]
 
     def __init__(
@@ -89,8 +109,10 @@ class GatewayApp(App[None]):
         root_certificates: bytes | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         export_dir: Path | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
     ) -> None:
         super().__init__()
+        self._heartbeat_s = heartbeat_s
         self._target = target
         self._api_key = api_key
         self._auto_sign_in = auto_sign_in
@@ -99,6 +121,7 @@ class GatewayApp(App[None]):
         self._export_dir = export_dir
         self.session: Session | None = None
         self.console_state: ConsoleState | None = None
+        self._probing = False
 
     def on_mount(self) -> None:
         """Ask for (or check) the credentials first."""
@@ -116,6 +139,9 @@ class GatewayApp(App[None]):
         if session is None:
             return
         self.session = session
+        self.connection = session.client.link.state
+        session.client.link.listen(partial(self._link_changed, session.client))
+        self.set_interval(self._heartbeat_s, partial(self._heartbeat, session.client), name="gateway heartbeat")
         console = ConsoleState(session.client, session.identity, now=self._clock)
         if self._export_dir is not None:
             console.export_dir = self._export_dir
@@ -139,6 +165,35 @@ class GatewayApp(App[None]):
                 console.catalog = await console.client.list_models()
         except GatewayFailure:
             return  # the screens that need the catalog report the failure themselves
+
+    def _link_changed(self, client: GatewayClient, state: LinkState) -> None:
+        self.connection = state
+        if state == "down" and not self._probing:
+            self._probing = True
+            self._probe(client)
+
+    @work(group="heartbeat", exclusive=True)
+    async def _heartbeat(self, client: GatewayClient) -> None:
+        """One check that the gateway still answers (the client reports it); the probe takes over when it does not."""
+        if client.link.state == "connected":
+            with contextlib.suppress(GatewayFailure):
+                await client.identify()
+
+    @work(group="probe")
+    async def _probe(self, client: GatewayClient) -> None:
+        """Ask the gateway who we are, with growing pauses, until it answers (the client reports each try)."""
+        pause = PROBE_FIRST_S
+        try:
+            while True:
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, PROBE_MOST_S)
+                if client.link.state == "connected":  # another call got through meanwhile
+                    return
+                client.link.retrying()
+                with contextlib.suppress(GatewayFailure):  # a refusal is an answer too: the link reports it
+                    await client.identify()
+        finally:
+            self._probing = False
 
     def _allowed(self, name: str) -> bool:
         place = PLACES.get(name)

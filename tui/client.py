@@ -4,7 +4,8 @@ Every call carries the user's key as `authorization: Bearer <key>` metadata and 
 deadline, and every failure comes out as a GatewayFailure carrying the status
 name, the google.rpc.ErrorInfo reason and a sentence fit for a notification, so
 screens never see grpc. One helper (`_unary`) turns grpc errors into failures for
-every unary call. Responses are the generated protobuf messages.
+every unary call. Every call, streams included, tells the client's `link` whether the
+gateway answered (tui/link.py). Responses are the generated protobuf messages.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from google.protobuf import timestamp_pb2
 from google.protobuf.message import Message
 
 from llmgw.tui.format import readable_times
+from llmgw.tui.link import Link
 from llmgw.v1 import (
     chat_pb2,
     chat_service_pb2,
@@ -45,6 +47,9 @@ from llmgw.v1 import (
 from llmgw.wire.status_details import status_details
 
 CALL_TIMEOUT_S = 15.0
+# After the gateway went away, grpc waits (with growing pauses) before dialling again, and
+# calls fail at once meanwhile; a short ceiling lets the console see it back within seconds.
+CHANNEL_OPTIONS = (("grpc.initial_reconnect_backoff_ms", 500), ("grpc.max_reconnect_backoff_ms", 2000))
 # A streamed answer may take minutes; the stop key is the user's deadline.
 STREAM_TIMEOUT_S = 600.0
 _Req = TypeVar("_Req", bound=Message)
@@ -153,11 +158,17 @@ def _failure(error: grpc.aio.AioRpcError, target: str) -> GatewayFailure:
     code = error.code().name
     message = error.details() or ""
     details = status_details(tuple(error.trailing_metadata() or ()))
-    if code == "UNAVAILABLE" and not details.from_gateway:
+    if _unreachable(error):
         message = f"cannot reach the gateway at {target}; is it running?"
     if details.retry_after_seconds is not None and details.reason == "RATE_LIMIT_EXCEEDED":
         message = f"{message} (try again in {details.retry_after_seconds} s)"
     return GatewayFailure(code, details.reason, message, details.field)
+
+
+def _unreachable(error: grpc.aio.AioRpcError) -> bool:
+    """Whether the call failed in transport (the gateway is down or unreachable) rather than by its answer."""
+    details = status_details(tuple(error.trailing_metadata() or ()))
+    return error.code() == grpc.StatusCode.UNAVAILABLE and not details.from_gateway
 
 
 def timestamp(moment: datetime) -> timestamp_pb2.Timestamp:
@@ -181,16 +192,18 @@ class GatewayClient:
 
     Create it inside the running event loop (the channel binds to it) and close it when done.
     With `root_certificates` (a CA bundle in PEM) the channel uses TLS; without, plain text.
+    Every call's outcome goes to `link` (answered or unreachable), for the header's indicator.
     """
 
     def __init__(self, target: str, api_key: str, root_certificates: bytes | None = None) -> None:
         self.target = target
+        self.link = Link()
         self._metadata = (("authorization", f"Bearer {api_key}"),)
         if root_certificates is None:
-            self._channel = grpc.aio.insecure_channel(target)
+            self._channel = grpc.aio.insecure_channel(target, options=CHANNEL_OPTIONS)
         else:
             credentials = grpc.ssl_channel_credentials(root_certificates=root_certificates)
-            self._channel = grpc.aio.secure_channel(target, credentials)
+            self._channel = grpc.aio.secure_channel(target, credentials, options=CHANNEL_OPTIONS)
         self._chat = chat_service_pb2_grpc.ChatServiceStub(self._channel)
         self._models = model_service_pb2_grpc.ModelServiceStub(self._channel)
         self._keys = key_service_pb2_grpc.KeyServiceStub(self._channel)
@@ -206,9 +219,19 @@ class GatewayClient:
     async def _unary(self, method: grpc.aio.UnaryUnaryMultiCallable[_Req, _Resp], request: _Req) -> _Resp:
         """Make one unary call with the key and deadline; a refusal becomes a GatewayFailure."""
         try:
-            return await method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
+            response = await method(request, metadata=self._metadata, timeout=CALL_TIMEOUT_S)
         except grpc.aio.AioRpcError as error:
-            raise _failure(error, self.target) from None
+            raise self._failed(error) from None
+        self.link.reached()
+        return response
+
+    def _failed(self, error: grpc.aio.AioRpcError) -> GatewayFailure:
+        """The failure of a call, after telling the link whether the gateway answered it."""
+        if _unreachable(error):
+            self.link.lost()
+        elif error.code() != grpc.StatusCode.CANCELLED:  # cancelled here, by the caller: says nothing of the link
+            self.link.reached()
+        return _failure(error, self.target)
 
     async def identify(self) -> Identity:
         """Check the key and find out who it belongs to and whether they are an admin (GetCurrentUser)."""
@@ -245,9 +268,10 @@ class GatewayClient:
         call = self._usage.WatchRequests(usage_service_pb2.WatchRequestsRequest(user=user), metadata=self._metadata)
         try:
             async for response in call:
+                self.link.reached()
                 yield list(response.requests)
         except grpc.aio.AioRpcError as error:
-            raise _failure(error, self.target) from None
+            raise self._failed(error) from None
         finally:
             call.cancel()
 
@@ -276,6 +300,7 @@ class GatewayClient:
         named = False
         try:
             async for response in call:
+                self.link.reached()
                 chunk = response.chunk
                 if not named and chunk.id:
                     named = True
@@ -287,7 +312,7 @@ class GatewayClient:
                     usage = chunk.usage
                     yield ChatUsage(usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
         except grpc.aio.AioRpcError as error:
-            raise _failure(error, self.target) from None
+            raise self._failed(error) from None
         finally:
             call.cancel()
 

@@ -63,17 +63,17 @@ class KeyName(Validator):
         return self.success()
 
 
-class KnownModel(Validator):
-    """A model id the catalog knows (blank allowed: no filter)."""
+class ModelPart(Validator):
+    """Text some catalog model id contains, case ignored, as the log's model filter matches (blank: no filter)."""
 
     def __init__(self, models: Callable[[], list[str]]) -> None:
         super().__init__()
         self._models = models
 
     def validate(self, value: str) -> ValidationResult:
-        """Check one typed model id."""
-        value = value.strip()
+        """Check one typed model filter."""
+        part = value.strip().lower()
         known = self._models()
-        if not value or not known or value in known:
+        if not part or not known or any(part in model.lower() for model in known):
             return self.success()
-        return self.failure(f"{value!r} is not a model id of the catalog; Tab completes one.")
+        return self.failure(f"No model id of the catalog contains {value.strip()!r}.")

@@ -39,9 +39,11 @@ class ListRequestsRequest(_message.Message):
     or everyone's for an admin.
     """
     key_name: _builtins.str
-    """Only requests made with the key of this name."""
+    """Only requests made with the key of this name (the whole name, exactly)."""
     model: _builtins.str
-    """Only requests for this model id."""
+    """Only requests whose model id contains this text, ignoring the case of
+    A-Z ("opus" finds every Opus model); `%` and `_` match only themselves.
+    """
     outcome: _request_record_pb2.Outcome.ValueType
     """Only requests with this outcome. Absent: any."""
     page_size: _builtins.int
@@ -121,9 +123,11 @@ class GetUsageSummaryRequest(_message.Message):
     or everyone's for an admin.
     """
     key_name: _builtins.str
-    """Only requests made with the key of this name."""
+    """Only requests made with the key of this name (the whole name, exactly)."""
     model: _builtins.str
-    """Only requests for this model id."""
+    """Only requests whose model id contains this text, ignoring the case of
+    A-Z ("opus" finds every Opus model); `%` and `_` match only themselves.
+    """
     outcome: _request_record_pb2.Outcome.ValueType
     """Only requests with this outcome. Absent: any."""
     @_builtins.property

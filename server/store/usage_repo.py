@@ -15,10 +15,16 @@ import peewee
 
 from llmgw.server.store.models import RequestRecord
 
+_LIKE_ESCAPE = "!"
+
 
 @dataclass(frozen=True, slots=True)
 class RequestFilter:
-    """Which request records to read; empty or None fields do not filter."""
+    """Which request records to read; empty or None fields do not filter.
+
+    `model` matches every model id containing it, ignoring case ("opus" finds every
+    Opus model); `key_name` and `outcome` match exactly.
+    """
 
     user: str | None = None
     key_name: str = ""
@@ -54,7 +60,7 @@ def _where(query: peewee.ModelSelect[Any], selected: RequestFilter) -> peewee.Mo
     if selected.key_name:
         query = query.where(RequestRecord.key_name == selected.key_name)
     if selected.model:
-        query = query.where(RequestRecord.model == selected.model)
+        query = query.where(_contains_ignoring_case(RequestRecord.model, selected.model))
     if selected.outcome:
         query = query.where(RequestRecord.outcome == selected.outcome)
     if selected.start_time is not None:
@@ -62,6 +68,22 @@ def _where(query: peewee.ModelSelect[Any], selected: RequestFilter) -> peewee.Mo
     if selected.end_time is not None:
         query = query.where(RequestRecord.created_at < selected.end_time)
     return query
+
+
+def _contains_ignoring_case(column: peewee.Field, text: str) -> peewee.NodeList:
+    """`column` contains `text`, ignoring the case of A-Z, with `%`, `_` and the escape taken literally.
+
+    LOWER on both sides rather than ILIKE (PostgreSQL only) or LIKE's own folding
+    (SQLite's), so both databases match the same rows; SQLite's LOWER folds only A-Z,
+    which is all model ids use.
+    """
+    literal = text.lower()
+    for special in (_LIKE_ESCAPE, "%", "_"):  # the escape character first, so its own doubling is not redone
+        literal = literal.replace(special, _LIKE_ESCAPE + special)
+    pattern = f"%{literal}%"
+    return peewee.NodeList(
+        (peewee.fn.LOWER(column), peewee.SQL("LIKE"), pattern, peewee.SQL(f"ESCAPE '{_LIKE_ESCAPE}'"))
+    )
 
 
 def list_requests(

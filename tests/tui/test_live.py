@@ -1,4 +1,4 @@
-"""The live tail against a real gateway: other clients' requests appear as they happen; the header tells the link."""
+"""The live tail against a real gateway: other clients' requests appear as they happen; its status line says so."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.coordinate import Coordinate
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.tui.app import GatewayApp
@@ -57,7 +57,7 @@ async def test_admin_sees_another_clients_request_within_a_second(
         screen = app.screen
         assert isinstance(screen, LiveScreen)
         await until(pilot, lambda: screen.state == "live", "the stream")
-        assert screen.sub_title == "● live"
+        assert str(screen.query_one("#status", Static).content).startswith("● live")
         request_id = await asyncio.to_thread(chat_once, gateway, user_key)
         answered = time.monotonic()
         await until(pilot, lambda: request_id in shown_ids(screen), "the other client's request")
@@ -86,7 +86,7 @@ async def test_users_see_only_their_own_requests(gateway: GatewayThread, fresh_u
 
 
 async def test_indicator_shows_a_lost_gateway(tmp_path: Path, fake_bedrock: FakeBedrockServer) -> None:
-    """When the gateway goes away the header turns to disconnected and the tail keeps retrying."""
+    """When the gateway goes away the status line turns to disconnected and the tail keeps retrying."""
     running = GatewayThread(gateway_settings(tmp_path / "gateway", fake_bedrock.url)).start()
     stopped = False
     try:
@@ -102,7 +102,7 @@ async def test_indicator_shows_a_lost_gateway(tmp_path: Path, fake_bedrock: Fake
             await asyncio.to_thread(running.stop)
             stopped = True
             await until(pilot, lambda: screen.state == "reconnecting", "the lost link")
-            assert screen.sub_title == "○ disconnected"
+            assert str(screen.query_one("#status", Static).content).startswith("○ disconnected")
     finally:
         if not stopped:
             running.stop()

@@ -108,6 +108,24 @@ async def test_rate_limited_rows_pages_and_filtered_totals(gateway: GatewayThrea
         assert {row[6] for row in rows(screen)} == {"laptop"}
 
 
+async def test_model_filter_matches_part_of_the_id(gateway: GatewayThread, fresh_user: UserFactory) -> None:
+    """`SONNET` finds the Sonnet rows (case ignored, no full id typed) without a warning; totals are those rows'."""
+    user = fresh_user("partial")
+    write_requests(user, 4)
+    write_requests(user, 2, model=SONNET, after=10)
+    app = GatewayApp(gateway.grpc_target, gateway.create_key("root", fresh_user("admin-key")))
+    async with app.run_test(size=(120, 40)) as pilot:
+        screen = await open_log(app, pilot, user)
+        await until(pilot, lambda: totals(screen).startswith("6 requests"), "every row")
+        await until(pilot, lambda: bool(app.console_state and app.console_state.catalog), "the catalog")
+        screen.query_one("#model", Input).value = "SONNET"
+        screen.query_one("#model", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: totals(screen).startswith("2 requests, $0.000003 match"), "the model filter")
+        assert {row[5] for row in rows(screen)} == {SONNET}
+        assert not [note for note in app._notifications if note.severity == "warning"]
+
+
 async def test_failed_filter_shows_no_stale_rows(gateway: GatewayThread, fresh_user: UserFactory) -> None:
     """A filter the gateway refuses empties the table and says why, instead of keeping the old rows."""
     user = fresh_user("stale")

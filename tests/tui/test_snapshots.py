@@ -32,7 +32,7 @@ from llmgw.v1 import (
 )
 from tests.model_ids import HAIKU, SONNET
 from tests.support import GatewayThread, bearer
-from tests.tui.conftest import SnapCompare, until
+from tests.tui.conftest import SnapCompare, press_in, until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 PICO = 10**12
@@ -54,11 +54,27 @@ def admin_call(gateway: GatewayThread, name: str) -> tuple[tuple[str, str]]:
     return bearer(gateway.create_key("root", name))
 
 
+# Workers that run for the whole session (the live tail's stream, the link's heartbeat and probe):
+# the others load what a screen shows, and the picture waits for them.
+LONG_LIVED_WORKERS = frozenset({"watch", "heartbeat", "probe"})
+
+
+def loads_running(pilot: Pilot[None]) -> list[str]:
+    """The workers still loading something (a late answer would change the picture after it is taken)."""
+    return [worker.name for worker in pilot.app.workers if worker.is_running and worker.group not in LONG_LIVED_WORKERS]
+
+
 def steady(step: Step) -> Step:
-    """`step`, then stop the text cursors blinking so the picture does not depend on timing."""
+    """`step`, then wait for every load to end and stop the text cursors blinking.
+
+    The step waits for what it shows; waiting for the other loads too (the Users list behind
+    an admin screen, the catalog) keeps a late answer or its notification out of the picture,
+    however slowly the machine runs. No fixed sleeps: only conditions, bounded.
+    """
 
     async def run(pilot: Pilot[None]) -> None:
         await step(pilot)
+        await until(pilot, lambda: not loads_running(pilot), "every load to finish")
         for field in pilot.app.screen.query(Input):
             field.cursor_blink = False
         for area in pilot.app.screen.query(TextArea):
@@ -83,9 +99,9 @@ async def load_user(pilot: Pilot[None], key: str, user: str, loaded: Callable[[]
     await signed_in(pilot)
     await pilot.press(key)
     await pilot.pause()
-    pilot.app.screen.query_one("#user", Input).value = user
-    pilot.app.screen.query_one("#user", Input).focus()
-    await pilot.press("enter")
+    field = pilot.app.screen.query_one("#user", Input)
+    field.value = user
+    await press_in(pilot, field, "enter")
     await until(pilot, loaded, "the user's data")
 
 
@@ -116,8 +132,7 @@ def test_chat(size: tuple[int, int], gateway: GatewayThread, snap_compare: SnapC
         await until(pilot, lambda: select.value != Select.NULL, "the models")
         select.value = HAIKU
         screen.query_one("#prompt", PromptArea).text = "Say something **bold** [[tokens:12]]"
-        screen.query_one("#prompt", PromptArea).focus()
-        await pilot.press("enter")
+        await press_in(pilot, screen.query_one("#prompt", PromptArea), "enter")
         await until(
             pilot,
             lambda: "out" in str(screen.query(ChatMessage).last().query_one(".chat-message--usage", Static).content),
@@ -309,8 +324,8 @@ def test_usage(size: tuple[int, int], tab: str, gateway: GatewayThread, snap_com
         screen.query_one("#user", Input).value = user
         screen.query_one("#start", Input).value = "2025-03-01"
         screen.query_one("#end", Input).value = "2025-03-04"
-        screen.query_one("#end", Input).focus()
-        await pilot.press("enter")
+        # Enter goes to the focused widget: wait for the focus, or it may reach none and filter nothing.
+        await press_in(pilot, screen.query_one("#end", Input), "enter")
         table = screen.query_one("#requests", DataTable)
         totals = screen.query_one("#totals", Static)
 

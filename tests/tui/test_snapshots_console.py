@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from textual.containers import VerticalScroll
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, TabbedContent
 
@@ -36,7 +37,7 @@ from llmgw.v1 import (
 )
 from tests.model_ids import HAIKU, SONNET
 from tests.support import GatewayThread, bearer, gateway_settings
-from tests.tui.conftest import SnapCompare, until
+from tests.tui.conftest import SnapCompare, press_in, until
 from tests.tui.test_snapshots import SIZES, steady
 
 NOW = datetime(2025, 6, 18, 12, 0, tzinfo=UTC)
@@ -141,8 +142,7 @@ def test_rate_limits(size: tuple[int, int], gateway: GatewayThread, admin_key: s
         screen = pilot.app.screen
         assert isinstance(screen, RateLimitsScreen)
         screen.query_one("#user", Input).value = "cy"
-        screen.query_one("#user", Input).focus()
-        await pilot.press("enter")
+        await press_in(pilot, screen.query_one("#user", Input), "enter")
         await until(pilot, lambda: screen.loaded_user == "cy", "cy's limits")
 
     assert snap_compare(console(gateway, admin_key), terminal_size=size, run_before=steady(loaded))
@@ -200,6 +200,10 @@ async def spend_loaded(pilot: Pilot[None], tab: str) -> None:
     tabs.active = tab
     pane = tabs.get_pane(tab)
     await until(pilot, lambda: pane.size.width > 0, "the tab")
+    if tab == "time-tab":
+        days = screen.query_one("#time-scroll", VerticalScroll)
+        await until(pilot, lambda: days.max_scroll_y == max(0, 32 - days.size.height), "the chart laid out")
+        await until(pilot, lambda: days.is_vertical_scroll_end, "the latest days in view")
     await pilot.wait_for_scheduled_animations()
     await pilot.pause()
 
@@ -239,12 +243,10 @@ def test_request_detail(
         screen = pilot.app.screen
         screen.query_one("#user", Input).value = "ada"
         screen.query_one("#key", Input).value = "ci"
-        screen.query_one("#key", Input).focus()
-        await pilot.press("enter")
+        await press_in(pilot, screen.query_one("#key", Input), "enter")
         table = screen.query_one("#requests", DataTable)
         await until(pilot, lambda: table.row_count == 1, "the one request")
-        table.focus()
-        await pilot.press("enter")
+        await press_in(pilot, table, "enter")
         await until(pilot, lambda: isinstance(pilot.app.screen, RequestDetailModal), "the detail")
 
     assert snap_compare(console(gateway, admin_key), terminal_size=size, run_before=steady(opened))
@@ -256,8 +258,7 @@ def test_help(size: tuple[int, int], gateway: GatewayThread, admin_key: str, sna
 
     async def helped(pilot: Pilot[None]) -> None:
         await users_loaded(pilot)
-        pilot.app.screen.query_one("#users", DataTable).focus()
-        await pilot.press("question_mark")
+        await press_in(pilot, pilot.app.screen.query_one("#users", DataTable), "question_mark")
         await until(pilot, lambda: isinstance(pilot.app.screen, HelpModal), "the help")
 
     assert snap_compare(console(gateway, admin_key), terminal_size=size, run_before=steady(helped))

@@ -10,6 +10,7 @@ from textual.widgets import DataTable, Input, Static
 
 from llmgw.tui.app import GatewayApp
 from llmgw.tui.messages import RateLimitSaved, UserPicked
+from llmgw.tui.screens.chat import ChatScreen
 from llmgw.tui.screens.confirm import ConfirmModal
 from llmgw.tui.screens.help import HelpModal
 from llmgw.tui.screens.keys import KeysScreen
@@ -18,6 +19,7 @@ from llmgw.tui.screens.rate_limits import RateLimitsScreen
 from llmgw.tui.screens.usage import UsageScreen
 from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.screens.users import UsersScreen
+from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.v1 import (
     chat_pb2,
     chat_service_pb2,
@@ -165,3 +167,29 @@ async def test_help_lists_the_keys_of_the_screen(gateway: GatewayThread, fresh_u
         assert "F8                Rates" in text
         await pilot.press("escape")
         await until(pilot, lambda: isinstance(app.screen, UsersScreen), "the users again")
+
+
+async def test_f12_opens_the_help_from_a_text_field_where_question_marks_are_text(
+    gateway: GatewayThread, fresh_user: UserFactory
+) -> None:
+    """In a text field `?` is typed; F12 opens the help from there, and the field keeps what was typed."""
+    app = admin_app(gateway, fresh_user)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, UsersScreen), "the admin's home")
+        await pilot.press("f8")
+        await until(pilot, lambda: isinstance(app.screen, RateLimitsScreen), "the rate limits")
+        field = app.screen.query_one("#user", Input)
+        field.focus()
+        await pilot.press("a", "f12")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal), "the help")
+        await pilot.press("escape")
+        await until(pilot, lambda: isinstance(app.screen, RateLimitsScreen), "the rate limits again")
+        assert field.value == "a"
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the chat")
+        prompt = app.screen.query_one("#prompt", PromptArea)
+        prompt.focus()
+        await pilot.press("w", "h", "y", "question_mark")
+        assert prompt.text == "why?"
+        await pilot.press("f12")
+        await until(pilot, lambda: isinstance(app.screen, HelpModal), "the help over the chat")

@@ -7,10 +7,11 @@ from collections.abc import Iterable
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 
 from llmgw.tui.messages import AdminRefused
 from llmgw.tui.state import ConsoleState
+from llmgw.tui.widgets.console_header import ConsoleHeader
 
 
 class AdminScreen(Screen[None]):
@@ -28,7 +29,7 @@ class AdminScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""
-        yield Header()
+        yield ConsoleHeader()
         if self.identity.is_admin:
             yield from self.compose_admin()
         else:

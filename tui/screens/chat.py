@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Select, Static
+from textual.widgets import Footer, Select, Static
 from textual.widgets.markdown import Markdown
 
 from llmgw.tui.client import AnswerId, ChatOptions, ChatTurn, ChatUsage, GatewayClient, GatewayFailure
@@ -26,6 +26,7 @@ from llmgw.tui.format import usd
 from llmgw.tui.messages import ChatAnswered
 from llmgw.tui.screens.chat_settings import ChatSettings, ChatSettingsModal
 from llmgw.tui.widgets.chat_message import ChatMessage
+from llmgw.tui.widgets.console_header import ConsoleHeader
 from llmgw.tui.widgets.prompt_area import PromptArea
 from llmgw.tui.widgets.quota_bar import QuotaBar
 from llmgw.v1 import model_pb2, usage_service_pb2
@@ -65,7 +66,7 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""
-        yield Header()
+        yield ConsoleHeader()
         with Horizontal(id="top"):
             yield Select[str]([], prompt="Model", allow_blank=True, id="model")
             yield QuotaBar(id="quota")

@@ -12,7 +12,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from llmgw.tui.client import GatewayFailure
 from llmgw.tui.feedback import report_failure
@@ -23,6 +23,7 @@ from llmgw.tui.screens.confirm import ConfirmModal
 from llmgw.tui.screens.create_key import CreateKeyModal, NewKey
 from llmgw.tui.screens.secret import SecretModal
 from llmgw.tui.state import ConsoleState
+from llmgw.tui.widgets.console_header import ConsoleHeader
 from llmgw.v1 import key_pb2, key_service_pb2
 
 COLUMNS = ("Name", "Status", "Expires", "Last used", "Created")
@@ -47,7 +48,7 @@ class KeysScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""
-        yield Header()
+        yield ConsoleHeader()
         if self.console.identity.is_admin:
             yield Input(
                 placeholder="whose keys: a user name, Enter to load (blank: yours)",

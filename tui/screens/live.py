@@ -1,8 +1,9 @@
-"""Live: requests as the gateway records them (WatchRequests), newest on top, with a connection indicator.
+"""Live: requests as the gateway records them (WatchRequests), newest on top, with the stream's state.
 
 Admins see everyone's requests (or one user's, typed at the top); everyone else
-sees their own. The header says whether the stream is live; a broken stream is
-retried with growing pauses until it comes back.
+sees their own. The status line says whether the stream is live (the header's
+indicator, as on every screen, says whether the gateway answers); a broken stream
+is retried with growing pauses until it comes back.
 """
 
 from __future__ import annotations
@@ -15,18 +16,20 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Footer, Input, Static
 
 from llmgw.tui.client import GatewayFailure
 from llmgw.tui.format import OUTCOME_NAMES, usd
 from llmgw.tui.inputs import FromLive
 from llmgw.tui.messages import LiveState
 from llmgw.tui.state import ConsoleState
+from llmgw.tui.widgets.console_header import ConsoleHeader
 from llmgw.v1 import request_record_pb2
 
 KEEP_ROWS = 500
 RETRY_FIRST_S = 1.0
 RETRY_MOST_S = 15.0
+STATE_MARKS = {"live": "● live", "connecting": "◌ connecting…", "reconnecting": "○ disconnected"}
 COLUMNS = ("Time", "User", "Outcome", "Cost", "ms", "Model", "Key")
 
 
@@ -51,7 +54,7 @@ class LiveScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         """The screen's widgets."""
-        yield Header()
+        yield ConsoleHeader()
         if self.console.identity.is_admin:
             yield Input(
                 placeholder="only this user (Enter; blank: everyone)",
@@ -103,22 +106,18 @@ class LiveScreen(Screen[None]):
                 self._show_state("reconnecting", user, f"the stream ended; retrying in {pause:.0f} s")
             await asyncio.sleep(pause)
             pause = min(pause * 2, RETRY_MOST_S)
+            self.console.client.link.retrying()
 
     def _show_state(self, state: str, user: str, why: str = "") -> None:
         changed = state != self.state
         self.state = state
         self._user, self._why = user, why
-        mark = {"live": "● live", "connecting": "◌ connecting…", "reconnecting": "○ disconnected"}.get(
-            state, "✕ stopped"
-        )
-        # The screen's sub-title is what the header shows: the connection indicator.
-        self.sub_title = mark
         self._status()
         if changed:
             self.post_message(LiveState(state))
 
     def _status(self) -> None:
-        mark = self.sub_title
+        mark = STATE_MARKS.get(self.state, "✕ stopped")
         if self._user:
             who = f"{self._user}'s requests"
         else:

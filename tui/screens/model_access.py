@@ -80,8 +80,9 @@ class ModelAccessScreen(UserScreen):
     def _show(self, access: model_access_pb2.ModelAccess) -> None:
         self.shown(access.user)
         origin = "the default (DEFAULT_MODEL_ACCESS)" if access.is_default else "their own policy"
+        entries = "1 entry" if len(access.models) == 1 else f"{len(access.models)} entries"
         self.query_one("#origin", Static).update(
-            f"{access.user}: {origin}, {len(access.models)} entries · as of {clock(self.console.now())}"
+            f"{access.user}: {origin}, {entries} · as of {clock(self.console.now())}"
         )
         self._options(access.models)
         self.query_one("#models", SelectionList).focus()

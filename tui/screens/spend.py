@@ -45,7 +45,7 @@ class SpendScreen(AdminScreen):
             yield Input(placeholder="to Y-M-D", id="end")
         yield Static("", id="totals")
         with TabbedContent(id="tabs"):
-            with TabPane("Over time", id="time-tab"):
+            with TabPane("Over time", id="time-tab"), VerticalScroll(id="time-scroll"):
                 yield SpendChart(id="by-day")
             with TabPane("Top", id="top-tab"), VerticalScroll():
                 yield Static("Users", classes="heading")
@@ -105,6 +105,8 @@ class SpendScreen(AdminScreen):
             f"{spend.requests} requests, {usd(spend.total_usd)} from {first} to {last} (UTC)"
         )
         self.query_one("#by-day", SpendChart).plot([(row.day, row.cost_usd) for row in spend.by_day])
+        # Oldest day first, as people read time; the latest days are the ones they look for.
+        self.query_one("#time-scroll", VerticalScroll).scroll_end(animate=False)
         self.query_one("#top-users", SpendChart).plot([(row.user, row.cost_usd) for row in spend.top_users[:10]])
         self.query_one("#top-models", SpendChart).plot([(row.model, row.cost_usd) for row in spend.by_model[:10]])
         self.query_one("#top-keys", SpendChart).plot(

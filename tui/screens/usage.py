@@ -8,14 +8,14 @@ from typing import ClassVar
 
 from textual import on, work
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Select, Static, TabbedContent, TabPane
 
 from llmgw.tui.client import GatewayFailure
 from llmgw.tui.export import export_requests
 from llmgw.tui.format import OUTCOME_NAMES, ago, day_after, midnight, moment, parse_day, usd
-from llmgw.tui.inputs import FromLive, KnownModel
+from llmgw.tui.inputs import FromLive, ModelPart
 from llmgw.tui.screens.request_detail import RequestDetailModal
 from llmgw.tui.screens.user_base import UserScreen
 from llmgw.tui.state import ConsoleState
@@ -67,10 +67,10 @@ class UsageScreen(UserScreen):
             yield Input(placeholder="user", id="user", suggester=FromLive(lambda: self.console.known_users))
             yield Input(placeholder="key", id="key")
             yield Input(
-                placeholder="model",
+                placeholder="model (part)",
                 id="model",
                 suggester=FromLive(lambda: self.console.model_ids),
-                validators=[KnownModel(lambda: self.console.model_ids)],
+                validators=[ModelPart(lambda: self.console.model_ids)],
                 validate_on=["submitted"],
             )
             yield Select[int](
@@ -82,9 +82,9 @@ class UsageScreen(UserScreen):
         with TabbedContent(id="tabs"):
             with TabPane("Requests", id="requests-tab"):
                 yield DataTable[str](cursor_type="row", zebra_stripes=True, id="requests")
-            with TabPane("By model", id="models-tab"):
+            with TabPane("By model", id="models-tab"), VerticalScroll():
                 yield SpendChart(id="by-model")
-            with TabPane("By day", id="days-tab"):
+            with TabPane("By day", id="days-tab"), VerticalScroll(id="days-scroll"):
                 yield SpendChart(id="by-day")
 
     def start(self) -> None:
@@ -177,6 +177,7 @@ class UsageScreen(UserScreen):
         self._show_requests()
         self.query_one("#by-model", SpendChart).plot([(row.model, row.cost_usd) for row in spend.by_model])
         self.query_one("#by-day", SpendChart).plot([(row.day, row.cost_usd) for row in spend.by_day])
+        self.query_one("#days-scroll", VerticalScroll).scroll_end(animate=False)  # the latest days in view
         number = len(self._tokens)
         first = (number - 1) * PAGE_SIZE + 1
         rows = f"rows {first}-{first + len(page.records) - 1}" if page.records else "no rows"

@@ -29,7 +29,10 @@ class QuotaBar(Horizontal):
     def compose(self) -> ComposeResult:
         """The widget's parts."""
         yield Label("quota: …", classes="quota-bar--label")
-        yield ProgressBar(total=1, show_eta=False, show_percentage=True)
+        # No bar until a status arrives: an empty one would read as nothing spent.
+        bar = ProgressBar(total=1, show_eta=False, show_percentage=True)
+        bar.display = False
+        yield bar
 
     def show(self, status: quota_pb2.QuotaStatus) -> None:
         """Draw a status as GetQuotaStatus returned it."""

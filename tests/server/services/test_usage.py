@@ -13,8 +13,9 @@ from google.protobuf import timestamp_pb2
 from llmgw.server.core.money import format_usd
 from llmgw.server.store.models import RequestRecord
 from llmgw.v1 import request_record_pb2, usage_service_pb2
-from tests.model_ids import HAIKU, NOVA_MICRO
+from tests.model_ids import HAIKU, NOVA_MICRO, SONNET
 from tests.server.services.conftest import Gov, ask, md
+from tests.support import picodollars
 
 
 def _ts(value: datetime) -> timestamp_pb2.Timestamp:
@@ -140,6 +141,27 @@ def test_summary_by_model_and_day_with_idle_days(gov: Gov) -> None:
         metadata=md(gov.root),
     )
     assert everyone.requests == 8
+
+
+def test_model_filter_finds_a_part_of_the_id_and_the_summary_agrees(gov: Gov) -> None:
+    """`CLAUDE` finds every Claude model, whatever its case; the summary's totals are those of the listed rows."""
+    _seed("alice", 3, DAY0)
+    _seed("alice", 2, DAY0, model=SONNET)
+    _seed("bob", 2, DAY0, model=NOVA_MICRO)
+    listed = gov.stubs.usage.ListRequests(
+        usage_service_pb2.ListRequestsRequest(model="CLAUDE-3", page_size=100), metadata=md(gov.root)
+    ).requests
+    assert sorted({record.model for record in listed}) == [SONNET, HAIKU]
+    summary = gov.stubs.usage.GetUsageSummary(
+        usage_service_pb2.GetUsageSummaryRequest(
+            model="CLAUDE-3", start_time=_ts(DAY0), end_time=_ts(DAY0 + timedelta(days=1))
+        ),
+        metadata=md(gov.root),
+    )
+    assert summary.requests == len(listed) == 5
+    assert picodollars(summary.total_usd) == sum(picodollars(record.cost_usd) for record in listed)
+    wildcard = gov.stubs.usage.ListRequests(usage_service_pb2.ListRequestsRequest(model="%"), metadata=md(gov.root))
+    assert list(wildcard.requests) == []
 
 
 def test_live_requests_show_up(gov: Gov) -> None:
