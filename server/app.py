@@ -40,6 +40,7 @@ from llmgw.server.rpc.tracing import Tracing
 from llmgw.server.services.admission import Admission
 from llmgw.server.services.bedrock_passthrough import BedrockPassthroughServicer
 from llmgw.server.services.chat import ChatServicer
+from llmgw.server.services.claude import ClaudeWiring
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.embeddings import EmbeddingServicer
 from llmgw.server.services.keys import KeyServicer
@@ -346,34 +347,19 @@ class Gateway:
         )
         chat_service_pb2_grpc.add_ChatServiceServicer_to_server(chat, server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(ModelServicer(self.models, self.access), server)
-        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(
-            MessagesServicer(
-                self.catalog,
-                admission,
-                self.routes,
-                self.router,
-                recorder,
-                clock,
-                thinking_settings(settings),
-                governance=self.governance,
-                detached=self.detached,
-            ),
-            server,
+        claude = ClaudeWiring(
+            self.catalog,
+            admission,
+            self.routes,
+            self.router,
+            recorder,
+            clock,
+            self.governance,
+            self.detached,
+            thinking_settings(settings),
         )
-        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(
-            BedrockPassthroughServicer(
-                self.catalog,
-                admission,
-                self.routes,
-                self.router,
-                recorder,
-                clock,
-                thinking_settings(settings),
-                governance=self.governance,
-                detached=self.detached,
-            ),
-            server,
-        )
+        messages_service_pb2_grpc.add_MessagesServiceServicer_to_server(MessagesServicer(claude), server)
+        bedrock_service_pb2_grpc.add_BedrockServiceServicer_to_server(BedrockPassthroughServicer(claude), server)
         embedding_service_pb2_grpc.add_EmbeddingServiceServicer_to_server(
             EmbeddingServicer(admission, self.routes, self.router, recorder, clock, self.detached), server
         )

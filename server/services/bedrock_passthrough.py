@@ -16,16 +16,14 @@ caller left is settled when Bedrock answers (detached.py).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import datetime
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from google.api import httpbody_pb2
 
 from llmgw.eventstream import encode_chunk
 from llmgw.server.core.accounting import estimate_tokens
-from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     BEDROCK_ANTHROPIC_VERSION,
@@ -36,11 +34,10 @@ from llmgw.server.providers.bedrock.anthropic import (
 from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
-from llmgw.server.routing.router import Candidate, Progress, Router
-from llmgw.server.routing.table import RouteTable
+from llmgw.server.routing.router import Candidate, Progress
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
+    ClaudeWiring,
     StreamUsage,
     allowed_betas,
     answering,
@@ -52,8 +49,7 @@ from llmgw.server.services.claude import (
     require_claude,
     session_id,
 )
-from llmgw.server.services.detached import DetachedCalls
-from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
+from llmgw.server.services.recording import RequestTrace, never_answered
 from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import bedrock_service_pb2, bedrock_service_pb2_grpc
 from llmgw.wire.errors import UpstreamError
@@ -136,28 +132,16 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
     the one that answered.
     """
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        admission: Admission,
-        routes: RouteTable,
-        router: Router,
-        recorder: RequestRecorder,
-        clock: Callable[[], datetime],
-        thinking: ThinkingSettings | None = None,
-        *,
-        governance: Governance,
-        detached: DetachedCalls,
-    ) -> None:
-        self._thinking = thinking or ThinkingSettings()
-        self._governance = governance
-        self._catalog = catalog
-        self._admission = admission
-        self._routes = routes
-        self._router = router
-        self._recorder = recorder
-        self._clock = clock
-        self._detached = detached
+    def __init__(self, wiring: ClaudeWiring) -> None:
+        self._thinking = wiring.thinking
+        self._governance = wiring.governance
+        self._catalog = wiring.catalog
+        self._admission = wiring.admission
+        self._routes = wiring.routes
+        self._router = wiring.router
+        self._recorder = wiring.recorder
+        self._clock = wiring.clock
+        self._detached = wiring.detached
 
     def _trace(self, api: str, model_id: str, context: Context) -> RequestTrace:
         """The request's trace, naming the model by its catalog id (an ARN resolved)."""

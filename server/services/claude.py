@@ -8,15 +8,22 @@ same recording as the OpenAI path, through `Governance` and `RequestRecorder`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from llmgw.server.core import accounting
 from llmgw.server.core.accounting import chat_input_token_bound, estimate_tokens
 from llmgw.server.core.catalog import Catalog, CatalogModel
+from llmgw.server.governance.admission import Governance
 from llmgw.server.providers.bedrock.anthropic import AnthropicUsage, split_betas
+from llmgw.server.providers.bedrock.thinking import ThinkingSettings
+from llmgw.server.routing.router import Router
+from llmgw.server.routing.table import RouteTable
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.recording import RequestTrace
+from llmgw.server.services.admission import Admission
+from llmgw.server.services.detached import DetachedCalls
+from llmgw.server.services.recording import RequestRecorder, RequestTrace
 from llmgw.wire.errors import InvalidArgument
 
 logger = logging.getLogger(__name__)
@@ -25,6 +32,21 @@ SESSION_HEADER = "x-claude-code-session-id"
 BETA_HEADER = "anthropic-beta"
 VERSION_HEADER = "anthropic-version"
 _SESSION_MAX = 128
+
+
+@dataclass(frozen=True, slots=True)
+class ClaudeWiring:
+    """What both Claude servicers (the Messages API and the Bedrock passthrough) are built from."""
+
+    catalog: Catalog
+    admission: Admission
+    routes: RouteTable
+    router: Router
+    recorder: RequestRecorder
+    clock: Callable[[], datetime]
+    governance: Governance
+    detached: DetachedCalls
+    thinking: ThinkingSettings = field(default_factory=ThinkingSettings)
 
 
 def metadata_values(context: Context, name: str) -> list[str]:

@@ -16,14 +16,12 @@ client that leaves is charged for what was generated.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Literal
 
 from llmgw.server.core.accounting import estimate_tokens
-from llmgw.server.core.catalog import Catalog, CatalogModel
-from llmgw.server.governance.admission import Governance
+from llmgw.server.core.catalog import CatalogModel
 from llmgw.server.governance.identity import current_principal
 from llmgw.server.providers.bedrock.anthropic import (
     NATIVE_ANTHROPIC_VERSION,
@@ -45,13 +43,12 @@ from llmgw.server.providers.bedrock.anthropic_hygiene import fit_to_model, fit_t
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import compact_json
 from llmgw.server.providers.bedrock.thinking import ThinkingSettings
-from llmgw.server.routing.router import Candidate, Progress, Router
-from llmgw.server.routing.table import RouteTable
+from llmgw.server.routing.router import Candidate, Progress
 from llmgw.server.rpc.context import Context
-from llmgw.server.services.admission import Admission
 from llmgw.server.services.claude import (
     BETA_HEADER,
     VERSION_HEADER,
+    ClaudeWiring,
     StreamUsage,
     allowed_betas,
     answering,
@@ -63,8 +60,7 @@ from llmgw.server.services.claude import (
     note_cache,
     session_id,
 )
-from llmgw.server.services.detached import DetachedCalls
-from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
+from llmgw.server.services.recording import RequestTrace, never_answered
 from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import messages_pb2, messages_service_pb2, messages_service_pb2_grpc
 from llmgw.wire.errors import InvalidArgument, NotFound, UpstreamError
@@ -156,28 +152,16 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     dearest candidate, and settled at the price of the one that answered.
     """
 
-    def __init__(
-        self,
-        catalog: Catalog,
-        admission: Admission,
-        routes: RouteTable,
-        router: Router,
-        recorder: RequestRecorder,
-        clock: Callable[[], datetime],
-        thinking: ThinkingSettings | None = None,
-        *,
-        governance: Governance,
-        detached: DetachedCalls,
-    ) -> None:
-        self._thinking = thinking or ThinkingSettings()
-        self._governance = governance
-        self._detached = detached
-        self._catalog = catalog
-        self._admission = admission
-        self._routes = routes
-        self._router = router
-        self._recorder = recorder
-        self._clock = clock
+    def __init__(self, wiring: ClaudeWiring) -> None:
+        self._thinking = wiring.thinking
+        self._governance = wiring.governance
+        self._detached = wiring.detached
+        self._catalog = wiring.catalog
+        self._admission = wiring.admission
+        self._routes = wiring.routes
+        self._router = wiring.router
+        self._recorder = wiring.recorder
+        self._clock = wiring.clock
 
     def _trace(self, api: str, params: messages_pb2.MessageParams, context: Context) -> RequestTrace:
         """The request's trace, naming the model by its catalog id (an ARN resolved)."""
