@@ -133,32 +133,28 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
     """
 
     def __init__(self, wiring: ClaudeWiring) -> None:
-        self._thinking = wiring.thinking
-        self._governance = wiring.governance
-        self._catalog = wiring.catalog
-        self._admission = wiring.admission
-        self._routes = wiring.routes
-        self._router = wiring.router
-        self._recorder = wiring.recorder
-        self._clock = wiring.clock
-        self._detached = wiring.detached
+        self._wiring = wiring
 
     def _trace(self, api: str, model_id: str, context: Context) -> RequestTrace:
         """The request's trace, naming the model by its catalog id (an ARN resolved)."""
-        resolved = catalog_id(self._catalog, model_id)
-        return RequestTrace("msg", api, current_principal(), resolved, self._clock(), session_id=session_id(context))
+        resolved = catalog_id(self._wiring.catalog, model_id)
+        return RequestTrace(
+            "msg", api, current_principal(), resolved, self._wiring.clock(), session_id=session_id(context)
+        )
 
     async def _prepare(self, raw: bytes, trace: RequestTrace) -> tuple[list[Candidate], _Bodies]:
         """Resolve and check the model, its route's targets and fallbacks, fit the body to each, admit the request."""
-        model = await self._admission.model(trace)
-        candidates = route_candidates(self._routes, trace, model)
+        model = await self._wiring.admission.model(trace)
+        candidates = route_candidates(self._wiring.routes, trace, model)
         for candidate in candidates:
             require_claude(candidate.target.model)
-        fallbacks = await fallback_candidates(self._routes, self._catalog, self._governance, trace, model)
+        fallbacks = await fallback_candidates(
+            self._wiring.routes, self._wiring.catalog, self._wiring.governance, trace, model
+        )
         candidates.extend(candidate for candidate in fallbacks if is_claude(candidate.target.model))
-        bodies = _Bodies(raw, self._thinking)
+        bodies = _Bodies(raw, self._wiring.thinking)
         bound = max(bodies.bound(candidate) for candidate in candidates)
-        await self._admission.admit(trace, candidates[0].target.model, bound)
+        await self._wiring.admission.admit(trace, candidates[0].target.model, bound)
         return candidates, bodies
 
     async def InvokeModel(
@@ -173,9 +169,9 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         try:
             candidates, bodies = await self._prepare(request.body.data, trace)
         except BaseException as exc:
-            self._recorder.record_failure(trace, exc)
+            self._wiring.recorder.record_failure(trace, exc)
             raise
-        answer = await self._detached.run(trace, self._invoke(trace, candidates, bodies))
+        answer = await self._wiring.detached.run(trace, self._invoke(trace, candidates, bodies))
         body = httpbody_pb2.HttpBody(content_type="application/json", data=answer)
         return bedrock_service_pb2.InvokeModelResponse(body=body)
 
@@ -186,7 +182,7 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         """
         progress = Progress()
         try:
-            answer = await self._router.call(
+            answer = await self._wiring.router.call(
                 candidates,
                 lambda client, candidate: client.invoke_model_raw(candidate.sent_id, bodies(candidate)),
                 progress,
@@ -196,15 +192,17 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         except BaseException as exc:
             trace.routed(progress, answered=False)
             trace.charge_bound = never_answered(exc)
-            self._recorder.record_failure(trace, exc)
+            self._wiring.recorder.record_failure(trace, exc)
             raise
         trace.routed(progress, answered=True)
         trace.mark_first_token()
         note_cache(trace, usage)
         if trace.abandoned:
-            self._recorder.record_failure(trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens)
+            self._wiring.recorder.record_failure(
+                trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens
+            )
         else:
-            await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
+            await self._wiring.recorder.record(trace, usage.input_tokens, usage.output_tokens)
         return answer
 
     async def InvokeModelWithResponseStream(
@@ -219,7 +217,7 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         try:
             candidates, bodies = await self._prepare(request.body.data, trace)
             payload = bodies(candidates[0])
-            events = await self._router.stream(
+            events = await self._wiring.router.stream(
                 candidates,
                 lambda client, candidate: _chunks(client.invoke_model_stream(candidate.sent_id, bodies(candidate))),
                 progress,
@@ -243,13 +241,13 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
             trace.routed(progress, answered=state.started)
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
             counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
-            self._recorder.record_failure(trace, exc, *counts)
+            self._wiring.recorder.record_failure(trace, exc, *counts)
             raise
         input_tokens, output_tokens = state.settle(trace, 0, left=False)
         if not state.usage.seen:  # no usage in the events: Bedrock's closing metrics say it
             input_tokens = state.metrics.get("inputTokenCount", 0)
             output_tokens = state.metrics.get("outputTokenCount", 0)
-        await self._recorder.record(trace, input_tokens, output_tokens)
+        await self._wiring.recorder.record(trace, input_tokens, output_tokens)
         yield _frames(last)
 
 

@@ -153,20 +153,14 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
     """
 
     def __init__(self, wiring: ClaudeWiring) -> None:
-        self._thinking = wiring.thinking
-        self._governance = wiring.governance
-        self._detached = wiring.detached
-        self._catalog = wiring.catalog
-        self._admission = wiring.admission
-        self._routes = wiring.routes
-        self._router = wiring.router
-        self._recorder = wiring.recorder
-        self._clock = wiring.clock
+        self._wiring = wiring
 
     def _trace(self, api: str, params: messages_pb2.MessageParams, context: Context) -> RequestTrace:
         """The request's trace, naming the model by its catalog id (an ARN resolved)."""
-        model_id = catalog_id(self._catalog, params.model)
-        return RequestTrace("msg", api, current_principal(), model_id, self._clock(), session_id=session_id(context))
+        model_id = catalog_id(self._wiring.catalog, params.model)
+        return RequestTrace(
+            "msg", api, current_principal(), model_id, self._wiring.clock(), session_id=session_id(context)
+        )
 
     async def _prepare(
         self, params: messages_pb2.MessageParams, context: Context, trace: RequestTrace, stream: bool
@@ -176,16 +170,18 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         The caller's mistakes surface before any quota is taken: the request is built for the
         first target at once.
         """
-        model = await self._admission.model(trace)
+        model = await self._wiring.admission.model(trace)
         betas = requested_betas(params, metadata_values(context, BETA_HEADER))
         versions = metadata_values(context, VERSION_HEADER)
-        calls = _Calls(params, betas, versions, self._thinking, stream=stream)
-        candidates = route_candidates(self._routes, trace, model)
+        calls = _Calls(params, betas, versions, self._wiring.thinking, stream=stream)
+        candidates = route_candidates(self._wiring.routes, trace, model)
         calls(candidates[0])
-        fallbacks = await fallback_candidates(self._routes, self._catalog, self._governance, trace, model)
+        fallbacks = await fallback_candidates(
+            self._wiring.routes, self._wiring.catalog, self._wiring.governance, trace, model
+        )
         candidates.extend(candidate for candidate in fallbacks if calls.serves(candidate))
         bound = max(calls.bound(candidate) for candidate in candidates)
-        await self._admission.admit(trace, candidates[0].target.model, bound)
+        await self._wiring.admission.admit(trace, candidates[0].target.model, bound)
         return candidates, calls
 
     @staticmethod
@@ -238,9 +234,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         try:
             candidates, calls = await self._prepare(params, context, trace, stream=False)
         except BaseException as exc:
-            self._recorder.record_failure(trace, exc)
+            self._wiring.recorder.record_failure(trace, exc)
             raise
-        message = await self._detached.run(trace, self._answer(candidates, calls, trace, params.model))
+        message = await self._wiring.detached.run(trace, self._answer(candidates, calls, trace, params.model))
         return messages_service_pb2.CreateMessageResponse(message=message)
 
     async def _answer(
@@ -252,23 +248,25 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         """
         progress = Progress()
         try:
-            body = await self._router.call(
+            body = await self._wiring.router.call(
                 candidates, lambda client, candidate: self._create(client, calls(candidate), trace), progress
             )
             message, usage = message_from_body(body, _named(model, candidates, progress))
         except BaseException as exc:
             trace.routed(progress, answered=False)
             trace.charge_bound = never_answered(exc)
-            self._recorder.record_failure(trace, exc)
+            self._wiring.recorder.record_failure(trace, exc)
             raise
         trace.routed(progress, answered=True)
         trace.mark_first_token()
         message.id = trace.id
         note_cache(trace, usage)
         if trace.abandoned:
-            self._recorder.record_failure(trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens)
+            self._wiring.recorder.record_failure(
+                trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens
+            )
         else:
-            await self._recorder.record(trace, usage.input_tokens, usage.output_tokens)
+            await self._wiring.recorder.record(trace, usage.input_tokens, usage.output_tokens)
         return message
 
     async def StreamMessage(
@@ -284,7 +282,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         try:
             candidates, calls = await self._prepare(params, context, trace, stream=True)
             payload = calls(candidates[0]).body
-            events = await self._router.stream(
+            events = await self._wiring.router.stream(
                 candidates,
                 lambda client, candidate: self._events(client, calls(candidate), trace),
                 progress,
@@ -313,9 +311,9 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
             trace.routed(progress, answered=state.started)
             left = isinstance(exc, asyncio.CancelledError | GeneratorExit)
             counts = state.settle(trace, estimate_tokens(len(payload)), left) if trace.model is not None else (0, 0)
-            self._recorder.record_failure(trace, exc, *counts)
+            self._wiring.recorder.record_failure(trace, exc, *counts)
             raise
-        await self._recorder.record(trace, *state.settle(trace, 0, left=False))
+        await self._wiring.recorder.record(trace, *state.settle(trace, 0, left=False))
         yield messages_service_pb2.StreamMessageResponse(event=stop)
 
     async def CountTokens(
@@ -328,13 +326,13 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         """
         params = request.params
         trace = self._trace("count_tokens", params, context)
-        model = await self._admission.model(trace)
+        model = await self._wiring.admission.model(trace)
         body = {"anthropic_version": "bedrock-2023-05-31", **messages_body(params, count_only=True)}
         body.setdefault("max_tokens", 1)
         payload = compact_json(body).encode()
         try:
-            count = await self._router.call(
-                route_candidates(self._routes, trace, model),
+            count = await self._wiring.router.call(
+                route_candidates(self._wiring.routes, trace, model),
                 lambda client, candidate: client.count_tokens(candidate.target.model.base_id, payload),
                 Progress(),
             )
