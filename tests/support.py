@@ -8,6 +8,7 @@ one gateway serve a whole module. Everything binds 127.0.0.1 port 0.
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -106,3 +107,14 @@ class GatewayThread:
 def bearer(key: str) -> tuple[tuple[str, str]]:
     """gRPC call metadata carrying an API key."""
     return (("authorization", f"Bearer {key}"),)
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (bounded by the socket's timeout)."""
+    data = b""
+    try:
+        while chunk := sock.recv(65536):
+            data += chunk
+    except ConnectionResetError:
+        pass
+    return data

@@ -11,6 +11,7 @@ import pytest
 
 from llmgw.bridge.http_limits import HttpLimits
 from tests.bridge.conftest import GOOD_KEY, LoopThread, Upstream, running_bridge
+from tests.support import read_until_closed
 
 SHORT = HttpLimits(header_timeout_s=0.3, body_timeout_s=0.3, keepalive_s=0.3, max_header_bytes=8192)
 WAIT_S = 10.0  # the most any probe waits for the server to act (it acts after SHORT's 0.3 s)
@@ -19,17 +20,6 @@ WAIT_S = 10.0  # the most any probe waits for the server to act (it acts after S
 def connect(url: str) -> socket.socket:
     parts = urlsplit(url)
     return socket.create_connection((parts.hostname or "", parts.port or 0), timeout=WAIT_S)
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection (bounded by the socket timeout)."""
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
 
 
 @pytest.fixture(scope="module")

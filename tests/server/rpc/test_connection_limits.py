@@ -15,7 +15,7 @@ from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.rpc.connection_limits import TRANSPORT_METADATA_FACTOR, GrpcLimits, metadata_bytes, server_options
 from llmgw.v1 import model_service_pb2, model_service_pb2_grpc
 from tests.server.services.conftest import reason
-from tests.support import GatewayThread, bearer, gateway_settings
+from tests.support import GatewayThread, bearer, gateway_settings, read_until_closed
 
 WAIT_S = 10.0  # the most a probe waits for the server to act (it acts after well under a second)
 MAX_METADATA = 4096
@@ -40,17 +40,6 @@ def frames(data: bytes) -> list[tuple[int, bytes]]:
         found.append((data[3], data[9 : 9 + length]))
         data = data[9 + length :]
     return found
-
-
-def read_until_closed(sock: socket.socket) -> bytes:
-    """Everything the server sends until it closes the connection; fails if it is still open after WAIT_S."""
-    data = b""
-    try:
-        while chunk := sock.recv(65536):
-            data += chunk
-    except ConnectionResetError:
-        pass
-    return data
 
 
 @pytest.fixture(scope="module")
