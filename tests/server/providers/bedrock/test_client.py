@@ -12,32 +12,17 @@ import pytest
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.core.catalog import Catalog
-from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.converse import from_converse_response, to_converse_request
 from llmgw.server.providers.bedrock.embeddings import build_invoke_bodies, parse_invoke_response
 from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import GatewayError, UpstreamThrottled
 from tests.model_ids import HAIKU as HAIKU_ID
+from tests.server.providers.bedrock.conftest import LONG_PAUSES, make_client
 
 CATALOG = Catalog.load()
 HAIKU = CATALOG.get(HAIKU_ID)
-# Markers for a stream that pauses 30 s between tokens: its pooled connection is only
-# free in time if closing the stream closes the connection at once.
-LONG_PAUSES = "[[tokens:3]] [[token_delay_ms:30000]]"
-
-
-def make_client(url: str, *, max_attempts: int = 2, max_concurrency: int = 256) -> BedrockClient:
-    return BedrockClient(
-        BedrockClientConfig(
-            region="us-east-1",
-            endpoint_url=url,
-            max_attempts=max_attempts,
-            max_concurrency=max_concurrency,
-            access_key_id="fake-key-id",
-            secret_access_key="fake-secret",
-        )
-    )
 
 
 def request(prompt: str) -> dict[str, Any]:
@@ -49,22 +34,9 @@ def request(prompt: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeBedrockServer]:
-    with FakeBedrockServer(FakeBedrockConfig()) as server:
-        yield server
-
-
-@pytest.fixture
 def slow_fake() -> Iterator[FakeBedrockServer]:
     with FakeBedrockServer(FakeBedrockConfig(ttft_ms=300, output_tokens=3)) as server:
         yield server
-
-
-@pytest.fixture
-async def client(fake: FakeBedrockServer) -> AsyncIterator[BedrockClient]:
-    bedrock = make_client(fake.url)
-    yield bedrock
-    await bedrock.close()
 
 
 async def stream_text(bedrock: BedrockClient, prompt: str) -> tuple[str, StreamTranslator]:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import threading
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -19,38 +19,16 @@ from aiohttp import web
 from llmgw.eventstream import encode_chunk
 from llmgw.fakebedrock.config import FakeBedrockConfig
 from llmgw.fakebedrock.server import FakeBedrockServer
-from llmgw.server.providers.bedrock.client import BedrockClient, BedrockClientConfig
+from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.wire.errors import GatewayError, InvalidArgument, UpstreamThrottled, UpstreamTimeout
 from tests.model_ids import HAIKU_45
+from tests.server.providers.bedrock.conftest import LONG_PAUSES, make_client
 
 OPUS_47 = "global.anthropic.claude-opus-4-7"  # api = "messages": served by the native route
 BETA = "context-1m-2025-08-07"
-LONG_PAUSES = "[[tokens:3]] [[token_delay_ms:30000]]"
 WAIT_S = 10.0
 
 Streamer = Callable[[BedrockClient, str], AsyncGenerator[dict[str, Any], None]]
-
-
-def make_client(
-    url: str,
-    *,
-    max_attempts: int = 2,
-    max_concurrency: int = 256,
-    routed_attempts: int | None = None,
-    read_timeout_s: float = 120,
-) -> BedrockClient:
-    return BedrockClient(
-        BedrockClientConfig(
-            region="us-east-1",
-            endpoint_url=url,
-            max_attempts=max_attempts,
-            transport_max_attempts=routed_attempts,
-            max_concurrency=max_concurrency,
-            read_timeout_s=read_timeout_s,
-            access_key_id="fake-key-id",
-            secret_access_key="fake-secret",
-        )
-    )
 
 
 def invoke_body(prompt: str, max_tokens: int = 256) -> bytes:
@@ -98,19 +76,6 @@ def unary_text(raw: bytes) -> str:
 async def collect(events: AsyncIterator[dict[str, Any]], into: list[dict[str, Any]]) -> None:
     async for event in events:
         into.append(event)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeBedrockServer]:
-    with FakeBedrockServer(FakeBedrockConfig()) as server:
-        yield server
-
-
-@pytest.fixture
-async def client(fake: FakeBedrockServer) -> AsyncIterator[BedrockClient]:
-    bedrock = make_client(fake.url)
-    yield bedrock
-    await bedrock.close()
 
 
 async def test_invoke_model_raw_and_its_stream_agree(client: BedrockClient) -> None:
