@@ -137,24 +137,6 @@ def _check_http(status: int, body: bytes, stream: bool) -> None:
         raise RequestFailed(f"no choices in {body[:200]!r}")
 
 
-async def _raw_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
-    host, port = _split_address(spec.address)
-    body = json.dumps(chat_body(spec)).encode()
-    requesters: list[Requester] = []
-    for _ in range(spec.concurrency):
-        connection = Connection(host, port, headers={"authorization": f"Bearer {spec.api_key}"})
-        stack.push_async_callback(connection.close)
-
-        async def request(connection: Connection = connection) -> float | None:
-            started = time.perf_counter()
-            response = await connection.post(CHAT_PATH, body)
-            _check_http(response.status, response.body, spec.stream)
-            return response.first_byte_at - started if spec.stream else None
-
-        requesters.append(request)
-    return requesters
-
-
 def _check_bedrock(status: int, body: bytes, stream: bool) -> None:
     if status != 200:
         raise RequestFailed(f"HTTP {status}: {body[:200]!r}")
@@ -163,20 +145,39 @@ def _check_bedrock(status: int, body: bytes, stream: bool) -> None:
         raise RequestFailed(f"incomplete answer: {body[-200:]!r}")
 
 
-async def _bedrock_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
-    """Requests straight to Bedrock's REST routes; no TTFT (the stream's first bytes come before the first token)."""
+@dataclass(frozen=True, slots=True)
+class _RawRoute:
+    """What one raw-client request sends and checks: the gateway's chat route, or Bedrock's own."""
+
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    check: Callable[[int, bytes, bool], None]
+    timed: bool  # whether the first body byte is the first token (not for Bedrock, whose stream starts before it)
+
+
+def _raw_route(spec: RunSpec) -> _RawRoute:
+    if spec.target == "bedrock":
+        body = json.dumps({"messages": [{"role": "user", "content": [{"text": spec.prompt}]}]}).encode()
+        path = f"/model/{spec.model}/{'converse-stream' if spec.stream else 'converse'}"
+        return _RawRoute(path, body, {}, _check_bedrock, timed=False)
+    headers = {"authorization": f"Bearer {spec.api_key}"}
+    return _RawRoute(CHAT_PATH, json.dumps(chat_body(spec)).encode(), headers, _check_http, timed=spec.stream)
+
+
+async def _raw_requesters(spec: RunSpec, stack: AsyncExitStack) -> list[Requester]:
     host, port = _split_address(spec.address)
-    body = json.dumps({"messages": [{"role": "user", "content": [{"text": spec.prompt}]}]}).encode()
-    path = f"/model/{spec.model}/{'converse-stream' if spec.stream else 'converse'}"
+    route = _raw_route(spec)
     requesters: list[Requester] = []
     for _ in range(spec.concurrency):
-        connection = Connection(host, port)
+        connection = Connection(host, port, headers=route.headers)
         stack.push_async_callback(connection.close)
 
         async def request(connection: Connection = connection) -> float | None:
-            response = await connection.post(path, body)
-            _check_bedrock(response.status, response.body, spec.stream)
-            return None
+            started = time.perf_counter()
+            response = await connection.post(route.path, route.body)
+            route.check(response.status, response.body, spec.stream)
+            return response.first_byte_at - started if route.timed else None
 
         requesters.append(request)
     return requesters
@@ -258,9 +259,7 @@ async def run_load(spec: RunSpec) -> RunResult:
     async with AsyncExitStack() as stack:
         if spec.target == "grpc":
             requesters = await _grpc_requesters(spec, stack)
-        elif spec.target == "bedrock":
-            requesters = await _bedrock_requesters(spec, stack)
-        elif spec.client == "httpx":
+        elif spec.client == "httpx" and spec.target == "http":
             requesters = await _httpx_requesters(spec, stack)
         else:
             requesters = await _raw_requesters(spec, stack)

@@ -46,6 +46,21 @@ async def test_http_run_counts_every_request(zero_work_address: str, client: Cli
         assert result.ttft_p50_ms is None
 
 
+@pytest.mark.parametrize("stream", [False, True])
+async def test_bedrock_run_asks_the_fake_directly(stream: bool) -> None:
+    """The `bedrock` target answers from the fake's Converse routes, complete answers only, without TTFT."""
+    with FakeBedrockServer(FakeBedrockConfig(output_tokens=3)) as fake:
+        address = fake.url.removeprefix("http://")
+        spec = RunSpec(
+            target="bedrock", address=address, api_key="", stream=stream, concurrency=2, max_requests=10, warmup_s=0
+        )
+        result = await run_load(spec)
+        started = fake.app.stats.streams_started
+    assert (result.requests, result.errors) == (10, 0)
+    assert result.ttft_p50_ms is None
+    assert started == (10 if stream else 0)
+
+
 async def test_refused_connections_are_errors_not_samples() -> None:
     """Requests to a port where nothing listens are counted as errors, and the run ends on time."""
     spec = RunSpec(target="http", address=f"127.0.0.1:{free_port()}", api_key="k", duration_s=0.3, warmup_s=0)
