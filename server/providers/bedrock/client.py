@@ -9,8 +9,8 @@ InvokeModelWithResponseStream, CountTokens and the native `/anthropic/v1/message
 (native.py). No call holds a thread and the pool size (BEDROCK_MAX_CONCURRENCY) is the only
 limit on calls in flight. Bodies are the REST-JSON shapes boto3 would send (raw bodies go
 as they came); answers are parsed once, straight from JSON into the dicts boto3 would return
-(event streams with botocore's own `EventStreamBuffer`, the native route's Server-sent events
-with native.SseDecoder), so the services read them unchanged; raw answers and chunk bytes
+(event streams with llmgw.eventstream's decoder, which decodes as botocore does, the native
+route's Server-sent events with native.SseDecoder), so the services read them unchanged; raw answers and chunk bytes
 come back byte for byte.
 
 A stream reads Bedrock only when its consumer asks for the next events: what one read
@@ -33,9 +33,9 @@ from urllib.parse import quote
 import aiohttp
 import boto3  # noqa: TID251  # this module is boto3's one home
 from botocore.credentials import AssumeRoleCredentialFetcher, Credentials, DeferredRefreshableCredentials
-from botocore.eventstream import EventStreamBuffer, EventStreamMessage
 from botocore.exceptions import EventStreamError
 
+from llmgw.eventstream import FrameDecoder, HeaderValue
 from llmgw.server.providers.bedrock import native
 from llmgw.server.providers.bedrock.anthropic import NATIVE_ANTHROPIC_VERSION
 from llmgw.server.providers.bedrock.converse import compact_json, parse_json_object
@@ -114,26 +114,25 @@ def _decode_blobs(block: dict[str, Any]) -> None:
             source["bytes"] = base64.b64decode(source["bytes"])
 
 
-def _event(message: EventStreamMessage) -> dict[str, Any]:
+def _event(headers: Mapping[str, HeaderValue], payload: bytes) -> dict[str, Any]:
     """One event-stream message as boto3 yields it ({event type: payload}), or the in-stream error raised.
 
     Blobs are decoded as botocore decodes them: a ConverseStream reasoning delta's
     redacted bytes, an InvokeModelWithResponseStream chunk's bytes (the model's own event,
     byte for byte).
     """
-    headers: dict[str, Any] = message.headers  # type: ignore[assignment]  # a dict; botocore-stubs say int
     kind = headers.get(":message-type")
     if kind == "event":
-        payload = parse_json_object(message.payload) or {}
-        event_type = headers.get(":event-type", "")
-        delta = payload.get("delta")
+        parsed = parse_json_object(payload) or {}
+        event_type = str(headers.get(":event-type", ""))
+        delta = parsed.get("delta")
         if isinstance(delta, dict) and "reasoningContent" in delta:
             _decode_blobs(delta)
-        elif event_type == "chunk" and isinstance(payload.get("bytes"), str):
-            payload["bytes"] = base64.b64decode(payload["bytes"])
-        return {event_type: payload}
+        elif event_type == "chunk" and isinstance(parsed.get("bytes"), str):
+            parsed["bytes"] = base64.b64decode(parsed["bytes"])
+        return {event_type: parsed}
     if kind == "exception":
-        body = parse_json_object(message.payload) or {}
+        body = parse_json_object(payload) or {}
         code, text = headers.get(":exception-type", ""), body.get("message") or body.get("Message") or ""
     else:
         code, text = headers.get(":error-code", ""), headers.get(":error-message", "")
@@ -149,21 +148,21 @@ class _Decoder(Protocol):
 
 
 class _EventStreamDecoder:
-    """AWS event-stream frames -> the events boto3 yields, through botocore's own frame parser."""
+    """AWS event-stream frames -> the events boto3 yields."""
 
     def __init__(self) -> None:
-        self._buffer = EventStreamBuffer()
+        self._frames = FrameDecoder()
 
     def feed(self, piece: bytes) -> tuple[list[dict[str, Any]], Exception | None]:
         """The events `piece` completes, and the in-stream error (or corrupt frame) after them, if any."""
-        self._buffer.add_data(piece)
+        frames, corruption = self._frames.feed(piece)
         events: list[dict[str, Any]] = []
         try:
-            for message in self._buffer:
-                events.append(_event(message))
+            for headers, payload in frames:
+                events.append(_event(headers, payload))
         except Exception as exc:  # an in-stream error: the events before it are delivered first
             return events, exc
-        return events, None
+        return events, corruption
 
 
 def _credentials(session: boto3.session.Session, role_arn: str | None) -> Credentials | None:
