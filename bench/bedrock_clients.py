@@ -3,8 +3,8 @@
 Runs N streams at concurrency C against a Bedrock endpoint (the fake, with zero delay) with
 one of three clients and prints the client's CPU (getrusage, after a warm-up) per stream:
 
-- `gateway`: the gateway's own client (botocore's signer and EventStreamBuffer over aiohttp,
-  server/providers/bedrock/client.py), on uvloop;
+- `gateway`: the gateway's own client (its SigV4 signer and event-stream decoder, botocore's
+  credentials and retry rules, over aiohttp; server/providers/bedrock/client.py), on uvloop;
 - `boto3-threads`: boto3 on a thread pool, as the gateway did before issue 9;
 - `aiobotocore`: the async botocore client. It is not a dependency of the project; run this
   mode with an interpreter that has aiobotocore and uvloop installed (the mode imports

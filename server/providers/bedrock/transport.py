@@ -16,6 +16,15 @@ threads; a call over the limit waits for a connection without a time limit of it
 Retries happen only before a response is accepted: an error status or a connection
 failure is retried as botocore's standard mode would, up to the call's `attempts` in
 total; once a 2xx response has begun (a stream's first bytes), nothing is retried.
+
+A pooled connection the server has already closed is not a failure of the call. A server
+closes idle keep-alive connections when it likes (the fake Bedrock after 5 s), and a
+busy event loop may hand one out before it has read the server's FIN; aiohttp resends
+only idempotent requests on such a connection, and these are POSTs. So a POST that dies
+on a reused connection before any response is sent again at once, on another connection,
+up to STALE_CONNECTION_RETRIES times, without counting as an attempt: otherwise a burst
+after a quiet spell failed calls and opened the region's breaker (seen in bench/run_load.py's
+1,000-stream load).
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import aiohttp
@@ -44,7 +54,31 @@ from yarl import URL
 from llmgw.server.providers.bedrock.converse import parse_json_object
 from llmgw.server.providers.bedrock.signing import RequestSigner
 
-_USER_AGENT = "llmgw (botocore signer over aiohttp)"
+_USER_AGENT = "llmgw (aiohttp)"
+# Resends of a POST whose reused connection turned out closed (see the module docstring).
+STALE_CONNECTION_RETRIES = 3
+
+
+class _Reuse:
+    """Whether aiohttp gave one request a pooled connection (set by the trace hook below)."""
+
+    __slots__ = ("reused",)
+
+    def __init__(self) -> None:
+        self.reused = False
+
+
+async def _note_reuse(
+    _session: aiohttp.ClientSession, context: SimpleNamespace, _params: aiohttp.TraceConnectionReuseconnParams
+) -> None:
+    request: _Reuse = context.trace_request_ctx
+    request.reused = True
+
+
+def _reuse_tracing() -> aiohttp.TraceConfig:
+    tracing = aiohttp.TraceConfig()
+    tracing.on_connection_reuseconn.append(_note_reuse)
+    return tracing
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +117,10 @@ class BedrockTransport:
                 total=None, connect=None, sock_connect=config.connect_timeout_s, sock_read=config.read_timeout_s
             )
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=timeout, headers={"User-Agent": _USER_AGENT}
+                connector=connector,
+                timeout=timeout,
+                headers={"User-Agent": _USER_AGENT},
+                trace_configs=[_reuse_tracing()],
             )
         return self._session
 
@@ -139,7 +176,7 @@ class BedrockTransport:
             parsed: dict[str, Any] | None = None
             http_response: AWSResponse | None = None
             try:
-                response = await session.post(URL(url, encoded=True), data=body, headers=signed)
+                response = await _post(session, URL(url, encoded=True), body, signed)
                 if response.status < 300:
                     # botocore passes the request context here (its stubs say a RetryContext).
                     self._quota.release_retry_quota(request_context, _aws_response(url, response))  # type: ignore[arg-type]
@@ -173,6 +210,20 @@ class BedrockTransport:
         if self._session is not None:
             with contextlib.suppress(Exception):
                 await self._session.close()
+
+
+async def _post(
+    session: aiohttp.ClientSession, url: URL, body: bytes, headers: dict[str, str]
+) -> aiohttp.ClientResponse:
+    """POST, sent again at once when it died on a pooled connection the server had closed."""
+    for _ in range(STALE_CONNECTION_RETRIES):
+        request = _Reuse()
+        try:
+            return await session.post(url, data=body, headers=headers, trace_request_ctx=request)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
+            if not request.reused:
+                raise
+    return await session.post(url, data=body, headers=headers)
 
 
 def _aws_response(url: str, response: aiohttp.ClientResponse) -> AWSResponse:
