@@ -31,6 +31,7 @@ from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.server.providers.bedrock.errors import is_retryable
 from llmgw.server.routing.backoff import full_jitter
 from llmgw.server.routing.breaker import BreakerPolicy, BreakerState, CircuitBreaker
+from llmgw.server.routing.silence import SilenceTimer
 from llmgw.server.routing.table import Target
 from llmgw.wire.errors import GatewayError, UpstreamThrottled, UpstreamTimeout
 
@@ -216,6 +217,7 @@ class Router:
         breaker = self.breaker(candidate.target)
         target = candidate.target
         verdict: bool | None = None
+        silence = SilenceTimer()
         try:
             for item in held:
                 yield item
@@ -223,8 +225,7 @@ class Router:
                 remaining = self._remaining(deadline)
                 wait = min(self._policy.idle_timeout_s, remaining)
                 try:
-                    async with asyncio.timeout(wait):
-                        item = await anext(events)
+                    item = await silence.wait(anext(events), wait)
                 except StopAsyncIteration:
                     break
                 except TimeoutError:
@@ -241,6 +242,7 @@ class Router:
             self._report(candidate, exc)
             raise
         finally:
+            silence.close()
             await events.aclose()
             if verdict is True:
                 self._report(candidate, None)
