@@ -10,8 +10,8 @@ InvokeModelWithResponseStream, CountTokens and the native `/anthropic/v1/message
 limit on calls in flight. Bodies are the REST-JSON shapes boto3 would send (raw bodies go
 as they came); answers are parsed once, straight from JSON into the dicts boto3 would return
 (event streams with llmgw.eventstream's decoder, which decodes as botocore does, the native
-route's Server-sent events with native.SseDecoder), so the services read them unchanged; raw answers and chunk bytes
-come back byte for byte.
+route's Server-sent events with native.SseDecoder), so the services read them unchanged;
+raw answers and chunk bytes come back byte for byte.
 
 A stream reads Bedrock only when its consumer asks for the next events: what one read
 returned is decoded and handed over, and aiohttp stops reading the socket while the stream's

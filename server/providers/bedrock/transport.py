@@ -8,8 +8,8 @@ This module keeps the parts of botocore that make a call correct and costs littl
 the credentials, the standard retry mode's conditions, backoff and retry
 quota (`botocore.retries.standard`), and the error shapes the error table reads
 (`ClientError`, `EndpointConnectionError`, timeouts); requests are signed by signing.py,
-which signs as botocore's `SigV4Auth` does at a tenth of its cost. Every Bedrock Runtime call goes
-through it, the native `/anthropic/v1/messages` route included. The number of calls in
+which signs as botocore's `SigV4Auth` does at a tenth of its cost. Every Bedrock Runtime
+call goes through it, the native `/anthropic/v1/messages` route included. The number of calls in
 flight is bounded by the aiohttp connection pool (BEDROCK_MAX_CONCURRENCY), not by
 threads; a call over the limit waits for a connection without a time limit of its own.
 
@@ -71,11 +71,14 @@ class _Reuse:
 async def _note_reuse(
     _session: aiohttp.ClientSession, context: SimpleNamespace, _params: aiohttp.TraceConnectionReuseconnParams
 ) -> None:
-    request: _Reuse = context.trace_request_ctx
-    request.reused = True
+    """The hook aiohttp calls for a request sent on a pooled connection: mark the request's `_Reuse`."""
+    request = context.trace_request_ctx
+    if isinstance(request, _Reuse):
+        request.reused = True
 
 
 def _reuse_tracing() -> aiohttp.TraceConfig:
+    """The session's trace configuration: it only notes connection reuse."""
     tracing = aiohttp.TraceConfig()
     tracing.on_connection_reuseconn.append(_note_reuse)
     return tracing
@@ -216,14 +219,15 @@ async def _post(
     session: aiohttp.ClientSession, url: URL, body: bytes, headers: dict[str, str]
 ) -> aiohttp.ClientResponse:
     """POST, sent again at once when it died on a pooled connection the server had closed."""
-    for _ in range(STALE_CONNECTION_RETRIES):
+    resends = 0
+    while True:
         request = _Reuse()
         try:
             return await session.post(url, data=body, headers=headers, trace_request_ctx=request)
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError):
-            if not request.reused:
+            if not request.reused or resends == STALE_CONNECTION_RETRIES:
                 raise
-    return await session.post(url, data=body, headers=headers)
+        resends += 1
 
 
 def _aws_response(url: str, response: aiohttp.ClientResponse) -> AWSResponse:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from llmgw.server.providers.bedrock.errors import UpstreamUnavailable
+from llmgw.server.providers.bedrock.transport import STALE_CONNECTION_RETRIES
 from tests.server.providers.bedrock.conftest import make_client
 
 _ANSWER = json.dumps(
@@ -87,6 +88,20 @@ async def test_a_pooled_connection_the_server_closed_is_replaced(closer: KeepAli
         await client.close()
     # Each call after the first met the previous call's connection closed, and went out again.
     assert (closer.connections, closer.requests) == (4, 7)
+
+
+@pytest.mark.parametrize("closer", [1], indirect=True)
+async def test_resends_on_closed_connections_are_bounded(closer: KeepAliveCloser) -> None:
+    """With more closed connections pooled than resends allowed, the call fails after the last resend."""
+    client = make_client(closer.url, max_attempts=1, routed_attempts=1)
+    try:
+        pooled = STALE_CONNECTION_RETRIES + 3
+        await asyncio.gather(*(client.converse(dict(_REQUEST)) for _ in range(pooled)))
+        with pytest.raises(UpstreamUnavailable):
+            await client.converse(dict(_REQUEST))
+    finally:
+        await client.close()
+    assert (closer.connections, closer.requests) == (pooled, pooled + 1 + STALE_CONNECTION_RETRIES)
 
 
 @pytest.mark.parametrize("closer", [0], indirect=True)
