@@ -37,9 +37,9 @@ from llmgw.server.services.admission import Admission
 from llmgw.server.services.convert import usd
 from llmgw.server.services.detached import DetachedCalls
 from llmgw.server.services.recording import RequestRecorder, RequestTrace, never_answered
-from llmgw.server.services.routed import route_candidates
+from llmgw.server.services.routed import fallback_candidates, route_candidates
 from llmgw.v1 import chat_pb2, chat_service_pb2, chat_service_pb2_grpc
-from llmgw.wire.errors import InvalidArgument, ModelAccessDenied, UpstreamError, UpstreamTimeout
+from llmgw.wire.errors import InvalidArgument, UpstreamError, UpstreamTimeout
 
 
 def _prompt_characters(params: chat_pb2.ChatCompletionParams) -> int:
@@ -148,22 +148,21 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         """The candidates (route targets, then allowed fallbacks'), their requests, the tier asked for, the bound.
 
         The caller's mistakes surface here, before any quota is taken: the request is
-        converted for the first candidate at once.
+        converted for the first candidate at once. A fallback that cannot serve the request
+        (its capabilities, or a request it cannot take, such as a JSON answer from a model
+        that cannot be made to call a tool) is left out, never an error.
         """
         requests = _Requests(params, self._thinking, streaming=streaming)
         candidates = route_candidates(self._routes, trace, model)
         tier: str | None = requests(candidates[0]).get("serviceTier", {}).get("type")
         trace.service_tier = tier or "default"
-        # An application inference profile (sent as its ARN) is not routed, so has no fallbacks.
-        fallbacks = () if candidates[0].upstream_id else self._routes.route(model).fallbacks
-        for fallback_id in fallbacks:
-            fallback = self._catalog.get(fallback_id)
+        for fallback in await fallback_candidates(self._routes, self._catalog, self._governance, trace, model):
             try:
-                await self._governance.check_model(trace.principal, fallback.id)
-                check_capabilities(params, fallback, streaming=streaming)
-            except (ModelAccessDenied, InvalidArgument):
+                check_capabilities(params, fallback.target.model, streaming=streaming)
+                requests(fallback)
+            except InvalidArgument:
                 continue
-            candidates.extend(Candidate(fallback.id, target) for target in self._routes.route(fallback).targets)
+            candidates.append(fallback)
         bound = max(requests.bound(candidate, trace.service_tier) for candidate in candidates)
         return candidates, requests, tier, bound
 

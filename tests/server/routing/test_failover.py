@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -14,6 +15,7 @@ from llmgw.server.core.accounting import request_cost
 from llmgw.server.core.catalog import Catalog
 from llmgw.server.store.models import QuotaLedger
 from llmgw.v1 import (
+    chat_pb2,
     chat_service_pb2,
     embedding_service_pb2,
     embedding_service_pb2_grpc,
@@ -22,9 +24,20 @@ from llmgw.v1 import (
     route_service_pb2,
 )
 from tests.model_ids import HAIKU, SONNET, TITAN
-from tests.server.routing.conftest import EAST, HAIKU45_GLOBAL, HAIKU45_US, WEST, Routed, records
+from tests.server.routing.conftest import (
+    EAST,
+    HAIKU45_GLOBAL,
+    HAIKU45_US,
+    ROUTES,
+    WEST,
+    Routed,
+    chat_params,
+    records,
+)
 from tests.support import bearer, picodollars
 
+# A chat model of the catalog that cannot call tools, so cannot be made to answer in JSON.
+NO_TOOLS = "deepseek.v3-v1:0"
 CATALOG = Catalog.load()
 WAIT_S = 10.0
 
@@ -172,6 +185,24 @@ def test_fallback_answers_only_for_callers_who_may_use_it(routed: Callable[..., 
     assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
     (bob_row,) = records("bob", 1)
     assert (bob_row.model, bob_row.upstream_model, bob_row.attempts, bob_row.cost_picodollars) == (HAIKU, HAIKU, 1, 0)
+
+
+def test_a_fallback_that_cannot_answer_in_json_is_skipped(routed: Callable[..., Routed]) -> None:
+    """A JSON answer from Haiku, whose first fallback cannot call tools: Haiku answers; throttled, Sonnet does."""
+    routes = [dict(route, fallbacks=[NO_TOOLS, SONNET]) if route["model"] == HAIKU else route for route in ROUTES]
+    gw = routed(routes=routes)
+    params = chat_params("Answer in JSON", HAIKU)
+    params.response_format.type = chat_pb2.RESPONSE_FORMAT_TYPE_JSON_OBJECT
+    request = chat_service_pb2.CreateChatCompletionRequest(params=params)
+    answer = gw.chat.CreateChatCompletion(request, metadata=bearer(gw.alice), timeout=30)
+    assert answer.completion.model == HAIKU
+    assert isinstance(json.loads(answer.completion.choices[0].message.content), dict)
+    gw.east.app.config = FakeBedrockConfig(model_faults={HAIKU: "throttle"})
+    answer = gw.chat.CreateChatCompletion(request, metadata=bearer(gw.alice), timeout=30)
+    assert answer.completion.model == SONNET
+    assert isinstance(json.loads(answer.completion.choices[0].message.content), dict)
+    rows = records("alice", 2)
+    assert [(row.model, row.attempts) for row in rows] == [(HAIKU, 1), (SONNET, 2)]
 
 
 def test_validation_error_is_not_retried(routed: Callable[..., Routed]) -> None:
