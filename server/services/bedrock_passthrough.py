@@ -197,12 +197,7 @@ class BedrockPassthroughServicer(bedrock_service_pb2_grpc.BedrockServiceServicer
         trace.routed(progress, answered=True)
         trace.mark_first_token()
         note_cache(trace, usage)
-        if trace.abandoned:
-            self._wiring.recorder.record_failure(
-                trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens
-            )
-        else:
-            await self._wiring.recorder.record(trace, usage.input_tokens, usage.output_tokens)
+        await self._wiring.recorder.record_answered(trace, usage.input_tokens, usage.output_tokens)
         return answer
 
     async def InvokeModelWithResponseStream(

@@ -223,10 +223,7 @@ class ChatServicer(chat_service_pb2_grpc.ChatServiceServicer):
         trace.mark_first_token()
         trace.cache_read_tokens, trace.cache_write_tokens = result.cache_read_tokens, result.cache_write_tokens
         trace.cache_write_1h_tokens, trace.service_tier = result.cache_write_1h_tokens, result.service_tier
-        if trace.abandoned:
-            self._recorder.record_failure(trace, asyncio.CancelledError(), result.input_tokens, result.output_tokens)
-        else:
-            await self._recorder.record(trace, result.input_tokens, result.output_tokens)
+        await self._recorder.record_answered(trace, result.input_tokens, result.output_tokens)
         return result
 
     async def StreamChatCompletion(

@@ -73,10 +73,7 @@ class EmbeddingServicer(embedding_service_pb2_grpc.EmbeddingServiceServicer):
             raise
         trace.routed(progress, answered=True)
         input_tokens = sum(batch.input_tokens for batch in batches)
-        if trace.abandoned:
-            self._recorder.record_failure(trace, asyncio.CancelledError(), input_tokens, 0)
-        else:
-            await self._recorder.record(trace, input_tokens, 0)
+        await self._recorder.record_answered(trace, input_tokens, 0)
         return batches
 
     async def CreateEmbedding(

@@ -261,12 +261,7 @@ class MessagesServicer(messages_service_pb2_grpc.MessagesServiceServicer):
         trace.mark_first_token()
         message.id = trace.id
         note_cache(trace, usage)
-        if trace.abandoned:
-            self._wiring.recorder.record_failure(
-                trace, asyncio.CancelledError(), usage.input_tokens, usage.output_tokens
-            )
-        else:
-            await self._wiring.recorder.record(trace, usage.input_tokens, usage.output_tokens)
+        await self._wiring.recorder.record_answered(trace, usage.input_tokens, usage.output_tokens)
         return message
 
     async def StreamMessage(

@@ -194,6 +194,17 @@ class RequestRecorder:
         self._observe(row, None)
         await self._writer.record(row, _settlement(trace, row))
 
+    async def record_answered(self, trace: RequestTrace, input_tokens: int, output_tokens: int) -> None:
+        """Record a unary request Bedrock answered: its row committed before the reply.
+
+        When its client left while the call ran on (detached.py), the row is queued as
+        cancelled instead, charged what was used.
+        """
+        if trace.abandoned:
+            self.record_failure(trace, asyncio.CancelledError(), input_tokens, output_tokens)
+        else:
+            await self.record(trace, input_tokens, output_tokens)
+
     def record_failure(
         self, trace: RequestTrace, error: BaseException, input_tokens: int = 0, output_tokens: int = 0
     ) -> None:
