@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -36,6 +37,15 @@ def make_client(
             secret_access_key="fake-secret",
         )
     )
+
+
+async def aborted_streams(fake: FakeBedrockServer, within_s: float) -> int:
+    """How many streams the fake saw its client cut off, waiting up to `within_s` for the first."""
+    for _ in range(round(within_s / 0.05)):
+        if fake.app.stats.streams_aborted:
+            break
+        await asyncio.sleep(0.05)
+    return fake.app.stats.streams_aborted
 
 
 @pytest.fixture

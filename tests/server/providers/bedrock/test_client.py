@@ -19,7 +19,7 @@ from llmgw.server.providers.bedrock.stream import StreamTranslator
 from llmgw.v1 import chat_pb2
 from llmgw.wire.errors import GatewayError, UpstreamThrottled
 from tests.model_ids import HAIKU as HAIKU_ID
-from tests.server.providers.bedrock.conftest import LONG_PAUSES, make_client
+from tests.server.providers.bedrock.conftest import LONG_PAUSES, aborted_streams, make_client
 
 CATALOG = Catalog.load()
 HAIKU = CATALOG.get(HAIKU_ID)
@@ -169,11 +169,7 @@ async def test_early_aclose_tells_bedrock(fake: FakeBedrockServer) -> None:
         events = bedrock.converse_stream(request(f"{LONG_PAUSES} stop me"))
         await anext(events)
         await events.aclose()
-        for _ in range(100):
-            if fake.app.stats.streams_aborted:
-                break
-            await asyncio.sleep(0.05)
-        assert fake.app.stats.streams_aborted == 1
+        assert await aborted_streams(fake, within_s=5) == 1
     finally:
         await bedrock.close()
 

@@ -22,7 +22,7 @@ from llmgw.fakebedrock.server import FakeBedrockServer
 from llmgw.server.providers.bedrock.client import BedrockClient
 from llmgw.wire.errors import GatewayError, InvalidArgument, UpstreamThrottled, UpstreamTimeout
 from tests.model_ids import HAIKU_45
-from tests.server.providers.bedrock.conftest import LONG_PAUSES, make_client
+from tests.server.providers.bedrock.conftest import LONG_PAUSES, aborted_streams, make_client
 
 OPUS_47 = "global.anthropic.claude-opus-4-7"  # api = "messages": served by the native route
 BETA = "context-1m-2025-08-07"
@@ -190,11 +190,7 @@ async def test_closing_a_stream_frees_its_connection_and_tells_bedrock(
         await events.aclose()
         raw = await asyncio.wait_for(bedrock.invoke_model_raw(HAIKU_45, invoke_body("short")), timeout=WAIT_S)
         assert unary_text(raw)
-        for _ in range(200):
-            if fake.app.stats.streams_aborted:
-                break
-            await asyncio.sleep(0.05)
-        assert fake.app.stats.streams_aborted == 1
+        assert await aborted_streams(fake, within_s=10) == 1
     finally:
         await bedrock.close()
 
